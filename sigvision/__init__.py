@@ -1,0 +1,22 @@
+"""sigvision: physiological recordings -> images -> ensembles of timm vision models.
+
+Sleep staging from PSG (EDF/EDF+) and 12-lead ECG classification (WFDB) through one
+pipeline: loaders -> render -> models/train -> infer -> blend -> postprocess.
+
+Submodules are imported lazily so ``import sigvision`` stays cheap (no torch import).
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("artifacts", "config", "errors", "loaders", "prepare", "render", "report", "samples")
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'sigvision' has no attribute {name!r}")

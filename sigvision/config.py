@@ -1,0 +1,285 @@
+"""Experiment configuration: one YAML per experiment -> a frozen dataclass.
+
+* Unknown keys are rejected with the closest valid key suggested.
+* Values are type-checked (``int`` where an int is expected, ...), with the key named.
+* Overrides from the command line use dotted keys: ``render.width=128``.
+* :func:`config_hash` fingerprints the sections that determine an artifact (for example
+  ``data`` + ``render`` for the image cache).
+
+Nothing here touches the file system except :func:`load_config` and :func:`save_config`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "RenderConfig",
+    "PrepareConfig",
+    "Config",
+    "load_config",
+    "config_from_dict",
+    "apply_overrides",
+    "config_to_dict",
+    "config_hash",
+    "save_config",
+]
+
+SLEEP_CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
+ECG_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where recordings are and how to read them.
+
+    ``task``: ``sleep`` or ``ecg``. ``format``: ``sleep_edf`` (EDF/EDF+ + hypnogram files),
+    ``image_folder`` (MAIC layout), ``wfdb`` (CinC .hea + .mat/.dat), ``aiwin`` (.mat folder +
+    label CSV) or ``hefei`` (8-lead text files + label table).
+    """
+
+    task: str = "sleep"
+    format: str = "sleep_edf"
+    root: str = ""
+    labels_csv: str = ""
+    channels: tuple[str, ...] = SLEEP_CHANNELS
+    channel_types: tuple[str, ...] = ()
+    channel_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fs_hz: float = 100.0
+    epoch_s: float = 30.0
+    trim_wake_edges_min: Optional[float] = 30.0
+    on_length_mismatch: str = "raise"
+    on_start_mismatch: str = "raise"
+    leads: tuple[str, ...] = ECG_LEADS
+    ecg_length_s: float = 10.0
+    on_unknown_code: str = "warn"
+
+    def validate(self) -> None:
+        _one_of("data.task", self.task, ("sleep", "ecg"))
+        _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
+        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code"):
+            _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
+        if self.fs_hz <= 0:
+            raise ConfigError(f"data.fs_hz={self.fs_hz} must be positive (Hz)")
+        if self.epoch_s <= 0:
+            raise ConfigError(f"data.epoch_s={self.epoch_s} must be positive (seconds)")
+        if self.channel_types and len(self.channel_types) != len(self.channels):
+            raise ConfigError(f"data.channel_types has {len(self.channel_types)} entries for "
+                              f"{len(self.channels)} channels; give one type per channel or none")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """How a window of signal becomes an image (see :mod:`sigvision.render`)."""
+
+    name: str = "traces"
+    height: int = 224
+    width: int = 224
+    context_epochs: int = 1
+    eeg_scale_uv: float = 75.0
+    eog_scale_uv: float = 150.0
+    emg_scale_uv: float = 40.0
+    ecg_scale_mv: float = 1.5
+    line_px: int = 1
+    spec_fmax_hz: float = 30.0
+    ecg_grid: bool = True
+
+    def validate(self) -> None:
+        if self.height < 8 or self.width < 8:
+            raise ConfigError(f"render size {self.height}x{self.width} is too small; use at least 8x8")
+        if self.context_epochs < 0:
+            raise ConfigError(f"render.context_epochs={self.context_epochs} must be >= 0")
+        if self.line_px < 1:
+            raise ConfigError(f"render.line_px={self.line_px} must be >= 1")
+        for k in ("eeg_scale_uv", "eog_scale_uv", "emg_scale_uv", "ecg_scale_mv", "spec_fmax_hz"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"render.{k}={getattr(self, k)} must be positive")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """What ``sigvision prepare`` writes besides the index."""
+
+    cache_images: bool = True
+    save_signals: bool = True
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment."""
+
+    name: str = "experiment"
+    seed: int = 42
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.render.validate()
+
+
+def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:
+    if value not in accepted:
+        close = difflib.get_close_matches(str(value), accepted, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{key}={value!r} is not valid{hint}; accepted: {', '.join(accepted)}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping of {tp.__name__} fields, got {type(value).__name__}")
+        return _build(tp, value, key + ".")
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
+
+
+def _build(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for k, v in mapping.items():
+        if k not in names:
+            close = difflib.get_close_matches(str(k), names, n=1, cutoff=0.5)
+            hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix + str(k)!r}{hint} (valid keys: {', '.join(names)})")
+        kwargs[k] = _coerce(v, hints[k], prefix + k)
+    return cls(**kwargs)
+
+
+def config_from_dict(mapping: Mapping[str, Any] | None) -> Config:
+    """Build and validate a :class:`Config` from a plain mapping (as read from YAML)."""
+    cfg = _build(Config, mapping or {})
+    cfg.validate()
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """A plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
+
+    def conv(o):
+        if dataclasses.is_dataclass(o):
+            return {f.name: conv(getattr(o, f.name)) for f in fields(o)}
+        if isinstance(o, (tuple, list)):
+            return [conv(v) for v in o]
+        if isinstance(o, dict):
+            return {k: conv(v) for k, v in o.items()}
+        return o
+
+    return conv(cfg)
+
+
+def _set_dotted(d: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    cur = d
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if nxt is None:
+            nxt = cur[p] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {p!r} is not a section")
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a mapping, in place."""
+    import yaml
+
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r} must look like section.key=value")
+        k, v = ov.split("=", 1)
+        _set_dotted(mapping, k.strip(), yaml.safe_load(v))
+    return mapping
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    import yaml
+
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found; fix: give a YAML file (see configs/)")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            raise ConfigError(f"{p}: not valid YAML ({first}); fix: check indentation and colons") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections")
+    apply_overrides(data, overrides)
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        if path is not None:
+            raise ConfigError(f"{path}: {exc}") from None
+        raise
+
+
+def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
+    """12-hex-digit fingerprint of the given sections (stable across runs and machines)."""
+    d = config_to_dict(cfg)
+    payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML (atomically)."""
+    import yaml
+
+    from .artifacts import write_text
+
+    return write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from sigvision.config import (Config, RenderConfig, apply_overrides, config_from_dict, config_hash,
+                              config_to_dict, load_config, save_config)
+from sigvision.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+
+
+def test_defaults_are_valid():
+    cfg = config_from_dict({})
+    assert cfg.data.fs_hz == 100.0 and cfg.render.name == "traces"
+
+
+def test_unknown_key_suggests_closest():
+    with pytest.raises(ConfigError, match="'render.widht'; did you mean 'render.width'"):
+        config_from_dict({"render": {"widht": 10}})
+    with pytest.raises(ConfigError, match="'rendr'; did you mean 'render'"):
+        config_from_dict({"rendr": {}})
+
+
+@pytest.mark.parametrize("mapping,match", [
+    ({"render": {"width": "wide"}}, "render.width must be an integer"),
+    ({"render": {"width": True}}, "render.width must be an integer"),
+    ({"data": {"fs_hz": "100Hz"}}, "data.fs_hz must be a number"),
+    ({"data": {"channels": "EEG Fpz-Cz"}}, "data.channels must be a list"),
+    ({"prepare": {"cache_images": "yes"}}, "must be true or false"),
+    ({"data": {"format": "edf"}}, "data.format='edf' is not valid"),
+    ({"data": {"on_length_mismatch": "raisee"}}, "did you mean 'raise'"),
+    ({"render": {"height": 4}}, "too small"),
+])
+def test_wrong_types_and_values(mapping, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(mapping)
+
+
+def test_overrides_and_hash(tmp_path):
+    d = apply_overrides({}, ["render.width=128", "data.channels=[EEG Fpz-Cz, EMG submental]"])
+    cfg = config_from_dict(d)
+    assert cfg.render.width == 128 and cfg.data.channels == ("EEG Fpz-Cz", "EMG submental")
+    assert config_hash(cfg) != config_hash(Config())
+    assert config_hash(cfg) == config_hash(config_from_dict(config_to_dict(cfg)))
+    assert config_hash(cfg, ("data",)) == config_hash(config_from_dict({"data": config_to_dict(cfg)["data"]}), ("data",))
+    p = save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(p) == cfg
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_overrides({}, ["render.width"])
+
+
+def test_frozen():
+    with pytest.raises(Exception):
+        RenderConfig().width = 3  # type: ignore[misc]
+
+
+def test_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("render: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_presets_load(path):
+    assert load_config(path).name
