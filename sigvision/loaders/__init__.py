@@ -1,0 +1,27 @@
+"""Loaders for real file formats, each returning arrays in explicit units.
+
+* PSG: EDF/EDF+ via MNE (:mod:`.psg`), hypnograms in EDF+/text/CSV/JSON (:mod:`.hypnogram`).
+* Pre-rendered image folders, MAIC 2021 layout (:mod:`.images`).
+* ECG: WFDB (CinC 2020/2021), AIWIN .mat folders, Hefei 8-lead text (:mod:`.ecg`), label
+  tables (:mod:`.dx`).
+* Writers used for sample data and tests: EDF/EDF+ (:mod:`.edf_write`), synthetic PSG
+  (:mod:`.synthetic`).
+"""
+from .base import STAGE_TO_INT, STAGES, ECGRecord, SleepNight
+from .dx import code_to_abbreviation, labels_to_multihot, load_dx_tables, scored_classes
+from .ecg import (STANDARD_LEADS, fix_length, iter_wfdb_folder, load_wfdb_folder, read_aiwin_folder,
+                  read_hefei_txt, read_wfdb_record, resample_ecg, write_wfdb_mat_record)
+from .hypnogram import (MOVEMENT, UNSCORED, Hypnogram, map_stage_label, map_stage_labels,
+                        read_hypnogram)
+from .images import ImageNight, load_image_folder
+from .psg import load_sleep_night, pair_sleep_edf_files, subject_of
+
+__all__ = [
+    "STAGES", "STAGE_TO_INT", "SleepNight", "ECGRecord",
+    "Hypnogram", "UNSCORED", "MOVEMENT", "map_stage_label", "map_stage_labels", "read_hypnogram",
+    "ImageNight", "load_image_folder",
+    "load_sleep_night", "pair_sleep_edf_files", "subject_of",
+    "load_dx_tables", "scored_classes", "labels_to_multihot", "code_to_abbreviation",
+    "STANDARD_LEADS", "read_wfdb_record", "iter_wfdb_folder", "load_wfdb_folder", "read_aiwin_folder",
+    "read_hefei_txt", "resample_ecg", "fix_length", "write_wfdb_mat_record",
+]

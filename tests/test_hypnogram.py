@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+from sigvision.errors import InputFileError
+from sigvision.loaders.hypnogram import (MOVEMENT, UNSCORED, map_stage_label, read_hypnogram,
+                                         read_hypnogram_csv, read_hypnogram_edf)
+from sigvision.samples import hypnogram_dir, list_sample_hypnograms, load_sample_hypnogram
+
+from .conftest import write_test_hypnogram
+
+
+@pytest.mark.parametrize("label,code", [
+    ("W", 0), ("Wake", 0), ("Sleep stage W", 0), ("N1", 1), ("Sleep stage 1", 1), ("S2", 2),
+    ("Sleep stage 3", 3), ("Sleep stage 4", 3), ("N3", 3), ("R", 4), ("REM", 4), ("Sleep stage R", 4),
+    ("Movement time", MOVEMENT), ("M", MOVEMENT), ("Sleep stage ?", UNSCORED), ("?", UNSCORED),
+    (0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (-1, UNSCORED), (-2, UNSCORED),
+])
+def test_label_mapping_rk_aasm_and_yasa_ints(label, code):
+    assert map_stage_label(label) == code
+
+
+def test_rk_integer_coding_is_explicit():
+    assert map_stage_label(4, int_coding="rk") == 3
+    assert map_stage_label(5, int_coding="rk") == 4
+    assert map_stage_label(4) == 4  # YASA: 4 is REM
+
+
+def test_unknown_label_lists_accepted_values():
+    with pytest.raises(ValueError, match="accepted: W/Wake"):
+        map_stage_label("N5")
+
+
+def test_yasa_text_files_counts_match_provenance():
+    d = hypnogram_dir() / "yasa"
+    full = read_hypnogram(d / "data_full_6hrs_100Hz_hypno_30s.txt")  # ints, '#' comments
+    assert len(full) == 720
+    assert full.counts() == {"W": 43, "N1": 22, "N2": 318, "N3": 182, "REM": 155, "unscored": 0, "movement": 0}
+    sub = read_hypnogram(d / "sub-02_hypno_30s.txt")  # strings W/N1/N2/N3/R
+    assert len(sub) == 98
+    c = sub.counts()
+    assert (c["W"], c["N1"], c["N2"], c["N3"], c["REM"]) == (36, 9, 31, 22, 0)
+
+
+def test_sleep_edf_json_total_epochs():
+    names = list_sample_hypnograms("sleep_edf")
+    assert len(names) == 147
+    total = sum(len(load_sample_hypnogram(n)) for n in names)
+    assert total == 176_889  # README of the shared data
+
+
+def test_dod_consensus_is_majority_vote():
+    name = list_sample_hypnograms("dodh")[0]
+    cons = load_sample_hypnogram(name, "dodh")
+    stacks = np.array([json.loads((hypnogram_dir() / "dreem_dodh" / f"scorer_{k}" / f"{name}.json").read_text())
+                       for k in range(1, 6)])
+    assert cons.shape == (stacks.shape[1],)
+    for i in range(0, stacks.shape[1], 97):
+        col = stacks[:, i][stacks[:, i] >= 0]
+        if col.size:
+            assert np.sum(col == cons[i]) == np.bincount(col, minlength=5).max()
+
+
+def test_edf_hypnogram_round_trip(tmp_path):
+    stages = ["Sleep stage W"] * 3 + ["Sleep stage 1", "Sleep stage 2", "Sleep stage 2", "Sleep stage 3",
+                                      "Sleep stage 4", "Movement time", "Sleep stage R", "Sleep stage ?"]
+    p = write_test_hypnogram(tmp_path / "X-Hypnogram.edf", stages)
+    hyp = read_hypnogram_edf(p)
+    assert hyp.stages.tolist() == [0, 0, 0, 1, 2, 2, 3, 3, MOVEMENT, 4, UNSCORED]
+    assert hyp.start is not None and hyp.onset_s == 0
+
+
+def test_csv_variants(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("onset,stage\n0,W\n30,N1\n60,N2\n90,R\n")
+    assert read_hypnogram_csv(p).stages.tolist() == [0, 1, 2, 4]
+    p2 = tmp_path / "h2.csv"
+    p2.write_text("W\nW\nN3\n")
+    assert read_hypnogram(p2).stages.tolist() == [0, 0, 3]
+    p3 = tmp_path / "h3.csv"
+    p3.write_text("onset,stage\n0,W\n45,N1\n")
+    with pytest.raises(InputFileError, match="spaced"):
+        read_hypnogram(p3)
+
+
+@pytest.mark.parametrize("content,match", [
+    ("W\nN1\nN7\n", "unknown stage label"),
+    ("", "empty"),
+    ("# only a comment\n", "no stages"),
+])
+def test_bad_hypnogram_files_name_the_file(tmp_path, content, match):
+    p = tmp_path / "bad.txt"
+    p.write_text(content)
+    with pytest.raises(InputFileError, match=match) as ei:
+        read_hypnogram(p)
+    assert "bad.txt" in str(ei.value)
+    assert "\n" not in str(ei.value)
+
+
+def test_missing_hypnogram_file(tmp_path):
+    with pytest.raises(InputFileError, match="not found"):
+        read_hypnogram(tmp_path / "nope.txt")
+
+
+def test_corrupt_edf_hypnogram(tmp_path):
+    p = tmp_path / "c-Hypnogram.edf"
+    p.write_bytes(b"0       garbage" * 10)
+    with pytest.raises(InputFileError, match="c-Hypnogram.edf"):
+        read_hypnogram(p)
