@@ -1,0 +1,183 @@
+"""The ``sigvision`` command line (also ``python -m sigvision``).
+
+Input problems print one line (``sigvision: error: <file>: <problem>; fix: <fix>``) and
+exit with code 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import __version__
+from .errors import SigvisionError
+
+log = logging.getLogger("sigvision")
+
+EXAMPLES = {
+    "synth": "sigvision synth --out data/psg --nights 4",
+    "prepare": "sigvision prepare --config configs/sleep_demo.yaml --set data.root=data/psg --out runs/demo/prepared",
+    "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
+    "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
+    "demo": "sigvision demo --out demo_out",
+}
+
+
+def _tqdm_progress(enabled: bool):
+    def wrap(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+        if not enabled:
+            return it
+        from tqdm import tqdm
+
+        return tqdm(it, total=total, desc=desc, unit="rec", dynamic_ncols=True)
+
+    return wrap
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="experiment YAML (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set render.width=128 (repeatable)")
+
+
+def _load_cfg(args):
+    from .config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def cmd_synth(args) -> int:
+    from .samples import write_sample_psg
+
+    pairs = write_sample_psg(args.out, args.nights, seed=args.seed, source=args.source,
+                             max_epochs=args.max_epochs)
+    for psg, hyp in pairs:
+        print(f"wrote {psg}  +  {hyp.name}")
+    print(f"{len(pairs)} synthetic night(s) (signals synthesised from real human-scored hypnograms) in {args.out}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .prepare import prepare_dataset
+
+    cfg = _load_cfg(args)
+    out = args.out or str(Path(cfg.output_dir) / cfg.name / "prepared")
+    res = prepare_dataset(cfg, out, overwrite=args.overwrite, progress=_tqdm_progress(not args.quiet),
+                          limit=args.limit)
+    print(f"prepared {res.n_records} record(s), {res.n_samples} sample(s) in {res.seconds:.1f} s")
+    print(f"  index: {res.index_csv}")
+    if res.cache_dir is not None:
+        print(f"  image cache: {res.cache_dir}")
+    return 0
+
+
+def cmd_contact_sheet(args) -> int:
+    from .artifacts import write_bytes
+    from .prepare import contact_sheet_from_prepared
+    from .report import encode_png
+
+    sheet = contact_sheet_from_prepared(args.prepared, per_group=args.per_group, seed=args.seed)
+    write_bytes(args.out, encode_png(sheet))
+    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]} px)")
+    return 0
+
+
+def cmd_config(args) -> int:
+    import yaml
+
+    from .config import config_hash, config_to_dict
+
+    cfg = _load_cfg(args)
+    sys.stdout.write(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    print(f"# data+render hash: {config_hash(cfg)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, nights=args.nights, max_epochs=args.max_epochs, overwrite=args.overwrite,
+             progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sigvision",
+        description="Physiological recordings (PSG, 12-lead ECG) -> images -> timm ensembles.",
+        epilog="example:\n  " + "\n  ".join(EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"sigvision {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {EXAMPLES[name]}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sp
+
+    sp = add("synth", "write synthetic EDF+ PSG nights driven by the real hypnograms shipped with sigvision")
+    sp.add_argument("--out", required=True, help="output folder")
+    sp.add_argument("--nights", type=int, default=4, help="number of nights (default 4)")
+    sp.add_argument("--source", default="sleep_edf", choices=["sleep_edf", "dodh", "dodo", "yasa"],
+                    help="which shipped hypnograms drive the generator")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-epochs", type=int, default=None, help="crop each night to this many 30-s epochs")
+    sp.set_defaults(func=cmd_synth)
+
+    sp = add("prepare", "index a folder of recordings and cache rendered images")
+    _add_config_args(sp)
+    sp.add_argument("--out", help="output folder (default <output_dir>/<name>/prepared)")
+    sp.add_argument("--overwrite", action="store_true", help="replace an output folder that holds results")
+    sp.add_argument("--limit", type=int, default=None, help="only the first N recordings")
+    sp.set_defaults(func=cmd_prepare)
+
+    sp = add("contact-sheet", "a PNG grid of rendered images per class from a prepared folder")
+    sp.add_argument("--prepared", required=True, help="folder written by 'sigvision prepare'")
+    sp.add_argument("--out", required=True, help="PNG file to write")
+    sp.add_argument("--per-group", type=int, default=6, help="images per class (default 6)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.set_defaults(func=cmd_contact_sheet)
+
+    sp = add("config", "print the resolved configuration")
+    sp.add_argument("action", choices=["show"])
+    _add_config_args(sp)
+    sp.set_defaults(func=cmd_config)
+
+    sp = add("demo", "run the pipeline on the shipped sample data (as far as it exists)")
+    sp.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    sp.add_argument("--nights", type=int, default=4)
+    sp.add_argument("--max-epochs", type=int, default=None, help="crop nights (quick runs)")
+    sp.add_argument("--overwrite", action="store_true")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SigvisionError as exc:
+        if args.debug:
+            raise
+        print(f"sigvision: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sigvision: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as exc:
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"sigvision: error: {where}{exc.strerror or exc}; fix: check free disk space and "
+              f"permissions of the output folder", file=sys.stderr)
+        return 2

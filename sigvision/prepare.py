@@ -1,0 +1,368 @@
+"""``sigvision prepare``: a folder of recordings -> a dataset index and a render cache.
+
+Output folder layout::
+
+    <out>/index.csv           one row per sample (sleep: per 30-s epoch; ECG: per record)
+    <out>/records.csv         one row per recording: id, subject, counts, source size/mtime
+    <out>/signals/<rec>.npy   float32 signals (sleep: (n_epochs, C, S) µV; ECG: (12, L) mV)
+    <out>/cache/<hash>/<rec>.npy   uint8 rendered images ((n_epochs, H, W, 3) or (H, W, 3))
+    <out>/cache/<hash>/render.json the render config the cache was made with
+    <out>/prepare.json        resolved config, config hash, summary, versions
+
+Recordings are processed one at a time and images are streamed into memory-mapped
+``.npy`` files, so memory stays flat however many nights there are. Every file is written
+under a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .artifacts import atomic_path, save_npy, write_csv, write_json
+from .config import Config, config_hash, config_to_dict, save_config
+from .errors import InputFileError
+from .loaders.base import STAGES
+from .render import get_renderer, render_night
+
+__all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[Iterable, int | None, str], Iterable]
+
+
+def _no_progress(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+    return it
+
+
+@dataclass
+class PrepareResult:
+    out_dir: Path
+    index_csv: Path
+    n_records: int
+    n_samples: int
+    cache_dir: Path | None
+    seconds: float
+    summary: dict
+
+
+def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse a non-empty output folder unless ``overwrite``; then clear it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputFileError(path, "exists and is not a folder", "choose another --out")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise InputFileError(path, "output folder already holds results",
+                                 "choose another --out or pass --overwrite to replace them")
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir_of(out_dir: str | os.PathLike, cfg: Config) -> Path:
+    return Path(out_dir) / "cache" / config_hash(cfg, ("data", "render"))
+
+
+def _save_memmap_images(path: Path, shape: tuple[int, ...], fill: Callable[[np.ndarray], None]) -> None:
+    """Create ``path`` as a uint8 .npy memory map, let ``fill`` write into it, then rename."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        fill(mm)
+        mm.flush()
+        del mm
+
+
+def _source_stats(path: str | os.PathLike) -> dict:
+    st = Path(path).stat()
+    return {"source_size": int(st.st_size), "source_mtime": float(st.st_mtime)}
+
+
+def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool = False,
+                    progress: Progress | None = None, limit: int | None = None) -> PrepareResult:
+    """Build the index (and signal/image caches) for ``cfg.data`` under ``out_dir``.
+
+    Parameters
+    ----------
+    cfg : resolved configuration.
+    out_dir : output folder; must be empty unless ``overwrite``.
+    progress : optional wrapper ``progress(iterable, total, desc)`` (the CLI passes tqdm).
+    limit : process only the first ``limit`` recordings (quick looks).
+    """
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    progress = progress or _no_progress
+    out = check_output_dir(out_dir, overwrite)
+    d = cfg.data
+    if not d.root:
+        raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
+    cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
+    if d.format == "sleep_edf":
+        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit)
+    elif d.format == "image_folder":
+        rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
+    elif d.format in ("wfdb", "aiwin", "hefei"):
+        rows, recs = _prepare_ecg(cfg, out, cache, progress, limit)
+    else:  # validated by the config already
+        raise ValueError(d.format)
+    index = pd.DataFrame(rows)
+    index_csv = write_csv(out / "index.csv", index)
+    write_csv(out / "records.csv", pd.DataFrame(recs))
+    if cache is not None:
+        write_json(cache / "render.json", {"hash": cache.name, "render": config_to_dict(cfg.render),
+                                           "data": config_to_dict(cfg.data)})
+    summary = _summary(cfg, index, recs)
+    save_config(cfg, out / "config.yaml")
+    write_json(out / "prepare.json", {
+        "config": config_to_dict(cfg),
+        "config_hash": config_hash(cfg, ("data", "render")),
+        "cache_dir": str(cache.relative_to(out)) if cache is not None else None,
+        "summary": summary,
+        "versions": _versions(),
+    })
+    return PrepareResult(out_dir=out, index_csv=index_csv, n_records=len(recs), n_samples=len(index),
+                         cache_dir=cache, seconds=time.perf_counter() - t0, summary=summary)
+
+
+def _summary(cfg: Config, index, recs: list[dict]) -> dict:
+    s: dict = {"records": len(recs), "samples": int(len(index))}
+    if cfg.data.task == "sleep" and len(index) and "label" in index:
+        s["stage_counts"] = {st: int((index["label"] == i).sum()) for i, st in enumerate(STAGES)}
+        for k in ("movement_epochs", "unscored_epochs", "trimmed_wake_epochs", "epochs_outside_signal",
+                  "nonfinite_epochs", "flat_channel_epochs"):
+            vals = [r.get(k, 0) or 0 for r in recs]
+            s[k] = int(sum(vals))
+    if cfg.data.task == "ecg" and len(index) and "labels" in index:
+        counts: dict[str, int] = {}
+        for labs in index["labels"].fillna(""):
+            for code in filter(None, str(labs).split(";")):
+                counts[code] = counts.get(code, 0) + 1
+        s["label_counts"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return s
+
+
+def _versions() -> dict:
+    from . import __version__
+
+    v = {"sigvision": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for mod in ("mne", "wfdb", "cv2", "scipy"):
+        try:
+            m = __import__(mod)
+            v[mod] = getattr(m, "__version__", "?")
+        except ImportError:  # pragma: no cover
+            pass
+    return v
+
+
+def _prepare_sleep_edf(cfg, out, cache, progress, limit):
+    from .loaders.psg import load_sleep_night, pair_sleep_edf_files
+
+    d = cfg.data
+    pairs = pair_sleep_edf_files(d.root)[:limit]
+    renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
+    rows, recs = [], []
+    for psg, hyp in progress(pairs, len(pairs), "prepare"):
+        night = load_sleep_night(
+            psg, hyp, channels=d.channels, channel_types=d.channel_types or None,
+            aliases=d.channel_aliases or None, fs_hz=d.fs_hz, epoch_s=d.epoch_s,
+            trim_wake_edges_min=d.trim_wake_edges_min, on_length_mismatch=d.on_length_mismatch,
+            on_start_mismatch=d.on_start_mismatch)
+        if night.n_epochs == 0:
+            raise InputFileError(psg, "no scored epochs left after excluding movement/unscored epochs",
+                                 "check the hypnogram, or drop this recording")
+        rid = night.record_id
+        if cfg.prepare.save_signals:
+            save_npy(out / "signals" / f"{rid}.npy", night.epochs)
+        if renderer is not None:
+            _save_memmap_images(cache / f"{rid}.npy",
+                                (night.n_epochs, renderer.height, renderer.width, 3),
+                                lambda mm: render_night(renderer, night.epochs, night.channel_types,
+                                                        batch_size=cfg.prepare.batch_size, out=mm))
+        for i in range(night.n_epochs):
+            rows.append({"record": rid, "subject": night.subject_id, "epoch": i,
+                         "onset_s": float(night.onsets_s[i]), "label": int(night.labels[i]),
+                         "stage": STAGES[int(night.labels[i])] if night.labels[i] >= 0 else ""})
+        recs.append({"record": rid, "subject": night.subject_id, "n_epochs": night.n_epochs,
+                     "source": str(psg), "hypnogram": str(hyp), "fs_hz": night.fs_hz,
+                     "channels": ";".join(night.channel_names),
+                     "channel_types": ";".join(night.channel_types),
+                     **{k: v for k, v in night.summary.items() if k != "hypnogram"},
+                     **_source_stats(psg)})
+        del night
+    return rows, recs
+
+
+def _prepare_image_folder(cfg, out, cache, progress, limit):
+    from .loaders.images import load_image_folder, read_image
+
+    d = cfg.data
+    nights = load_image_folder(d.root, d.labels_csv or None)[:limit]
+    size = (cfg.render.height, cfg.render.width)
+    rows, recs = [], []
+    for night in progress(nights, len(nights), "prepare"):
+        rid = night.record_id
+        if cache is not None:
+            def fill(mm, night=night):
+                for i, f in enumerate(night.files):
+                    mm[i] = read_image(f, size)
+
+            _save_memmap_images(cache / f"{rid}.npy", (len(night.files), size[0], size[1], 3), fill)
+        for i, f in enumerate(night.files):
+            lab = int(night.labels[i])
+            rows.append({"record": rid, "subject": night.subject_id, "epoch": i,
+                         "onset_s": i * d.epoch_s, "label": lab, "stage": STAGES[lab] if lab >= 0 else "",
+                         "file": f.name})
+        recs.append({"record": rid, "subject": night.subject_id, "n_epochs": len(night.files),
+                     "source": str(Path(d.root) / rid)})
+    return rows, recs
+
+
+def _iter_ecg(cfg):
+    from .loaders import ecg as E
+
+    d = cfg.data
+    if d.format == "wfdb":
+        yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_code)
+    elif d.format == "aiwin":
+        yield from E.read_aiwin_folder(d.root, d.labels_csv or None)
+    else:  # hefei
+        root = Path(d.root)
+        files = sorted(root.glob("*.txt"))
+        if not files:
+            raise InputFileError(root, "no .txt ECG files found", "set data.root to the folder of Hefei .txt files")
+        labels = _read_label_table(d.labels_csv) if d.labels_csv else {}
+        for f in files:
+            rec = E.read_hefei_txt(f)
+            rec.labels = labels.get(rec.record_id, rec.labels)
+            yield rec
+
+
+def _read_label_table(path) -> dict[str, list[str]]:
+    """record -> labels from a CSV/TSV whose first column is the record and the rest labels."""
+    import csv
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "label table not found", "set data.labels_csv to the label file")
+    out: dict[str, list[str]] = {}
+    with open(p, newline="", encoding="utf-8", errors="replace") as fh:
+        sample = fh.read(4096)
+        fh.seek(0)
+        delim = "\t" if sample.count("\t") > sample.count(",") else ","
+        for row in csv.reader(fh, delimiter=delim):
+            if not row or not row[0].strip():
+                continue
+            rid = Path(row[0].strip()).stem
+            out[rid] = [c.strip() for c in row[1:] if c.strip()]
+    return out
+
+
+def _prepare_ecg(cfg, out, cache, progress, limit):
+    from .loaders import ecg as E
+
+    d = cfg.data
+    n_target = int(round(d.ecg_length_s * d.fs_hz))
+    renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
+    rows, recs = [], []
+    for k, rec in enumerate(progress(_iter_ecg(cfg), None, "prepare")):
+        if limit is not None and k >= limit:
+            break
+        if list(rec.lead_names) != list(d.leads):
+            missing = [l for l in d.leads if l not in rec.lead_names]
+            if missing:
+                raise InputFileError(rec.source, f"leads {', '.join(missing)} missing (record has "
+                                                 f"{', '.join(rec.lead_names)})",
+                                     "set data.leads to the leads the records have")
+            rec.signals = rec.signals[[list(rec.lead_names).index(l) for l in d.leads]]
+        x = E.resample_ecg(rec.signals, rec.fs_hz, d.fs_hz)
+        x = E.fix_length(x, n_target, mode="center").astype(np.float32)
+        rid = rec.record_id
+        if cfg.prepare.save_signals:
+            save_npy(out / "signals" / f"{rid}.npy", x)
+        if renderer is not None:
+            img = renderer.render(x[None], ["ecg"] * x.shape[0])[0]
+            save_npy(cache / f"{rid}.npy", img)
+        rows.append({"record": rid, "subject": rec.subject_id, "source_db": _ecg_source_db(rid),
+                     "age": rec.age, "sex": rec.sex or "", "labels": ";".join(rec.labels)})
+        recs.append({"record": rid, "subject": rec.subject_id, "fs_hz_file": rec.fs_hz,
+                     "n_samples_file": int(rec.signals.shape[1]), "source": rec.source,
+                     **_source_stats(rec.source)})
+    if not rows:
+        raise InputFileError(d.root, "no ECG records found", "set data.root to the folder of records")
+    return rows, recs
+
+
+def _ecg_source_db(record_id: str) -> str:
+    """CinC record-name prefix = source database (E Georgia, HR PTB-XL, JS Chapman/Ningbo, ...)."""
+    prefix = ""
+    for ch in record_id:
+        if ch.isalpha():
+            prefix += ch
+        else:
+            break
+    return prefix or "?"
+
+
+def load_prepared(prepared_dir: str | os.PathLike):
+    """Read a prepared folder's index and metadata: ``(index DataFrame, prepare.json dict)``."""
+    import json
+
+    import pandas as pd
+
+    d = Path(prepared_dir)
+    idx, meta = d / "index.csv", d / "prepare.json"
+    for p in (idx, meta):
+        if not p.is_file():
+            raise InputFileError(p, "missing", f"run 'sigvision prepare' to create {d}")
+    return pd.read_csv(idx, keep_default_na=False), json.loads(meta.read_text())
+
+
+def open_cached_images(prepared_dir: str | os.PathLike, record: str) -> np.ndarray:
+    """Memory-map the cached images of one record (read-only)."""
+    d = Path(prepared_dir)
+    _, meta = load_prepared(d)
+    if not meta.get("cache_dir"):
+        raise InputFileError(d, "was prepared without an image cache", "prepare again with prepare.cache_images: true")
+    p = d / meta["cache_dir"] / f"{record}.npy"
+    if not p.is_file():
+        raise InputFileError(p, "cached images missing", "prepare again with --overwrite")
+    return np.load(p, mmap_mode="r")
+
+
+def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:
+    """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
+    from .report import contact_sheet
+
+    index, meta = load_prepared(prepared_dir)
+    rng = np.random.default_rng(seed)
+    task = meta["config"]["data"]["task"]
+    groups: list[tuple[str, np.ndarray]] = []
+    if task == "sleep":
+        for i, st in enumerate(STAGES):
+            sel = index[index["label"] == i]
+            if len(sel) == 0:
+                continue
+            take = sel.iloc[np.sort(rng.choice(len(sel), size=min(per_group, len(sel)), replace=False))]
+            ims = np.stack([open_cached_images(prepared_dir, r)[int(e)] for r, e in zip(take["record"], take["epoch"])])
+            groups.append((f"{st}  (n={len(sel)})", ims))
+    else:
+        recs = index["record"].tolist()
+        pick = sorted(rng.choice(len(recs), size=min(per_group * 2, len(recs)), replace=False))
+        ims = np.stack([open_cached_images(prepared_dir, recs[i]) for i in pick])
+        for k in range(0, len(pick), per_group):
+            names = ", ".join(recs[i] for i in pick[k:k + per_group])
+            groups.append((names, ims[k:k + per_group]))
+    return contact_sheet(groups, columns=per_group)

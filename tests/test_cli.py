@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sigvision.cli import main
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as ei:
+        main(["--help"])
+    assert ei.value.code == 0
+    assert "example:" in capsys.readouterr().out
+    for cmd in ("synth", "prepare", "contact-sheet", "config", "demo"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "example:" in capsys.readouterr().out
+
+
+def test_python_dash_m_works():
+    r = subprocess.run([sys.executable, "-m", "sigvision", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("sigvision ")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["prepare", "--config", "nope.yaml"], "nope.yaml: config file not found"),
+    (["prepare", "--set", "data.root=/nonexistent/x"], "/nonexistent/x: folder not found"),
+    (["prepare", "--set", "render.widht=3"], "did you mean 'render.width'"),
+    (["contact-sheet", "--prepared", "/nonexistent/p", "--out", "x.png"], "index.csv: missing"),
+])
+def test_errors_are_one_line_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and err.startswith("sigvision: error:") and "\n" not in err
+    assert "Traceback" not in err
+
+
+def test_demo_end_to_end_tiny(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["--quiet", "demo", "--out", str(out), "--nights", "2", "--max-epochs", "24"]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic" in text and "contact sheet" in text
+    assert (out / "contact_sheet.png").stat().st_size > 1000
+    assert len(list((out / "psg").glob("*-PSG.edf"))) == 2
+    import cv2
+
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[0] > 100
+    # running again into the same folder is refused, nothing is lost
+    assert main(["--quiet", "demo", "--out", str(out), "--nights", "2", "--max-epochs", "24"]) == 2
+    assert (out / "contact_sheet.png").is_file()
+
+
+def test_synth_and_prepare_commands(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "psg"), "--nights", "2", "--max-epochs", "20"]) == 0
+    assert main(["--quiet", "prepare", "--set", f"data.root={tmp_path / 'psg'}", "--set", "render.width=32",
+                 "--set", "render.height=32", "--out", str(tmp_path / "p")]) == 0
+    assert main(["contact-sheet", "--prepared", str(tmp_path / "p"), "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").is_file()
+    assert main(["config", "show", "--set", "render.width=77"]) == 0
+    assert "width: 77" in capsys.readouterr().out

@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigvision.config import config_from_dict
+from sigvision.errors import InputFileError
+from sigvision.prepare import contact_sheet_from_prepared, load_prepared, open_cached_images, prepare_dataset
+from sigvision.samples import sample_ecg_dir
+
+
+def _sleep_cfg(root, **render):
+    return config_from_dict({"name": "t", "data": {"root": str(root)},
+                             "render": {"height": 48, "width": 48, **render}})
+
+
+def test_prepare_sleep(synth_dir4, tmp_path):
+    res = prepare_dataset(_sleep_cfg(synth_dir4), tmp_path / "p")
+    idx, meta = load_prepared(tmp_path / "p")
+    assert res.n_records == 4 and len(idx) == res.n_samples
+    assert set(idx["subject"]) == {"SYN_SC400", "SYN_SC401"}
+    for rec, g in idx.groupby("record"):
+        assert g["epoch"].tolist() == list(range(len(g)))
+        imgs = open_cached_images(tmp_path / "p", rec)
+        sig = np.load(tmp_path / "p" / "signals" / f"{rec}.npy")
+        assert imgs.shape == (len(g), 48, 48, 3) and imgs.dtype == np.uint8
+        assert sig.shape == (len(g), 4, 3000)
+    assert meta["summary"]["stage_counts"]["N2"] == int((idx["label"] == 2).sum())
+    recs = pd.read_csv(tmp_path / "p" / "records.csv")
+    assert {"source_size", "source_mtime", "n_epochs"} <= set(recs.columns)
+    assert (tmp_path / "p" / "config.yaml").is_file()
+    assert not list((tmp_path / "p").rglob(".*.tmp")) and not list((tmp_path / "p").rglob(".*.npy"))
+    sheet = contact_sheet_from_prepared(tmp_path / "p", per_group=3)
+    assert sheet.ndim == 3 and sheet.shape[1] == 3 * (48 + 4) + 4
+
+
+def test_refuses_non_empty_output_unless_overwrite(synth_dir, tmp_path):
+    out = tmp_path / "p"
+    out.mkdir()
+    (out / "keep.txt").write_text("results")
+    with pytest.raises(InputFileError, match="--overwrite"):
+        prepare_dataset(_sleep_cfg(synth_dir), out)
+    assert (out / "keep.txt").read_text() == "results"  # nothing lost
+    prepare_dataset(_sleep_cfg(synth_dir), out, overwrite=True)
+    assert not (out / "keep.txt").exists()
+
+
+def test_cache_key_follows_render_config(synth_dir, tmp_path):
+    a = prepare_dataset(_sleep_cfg(synth_dir), tmp_path / "a")
+    b = prepare_dataset(_sleep_cfg(synth_dir, width=40), tmp_path / "b")
+    assert a.cache_dir.name != b.cache_dir.name
+
+
+def test_prepare_ecg_real_sample(tmp_path):
+    cfg = config_from_dict({"name": "e", "data": {"task": "ecg", "format": "wfdb", "root": str(sample_ecg_dir()),
+                                                  "fs_hz": 250.0, "ecg_length_s": 10.0},
+                            "render": {"name": "ecg_6x2", "height": 120, "width": 160}})
+    res = prepare_dataset(cfg, tmp_path / "e")
+    idx, meta = load_prepared(tmp_path / "e")
+    assert res.n_records == 35
+    assert sorted(set(idx["source_db"])) == ["E", "HR", "JS"]
+    assert meta["summary"]["label_counts"]["426783006"] == 10  # NSR, shared README
+    assert np.load(tmp_path / "e" / "signals" / "E07500.npy").shape == (12, 2500)
+    assert open_cached_images(tmp_path / "e", "E07500").shape == (120, 160, 3)
+    e = idx.set_index("record").loc["E07500"]
+    assert e["age"] == 78 and e["sex"] == "M" and e["labels"] == "67741000119109;426177001"
+
+
+def test_prepare_image_folder(tmp_path):
+    import cv2
+
+    for s in ("a", "b"):
+        (tmp_path / "img" / s).mkdir(parents=True)
+        for i in range(4):
+            cv2.imwrite(str(tmp_path / "img" / s / f"{i}.png"), np.full((50, 70, 3), 40 * i, np.uint8))
+    (tmp_path / "l.csv").write_text("".join(f"{s},{i}.png,{'W N1 N2 R'.split()[i]}\n" for s in "ab" for i in range(4)))
+    cfg = config_from_dict({"data": {"format": "image_folder", "root": str(tmp_path / "img"),
+                                     "labels_csv": str(tmp_path / "l.csv")},
+                            "render": {"height": 32, "width": 32}})
+    prepare_dataset(cfg, tmp_path / "p")
+    idx, _ = load_prepared(tmp_path / "p")
+    assert idx["label"].tolist() == [0, 1, 2, 4] * 2 and idx["file"].tolist()[:2] == ["0.png", "1.png"]
+    imgs = open_cached_images(tmp_path / "p", "b")
+    assert imgs.shape == (4, 32, 32, 3) and imgs[3].mean() == pytest.approx(120, abs=1)
+
+
+def test_empty_root_is_a_clear_error(tmp_path):
+    with pytest.raises(InputFileError, match="no '\\*-PSG.edf' files"):
+        prepare_dataset(_sleep_cfg(tmp_path), tmp_path / "out")
