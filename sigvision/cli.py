@@ -22,16 +22,23 @@ EXAMPLES = {
     "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
     "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
     "demo": "sigvision demo --out demo_out",
+    "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
+    "infer": "sigvision infer -c configs/sleep_demo_vit.yaml --set infer.checkpoint=last",
 }
 
 
-def _tqdm_progress(enabled: bool):
+def _tqdm_progress(enabled: bool, unit: str = "rec"):
+    """A progress wrapper ``wrap(iterable, total, desc)``; silent unless enabled and on rank 0."""
+    from .runtime import dist_info
+
+    enabled = enabled and dist_info().primary
+
     def wrap(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
         if not enabled:
             return it
         from tqdm import tqdm
 
-        return tqdm(it, total=total, desc=desc, unit="rec", dynamic_ncols=True)
+        return tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
 
     return wrap
 
@@ -63,7 +70,7 @@ def cmd_prepare(args) -> int:
     from .prepare import prepare_dataset
 
     cfg = _load_cfg(args)
-    out = args.out or str(Path(cfg.output_dir) / cfg.name / "prepared")
+    out = args.out or str(cfg.prepared_path)
     res = prepare_dataset(cfg, out, overwrite=args.overwrite, progress=_tqdm_progress(not args.quiet),
                           limit=args.limit)
     print(f"prepared {res.n_records} record(s), {res.n_samples} sample(s) in {res.seconds:.1f} s")
@@ -95,6 +102,32 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train import model_dir, train
+
+    cfg = _load_cfg(args)
+    results = train(cfg, resume=args.resume, overwrite=args.overwrite,
+                    progress=_tqdm_progress(not args.quiet, unit="batch"))
+    from .runtime import dist_info
+
+    if dist_info().primary:
+        for r in results:
+            print(f"fold {r['fold']}: best {cfg.train.monitor} {r['best']:.4f} at epoch {r['best_epoch']} "
+                  f"({r['epochs_run']} epoch(s) run)")
+        print(f"weights, metrics.csv and config in {model_dir(cfg)}")
+    return 0
+
+
+def cmd_infer(args) -> int:
+    from .infer import infer
+
+    cfg = _load_cfg(args)
+    written = infer(cfg, progress=_tqdm_progress(not args.quiet, unit="fold"))
+    for k, p in written.items():
+        print(f"{k}: {p}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -113,10 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)  # the global flags also work after the command
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {EXAMPLES[name]}",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
         return sp
 
     sp = add("synth", "write synthetic EDF+ PSG nights driven by the real hypnograms shipped with sigvision")
@@ -146,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["show"])
     _add_config_args(sp)
     sp.set_defaults(func=cmd_config)
+
+    sp = add("train", "k-fold training of one model (per-fold weights, metrics.csv); works under torchrun")
+    _add_config_args(sp)
+    sp.add_argument("--resume", action="store_true", help="continue each fold from its last.pt")
+    sp.add_argument("--overwrite", action="store_true", help="delete this model's earlier weights first")
+    sp.set_defaults(func=cmd_train)
+
+    sp = add("infer", "write out-of-fold (and test) probability .npy files with JSON sidecars")
+    _add_config_args(sp)
+    sp.set_defaults(func=cmd_infer)
 
     sp = add("demo", "run the pipeline on the shipped sample data (as far as it exists)")
     sp.add_argument("--out", default="demo_out", help="output folder (default demo_out)")

@@ -27,6 +27,9 @@ __all__ = [
     "DataConfig",
     "RenderConfig",
     "PrepareConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "InferConfig",
     "Config",
     "load_config",
     "config_from_dict",
@@ -117,19 +120,138 @@ class PrepareConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Which network: a timm model name (``vit_base_patch16_224``, ``test_vit`` ...) or a
+    model registered in :mod:`sigvision.models`.
+
+    ``pretrained`` asks for ImageNet weights: from ``pretrained_file`` when set, else from
+    ``$SIGVISION_WEIGHTS/<name>.(safetensors|pth|bin)`` when present, else timm's hub; if none
+    is reachable training stops with an error (never a silent start from scratch).
+    ``meta_features`` (``age``, ``sex``) are joined to the image features before the head.
+    """
+
+    name: str = "test_vit"
+    pretrained: bool = False
+    pretrained_file: str = ""
+    drop_rate: float = 0.0
+    meta_features: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        for m in self.meta_features:
+            _one_of("model.meta_features[]", m, ("age", "sex"))
+        if not 0 <= self.drop_rate < 1:
+            raise ConfigError(f"model.drop_rate={self.drop_rate} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """k-fold training (``sigvision train``; ``mainViT.py`` / ``mainEff.py``)."""
+
+    folds: int = 5
+    train_folds: tuple[int, ...] = ()
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    scheduler: str = "cosine_warm_restarts"
+    t0_epochs: int = 10
+    t_mult: int = 1
+    min_lr: float = 1e-6
+    label_smoothing: float = 0.1
+    fmix_p: float = 0.5
+    fmix_alpha: float = 1.0
+    fmix_decay_power: float = 3.0
+    fmix_max_soft: float = 0.0
+    cutout_p: float = 0.5
+    cutout_holes: int = 8
+    cutout_size_frac: float = 0.1
+    amp: str = "auto"
+    grad_clip_norm: float = 1.0
+    monitor: str = "kappa"
+    early_stopping_patience: int = 0
+    keep_every_epoch: bool = True
+    num_workers: int = 0
+    device: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    max_steps_per_epoch: int = 0
+
+    def validate(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"train.folds={self.folds} must be >= 2 (subject-wise cross-validation)")
+        for f in self.train_folds:
+            if not 0 <= f < self.folds:
+                raise ConfigError(f"train.train_folds has fold {f}; folds are 0..{self.folds - 1}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("train.epochs and train.batch_size must be >= 1")
+        _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
+        _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "none"))
+        _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        _one_of("train.monitor", self.monitor, ("kappa", "macro_f1", "accuracy", "loss"))
+        _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr={self.lr} must be positive")
+        for k in ("fmix_p", "cutout_p"):
+            if not 0 <= getattr(self, k) <= 1:
+                raise ConfigError(f"train.{k}={getattr(self, k)} must be a probability in [0, 1]")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.fmix_alpha <= 0:
+            raise ConfigError(f"train.fmix_alpha={self.fmix_alpha} must be positive")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Prediction (``sigvision infer``; ``inferblend.py``).
+
+    ``checkpoint``: ``best``, ``last`` or an epoch number (as in the seed, which picked
+    epoch 4 for ViT and epoch 1 for EfficientNet). ``tta_shifts_s``: extra passes with the
+    context window shifted by these many seconds (averaged); empty = off.
+    """
+
+    checkpoint: str = "best"
+    test_dir: str = ""
+    batch_size: int = 64
+    tta_shifts_s: tuple[float, ...] = ()
+
+    def validate(self) -> None:
+        if self.checkpoint not in ("best", "last") and not self.checkpoint.isdigit():
+            raise ConfigError(f"infer.checkpoint={self.checkpoint!r}; accepted: best, last or an epoch number")
+
+
+@dataclass(frozen=True)
 class Config:
-    """A whole experiment."""
+    """A whole experiment. Models trained under one ``name`` share folds and predictions."""
 
     name: str = "experiment"
     seed: int = 42
     output_dir: str = "runs"
+    weights_dir: str = "weights"
+    prepared_dir: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
 
     def validate(self) -> None:
         self.data.validate()
         self.render.validate()
+        self.model.validate()
+        self.train.validate()
+        self.infer.validate()
+
+    @property
+    def prepared_path(self) -> Path:
+        """Where ``prepare`` writes and ``train``/``infer`` read (default runs/<name>/prepared)."""
+        return Path(self.prepared_dir) if self.prepared_dir else Path(self.output_dir) / self.name / "prepared"
+
+    @property
+    def run_path(self) -> Path:
+        """Weights and predictions of this experiment: ``<weights_dir>/<name>``."""
+        return Path(self.weights_dir) / self.name
 
 
 def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:
@@ -248,18 +370,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
     import yaml
 
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found; fix: give a YAML file (see configs/)")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-            raise ConfigError(f"{p}: not valid YAML ({first}); fix: check indentation and colons") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of sections")
+    data: dict = _read_yaml_with_base(Path(path)) if path is not None else {}
     apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
@@ -267,6 +378,35 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if path is not None:
             raise ConfigError(f"{path}: {exc}") from None
         raise
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
+    """Read a YAML config; a top-level ``base: other.yaml`` (relative to this file) is read
+    first and this file's values are merged over it."""
+    import yaml
+
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found; fix: give a YAML file (see configs/)")
+    if p.resolve() in _seen:
+        raise ConfigError(f"{p}: 'base' includes form a cycle")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise ConfigError(f"{p}: not valid YAML ({first}); fix: check indentation and colons") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of sections")
+    base = data.pop("base", None)
+    if base:
+        data = _deep_merge(_read_yaml_with_base(p.parent / str(base), _seen + (p.resolve(),)), data)
+    return data
 
 
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:

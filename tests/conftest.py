@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never use the network (read by huggingface_hub at import)
 
 START = datetime(2020, 1, 1, 22, 0, 0, tzinfo=timezone.utc)
 

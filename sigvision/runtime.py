@@ -1,0 +1,115 @@
+"""Seeding, devices, AMP and torchrun (DistributedDataParallel) plumbing.
+
+Nothing happens at import time; the device is chosen when asked, never globally.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
+           "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
+
+
+def epoch_seed(seed: int, *parts: int) -> int:
+    """A derived seed for (seed, fold, epoch, rank, ...), stable across runs and resumes."""
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *[int(p) & 0xFFFFFFFF for p in parts]])
+    return int(ss.generate_state(1)[0])
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) from ``seed`` and ``rank``."""
+    import torch
+
+    s = epoch_seed(seed, rank)
+    random.seed(s)
+    np.random.seed(s % (2**32))
+    torch.manual_seed(s)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def primary(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
+    return DistInfo(rank=int(os.environ.get("RANK", 0)), world_size=int(os.environ.get("WORLD_SIZE", 1)),
+                    local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def resolve_device(name: str = "auto", info: DistInfo | None = None):
+    import torch
+
+    info = info or dist_info()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            from .errors import ConfigError
+
+            raise ConfigError("train.device=cuda but no CUDA device is available; use auto or cpu")
+        return torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
+    return torch.device(name)
+
+
+def init_distributed(device) -> DistInfo:
+    """Join the torchrun process group (nccl on CUDA, gloo on CPU) when WORLD_SIZE > 1."""
+    import torch
+    import torch.distributed as dist
+
+    info = dist_info()
+    if info.enabled and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def cleanup_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def resolve_amp(mode: str, device) -> str | None:
+    """'auto' -> bf16 on CUDA when supported, else fp16 on CUDA, off on CPU."""
+    import torch
+
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if device.type != "cuda":
+            return None
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if mode == "fp16" and device.type != "cuda":
+        from .errors import ConfigError
+
+        raise ConfigError("train.amp=fp16 needs a CUDA device; use bf16 or off on CPU")
+    return mode
+
+
+def autocast_context(amp: str | None, device):
+    """An autocast context for ``amp`` ('bf16'/'fp16'), or a no-op when off."""
+    import torch
+
+    if amp is None:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,499 @@
+"""k-fold training of one model (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
+
+For each fold: a timm model, Adam/AdamW/AdamP/SGD (weight decay skipped for 1-D
+parameters), ``CosineAnnealingWarmRestarts`` stepped per iteration, label-smoothing
+cross-entropy, FMix and cutout, AMP (bf16/fp16 on CUDA, off or bf16 on CPU), gradient
+clipping and early stopping on a validation metric. Outputs under
+``<weights_dir>/<experiment>/<model>/fold_<k>/``::
+
+    epoch_<e>.pt     checkpoint after each epoch (train.keep_every_epoch)
+    last.pt          latest state, used by --resume (model, optimiser, scheduler, scaler)
+    best.pt          best validation checkpoint by train.monitor
+    metrics.csv      one row per epoch: losses, accuracy, macro-F1, kappa, lr, images/s
+
+Folds are assigned once per prepared dataset by subject (``<prepared>/folds_<k>.csv``),
+stratified by stage where possible, and reused by every model so out-of-fold predictions
+line up. Randomness is derived from (seed, fold, epoch, rank) at the start of every epoch,
+so a resumed run ends with the same weights as an uninterrupted one (on CPU).
+
+Under ``torchrun`` each process trains on its shard of every batch (DistributedDataParallel,
+nccl on CUDA, gloo on CPU); only rank 0 writes. ``train.batch_size`` is per process.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .artifacts import atomic_path, write_csv
+from .config import Config, config_hash, config_to_dict, save_config
+from .errors import ConfigError, InputFileError
+from .loaders.base import STAGES
+from .metrics import classification_metrics
+from .runtime import (autocast_context, cleanup_distributed, epoch_seed, init_distributed, resolve_amp,
+                      resolve_device, seed_everything)
+
+__all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
+           "make_optimizer", "predict_dataset", "checkpoint_path", "load_checkpoint_model", "model_dir"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., Iterable]
+
+
+def _no_progress(it, total=None, desc=""):
+    return it
+
+
+# ---------------------------------------------------------------------------- folds
+def assign_folds(index, n_folds: int, seed: int):
+    """One fold per subject (all of a subject's nights together), stratified by stage.
+
+    Returns a DataFrame with columns ``record, subject, fold``.
+    """
+    import pandas as pd
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    subjects = index["subject"].astype(str).to_numpy()
+    n_subj = len(set(subjects))
+    if n_subj < n_folds:
+        raise InputFileError(None, f"{n_subj} subject(s) cannot fill {n_folds} subject-wise folds",
+                             f"set train.folds to at most {n_subj} or add recordings")
+    y = index["label"].to_numpy() if "label" in index else np.zeros(len(index), int)
+    try:
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(np.zeros(len(y)), y, subjects))
+    except ValueError:  # a class with fewer members than folds
+        splits = list(GroupKFold(n_splits=n_folds).split(np.zeros(len(y)), y, subjects))
+    fold_of = {}
+    for k, (_, val) in enumerate(splits):
+        for s in set(subjects[val]):
+            fold_of[s] = k
+    recs = index[["record", "subject"]].drop_duplicates("record").copy()
+    recs["subject"] = recs["subject"].astype(str)
+    recs["fold"] = recs["subject"].map(fold_of).astype(int)
+    return recs.reset_index(drop=True)
+
+
+def load_or_make_folds(prepared_dir: str | os.PathLike, index, n_folds: int, seed: int, *, write: bool = True):
+    """Read ``<prepared>/folds_<n_folds>.csv`` or create it once (rank 0 writes)."""
+    import pandas as pd
+
+    p = Path(prepared_dir) / f"folds_{n_folds}.csv"
+    if p.is_file():
+        folds = pd.read_csv(p, dtype={"record": str, "subject": str})
+        missing = set(index["record"].astype(str)) - set(folds["record"])
+        if missing:
+            raise InputFileError(p, f"has no fold for {len(missing)} record(s) (e.g. {sorted(missing)[0]})",
+                                 "delete the folds file to reassign folds, knowing earlier models used the old ones")
+        return folds
+    folds = assign_folds(index, n_folds, seed)
+    if write:
+        write_csv(p, folds)
+    return folds
+
+
+# ---------------------------------------------------------------------------- data
+class ImageRowsDataset(torch.utils.data.Dataset):
+    """Rows of a prepared index -> (image tensor (3, H, W), target, meta (n_meta,)).
+
+    Images come from the prepared render cache (memory-mapped, opened lazily per worker):
+    sleep caches hold (n_epochs, H, W, 3) per record, ECG caches (H, W, 3).
+    """
+
+    def __init__(self, prepared_dir, rows, *, mean, std, augment=None, meta_features=(), seed: int = 0):
+        import json
+
+        self.prepared_dir = Path(prepared_dir)
+        meta = json.loads((self.prepared_dir / "prepare.json").read_text())
+        if not meta.get("cache_dir"):
+            raise InputFileError(self.prepared_dir, "has no image cache",
+                                 "prepare again with prepare.cache_images: true")
+        self.cache_dir = self.prepared_dir / meta["cache_dir"]
+        self.records = rows["record"].astype(str).to_numpy()
+        self.epochs = rows["epoch"].to_numpy(dtype=np.int64) if "epoch" in rows else np.zeros(len(rows), np.int64)
+        self.targets = rows["label"].to_numpy(dtype=np.int64) if "label" in rows else np.zeros(len(rows), np.int64)
+        self.mean = np.asarray(mean, np.float32).reshape(1, 1, 3) * 255.0
+        self.inv_std = 1.0 / (np.asarray(std, np.float32).reshape(1, 1, 3) * 255.0)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        from .models import meta_vector
+
+        if meta_features:
+            ages = rows["age"].tolist() if "age" in rows else [None] * len(rows)
+            sexes = rows["sex"].tolist() if "sex" in rows else [None] * len(rows)
+            self.meta = np.asarray([meta_vector(tuple(meta_features), a, s) for a, s in zip(ages, sexes)],
+                                   dtype=np.float32)
+        else:
+            self.meta = np.zeros((len(rows), 0), np.float32)
+        self._maps: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def image(self, i: int) -> np.ndarray:
+        rec = self.records[i]
+        mm = self._maps.get(rec)
+        if mm is None:
+            p = self.cache_dir / f"{rec}.npy"
+            if not p.is_file():
+                raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
+            mm = self._maps[rec] = np.load(p, mmap_mode="r")
+        return np.asarray(mm[self.epochs[i]] if mm.ndim == 4 else mm)
+
+    def __getitem__(self, i: int):
+        img = self.image(i)
+        if self.augment is not None:
+            img = self.augment(img, epoch_seed(self.seed, self.epoch, i))
+        x = (img.astype(np.float32) - self.mean) * self.inv_std
+        return (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
+                torch.tensor(self.targets[i]), torch.from_numpy(self.meta[i]))
+
+
+class SeededAugment:
+    """Apply an albumentations pipeline with a seed per sample, so augmentations depend on
+    (seed, epoch, sample) only: not on worker scheduling, batch order or resumes."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def __call__(self, img: np.ndarray, seed: int) -> np.ndarray:
+        self.pipeline.set_random_seed(seed)
+        return self.pipeline(image=img)["image"]
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Seeded per-epoch permutation, split across ``world`` processes (rank ``r`` takes
+    positions r, r+world, ...). Padded by wrapping so every rank gets as many indices."""
+
+    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1):
+        self.n, self.shuffle, self.seed, self.rank, self.world = n, shuffle, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> np.ndarray:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+            order = torch.randperm(self.n, generator=g).numpy()
+        else:
+            order = np.arange(self.n)
+        total = int(math.ceil(self.n / self.world)) * self.world
+        if total > self.n:
+            order = np.concatenate([order, order[: total - self.n]])
+        return order
+
+    def __iter__(self):
+        return iter(self._order()[self.rank::self.world].tolist())
+
+    def __len__(self) -> int:
+        return int(math.ceil(self.n / self.world))
+
+
+# ---------------------------------------------------------------------------- optim
+def make_optimizer(tcfg, model: nn.Module) -> torch.optim.Optimizer:
+    """Optimiser by name; no weight decay on biases and norm weights (1-D parameters)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if tcfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=tcfg.lr)
+    if tcfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=tcfg.lr)
+    if tcfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=tcfg.lr, momentum=0.9, nesterov=True)
+    if tcfg.optimizer == "adamp":
+        from adamp import AdamP
+
+        return AdamP(groups, lr=tcfg.lr, betas=(0.9, 0.999))
+    raise ConfigError(f"train.optimizer={tcfg.optimizer!r}; accepted: adam, adamw, adamp, sgd")
+
+
+# ---------------------------------------------------------------------------- paths
+def model_dir(cfg: Config) -> Path:
+    return cfg.run_path / cfg.model.name
+
+
+def checkpoint_path(cfg: Config, fold: int, which: str) -> Path:
+    """``which`` is ``best``, ``last`` or an epoch number."""
+    d = model_dir(cfg) / f"fold_{fold}"
+    return d / (f"epoch_{int(which)}.pt" if str(which).isdigit() else f"{which}.pt")
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def _model_meta(cfg: Config, classes, mean, std, img_size) -> dict:
+    return {"model": cfg.model.name, "classes": list(classes), "meta_features": list(cfg.model.meta_features),
+            "mean": list(mean), "std": list(std), "img_size": img_size,
+            "config_hash": config_hash(cfg, ("data", "render", "model")), "config": config_to_dict(cfg)}
+
+
+def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
+    """Rebuild a trained model from a checkpoint: ``(model, meta)``."""
+    from .config import ModelConfig
+    from .models import build_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "checkpoint not found", "train the model first or pick another infer.checkpoint")
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read checkpoint ({type(exc).__name__})",
+                             "the file is truncated or corrupt: retrain or resume this fold") from None
+    meta = ck["meta"]
+    mcfg = ModelConfig(**{**meta["config"]["model"], "pretrained": False, "pretrained_file": "",
+                          "meta_features": tuple(meta["meta_features"])})
+    model = build_model(mcfg, len(meta["classes"]), img_size=meta["img_size"])
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval(), meta
+
+
+# ---------------------------------------------------------------------------- loops
+def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
+    kw = {}
+    if num_workers > 0:
+        kw.update(persistent_workers=True, prefetch_factor=4)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                                       pin_memory=device.type == "cuda", drop_last=drop_last, **kw)
+
+
+@torch.inference_mode()
+def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, num_workers: int = 0) -> np.ndarray:
+    """Softmax probabilities (n, n_classes) for every row of ``ds`` (sharded under torchrun,
+    gathered on every rank)."""
+    import torch.distributed as dist
+
+    model.eval()
+    world = info.world_size if info is not None else 1
+    rank = info.rank if info is not None else 0
+    sampler = ShardSampler(len(ds), shuffle=False, seed=0, rank=rank, world=world)
+    idx = np.asarray(list(iter(sampler)))
+    out = []
+    for x, _, m in _loader(ds, sampler, batch_size, num_workers, device):
+        x = x.to(device, non_blocking=True)
+        with autocast_context(amp, device):
+            logits = model(x, m.to(device) if m.shape[1] else None)
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, (idx, probs))
+        full = np.zeros((len(ds), probs.shape[1]), np.float32)
+        for i, p in parts:
+            full[i] = p
+        return full
+    return probs
+
+
+def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, step0,
+                     steps_per_epoch, progress, desc):
+    from .augment import mixed_loss
+
+    model.train()
+    tot, n_seen, t0 = 0.0, 0, time.perf_counter()
+    bar = progress(loader, total=min(len(loader), tcfg.max_steps_per_epoch or len(loader)), desc=desc)
+    for step, (x, y, m) in enumerate(bar):
+        if tcfg.max_steps_per_epoch and step >= tcfg.max_steps_per_epoch:
+            break
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if tcfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        meta = m.to(device) if m.shape[1] else None
+        if fmix is not None:
+            x, perm, lam = fmix(x, rng)
+        with autocast_context(amp, device):
+            logits = model(x, meta)
+            loss = mixed_loss(loss_fn, logits.float(), y, perm, lam) if fmix is not None else loss_fn(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        else:
+            loss.backward()
+        if tcfg.grad_clip_norm > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip_norm)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        if sched is not None:
+            sched.step((step0 + step + 1) / steps_per_epoch)
+        tot += float(loss.detach()) * x.shape[0]
+        n_seen += x.shape[0]
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{tot / n_seen:.3f}", img_s=f"{n_seen / (time.perf_counter() - t0):.1f}")
+    dt = time.perf_counter() - t0
+    return tot / max(n_seen, 1), n_seen / max(dt, 1e-9), dt
+
+
+def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, progress: Progress | None = None,
+               _stop_after_epoch: int | None = None) -> dict:
+    """Train one fold; returns ``{"best": metric, "best_epoch": e, "epochs_run": n}``."""
+    import pandas as pd
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from .augment import FMix, build_image_augment
+    from .models import build_model
+
+    progress = progress or _no_progress
+    tcfg = cfg.train
+    device = resolve_device(tcfg.device)
+    info = init_distributed(device)
+    amp = resolve_amp(tcfg.amp, device)
+    classes = list(STAGES)
+    fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
+    rec = index["record"].astype(str)
+    tr_rows = index[rec.map(fold_of) != fold].reset_index(drop=True)
+    va_rows = index[rec.map(fold_of) == fold].reset_index(drop=True)
+    if len(tr_rows) == 0 or len(va_rows) == 0:
+        raise InputFileError(None, f"fold {fold} has an empty training or validation set",
+                             "use fewer folds or more subjects")
+    out = model_dir(cfg) / f"fold_{fold}"
+    seed_everything(epoch_seed(cfg.seed, fold), 0)  # same initial weights on every rank
+    img_size = int(cfg.render.height)
+    model = build_model(cfg.model, len(classes), img_size=img_size).to(device)
+    if tcfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    import timm.data
+
+    dcfg = timm.data.resolve_data_config({}, model=model.backbone)
+    mean, std = tuple(dcfg["mean"]), tuple(dcfg["std"])
+    aug = build_image_augment(cutout_p=tcfg.cutout_p, cutout_holes=tcfg.cutout_holes,
+                              cutout_size_frac=tcfg.cutout_size_frac)
+    ds_tr = ImageRowsDataset(cfg.prepared_path, tr_rows, mean=mean, std=std,
+                             augment=SeededAugment(aug) if aug is not None else None,
+                             meta_features=cfg.model.meta_features, seed=epoch_seed(cfg.seed, fold, 1))
+    ds_va = ImageRowsDataset(cfg.prepared_path, va_rows, mean=mean, std=std, meta_features=cfg.model.meta_features)
+    sampler = ShardSampler(len(ds_tr), shuffle=True, seed=epoch_seed(cfg.seed, fold, 2), rank=info.rank,
+                           world=info.world_size)
+    loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device, drop_last=False)
+    steps_per_epoch = min(len(loader), tcfg.max_steps_per_epoch or len(loader))
+    opt = make_optimizer(tcfg, model)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=tcfg.t0_epochs, T_mult=tcfg.t_mult,
+                                                                   eta_min=tcfg.min_lr)
+             if tcfg.scheduler == "cosine_warm_restarts" else None)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
+    eval_loss = nn.CrossEntropyLoss()
+    fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
+                p=tcfg.fmix_p) if tcfg.fmix_p > 0 else None
+    net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
+    if tcfg.compile:
+        net = torch.compile(net)
+
+    start, best, best_epoch, bad_epochs, history = 0, None, -1, 0, []
+    last = out / "last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None and ck.get("scheduler"):
+            sched.load_state_dict(ck["scheduler"])
+        if scaler is not None and ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        start, best, best_epoch, bad_epochs = ck["epoch"] + 1, ck["best"], ck["best_epoch"], ck["bad_epochs"]
+        history = ck.get("history", [])
+        log.info("fold %d: resumed after epoch %d", fold, ck["epoch"])
+    elif info.primary and out.exists() and any(out.glob("*.pt")) and not resume:
+        raise InputFileError(out, "already holds checkpoints",
+                             "pass --resume to continue, --overwrite to start again, or change the experiment name")
+    meta = _model_meta(cfg, classes, mean, std, img_size)
+    higher_better = tcfg.monitor != "loss"
+    for epoch in range(start, tcfg.epochs):
+        seed_everything(epoch_seed(cfg.seed, fold, epoch), info.rank)
+        rng = np.random.default_rng(epoch_seed(cfg.seed, fold, epoch, info.rank, 7))
+        sampler.set_epoch(epoch)
+        ds_tr.set_epoch(epoch)
+        tr_loss, img_s, secs = _train_one_epoch(
+            net, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, epoch * steps_per_epoch,
+            steps_per_epoch, progress if info.primary else _no_progress, f"fold {fold} epoch {epoch}")
+        probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info)
+        y = ds_va.targets
+        va_loss = float(eval_loss(torch.from_numpy(np.log(np.clip(probs, 1e-7, 1))), torch.from_numpy(y)))
+        mets = classification_metrics(y, probs.argmax(1), len(classes), classes)
+        row = {"epoch": epoch, "train_loss": tr_loss, "val_loss": va_loss, "accuracy": mets["accuracy"],
+               "macro_f1": mets["macro_f1"], "kappa": mets["kappa"], "lr": opt.param_groups[0]["lr"],
+               "train_img_s": img_s, "seconds": secs}
+        history.append(row)
+        score = va_loss if tcfg.monitor == "loss" else mets[tcfg.monitor]
+        improved = best is None or (score > best if higher_better else score < best)
+        if improved:
+            best, best_epoch, bad_epochs = score, epoch, 0
+        else:
+            bad_epochs += 1
+        if info.primary:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict() if sched is not None else None,
+                     "scaler": scaler.state_dict() if scaler is not None else None,
+                     "epoch": epoch, "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                     "history": history, "meta": meta}
+            if tcfg.keep_every_epoch:
+                _save_checkpoint(out / f"epoch_{epoch}.pt", {"model": state["model"], "epoch": epoch, "meta": meta})
+            if improved:
+                _save_checkpoint(out / "best.pt", {"model": state["model"], "epoch": epoch, "meta": meta})
+            _save_checkpoint(last, state)
+            write_csv(out / "metrics.csv", pd.DataFrame(history))
+            log.info("fold %d epoch %d: train_loss %.4f val_loss %.4f acc %.3f f1 %.3f kappa %.3f",
+                     fold, epoch, tr_loss, va_loss, mets["accuracy"], mets["macro_f1"], mets["kappa"])
+        if _stop_after_epoch is not None and epoch >= _stop_after_epoch:
+            raise KeyboardInterrupt(f"stopped after epoch {epoch} (test hook)")
+        if tcfg.early_stopping_patience and bad_epochs >= tcfg.early_stopping_patience:
+            log.info("fold %d: early stop after epoch %d (best %s at epoch %d)", fold, epoch, best, best_epoch)
+            break
+    return {"fold": fold, "best": best, "best_epoch": best_epoch, "epochs_run": len(history)}
+
+
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> list[dict]:
+    """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
+    import shutil
+
+    from .prepare import load_prepared
+    from .runtime import dist_info
+
+    if cfg.data.task != "sleep":
+        raise ConfigError(f"training for data.task={cfg.data.task!r} is not built yet (ECG training lands "
+                          "with the ECG track); use a sleep config")
+    info = dist_info()
+    index, pmeta = load_prepared(cfg.prepared_path)
+    prep_hash = pmeta.get("config_hash")
+    if prep_hash and prep_hash != config_hash(cfg, ("data", "render")):
+        raise InputFileError(cfg.prepared_path, "was prepared with different data/render settings than this config",
+                             "run 'sigvision prepare' with this config (or point prepared_dir at the right folder)")
+    index = index[index["label"] >= 0].reset_index(drop=True)
+    mdir = model_dir(cfg)
+    if overwrite and info.primary and mdir.exists():
+        shutil.rmtree(mdir)
+    folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=info.primary)
+    if info.enabled:
+        import torch.distributed as dist
+
+        device = resolve_device(cfg.train.device)
+        init_distributed(device)
+        dist.barrier()
+        folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
+    if info.primary:
+        save_config(cfg, mdir / "config.yaml")
+    todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
+    results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress) for k in todo]
+    cleanup_distributed()
+    return results

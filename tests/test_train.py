@@ -1,0 +1,202 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sigvision.config import ModelConfig, config_from_dict, config_to_dict, save_config
+from sigvision.errors import ConfigError, InputFileError
+from sigvision.infer import infer, load_probs, save_probs
+from sigvision.models import PretrainedWeightsError, build_model, meta_vector
+from sigvision.prepare import load_prepared, prepare_dataset
+from sigvision.train import ShardSampler, assign_folds, checkpoint_path, load_or_make_folds, train, train_fold
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cfg(prepared, weights, **over):
+    d = {"name": "t", "seed": 3, "prepared_dir": str(prepared), "weights_dir": str(weights),
+         "data": {"root": str(prepared)}, "render": {"height": 32, "width": 32},
+         "model": {"name": "test_vit"},
+         "train": {"folds": 2, "epochs": 2, "batch_size": 16, "lr": 0.002, "t0_epochs": 2,
+                   "fmix_p": 0.5, "cutout_p": 0.5}}
+    for k, v in over.items():
+        sec, key = k.split(".")
+        d.setdefault(sec, {})[key] = v
+    return config_from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def prepared(synth_dir4, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prep")
+    cfg = config_from_dict({"data": {"root": str(synth_dir4)}, "render": {"height": 32, "width": 32}})
+    prepare_dataset(cfg, out)
+    return out
+
+
+def _fix_root(cfg, synth_dir4):
+    # the prepared folder was made from synth_dir4; the config hash must match it
+    d = config_to_dict(cfg)
+    d["data"]["root"] = str(synth_dir4)
+    return config_from_dict(d)
+
+
+def test_folds_by_subject_saved_and_reused(prepared, synth_dir4):
+    index, _ = load_prepared(prepared)
+    f1 = load_or_make_folds(prepared, index, 2, seed=0)
+    assert (prepared / "folds_2.csv").is_file()
+    per_subject = f1.groupby("subject")["fold"].nunique()
+    assert (per_subject == 1).all() and set(f1["fold"]) == {0, 1}
+    f2 = load_or_make_folds(prepared, index, 2, seed=99)  # reused, not reassigned
+    pd.testing.assert_frame_equal(f1, f2)
+    with pytest.raises(InputFileError, match="subject-wise folds"):
+        assign_folds(index, 5, 0)
+
+
+def test_shard_sampler_covers_permutation():
+    full = list(ShardSampler(20, shuffle=True, seed=1))
+    parts = [list(ShardSampler(20, shuffle=True, seed=1, rank=r, world=2)) for r in range(2)]
+    assert sorted(parts[0] + parts[1]) == sorted(full) == list(range(20))
+    assert full[:2] == [parts[0][0], parts[1][0]]
+
+
+def test_train_two_folds_outputs_and_resume_is_identical(prepared, synth_dir4, tmp_path):
+    cfg = _fix_root(_cfg(prepared, tmp_path / "a", **{"train.epochs": 3}), synth_dir4)
+    res = train(cfg)
+    assert [r["epochs_run"] for r in res] == [3, 3]
+    fold_dir = tmp_path / "a" / "t" / "test_vit" / "fold_0"
+    for f in ("epoch_0.pt", "epoch_1.pt", "epoch_2.pt", "last.pt", "best.pt", "metrics.csv"):
+        assert (fold_dir / f).is_file()
+    m = pd.read_csv(fold_dir / "metrics.csv")
+    assert list(m["epoch"]) == [0, 1, 2]
+    assert {"train_loss", "val_loss", "accuracy", "macro_f1", "kappa", "train_img_s"} <= set(m.columns)
+    assert (tmp_path / "a" / "t" / "test_vit" / "config.yaml").is_file()
+    # refuses to train over existing checkpoints without --resume/--overwrite
+    with pytest.raises(InputFileError, match="--resume"):
+        train(cfg)
+
+    # interrupted after epoch 1, then resumed: same final weights as uninterrupted
+    cfg_b = _fix_root(_cfg(prepared, tmp_path / "b", **{"train.epochs": 3}), synth_dir4)
+    index, _ = load_prepared(prepared)
+    index = index[index["label"] >= 0].reset_index(drop=True)
+    folds = load_or_make_folds(prepared, index, 2, cfg_b.seed)
+    with pytest.raises(KeyboardInterrupt):
+        train_fold(cfg_b, 0, index, folds, _stop_after_epoch=1)
+    assert torch.load(tmp_path / "b" / "t" / "test_vit" / "fold_0" / "last.pt", weights_only=False)["epoch"] == 1
+    train(cfg_b, resume=True)
+    a = torch.load(fold_dir / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "t" / "test_vit" / "fold_0" / "last.pt", weights_only=False)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+    # inference: OOF covers every scored row, sidecar checked, deterministic
+    w = infer(cfg)
+    probs, meta = load_probs(w["oof"])
+    assert probs.shape == (len(index), 5) and meta["classes"] == ["W", "N1", "N2", "N3", "REM"]
+    assert sorted(zip(meta["records"], meta["epochs"])) == sorted(zip(index["record"], index["epoch"]))
+    w2 = infer(_fix_root(_cfg(prepared, tmp_path / "b", **{"train.epochs": 3}), synth_dir4))
+    np.testing.assert_array_equal(probs, load_probs(w2["oof"])[0])  # bit-identical across runs
+
+
+def test_infer_test_dir_names_files_like_the_seed(prepared, synth_dir4, tmp_path):
+    cfg = _fix_root(_cfg(prepared, tmp_path / "w", **{"train.epochs": 1, "infer.test_dir": str(prepared),
+                                                      "infer.tta_shifts_s": [3.0]}), synth_dir4)
+    train(cfg)
+    w = infer(cfg)
+    assert Path(w["fold_0"]).name == "test_vit_fold_0_0.npy" and Path(w["test"]).name == "test_vit_test_best.npy"
+    p0, _ = load_probs(w["fold_0"])
+    p1, _ = load_probs(w["fold_1"])
+    pt, meta = load_probs(w["test"])
+    np.testing.assert_allclose(pt, (p0 + p1) / 2, atol=1e-6)
+    assert meta["tta_shifts_s"] == [0.0, 3.0]
+
+
+def test_probability_files_are_checked(tmp_path):
+    p = save_probs(tmp_path / "m.npy", np.full((3, 5), 0.2), classes=list("abcde"), records=["r"] * 3, epochs=[0, 1, 2])
+    assert load_probs(p)[0].shape == (3, 5)
+    np.save(tmp_path / "m.npy", np.full((3, 5), 0.5))
+    with pytest.raises(InputFileError, match="sum to one"):
+        load_probs(p)
+    np.save(tmp_path / "m.npy", np.full((4, 5), 0.2))
+    with pytest.raises(InputFileError, match="disagrees with its sidecar"):
+        load_probs(p)
+    bad = np.full((3, 5), 0.2)
+    bad[0, 0] = np.nan
+    np.save(tmp_path / "m.npy", bad)
+    with pytest.raises(InputFileError, match="non-finite"):
+        load_probs(p)
+    with pytest.raises(ValueError, match="do not match"):
+        save_probs(tmp_path / "x.npy", np.zeros((2, 4)), classes=list("abcde"), records=["r"] * 2, epochs=[0, 1])
+
+
+def test_pretrained_unavailable_is_an_error_naming_both_ways_out(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("SIGVISION_WEIGHTS", raising=False)
+    with pytest.raises(PretrainedWeightsError) as ei:
+        build_model(ModelConfig(name="test_vit", pretrained=True), 5)
+    msg = str(ei.value)
+    assert "model.pretrained_file" in msg and "SIGVISION_WEIGHTS" in msg and "pretrained: false" in msg
+
+
+def test_pretrained_from_local_file_and_weights_folder(monkeypatch, tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ref = timm.create_model("test_efficientnet", pretrained=False, num_classes=1000)
+    torch.nn.init.constant_(ref.conv_stem.weight, 0.123)
+    save_file(ref.state_dict(), str(tmp_path / "test_efficientnet.safetensors"))
+    m = build_model(ModelConfig(name="test_efficientnet", pretrained=True,
+                                pretrained_file=str(tmp_path / "test_efficientnet.safetensors")), 5)
+    assert torch.allclose(m.backbone.conv_stem.weight, torch.full_like(m.backbone.conv_stem.weight, 0.123))
+    monkeypatch.setenv("SIGVISION_WEIGHTS", str(tmp_path))
+    m2 = build_model(ModelConfig(name="test_efficientnet", pretrained=True), 5)
+    assert torch.allclose(m2.backbone.conv_stem.weight, m.backbone.conv_stem.weight)
+    with pytest.raises(PretrainedWeightsError, match="not found"):
+        build_model(ModelConfig(name="test_vit", pretrained=True, pretrained_file=str(tmp_path / "nope.pth")), 5)
+
+
+def test_unknown_model_and_meta_features():
+    with pytest.raises(ConfigError, match="did you mean"):
+        build_model(ModelConfig(name="test_vitt"), 5)
+    m = build_model(ModelConfig(name="test_efficientnet", meta_features=("age", "sex")), 3)
+    x = torch.randn(2, 3, 32, 32)
+    meta = torch.tensor([meta_vector(("age", "sex"), 64, "F"), meta_vector(("age", "sex"), None, "Unknown")])
+    assert m(x, meta).shape == (2, 3)
+    assert meta_vector(("age", "sex"), float("nan"), None) == [0.0, 1.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="pass meta"):
+        m(x)
+
+
+def test_every_parameter_gets_a_gradient_no_nans():
+    for name in ("test_vit", "test_efficientnet"):
+        m = build_model(ModelConfig(name=name), 5, img_size=32)
+        out = m(torch.randn(2, 3, 32, 32))
+        out.sum().backward()
+        assert out.shape == (2, 5) and torch.isfinite(out).all()
+        assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_path):
+    over = {"train.epochs": 1, "train.fmix_p": 0.0, "train.cutout_p": 0.0, "train.max_steps_per_epoch": 3,
+            "train.train_folds": [0], "train.grad_clip_norm": 0.0}
+    single = _fix_root(_cfg(prepared, tmp_path / "single", **{**over, "train.batch_size": 8}), synth_dir4)
+    train(single)
+    ddp = _fix_root(_cfg(prepared, tmp_path / "ddp", **{**over, "train.batch_size": 4}), synth_dir4)
+    cfg_path = save_config(ddp, tmp_path / "ddp.yaml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", "29517", "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = torch.load(checkpoint_path(single, 0, "last"), weights_only=False)["model"]
+    b = torch.load(checkpoint_path(ddp, 0, "last"), weights_only=False)["model"]
+    diffs = [float((a[k] - b[k]).abs().max()) for k in a]
+    assert max(diffs) < 1e-4
