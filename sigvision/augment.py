@@ -35,6 +35,8 @@ Horizontal flips are deliberately absent: rendered traces have a time direction.
 """
 from __future__ import annotations
 
+import functools
+
 import math
 import numbers
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -134,12 +136,20 @@ def _low_freq_field(shape: tuple[int, int], decay_power: float,
                     rng: np.random.Generator) -> np.ndarray:
     """Real part of the inverse FFT of a 1/f^d-scaled complex Gaussian spectrum, (H, W)."""
     h, w = shape
+    scale = _spectral_scale(h, w, float(decay_power))
+    spectrum = (rng.standard_normal((h, w)) + 1j * rng.standard_normal((h, w))) * scale
+    return np.fft.ifft2(spectrum).real
+
+
+@functools.lru_cache(maxsize=32)
+def _spectral_scale(h: int, w: int, decay_power: float) -> np.ndarray:
+    """1 / max(|f|, 1/max(h, w)) ** decay_power over the FFT grid (cached per shape)."""
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.fftfreq(w)[None, :]
     freq = np.sqrt(fy * fy + fx * fx)
     scale = 1.0 / np.maximum(freq, 1.0 / max(h, w)) ** decay_power
-    spectrum = (rng.standard_normal((h, w)) + 1j * rng.standard_normal((h, w))) * scale
-    return np.fft.ifft2(spectrum).real
+    scale.setflags(write=False)
+    return scale
 
 
 def sample_fmix_mask(

@@ -132,7 +132,7 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     run_demo(args.out, nights=args.nights, max_epochs=args.max_epochs, overwrite=args.overwrite,
-             progress=not args.quiet)
+             progress=not args.quiet, epochs=args.epochs)
     return 0
 
 
@@ -193,10 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sp)
     sp.set_defaults(func=cmd_infer)
 
-    sp = add("demo", "run the pipeline on the shipped sample data (as far as it exists)")
+    sp = add("demo", "run the pipeline on the shipped sample data: synthetic EDF nights -> prepare -> train -> infer")
     sp.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    sp.add_argument("--nights", type=int, default=4)
-    sp.add_argument("--max-epochs", type=int, default=None, help="crop nights (quick runs)")
+    sp.add_argument("--nights", type=int, default=6, help="synthetic nights (2 per subject; default 6)")
+    sp.add_argument("--max-epochs", type=int, default=None, help="crop nights to this many 30-s epochs (quick runs)")
+    sp.add_argument("--epochs", type=int, default=None, help="training epochs per fold (default: the demo configs')")
     sp.add_argument("--overwrite", action="store_true")
     sp.set_defaults(func=cmd_demo)
     return p

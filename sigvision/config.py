@@ -166,6 +166,7 @@ class TrainConfig:
     cutout_p: float = 0.5
     cutout_holes: int = 8
     cutout_size_frac: float = 0.1
+    cutout_backend: str = "albumentations"
     amp: str = "auto"
     grad_clip_norm: float = 1.0
     monitor: str = "kappa"
@@ -188,6 +189,7 @@ class TrainConfig:
         _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
         _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "none"))
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
         _one_of("train.monitor", self.monitor, ("kappa", "macro_f1", "accuracy", "loss"))
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:

@@ -39,17 +39,19 @@ def test_errors_are_one_line_exit_2(argv, needle, capsys, tmp_path, monkeypatch)
 
 def test_demo_end_to_end_tiny(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["--quiet", "demo", "--out", str(out), "--nights", "2", "--max-epochs", "24"]) == 0
+    assert main(["--quiet", "demo", "--out", str(out), "--nights", "4", "--max-epochs", "24", "--epochs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "synthetic" in text and "contact sheet" in text
+    assert "synthetic" in text and "contact sheet" in text and "OOF kappa" in text
+    assert (out / "weights" / "sleep_demo" / "preds" / "test_vit_oof_best.npy").is_file()
+    assert (out / "weights" / "sleep_demo" / "preds" / "test_efficientnet_oof_best.json").is_file()
     assert (out / "contact_sheet.png").stat().st_size > 1000
-    assert len(list((out / "psg").glob("*-PSG.edf"))) == 2
+    assert len(list((out / "psg").glob("*-PSG.edf"))) == 4
     import cv2
 
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[0] > 100
     # running again into the same folder is refused, nothing is lost
-    assert main(["--quiet", "demo", "--out", str(out), "--nights", "2", "--max-epochs", "24"]) == 2
+    assert main(["--quiet", "demo", "--out", str(out), "--nights", "4", "--max-epochs", "24"]) == 2
     assert (out / "contact_sheet.png").is_file()
 
 

@@ -192,11 +192,16 @@ def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_p
     ddp = _fix_root(_cfg(prepared, tmp_path / "ddp", **{**over, "train.batch_size": 4}), synth_dir4)
     cfg_path = save_config(ddp, tmp_path / "ddp.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    import socket
+
+    with socket.socket() as sock:  # a free rendezvous port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", "29517", "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
+                        "--master_port", str(port), "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     a = torch.load(checkpoint_path(single, 0, "last"), weights_only=False)["model"]
     b = torch.load(checkpoint_path(ddp, 0, "last"), weights_only=False)["model"]
     diffs = [float((a[k] - b[k]).abs().max()) for k in a]
-    assert max(diffs) < 1e-4
+    assert max(diffs) < 1e-4, f"max abs weight difference {max(diffs)}"
