@@ -11,7 +11,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("artifacts", "config", "errors", "loaders", "prepare", "render", "report", "samples")
+_SUBMODULES = ("artifacts", "augment", "blend", "config", "demo", "errors", "infer", "loaders", "metrics",
+               "models", "pipeline", "plots", "postprocess", "prepare", "render", "report", "runtime",
+               "samples", "sleepstats", "train")
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -205,3 +205,21 @@ def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_p
     b = torch.load(checkpoint_path(ddp, 0, "last"), weights_only=False)["model"]
     diffs = [float((a[k] - b[k]).abs().max()) for k in a]
     assert max(diffs) < 1e-4, f"max abs weight difference {max(diffs)}"
+
+
+def test_early_stopping_and_bf16_autocast_on_cpu(prepared, synth_dir4, tmp_path):
+    # lr 0: the validation score never improves after epoch 0, so patience 1 stops after epoch 1
+    cfg = _fix_root(_cfg(prepared, tmp_path / "es", **{"train.epochs": 5, "train.lr": 1e-12,
+                                                       "train.early_stopping_patience": 1,
+                                                       "train.train_folds": [0], "train.amp": "bf16",
+                                                       "train.scheduler": "none"}), synth_dir4)
+    res = train(cfg)
+    assert res[0]["epochs_run"] == 2 and res[0]["best_epoch"] == 0
+    m = pd.read_csv(checkpoint_path(cfg, 0, "last").parent / "metrics.csv")
+    assert np.isfinite(m["train_loss"]).all() and np.isfinite(m["val_loss"]).all()
+
+
+def test_fp16_on_cpu_is_refused(prepared, synth_dir4, tmp_path):
+    cfg = _fix_root(_cfg(prepared, tmp_path / "fp", **{"train.amp": "fp16", "train.device": "cpu"}), synth_dir4)
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        train(cfg)
