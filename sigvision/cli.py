@@ -24,6 +24,9 @@ EXAMPLES = {
     "demo": "sigvision demo --out demo_out",
     "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
     "infer": "sigvision infer -c configs/sleep_demo_vit.yaml --set infer.checkpoint=last",
+    "blend": "sigvision blend -c configs/sleep_demo.yaml --set blend.method=sqrt",
+    "postprocess": "sigvision postprocess -c configs/sleep_demo.yaml --set postprocess.method=hmm",
+    "evaluate": "sigvision evaluate -c configs/sleep_demo.yaml",
 }
 
 
@@ -128,6 +131,41 @@ def cmd_infer(args) -> int:
     return 0
 
 
+def cmd_blend(args) -> int:
+    from .pipeline import run_blend
+
+    cfg = _load_cfg(args)
+    res = run_blend(cfg)
+    rep = res["report"]
+    print(f"blend ({rep['method']}), weights {rep['weights_from']}: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in rep["weights"].items()))
+    for name, sc in rep.get("scores", {}).items():
+        print(f"  {name:24s} kappa {sc['kappa']:.3f}  macro-F1 {sc['macro_f1']:.3f}  accuracy {sc['accuracy']:.3f}")
+    print(f"wrote {res['csv']}")
+    return 0
+
+
+def cmd_postprocess(args) -> int:
+    from .pipeline import run_postprocess
+
+    cfg = _load_cfg(args)
+    out = run_postprocess(cfg, args.input, args.out)
+    print(f"wrote {out} ({cfg.postprocess.method})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .pipeline import run_evaluate
+
+    cfg = _load_cfg(args)
+    res = run_evaluate(cfg, args.input, args.out)
+    o = res["overall"]
+    print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
+          f"({len(res['per_night'])} night(s))")
+    print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -193,7 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sp)
     sp.set_defaults(func=cmd_infer)
 
-    sp = add("demo", "run the pipeline on the shipped sample data: synthetic EDF nights -> prepare -> train -> infer")
+    sp = add("blend", "weighted mean of square-rooted probabilities (or mean/geometric/rank) -> files_blend_*.csv")
+    _add_config_args(sp)
+    sp.set_defaults(func=cmd_blend)
+
+    sp = add("postprocess", "context post-processing of a files_blend CSV -> files_post.csv")
+    _add_config_args(sp)
+    sp.add_argument("--input", help="files_blend CSV (default: the experiment's)")
+    sp.add_argument("--out", help="output CSV (default <weights>/<experiment>/files_post.csv)")
+    sp.set_defaults(func=cmd_postprocess)
+
+    sp = add("evaluate", "metrics, sleep statistics and plots of files_post.csv against the truth")
+    _add_config_args(sp)
+    sp.add_argument("--input", help="files_post.csv (default: the experiment's)")
+    sp.add_argument("--out", help="output folder (default <weights>/<experiment>/eval)")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = add("demo", "the whole chain on the shipped sample data: synthetic EDF nights -> files_post.csv")
     sp.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     sp.add_argument("--nights", type=int, default=6, help="synthetic nights (2 per subject; default 6)")
     sp.add_argument("--max-epochs", type=int, default=None, help="crop nights to this many 30-s epochs (quick runs)")

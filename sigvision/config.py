@@ -30,6 +30,8 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "InferConfig",
+    "BlendConfig",
+    "PostprocessConfig",
     "Config",
     "load_config",
     "config_from_dict",
@@ -223,6 +225,48 @@ class InferConfig:
 
 
 @dataclass(frozen=True)
+class BlendConfig:
+    """Ensembling (``sigvision blend``; ``blend.py``).
+
+    ``models``: model names whose predictions to blend (empty = every model with predictions
+    in ``<weights_dir>/<name>/preds``). ``split``: ``oof`` (cross-validated training rows) or
+    ``test``. ``weights``: one per model; empty = fitted on the OOF predictions to maximise
+    ``fit_metric`` (``none`` = equal weights). ``calibrate``: rescale the blended probabilities
+    with a temperature fitted on the OOF blend (minimum log-loss), so that post-processing
+    sees calibrated confidences (the square-root blend of label-smoothed models is much too flat).
+    """
+
+    models: tuple[str, ...] = ()
+    checkpoint: str = "best"
+    split: str = "oof"
+    method: str = "sqrt"
+    weights: tuple[float, ...] = ()
+    fit_metric: str = "kappa"
+    calibrate: bool = True
+
+    def validate(self) -> None:
+        _one_of("blend.split", self.split, ("oof", "test"))
+        _one_of("blend.fit_metric", self.fit_metric, ("kappa", "macro_f1", "none"))
+        if self.weights and len(self.weights) != len(self.models):
+            raise ConfigError(f"blend.weights has {len(self.weights)} values for {len(self.models)} models; "
+                              "list the models in blend.models, one weight each")
+        if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
+            raise ConfigError(f"blend.weights={list(self.weights)} must be non-negative and not all zero")
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Context post-processing of blended sleep probabilities (``postprocess.py``).
+
+    ``method``: ``argmax``, ``mode``, ``rules`` (clinician rules) or ``hmm`` (Viterbi);
+    ``options``: keyword options of that method (see :mod:`sigvision.postprocess`).
+    """
+
+    method: str = "rules"
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole experiment. Models trained under one ``name`` share folds and predictions."""
 
@@ -237,6 +281,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def validate(self) -> None:
         self.data.validate()
@@ -244,6 +290,7 @@ class Config:
         self.model.validate()
         self.train.validate()
         self.infer.validate()
+        self.blend.validate()
 
     @property
     def prepared_path(self) -> Path:
@@ -268,6 +315,8 @@ def _type_name(tp: Any) -> str:
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
+    if tp is object:  # free-form options, checked by whoever consumes them
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):

@@ -3,7 +3,9 @@
 synthetic PSG nights (EDF+, driven by real Sleep-EDF hypnograms) -> prepare (EDF read,
 epochs, rendering, image cache) -> tiny ViT (Adam) and tiny EfficientNet (AdamP), 2 subject-
 wise folds each (``mainViT.py`` / ``mainEff.py``) -> out-of-fold probabilities
-(``inferblend.py``) -> and onwards as the later stages land.
+(``inferblend.py``) -> square-root blend with fitted weights (``blend.py``) -> clinician-rule
+post-processing (``postprocess.py``) -> ``files_post.csv`` -> metrics, sleep statistics and
+plots (``sigvision evaluate``).
 
 Every step calls the same entry point a user would, with the demo configs
 (``configs/sleep_demo_vit.yaml``, ``configs/sleep_demo_eff.yaml``) and their outputs
@@ -46,7 +48,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     t0 = time.perf_counter()
     out = check_output_dir(out_dir, overwrite).resolve()
     psg_dir = out / "psg"
-    steps = 5
+    steps = 7
     print(f"[1/{steps}] synthesising {nights} PSG night(s) as EDF+ from real Sleep-EDF hypnograms -> {psg_dir}")
     write_sample_psg(psg_dir, nights, seed=0, max_epochs=max_epochs)
     overrides = [f"data.root={psg_dir}", f"prepared_dir={out / 'prepared'}", f"weights_dir={out / 'weights'}"]
@@ -73,7 +75,19 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
         preds[c.model.name] = written["oof"]
         print(f"      {c.model.name}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"accuracy {m['accuracy']:.3f}")
-    print(f"[5/{steps}] blend and post-processing: not built yet (they land with the blend/post-processing issue)")
+    from .pipeline import run_blend, run_evaluate, run_postprocess
+
+    print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend.fit_metric}), "
+          f"temperature-calibrated")
+    b = run_blend(cfg)
+    print("      weights " + ", ".join(f"{k} {v:.2f}" for k, v in b["report"]["weights"].items())
+          + f"; kappa blend {b['report']['scores']['blend']['kappa']:.3f} -> {b['csv'].name}")
+    print(f"[6/{steps}] postprocess.py: {cfg.postprocess.method} -> files_post.csv")
+    post = run_postprocess(cfg)
+    print(f"[7/{steps}] evaluate: metrics, per-night sleep statistics, hypnograms, confusion matrix")
+    ev = run_evaluate(cfg)
+    _write_curves(cfgs, ev["out_dir"])
+    o = ev["overall"]
     counts = res.summary.get("stage_counts", {})
     print()
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
@@ -84,6 +98,33 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     for c in cfgs:
         print(f"  {c.model.name:20s} : {model_dir(c)}  (per-fold weights, metrics.csv)")
     print(f"  predictions          : {cfg.run_path / 'preds'}")
+    print(f"  blend (before post)  : {b['csv']}")
+    print(f"  files_post.csv       : {post}")
+    print(f"  evaluation           : {ev['out_dir']}  (metrics.md, per_night.csv, sleep_statistics.csv, *.png)")
+    print()
+    print("  cross-validated, subject-wise, synthetic signals:")
+    print(f"    {'':22s} {'kappa':>7s} {'macro-F1':>9s} {'accuracy':>9s}")
+    for name, sc in b["report"]["scores"].items():
+        print(f"    {name:22s} {sc['kappa']:7.3f} {sc['macro_f1']:9.3f} {sc['accuracy']:9.3f}")
+    print(f"    {'files_post.csv':22s} {o['kappa']:7.3f} {o['macro_f1']:9.3f} {o['accuracy']:9.3f}")
     print("  note: the signals are synthetic (made from real human hypnograms); accuracy on them is not "
           "real-PSG accuracy")
-    return {"psg": psg_dir, "prepared": cfg.prepared_path, "contact_sheet": sheet_path, "preds": preds}
+    return {"psg": psg_dir, "prepared": cfg.prepared_path, "contact_sheet": sheet_path, "preds": preds,
+            "files_post": post, "eval": ev["out_dir"], "overall": o}
+
+
+def _write_curves(cfgs, out_dir: Path) -> None:
+    """Training curves per model (all folds) next to the evaluation."""
+    import pandas as pd
+
+    from .artifacts import write_bytes
+    from .plots import training_curves_png
+    from .train import model_dir
+
+    for c in cfgs:
+        frames = []
+        for f in sorted(model_dir(c).glob("fold_*/metrics.csv")):
+            frames.append(pd.read_csv(f).assign(fold=int(f.parent.name.split("_")[1])))
+        if frames:
+            write_bytes(Path(out_dir) / f"training_curves_{c.model.name}.png",
+                        training_curves_png(pd.concat(frames, ignore_index=True), title=c.model.name))

@@ -44,6 +44,18 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     assert "synthetic" in text and "contact sheet" in text and "OOF kappa" in text
     assert (out / "weights" / "sleep_demo" / "preds" / "test_vit_oof_best.npy").is_file()
     assert (out / "weights" / "sleep_demo" / "preds" / "test_efficientnet_oof_best.json").is_file()
+    import pandas as pd
+
+    post = pd.read_csv(out / "weights" / "sleep_demo" / "files_post.csv")
+    assert list(post.columns) == ["record", "epoch", "onset_s", "stage", "stage_code"]
+    assert set(post["stage"]) <= {"W", "N1", "N2", "N3", "REM"} and post["record"].nunique() == 4
+    assert (post["onset_s"].diff().dropna()[post["record"].eq(post["record"].shift()).iloc[1:]] >= 30).all()
+    assert (out / "weights" / "sleep_demo" / "files_blend_sqrt_oof.csv").is_file()
+    ev = out / "weights" / "sleep_demo" / "eval"
+    for f in ("metrics.md", "per_night.csv", "sleep_statistics.csv", "confusion.png"):
+        assert (ev / f).is_file(), f
+    assert len(list(ev.glob("hypnogram_*.png"))) == 4
+    assert "files_post.csv" in text
     assert (out / "contact_sheet.png").stat().st_size > 1000
     assert len(list((out / "psg").glob("*-PSG.edf"))) == 4
     import cv2

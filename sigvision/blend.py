@@ -1,0 +1,535 @@
+"""Blend (``sigvision blend``, wrapped by ``blend.py``): several models' class probabilities -> one.
+
+The seed's blend (MAIC 2021) is a weighted mean of the square roots of each model's class
+probabilities, renormalised per row. Every method here has that shape, a weighted mean in a
+transformed space followed by a per-row finalisation:
+
+=============  ================================  =====================================
+name           transform of each model's (n, C)  finalisation of the weighted mean
+=============  ================================  =====================================
+``sqrt``       ``sqrt(p)`` (the seed, default)   divide by the row sum
+``mean``       ``p``                             divide by the row sum
+``geometric``  ``log(max(p, 1e-12))``            ``exp`` then divide by the row sum
+``rank``       rank of ``p`` within each class   divide by the row sum
+               column over the rows, / n
+=============  ================================  =====================================
+
+Methods come from the registry :data:`BLENDERS` (add one with :func:`register_blender`).
+
+Weights come from the config or are fitted on out-of-fold (OOF) predictions by
+:func:`fit_weights` (maximise Cohen's kappa or macro-F1 of the blend's argmax over the
+weight simplex; the report lists the fitted weights and the OOF score of every single model
+beside the blend's). :func:`load_aligned` reads a set of probability files written by
+:func:`sigvision.infer.save_probs` and refuses files whose class order, row ids or shapes
+disagree, naming both files. Everything else here is a function of arrays.
+
+Notes
+-----
+* ``sqrt`` keeps the seed's values: a single model (or identical inputs) blends to
+  ``sqrt(p) / sum(sqrt(p))``, which has the same argmax as ``p`` but is flatter. ``mean``
+  and ``geometric`` return ``p`` itself for identical inputs. ``rank`` returns per-class
+  ranks (it discards calibration; its argmax can differ from a single model's).
+* Output rows always sum to one, so these blends are for single-label problems (sleep
+  stages, normal/abnormal), not for independent multi-label sigmoid outputs.
+"""
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, InputFileError
+from .metrics import SCORES, score
+
+__all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
+           "fit_weights", "report_frame", "load_aligned", "normalize_weights"]
+
+#: Floor applied before the logarithm of the geometric mean.
+GEOMETRIC_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Blender:
+    """A blend method: ``finalize(sum_m w_m * transform(p_m))``.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    transform : callable
+        ``(n, C) float64 probabilities -> (n, C) float64`` applied to each model separately.
+    finalize : callable
+        ``(n, C)`` weighted mean of the transformed arrays -> ``(n, C)`` rows summing to 1.
+    """
+
+    name: str
+    transform: Callable[[np.ndarray], np.ndarray]
+    finalize: Callable[[np.ndarray], np.ndarray]
+
+
+#: Registry of blend methods by name.
+BLENDERS: dict[str, Blender] = {}
+
+
+def renormalize_rows(x: np.ndarray) -> np.ndarray:
+    """Divide each row of a non-negative (n, C) array by its sum (all-zero rows -> uniform)."""
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, None)
+    s = x.sum(axis=1, keepdims=True)
+    out = np.full_like(x, 1.0 / max(x.shape[1], 1))
+    np.divide(x, s, out=out, where=s > 0)
+    return out
+
+
+def softmax_rows(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of an (n, C) array of log-values."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def register_blender(name: str, *, finalize: Callable[[np.ndarray], np.ndarray] | None = None):
+    """Decorator adding a blend method to :data:`BLENDERS` under ``name``.
+
+    Decorate the per-model transform ``f(p: (n, C)) -> (n, C)``; the blend is
+    ``finalize(sum_m w_m f(p_m))`` with ``finalize`` dividing each row by its sum unless
+    another is given (it must return non-negative rows summing to 1).
+
+    Examples
+    --------
+    >>> @register_blender("square")          # doctest: +SKIP
+    ... def _square(p):
+    ...     return p ** 2
+    """
+
+    def deco(fn: Callable[[np.ndarray], np.ndarray]):
+        if name in BLENDERS:
+            raise ValueError(f"blender {name!r} is already registered")
+        BLENDERS[name] = Blender(name, fn, finalize or renormalize_rows)
+        return fn
+
+    return deco
+
+
+def available_blenders() -> list[str]:
+    """Names in :data:`BLENDERS`, sorted."""
+    return sorted(BLENDERS)
+
+
+def get_blender(name: str) -> Blender:
+    """The :class:`Blender` registered as ``name``; unknown names raise a :class:`ConfigError`
+    listing the available ones (with a close-match hint)."""
+    b = BLENDERS.get(name) if isinstance(name, str) else None
+    if b is None:
+        close = difflib.get_close_matches(str(name), list(BLENDERS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"blend method {name!r} is not a blender{hint}; available: "
+                          f"{', '.join(available_blenders())}")
+    return b
+
+
+@register_blender("sqrt")
+def _sqrt(p: np.ndarray) -> np.ndarray:
+    return np.sqrt(p)
+
+
+@register_blender("mean")
+def _identity(p: np.ndarray) -> np.ndarray:
+    return p
+
+
+@register_blender("geometric", finalize=softmax_rows)
+def _log(p: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(p, GEOMETRIC_EPS))
+
+
+@register_blender("rank")
+def _rank(p: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    n = p.shape[0]
+    return rankdata(p, axis=0, method="average") / max(n, 1) if n else p
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _stack_probs(prob_list, what: str = "prob_list") -> np.ndarray:
+    """Check a list of M (n, C) probability arrays and stack them to (M, n, C) float64."""
+    if isinstance(prob_list, np.ndarray) and prob_list.ndim == 3:
+        arrays = list(prob_list)
+    else:
+        if isinstance(prob_list, np.ndarray) or not isinstance(prob_list, Sequence) or not len(prob_list):
+            raise ValueError(f"{what} must be a non-empty list of (n_rows, n_classes) arrays, one per model")
+        arrays = [np.asarray(p) for p in prob_list]
+    if not arrays:
+        raise ValueError(f"{what} must be a non-empty list of (n_rows, n_classes) arrays, one per model")
+    shape0 = np.shape(arrays[0])
+    for i, p in enumerate(arrays):
+        if p.ndim != 2:
+            raise ValueError(f"{what}[{i}] has shape {p.shape}; accepted: 2-D (n_rows, n_classes)")
+        if p.shape != shape0:
+            raise ValueError(f"{what}[{i}] has shape {p.shape} but {what}[0] has {shape0}; "
+                             "every model must predict the same rows and classes")
+    stack = np.stack([np.asarray(p, dtype=np.float64) for p in arrays])
+    if not np.isfinite(stack).all():
+        raise ValueError(f"{what} holds {int((~np.isfinite(stack)).sum())} non-finite values; "
+                         "accepted: finite probabilities in [0, 1]")
+    if stack.size and stack.min() < 0:
+        raise ValueError(f"{what} holds negative values (min {stack.min():.3g}); accepted: probabilities "
+                         "in [0, 1] (softmax outputs, not logits)")
+    return stack
+
+
+def normalize_weights(weights, n_models: int) -> np.ndarray:
+    """Check blend weights and scale them to sum to 1.
+
+    Parameters
+    ----------
+    weights : sequence of float, shape (M,), or None
+        One non-negative weight per model, in model order; ``None`` means equal weights.
+    n_models : int
+        M, the number of models.
+
+    Returns
+    -------
+    ndarray, float64, shape (M,)
+        The weights divided by their sum.
+    """
+    if weights is None:
+        return np.full(n_models, 1.0 / n_models)
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"weights={weights!r} are not numbers; accepted: {n_models} non-negative "
+                          "numbers, not all zero") from None
+    if w.ndim != 1 or w.size != n_models:
+        raise ConfigError(f"weights={np.asarray(weights).tolist()!r} give {w.size} weight(s) for {n_models} "
+                          f"model(s); accepted: exactly {n_models} non-negative numbers, one per model in order")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ConfigError(f"weights={w.tolist()!r} hold a negative or non-finite weight; accepted: "
+                          "non-negative finite numbers")
+    if w.sum() <= 0:
+        raise ConfigError(f"weights={w.tolist()!r} are all zero; give at least one model a positive weight")
+    return w / w.sum()
+
+
+# --------------------------------------------------------------------------- blending
+
+
+def _combine(transformed: np.ndarray, w: np.ndarray, blender: Blender) -> np.ndarray:
+    return blender.finalize(np.tensordot(w, transformed, axes=1))
+
+
+def blend(prob_list, weights=None, method: str = "sqrt") -> np.ndarray:
+    """Blend the class probabilities of several models into one array.
+
+    Parameters
+    ----------
+    prob_list : list of ndarray, each (n, C)
+        Probabilities per model for the same n rows and C classes, in the same order
+        (rows of one model summing to 1, values in [0, 1]).
+    weights : sequence of float, shape (M,), optional
+        Non-negative weight per model, in the order of ``prob_list``; scaled to sum to 1.
+        Default: equal weights.
+    method : str
+        A name in :data:`BLENDERS`: ``sqrt`` (the seed's, default), ``mean``, ``geometric``
+        or ``rank``.
+
+    Returns
+    -------
+    ndarray, float64, shape (n, C)
+        Blended probabilities; every row sums to 1.
+    """
+    blender = get_blender(method)
+    stack = _stack_probs(prob_list)
+    w = normalize_weights(weights, stack.shape[0])
+    return _combine(np.stack([blender.transform(p) for p in stack]), w, blender)
+
+
+# --------------------------------------------------------------------------- weight fitting
+
+
+def _simplex_grid(n_models: int, steps: int):
+    """Every weight vector with entries k/steps summing to 1 (stars and bars), as float arrays."""
+    for bars in itertools.combinations(range(steps + n_models - 1), n_models - 1):
+        edges = (-1,) + bars + (steps + n_models - 1,)
+        yield np.array([edges[i + 1] - edges[i] - 1 for i in range(n_models)], dtype=np.float64) / steps
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        n = str(n)
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}#{seen[n]}"
+        else:
+            seen[n] = 0
+        out.append(n)
+    return out
+
+
+def fit_weights(oof_list, y_true, method: str = "sqrt", metric: str = "kappa", *, search: str = "auto",
+                grid_step: float = 0.05, n_random: int = 2000, seed: int = 0, refine: bool | None = None,
+                refine_rounds: int = 4, max_grid: int = 20000, model_names: Sequence[str] | None = None
+                ) -> tuple[np.ndarray, dict]:
+    """Fit blend weights on out-of-fold predictions by maximising a score of the blend's argmax.
+
+    Candidates, scored in this order (the first of equal scores wins): equal weights, each
+    model alone (a vertex of the simplex), then either every point of the grid with spacing
+    ``grid_step`` on the weight simplex (``search="grid"``) or ``n_random`` seeded
+    Dirichlet(1, ..., 1) draws (``search="random"``). ``"auto"`` takes the grid when it has
+    at most ``max_grid`` points (21 for 2 models, 231 for 3, 1771 for 4 at step 0.05), else
+    the random search. Coordinate refinement then moves weight between pairs of models in
+    steps of ``grid_step``, halved ``refine_rounds`` times, keeping strict improvements only.
+
+    Because each model alone is a candidate, the fitted blend scores at least as well as the
+    best single model for ``sqrt``, ``mean`` and ``geometric`` (whose single-model argmax is
+    the model's own); ``rank`` has no such guarantee.
+
+    Parameters
+    ----------
+    oof_list : list of ndarray, each (n, C)
+        Out-of-fold probabilities per model, rows aligned (see :func:`load_aligned`).
+    y_true : array_like of int, shape (n,)
+        True class per row in ``0..C-1``; rows with a negative label (unscored) are ignored.
+    method : str
+        Blend method name (see :data:`BLENDERS`).
+    metric : {"kappa", "macro_f1", "accuracy"}
+        Score to maximise (Cohen's kappa by default).
+    search : {"auto", "grid", "random"}
+        Search over the simplex.
+    grid_step : float
+        Grid spacing (``1 / grid_step`` must be a whole number, e.g. 0.05, 0.1, 0.25) and the
+        first refinement step.
+    n_random : int
+        Dirichlet draws for the random search.
+    seed : int
+        Seed of the random search.
+    refine : bool, optional
+        Run the coordinate refinement (default: only after the random search).
+    refine_rounds : int
+        How many times the refinement step is halved.
+    max_grid : int
+        Largest grid ``"auto"`` accepts.
+    model_names : sequence of str, optional
+        Names for the report (default ``model_0``, ``model_1``, ...).
+
+    Returns
+    -------
+    weights : ndarray, float64, shape (M,)
+        Fitted weights in model order, summing to 1.
+    report : dict
+        ``method, metric, search, n_rows, n_evaluated, models`` (names), ``weights``
+        (name -> weight), ``blend_score``, ``equal_weights_score``, ``single_scores``
+        (name -> score of that model's own argmax), ``best_single_model``,
+        ``best_single_score``. :func:`report_frame` turns it into a table.
+    """
+    blender = get_blender(method)
+    if metric not in SCORES:
+        close = difflib.get_close_matches(str(metric), SCORES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"metric={metric!r} is not a blend score{hint}; accepted: {', '.join(SCORES)}")
+    if search not in ("auto", "grid", "random"):
+        raise ConfigError(f"search={search!r} is not a weight search; accepted: auto, grid, random")
+    stack = _stack_probs(oof_list, "oof_list")
+    m, n, c = stack.shape
+    y = np.asarray(y_true)
+    if y.ndim != 1 or y.size != n:
+        raise ValueError(f"y_true has shape {y.shape}; accepted: ({n},), one label per OOF row")
+    if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ValueError("y_true holds non-integer labels; accepted: class indices 0..C-1")
+    y = y.astype(np.int64)
+    if y.size and y.max() >= c:
+        raise ValueError(f"y_true holds class {int(y.max())}; accepted: 0..{c - 1} (or negative for unscored)")
+    keep = y >= 0
+    stack, y = stack[:, keep], y[keep]
+    if y.size == 0:
+        raise ValueError("y_true has no scored rows (all negative); nothing to fit weights on")
+    try:
+        grid_step = float(grid_step)
+    except (TypeError, ValueError):
+        grid_step = float("nan")
+    if not (0 < grid_step <= 1 and abs(1 / grid_step - round(1 / grid_step)) < 1e-6):
+        raise ConfigError(f"grid_step={grid_step!r}; accepted: a step in (0, 1] dividing 1 (0.05, 0.1, 0.25, ...)")
+    steps = int(round(1 / grid_step))
+    names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
+    if len(names) != m:
+        raise ValueError(f"model_names has {len(names)} names for {m} models; give one per model")
+
+    transformed = np.stack([blender.transform(p) for p in stack])
+    cache: dict[tuple, float] = {}
+
+    def evaluate(w: np.ndarray) -> float:
+        key = tuple(np.round(w, 10))
+        if key not in cache:
+            pred = _combine(transformed, w, blender).argmax(1)
+            cache[key] = score(y, pred, c, metric)
+        return cache[key]
+
+    singles = {names[i]: score(y, stack[i].argmax(1), c, metric) for i in range(m)}
+    equal = np.full(m, 1.0 / m)
+    candidates: list[np.ndarray] = [equal] + [np.eye(m)[i] for i in range(m)]
+    n_grid = math.comb(steps + m - 1, m - 1)
+    used = search if search != "auto" else ("grid" if n_grid <= max_grid else "random")
+    if used == "grid":
+        candidates_iter = itertools.chain(candidates, _simplex_grid(m, steps))
+    else:
+        rng = np.random.default_rng(seed)
+        candidates_iter = itertools.chain(candidates, rng.dirichlet(np.ones(m), size=max(int(n_random), 0)))
+    best_w, best = equal, -np.inf
+    for w in candidates_iter:
+        s = evaluate(w)
+        if s > best:
+            best_w, best = w, s
+    if refine if refine is not None else used == "random":
+        step = grid_step
+        for _ in range(max(int(refine_rounds), 0) + 1):
+            improved = True
+            while improved:
+                improved = False
+                for i, j in itertools.permutations(range(m), 2):
+                    d = min(step, best_w[j])
+                    if d <= 0:
+                        continue
+                    w = best_w.copy()
+                    w[i] += d
+                    w[j] -= d
+                    s = evaluate(w)
+                    if s > best:
+                        best_w, best, improved = w, s, True
+            step /= 2
+    best_w = best_w / best_w.sum()
+    top = max(singles, key=lambda k: singles[k])
+    report = {
+        "method": method, "metric": metric, "search": used, "grid_step": grid_step, "n_rows": int(y.size),
+        "n_evaluated": len(cache), "models": names,
+        "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
+        "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
+        "single_scores": {k: float(v) for k, v in singles.items()},
+        "best_single_model": top, "best_single_score": float(singles[top]),
+    }
+    return best_w, report
+
+
+def report_frame(report: dict):
+    """The :func:`fit_weights` report as a table: one row per model (its weight and OOF score
+    alone), then ``blend (fitted)`` and ``blend (equal weights)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, weight, <metric>``.
+    """
+    import pandas as pd
+
+    metric = report["metric"]
+    rows = [{"model": nm, "weight": report["weights"][nm], metric: report["single_scores"][nm]}
+            for nm in report["models"]]
+    rows.append({"model": "blend (fitted)", "weight": 1.0, metric: report["blend_score"]})
+    rows.append({"model": "blend (equal weights)", "weight": float("nan"), metric: report["equal_weights_score"]})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False) -> tuple[list[np.ndarray], dict]:
+    """Read probability files (``.npy`` + sidecar ``.json``) and check they line up row by row.
+
+    Each file is read with :func:`sigvision.infer.load_probs`; every file after the first
+    must have the same class order, the same row ids (record, epoch) in the same order, the
+    same shape and the same ``kind`` (``oof``/``test``) as the first, and, where both carry
+    ``labels``, the same labels.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Probability ``.npy`` files, one per model (in blend-weight order).
+    multilabel : bool
+        Passed to :func:`~sigvision.infer.load_probs` (skip the row-sum check).
+
+    Returns
+    -------
+    arrays : list of ndarray, each (n, C) float32
+        The probabilities in the order of ``paths``.
+    meta : dict
+        ``classes``, ``records``, ``epochs``, ``kind`` and ``labels`` (or None) shared by all
+        files; ``paths``, ``models`` (sidecar ``model`` or the file stem) and
+        ``config_hashes`` per file.
+
+    Raises
+    ------
+    InputFileError
+        A file is missing or unreadable, given twice, or disagrees with the first file (the
+        message names both files).
+    """
+    from .infer import load_probs
+
+    if isinstance(paths, (str, os.PathLike)) or not len(paths):
+        raise ValueError("paths must be a non-empty list of probability .npy files, one per model")
+    paths = [Path(p) for p in paths]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise InputFileError(p, "is given twice", "list each model's probability file once")
+        seen[key] = p
+    arrays, metas = [], []
+    for p in paths:
+        probs, meta = load_probs(p, multilabel=multilabel)
+        if len(meta.get("epochs", [])) != len(meta.get("records", [])):
+            raise InputFileError(p.with_suffix(".json"), "sidecar has different numbers of records and epochs",
+                                 "re-run inference to rewrite it")
+        arrays.append(probs)
+        metas.append(meta)
+    ref, ref_meta = paths[0], metas[0]
+    ref_rows = np.asarray(ref_meta["records"], dtype=str)
+    ref_eps = np.asarray(ref_meta["epochs"], dtype=np.int64)
+    fix_rows = "blend predictions of the same prepared data and rows (same infer.test_dir, or OOF with OOF)"
+    for p, probs, meta in zip(paths[1:], arrays[1:], metas[1:]):
+        against = f"disagrees with {ref}"
+        if list(meta["classes"]) != list(ref_meta["classes"]):
+            same_set = sorted(meta["classes"]) == sorted(ref_meta["classes"])
+            what = "class order" if same_set else "classes"
+            raise InputFileError(p, f"{what} {list(meta['classes'])} {against} ({list(ref_meta['classes'])})",
+                                 "re-run inference so every model uses the same classes in the same order")
+        if ref_meta.get("kind") and meta.get("kind") and meta["kind"] != ref_meta["kind"]:
+            raise InputFileError(p, f"is a {meta['kind']!r} file but {ref} is {ref_meta['kind']!r}",
+                                 "blend OOF files with OOF files and test files with test files")
+        rows = np.asarray(meta["records"], dtype=str)
+        eps = np.asarray(meta["epochs"], dtype=np.int64)
+        if probs.shape != arrays[0].shape or rows.size != ref_rows.size:
+            raise InputFileError(p, f"shape {probs.shape} {against} (shape {arrays[0].shape})", fix_rows)
+        bad = np.flatnonzero((rows != ref_rows) | (eps != ref_eps))
+        if bad.size:
+            same_set = set(zip(rows.tolist(), eps.tolist())) == set(zip(ref_rows.tolist(), ref_eps.tolist()))
+            i = int(bad[0])
+            detail = (f"row {i} is ({rows[i]}, epoch {eps[i]}) but ({ref_rows[i]}, epoch {ref_eps[i]}) in {ref}; "
+                      f"{bad.size} rows differ")
+            if same_set:
+                raise InputFileError(p, f"has the same row ids as {ref} in a different order ({detail})",
+                                     "write both with the same prepared index (re-run inference)")
+            raise InputFileError(p, f"row ids (record, epoch) {against}: {detail}", fix_rows)
+        if "labels" in meta and "labels" in ref_meta:
+            la, lb = np.asarray(meta["labels"]), np.asarray(ref_meta["labels"])
+            if la.shape != lb.shape or (la != lb).any():
+                n_bad = int((la != lb).sum()) if la.shape == lb.shape else la.size
+                raise InputFileError(p, f"labels {against} on {n_bad} rows",
+                                     "re-run inference of both models on the same prepared data")
+    labels = ref_meta.get("labels")
+    common = {
+        "classes": list(ref_meta["classes"]), "records": ref_rows.tolist(), "epochs": ref_eps.tolist(),
+        "kind": ref_meta.get("kind"), "labels": None if labels is None else [int(v) for v in labels],
+        "paths": [str(p) for p in paths],
+        "models": [str(mt.get("model") or p.stem) for p, mt in zip(paths, metas)],
+        "config_hashes": [mt.get("config_hash") for mt in metas],
+    }
+    return arrays, common

@@ -1,0 +1,240 @@
+"""The file-level steps after inference: blend -> post-process -> evaluate.
+
+* :func:`run_blend` (``sigvision blend``; ``blend.py``) reads each model's probability file
+  (``<weights>/<experiment>/preds/<model>_<split>_<checkpoint>.npy`` + sidecar), checks they
+  line up, blends them (weights from the config or fitted on the OOF predictions) and writes
+  ``<weights>/<experiment>/files_blend_<method>_<split>.csv`` (before post-processing) plus a
+  JSON report (weights, each model's OOF score beside the blend's).
+* :func:`run_postprocess` (``sigvision postprocess``; ``postprocess.py``) smooths each night
+  and writes ``files_post.csv``.
+* :func:`run_evaluate` (``sigvision evaluate``) compares ``files_post.csv`` with the truth.
+
+``files_post.csv`` format (one row per 30-s epoch, nights in the order of the prepared index):
+
+==========  =======================================================================
+column      meaning
+==========  =======================================================================
+record      night id (for Sleep-EDF files, e.g. ``SC4001E0``)
+epoch       position of the epoch among the night's scored epochs (0, 1, 2, ...)
+onset_s     epoch onset in seconds from the start of the signal file
+stage       predicted stage: ``W``, ``N1``, ``N2``, ``N3`` or ``REM``
+stage_code  the same as an integer (0 W, 1 N1, 2 N2, 3 N3, 4 REM: YASA's coding)
+file        image file name (image-folder input only)
+==========  =======================================================================
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import write_csv, write_json
+from .config import Config
+from .errors import InputFileError
+from .loaders.base import STAGES
+
+__all__ = ["blend_paths", "run_blend", "run_postprocess", "run_evaluate", "blend_csv_path", "post_csv_path",
+           "fit_temperature", "apply_temperature"]
+
+log = logging.getLogger(__name__)
+
+
+def blend_csv_path(cfg: Config) -> Path:
+    return cfg.run_path / f"files_blend_{cfg.blend.method}_{cfg.blend.split}.csv"
+
+
+def post_csv_path(cfg: Config) -> Path:
+    return cfg.run_path / "files_post.csv"
+
+
+def blend_paths(cfg: Config) -> list[Path]:
+    """The probability files to blend, in the order of ``blend.models``."""
+    preds = cfg.run_path / "preds"
+    b = cfg.blend
+    suffix = f"_{b.split}_{b.checkpoint}.npy"
+    if b.models:
+        paths = [preds / f"{m}{suffix}" for m in b.models]
+        for p in paths:
+            if not p.is_file():
+                raise InputFileError(p, "prediction file not found",
+                                     "run inferblend.py (sigvision infer) for this model first, or fix blend.models")
+        return paths
+    paths = sorted(preds.glob(f"*{suffix}")) if preds.is_dir() else []
+    if not paths:
+        raise InputFileError(preds, f"no '*{suffix}' prediction files", "run inferblend.py (sigvision infer) first")
+    return paths
+
+
+def _row_table(cfg: Config, records, epochs):
+    """onset_s (and file) for (record, epoch) rows from the prepared index of the split."""
+    import pandas as pd
+
+    from .prepare import load_prepared
+
+    prepared = cfg.infer.test_dir if cfg.blend.split == "test" else cfg.prepared_path
+    index, _ = load_prepared(prepared)
+    index = index.assign(record=index["record"].astype(str))
+    rows = pd.DataFrame({"record": [str(r) for r in records], "epoch": np.asarray(epochs, dtype=np.int64)})
+    cols = ["record", "epoch", "onset_s"] + (["file"] if "file" in index else []) + \
+        (["label"] if "label" in index else [])
+    merged = rows.merge(index[cols], on=["record", "epoch"], how="left", validate="one_to_one")
+    if merged["onset_s"].isna().any():
+        raise InputFileError(prepared, "predictions name epochs the prepared index does not have",
+                             "blend predictions made from this prepared folder")
+    return merged
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """p_i ** (1/T), renormalised per row (T < 1 sharpens, T > 1 flattens). (n, C) -> (n, C)."""
+    logp = np.log(np.clip(probs, 1e-12, 1.0)) / float(temperature)
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising the mean log-loss of ``apply_temperature(probs, T)`` on
+    labels ``y`` (grid over 0.02..20, log-spaced, then a finer grid around the best)."""
+    y = np.asarray(y, dtype=np.int64)
+    rows = np.arange(len(y))
+
+    def nll(t):
+        return -float(np.mean(np.log(apply_temperature(probs, t)[rows, y] + 1e-12)))
+
+    grid = np.exp(np.linspace(np.log(0.02), np.log(20.0), 61))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = best * np.exp(np.linspace(-0.12, 0.12, 25))
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])
+
+
+def run_blend(cfg: Config) -> dict:
+    """Blend the configured models' predictions; write files_blend CSV + report JSON."""
+    import pandas as pd
+
+    from .blend import blend, fit_weights, load_aligned
+    from .metrics import classification_metrics
+
+    paths = blend_paths(cfg)
+    probs, meta = load_aligned(paths)
+    names = [Path(p).name.rsplit(f"_{cfg.blend.split}_", 1)[0] for p in paths]
+    classes = meta["classes"]
+    report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method}
+    if cfg.blend.weights:
+        weights = list(cfg.blend.weights)
+        report["weights_from"] = "config"
+    elif cfg.blend.fit_metric != "none" and len(paths) > 1:
+        oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
+        oof, ometa = load_aligned(oof_paths)
+        if "labels" not in ometa:
+            raise InputFileError(oof_paths[0], "OOF sidecar has no labels", "re-run inference to rewrite it")
+        weights, fit_report = fit_weights(oof, np.asarray(ometa["labels"]), method=cfg.blend.method,
+                                          metric=cfg.blend.fit_metric)
+        weights = [float(w) for w in weights]
+        report["weights_from"] = f"fitted on OOF ({cfg.blend.fit_metric})"
+        report["fit"] = fit_report
+    else:
+        weights = [1.0 / len(paths)] * len(paths)
+        report["weights_from"] = "equal"
+    out = blend(probs, weights=weights, method=cfg.blend.method)
+    report["weights"] = dict(zip(names, weights))
+    if cfg.blend.calibrate:
+        if cfg.blend.split == "oof":
+            oof_blend, oof_y = out, np.asarray(meta.get("labels", []))
+        else:
+            oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
+            oof, ometa = load_aligned(oof_paths)
+            oof_blend, oof_y = blend(oof, weights=weights, method=cfg.blend.method), np.asarray(ometa.get("labels", []))
+        if len(oof_y) != len(oof_blend):
+            raise InputFileError(paths[0], "OOF sidecar has no labels to calibrate on",
+                                 "re-run inference, or set blend.calibrate: false")
+        temperature = fit_temperature(oof_blend, oof_y)
+        out = apply_temperature(out, temperature)
+        report["temperature"] = temperature
+    rows = _row_table(cfg, meta["records"], meta["epochs"])
+    table = rows.drop(columns=[c for c in ("label",) if c in rows])
+    for j, c in enumerate(classes):
+        table[f"prob_{c}"] = out[:, j]
+    pred = out.argmax(1)
+    table["stage"] = [classes[k] for k in pred]
+    if "label" in rows and (rows["label"] >= 0).all():
+        y = rows["label"].to_numpy()
+        report["scores"] = {n: classification_metrics(y, p.argmax(1), len(classes), classes)
+                            for n, p in zip(names, probs)}
+        report["scores"]["blend"] = classification_metrics(y, pred, len(classes), classes)
+    csv = write_csv(blend_csv_path(cfg), table)
+    write_json(csv.with_suffix(".json"), report)
+    return {"csv": csv, "report": report}
+
+
+def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: str | Path | None = None) -> Path:
+    """Smooth each night of a files_blend CSV and write files_post.csv."""
+    import pandas as pd
+
+    from .postprocess import smooth
+
+    src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
+    if not src.is_file():
+        raise InputFileError(src, "blend CSV not found", "run blend.py (sigvision blend) first")
+    table = pd.read_csv(src, dtype={"record": str})
+    prob_cols = [f"prob_{s}" for s in STAGES]
+    missing = [c for c in prob_cols if c not in table]
+    if missing:
+        raise InputFileError(src, f"missing columns {', '.join(missing)}",
+                             "post-processing needs the five stage probabilities W, N1, N2, N3, REM")
+    if table.empty:
+        raise InputFileError(src, "holds no rows", "blend non-empty predictions")
+    out_parts = []
+    for rec, night in table.groupby("record", sort=False):
+        night = night.sort_values("epoch")
+        stages = smooth(night[prob_cols].to_numpy(dtype=np.float64), method=cfg.postprocess.method,
+                        **dict(cfg.postprocess.options))
+        part = night[["record", "epoch", "onset_s"] + (["file"] if "file" in night else [])].copy()
+        part["stage"] = [STAGES[int(k)] for k in stages]
+        part["stage_code"] = np.asarray(stages, dtype=np.int64)
+        out_parts.append(part)
+    post = pd.concat(out_parts, ignore_index=True)
+    cols = ["record", "epoch", "onset_s", "stage", "stage_code"] + (["file"] if "file" in post else [])
+    return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), post[cols])
+
+
+def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
+    """Metrics, per-night sleep statistics and plots of files_post.csv against the truth."""
+    import pandas as pd
+
+    from .artifacts import write_bytes, write_text
+    from .metrics import classification_metrics, confusion
+    from .plots import confusion_png, hypnogram_png
+    from .sleepstats import compare_statistics
+
+    src = Path(post_csv) if post_csv else post_csv_path(cfg)
+    if not src.is_file():
+        raise InputFileError(src, "not found", "run postprocess.py (sigvision postprocess) first")
+    post = pd.read_csv(src, dtype={"record": str})
+    rows = _row_table(cfg, post["record"], post["epoch"])
+    if "label" not in rows or (rows["label"] < 0).any():
+        raise InputFileError(src, "some epochs have no true stage in the prepared index",
+                             "evaluate predictions of labelled recordings")
+    out = Path(out_dir) if out_dir else cfg.run_path / "eval"
+    y, p = rows["label"].to_numpy(), post["stage_code"].to_numpy()
+    overall = classification_metrics(y, p, 5, list(STAGES))
+    per_night, stats = [], []
+    for rec in dict.fromkeys(post["record"]):
+        sel = (post["record"] == rec).to_numpy()
+        m = classification_metrics(y[sel], p[sel], 5, list(STAGES))
+        per_night.append({"record": rec, "epochs": int(sel.sum()), **m})
+        st = compare_statistics(y[sel], p[sel], epoch_s=cfg.data.epoch_s)
+        st.insert(0, "record", rec)
+        stats.append(st.reset_index().rename(columns={"index": "statistic"}))
+        write_bytes(out / f"hypnogram_{rec}.png",
+                    hypnogram_png(y[sel], p[sel], epoch_s=cfg.data.epoch_s, title=f"{rec}: truth (top) vs prediction"))
+    cm = confusion(y, p, 5)
+    write_bytes(out / "confusion.png", confusion_png(cm, list(STAGES), title="files_post.csv vs truth"))
+    write_csv(out / "per_night.csv", pd.DataFrame(per_night))
+    write_csv(out / "sleep_statistics.csv", pd.concat(stats, ignore_index=True))
+    write_csv(out / "confusion.csv", pd.DataFrame(cm, index=list(STAGES), columns=list(STAGES)).reset_index()
+              .rename(columns={"index": "truth"}))
+    write_json(out / "metrics.json", {"overall": overall, "n_epochs": int(len(y)), "source": str(src)})
+    lines = ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in overall.items()]
+    write_text(out / "metrics.md", "\n".join(lines) + "\n")
+    return {"overall": overall, "out_dir": out, "per_night": per_night}
