@@ -527,7 +527,9 @@ def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False
     labels = ref_meta.get("labels")
     common = {
         "classes": list(ref_meta["classes"]), "records": ref_rows.tolist(), "epochs": ref_eps.tolist(),
-        "kind": ref_meta.get("kind"), "labels": None if labels is None else [int(v) for v in labels],
+        "kind": ref_meta.get("kind"),
+        "labels": None if labels is None else (np.asarray(labels).astype(int).tolist()),
+        "multilabel": bool(multilabel or ref_meta.get("multilabel", False)),
         "paths": [str(p) for p in paths],
         "models": [str(mt.get("model") or p.stem) for p, mt in zip(paths, metas)],
         "config_hashes": [mt.get("config_hash") for mt in metas],

@@ -115,7 +115,7 @@ def cmd_train(args) -> int:
 
     if dist_info().primary:
         for r in results:
-            print(f"fold {r['fold']}: best {cfg.train.monitor} {r['best']:.4f} at epoch {r['best_epoch']} "
+            print(f"fold {r['fold']}: best {r['monitor']} {r['best']:.4f} at epoch {r['best_epoch']} "
                   f"({r['epochs_run']} epoch(s) run)")
         print(f"weights, metrics.csv and config in {model_dir(cfg)}")
     return 0
@@ -160,8 +160,12 @@ def cmd_evaluate(args) -> int:
     cfg = _load_cfg(args)
     res = run_evaluate(cfg, args.input, args.out)
     o = res["overall"]
-    print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
-          f"({len(res['per_night'])} night(s))")
+    if "kappa" in o:
+        print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
+              f"({len(res['per_night'])} night(s))")
+    else:
+        print(f"challenge score {o['challenge_score']:.3f}  macro-F1 {o['macro_f1']:.3f}  "
+              f"macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
     print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
     return 0
 

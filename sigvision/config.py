@@ -52,6 +52,12 @@ class DataConfig:
     ``task``: ``sleep`` or ``ecg``. ``format``: ``sleep_edf`` (EDF/EDF+ + hypnogram files),
     ``image_folder`` (MAIC layout), ``wfdb`` (CinC .hea + .mat/.dat), ``aiwin`` (.mat folder +
     label CSV) or ``hefei`` (8-lead text files + label table).
+
+    ECG: ``ecg_task`` ``multilabel`` (one sigmoid per class) or ``binary`` (normal vs
+    abnormal; normal = every label of the record is in ``normal_labels``, by default sinus
+    rhythm alone). ``label_set``: ``cinc2021_scored`` (the Challenge's 26 scored classes,
+    equivalent codes merged) or ``present`` (every label found in the data, for AIWIN/Hefei
+    or any label table).
     """
 
     task: str = "sleep"
@@ -69,10 +75,15 @@ class DataConfig:
     leads: tuple[str, ...] = ECG_LEADS
     ecg_length_s: float = 10.0
     on_unknown_code: str = "warn"
+    ecg_task: str = "multilabel"
+    label_set: str = "cinc2021_scored"
+    normal_labels: tuple[str, ...] = ("426783006",)
 
     def validate(self) -> None:
         _one_of("data.task", self.task, ("sleep", "ecg"))
         _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
+        _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
+        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "present"))
         for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code"):
             _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
         if self.fs_hz <= 0:
@@ -171,7 +182,8 @@ class TrainConfig:
     cutout_backend: str = "albumentations"
     amp: str = "auto"
     grad_clip_norm: float = 1.0
-    monitor: str = "kappa"
+    monitor: str = "auto"
+    loss: str = "auto"
     early_stopping_patience: int = 0
     keep_every_epoch: bool = True
     num_workers: int = 0
@@ -192,7 +204,8 @@ class TrainConfig:
         _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "none"))
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
-        _one_of("train.monitor", self.monitor, ("kappa", "macro_f1", "accuracy", "loss"))
+        _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
+        _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce"))
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")

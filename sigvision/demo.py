@@ -65,7 +65,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
         print(f"[3/{steps}] train {c.model.name} ({c.train.optimizer}), {c.train.folds} folds x {c.train.epochs} "
               f"epochs{' [' + str(i + 1) + '/' + str(len(cfgs)) + ']'}")
         for r in train(c, progress=_tqdm_progress(progress, unit="batch")):
-            print(f"      fold {r['fold']}: best {c.train.monitor} {r['best']:.3f} (epoch {r['best_epoch']})")
+            print(f"      fold {r['fold']}: best {r['monitor']} {r['best']:.3f} (epoch {r['best_epoch']})")
     print(f"[4/{steps}] inferblend: out-of-fold probabilities per model (.npy + sidecar JSON)")
     preds = {}
     for c in cfgs:

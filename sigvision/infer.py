@@ -28,7 +28,8 @@ import torch
 from .artifacts import save_npy, write_json
 from .config import Config, config_hash
 from .errors import InputFileError
-from .train import ImageRowsDataset, checkpoint_path, load_checkpoint_model, load_or_make_folds, predict_dataset
+from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
+                    predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir"]
 
@@ -70,6 +71,7 @@ def load_probs(path: str | os.PathLike, *, multilabel: bool = False) -> tuple[np
     if not np.isfinite(probs).all():
         raise InputFileError(path, f"{int((~np.isfinite(probs)).sum())} non-finite probabilities",
                              "re-run inference (check the model for NaN weights)")
+    multilabel = multilabel or bool(meta.get("multilabel", False))
     if not multilabel and n_rows and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
         raise InputFileError(path, "rows do not sum to one", "write softmax probabilities, not logits")
     return probs, meta
@@ -77,10 +79,12 @@ def load_probs(path: str | os.PathLike, *, multilabel: bool = False) -> tuple[np
 
 def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device, shift_s: float = 0.0) -> np.ndarray:
     """Probabilities for ``rows`` of a prepared folder; ``shift_s`` != 0 re-renders shifted windows."""
-    if shift_s == 0.0:
-        ds = ImageRowsDataset(prepared_dir, rows, mean=mmeta["mean"], std=mmeta["std"],
-                              meta_features=tuple(mmeta["meta_features"]))
-        return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device)
+    kind = mmeta.get("input", "image")
+    if shift_s == 0.0 or kind == "signal":
+        ds = make_dataset(kind, prepared_dir, rows, mean=mmeta["mean"], std=mmeta["std"],
+                          meta_features=tuple(mmeta["meta_features"]))
+        return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device,
+                               multilabel=bool(mmeta.get("multilabel", False)))
     return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
 
@@ -134,8 +138,10 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
 
     progress = progress or (lambda it, total=None, desc="": it)
     device = resolve_device(cfg.train.device)
-    index, _ = load_prepared(cfg.prepared_path)
-    index = index[index["label"] >= 0].reset_index(drop=True)
+    index = load_training_index(cfg)
+    spec = task_spec(cfg, index)
+    if "epoch" not in index:
+        index = index.assign(epoch=0)
     folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
     fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
     which = cfg.infer.checkpoint
@@ -144,11 +150,13 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
     name = cfg.model.name
     chash = config_hash(cfg, ("data", "render", "model"))
     shifts = (0.0,) + tuple(cfg.infer.tta_shifts_s)
-    oof = np.full((len(index), 5), np.nan, np.float32)
+    oof = np.full((len(index), len(spec.classes)), np.nan, np.float32)
     test_probs, test_rows, written, classes = [], None, {}, None
     if cfg.infer.test_dir:
         test_rows, _ = load_prepared(cfg.infer.test_dir)
         test_rows = test_rows.reset_index(drop=True)
+        if "epoch" not in test_rows:
+            test_rows = test_rows.assign(epoch=0)
     ckpts = {}
     for k in progress(todo, total=len(todo), desc=f"infer {name}"):
         ck = checkpoint_path(cfg, k, which)
@@ -174,7 +182,7 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
     f = save_probs(out_dir / f"{name}_oof_{which}.npy", oof[done], classes=classes,
                    records=index["record"][done], epochs=index["epoch"][done], model=name, folds=todo,
                    checkpoints=ckpts, config_hash=chash, kind="oof", tta_shifts_s=list(shifts),
-                   labels=[int(v) for v in index["label"][done]])
+                   multilabel=spec.multilabel, labels=spec.targets[done].tolist())
     written["oof"] = f
     if test_probs:
         written["test"] = save_probs(out_dir / f"{name}_test_{which}.npy", np.mean(test_probs, 0), classes=classes,

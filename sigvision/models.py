@@ -174,3 +174,6 @@ def meta_vector(features: tuple[str, ...], age, sex) -> list[float]:
         else:
             raise ValueError(f"unknown meta feature {f!r}; accepted: age, sex")
     return out
+
+
+from . import models_1d  # noqa: E402,F401  (registers the 1-D signal models)

@@ -116,10 +116,12 @@ def run_blend(cfg: Config) -> dict:
     from .metrics import classification_metrics
 
     paths = blend_paths(cfg)
-    probs, meta = load_aligned(paths)
+    probs, meta = load_aligned(paths, multilabel=cfg.data.task == "ecg")
     names = [Path(p).name.rsplit(f"_{cfg.blend.split}_", 1)[0] for p in paths]
     classes = meta["classes"]
     report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method}
+    if meta.get("multilabel"):
+        return _blend_multilabel(cfg, probs, meta, names, report)
     if cfg.blend.weights:
         weights = list(cfg.blend.weights)
         report["weights_from"] = "config"
@@ -167,11 +169,96 @@ def run_blend(cfg: Config) -> dict:
     return {"csv": csv, "report": report}
 
 
+def _blend_multilabel(cfg: Config, probs, meta, names, report) -> dict:
+    """Multi-label (sigmoid) outputs: a weighted mean per class, no row renormalisation."""
+    import pandas as pd
+
+    w = np.asarray(cfg.blend.weights if cfg.blend.weights else [1.0] * len(probs), dtype=np.float64)
+    w = w / w.sum()
+    out = np.tensordot(w, np.stack(probs), axes=1)
+    report.update({"weights": dict(zip(names, w.tolist())), "weights_from": "config" if cfg.blend.weights else "equal",
+                   "note": "multi-label: weighted mean of per-class probabilities"})
+    table = pd.DataFrame({"record": [str(r) for r in meta["records"]], "epoch": meta["epochs"]})
+    for j, c in enumerate(meta["classes"]):
+        table[f"prob_{c}"] = out[:, j]
+    csv = write_csv(blend_csv_path(cfg), table)
+    write_json(csv.with_suffix(".json"), {**report, "classes": meta["classes"], "labels": meta.get("labels"),
+                                          "multilabel": True})
+    return {"csv": csv, "report": report}
+
+
+def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
+    """Per-class thresholds tuned on OOF predictions (challenge metric) -> files_post.csv.
+
+    For the OOF split the thresholds applied to fold k's records are tuned on the other
+    folds only (nested), so the reported scores are not tuned on the rows they score.
+    """
+    import json
+
+    import pandas as pd
+
+    from .ecg import apply_thresholds, load_challenge_weights, tune_thresholds
+    from .loaders.dx import scored_classes
+
+    table = pd.read_csv(src, dtype={"record": str})
+    side = json.loads(src.with_suffix(".json").read_text())
+    classes = side["classes"]
+    probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    opts = dict(cfg.postprocess.options)
+    nx = bool(opts.pop("normal_excludes_abnormal", False))
+    if opts:
+        raise InputFileError(None, f"unknown ECG post-processing option(s) {', '.join(opts)}",
+                             "accepted: normal_excludes_abnormal")
+    wclasses, W = load_challenge_weights()
+    if list(classes) != list(wclasses):
+        keep = [wclasses.index(c) for c in classes if c in wclasses]
+        W = W[np.ix_(keep, keep)] if len(keep) == len(classes) else np.eye(len(classes))
+    normal = next((c for c in classes if "426783006" in str(c).split("|")), classes[0])
+    kw = {"normal_class": normal, "normal_excludes_abnormal": nx}
+    if cfg.postprocess.method == "argmax" or side.get("labels") is None and cfg.blend.split == "oof":
+        thresholds = {"all": [0.5] * len(classes)}
+        labels_out = apply_thresholds(probs, np.full(len(classes), 0.5), classes=classes, **kw)
+    elif cfg.blend.split == "oof":
+        y = np.asarray(side["labels"], dtype=bool)
+        folds = pd.read_csv(cfg.prepared_path / f"folds_{cfg.train.folds}.csv", dtype={"record": str})
+        fold_of = dict(zip(folds["record"], folds["fold"]))
+        f = table["record"].map(fold_of).to_numpy()
+        labels_out = np.zeros_like(probs, dtype=bool)
+        thresholds = {}
+        for k in np.unique(f):
+            t = tune_thresholds(probs[f != k], y[f != k], W, classes, **kw)
+            labels_out[f == k] = apply_thresholds(probs[f == k], t, classes=classes, **kw)
+            thresholds[f"fold_{int(k)}"] = t.tolist()
+        thresholds["all"] = tune_thresholds(probs, y, W, classes, **kw).tolist()
+    else:
+        oof_csv = src.with_name(src.name.replace("_test.csv", "_oof.csv"))
+        oside = json.loads(oof_csv.with_suffix(".json").read_text())
+        otable = pd.read_csv(oof_csv, dtype={"record": str})
+        t = tune_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(), np.asarray(oside["labels"], bool),
+                            W, classes, **kw)
+        thresholds = {"all": t.tolist()}
+        labels_out = apply_thresholds(probs, t, classes=classes, **kw)
+    write_json(cfg.run_path / "thresholds.json", {"classes": classes, "thresholds": thresholds, **kw})
+    out = pd.DataFrame({"record": table["record"]})
+    for j, c in enumerate(classes):
+        out[f"prob_{c}"] = probs[:, j]
+    for j, c in enumerate(classes):
+        out[f"label_{c}"] = labels_out[:, j].astype(int)
+    return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), out)
+
+
 def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: str | Path | None = None) -> Path:
-    """Smooth each night of a files_blend CSV and write files_post.csv."""
+    """Smooth each night of a files_blend CSV (sleep), or apply tuned per-class thresholds
+    (ECG), and write files_post.csv."""
     import pandas as pd
 
     from .postprocess import smooth
+
+    if cfg.data.task == "ecg":
+        src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
+        if not src.is_file():
+            raise InputFileError(src, "blend CSV not found", "run blend.py (sigvision blend) first")
+        return _postprocess_ecg(cfg, src, out_csv)
 
     src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
     if not src.is_file():
@@ -198,9 +285,51 @@ def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: s
     return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), post[cols])
 
 
-def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
-    """Metrics, per-night sleep statistics and plots of files_post.csv against the truth."""
+def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
+    import json
+
     import pandas as pd
+
+    from .artifacts import write_text
+    from .ecg import multilabel_metrics, per_class_table
+
+    post = pd.read_csv(src, dtype={"record": str})
+    side = json.loads(blend_csv_path(cfg).with_suffix(".json").read_text())
+    classes = side["classes"]
+    if side.get("labels") is None:
+        raise InputFileError(src, "no true labels for these records", "evaluate the OOF predictions")
+    y = np.asarray(side["labels"], dtype=bool)
+    probs = post[[f"prob_{c}" for c in classes]].to_numpy()
+    labels_out = post[[f"label_{c}" for c in classes]].to_numpy().astype(bool)
+    # thresholds realised per record: evaluate the binary outputs as written
+    m = multilabel_metrics(y, probs, np.full(len(classes), 0.5), classes)
+    from .ecg import challenge_score, load_challenge_weights
+
+    wc, W = load_challenge_weights()
+    m["challenge_score"] = float(challenge_score(y, labels_out, W, wc)) if list(wc) == list(classes) else float("nan")
+    from sklearn.metrics import f1_score
+
+    present = [j for j in range(len(classes)) if y[:, j].any() or labels_out[:, j].any()]
+    m["macro_f1"] = float(f1_score(y[:, present], labels_out[:, present], average="macro", zero_division=0))
+    tab = per_class_table(y, probs, np.full(len(classes), 0.5), classes)
+    write_csv(out / "per_class.csv", tab)
+    write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "source": str(src)})
+    keys = ("challenge_score", "macro_f1", "macro_auroc", "macro_auprc")
+    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" +
+               "".join(f"| {k} | {m[k]:.3f} |\n" for k in keys if k in m))
+    return {"overall": m, "out_dir": out, "per_night": []}
+
+
+def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
+    """Metrics, per-night sleep statistics and plots of files_post.csv against the truth
+    (ECG: Challenge score, macro-F1, macro-AUROC/AUPRC and a per-class table)."""
+    import pandas as pd
+
+    if cfg.data.task == "ecg":
+        src = Path(post_csv) if post_csv else post_csv_path(cfg)
+        if not src.is_file():
+            raise InputFileError(src, "not found", "run postprocess.py (sigvision postprocess) first")
+        return _evaluate_ecg(cfg, src, Path(out_dir) if out_dir else cfg.run_path / "eval")
 
     from .artifacts import write_bytes, write_text
     from .metrics import classification_metrics, confusion

@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -54,6 +54,50 @@ def _no_progress(it, total=None, desc=""):
     return it
 
 
+# ---------------------------------------------------------------------------- task
+@dataclass
+class TaskSpec:
+    """What is predicted: class names, single- or multi-label, and the targets per index row.
+
+    ``targets``: int64 (n,) class indices for single-label tasks, float32 (n, C) multi-hot
+    for multi-label ones.
+    """
+
+    classes: list
+    multilabel: bool
+    targets: np.ndarray
+    summary: dict
+
+
+def task_spec(cfg: Config, index) -> TaskSpec:
+    """Classes and targets for the prepared ``index`` under ``cfg.data``."""
+    d = cfg.data
+    if d.task == "sleep":
+        return TaskSpec(list(STAGES), False, index["label"].to_numpy(dtype=np.int64), {})
+    from .loaders.dx import labels_to_multihot, scored_classes
+
+    codes = [[c for c in str(v).split(";") if c] for v in index["labels"].fillna("")]
+    if d.ecg_task == "binary":
+        normal = set(d.normal_labels)
+        y = np.asarray([0 if (c and set(c) <= normal) else 1 for c in codes], dtype=np.int64)
+        return TaskSpec(["normal", "abnormal"], False, y, {"normal": int((y == 0).sum()), "abnormal": int(y.sum())})
+    if d.label_set == "cinc2021_scored":
+        classes = scored_classes(merge_equivalent=True)
+        y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_code,
+                                       record_ids=index["record"].astype(str).tolist())
+        return TaskSpec(classes, True, y.astype(np.float32), {k: dict(v) for k, v in counts.items()})
+    classes = sorted({c for cs in codes for c in cs})
+    y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32)
+    return TaskSpec(classes, True, y, {})
+
+
+def is_signal_model(name: str) -> bool:
+    """sigvision's own registered models take 1-D signals; timm models take images."""
+    from .models import MODELS
+
+    return name in MODELS
+
+
 # ---------------------------------------------------------------------------- folds
 def assign_folds(index, n_folds: int, seed: int):
     """One fold per subject (all of a subject's nights together), stratified by stage.
@@ -68,7 +112,12 @@ def assign_folds(index, n_folds: int, seed: int):
     if n_subj < n_folds:
         raise InputFileError(None, f"{n_subj} subject(s) cannot fill {n_folds} subject-wise folds",
                              f"set train.folds to at most {n_subj} or add recordings")
-    y = index["label"].to_numpy() if "label" in index else np.zeros(len(index), int)
+    if "label" in index:
+        y = index["label"].to_numpy()
+    elif "source_db" in index:  # ECG: stratify by source database
+        y = index["source_db"].astype("category").cat.codes.to_numpy()
+    else:
+        y = np.zeros(len(index), int)
     try:
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(np.zeros(len(y)), y, subjects))
@@ -113,18 +162,20 @@ class ImageRowsDataset(torch.utils.data.Dataset):
     happens on the batch tensor (:func:`normalize_batch`), on the GPU when there is one.
     """
 
-    def __init__(self, prepared_dir, rows, *, mean, std, augment=None, meta_features=(), seed: int = 0):
+    kind = "image"
+
+    def __init__(self, prepared_dir, rows, *, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), augment=None,
+                 meta_features=(), seed: int = 0, targets=None):
         import json
 
         self.prepared_dir = Path(prepared_dir)
         meta = json.loads((self.prepared_dir / "prepare.json").read_text())
-        if not meta.get("cache_dir"):
-            raise InputFileError(self.prepared_dir, "has no image cache",
-                                 "prepare again with prepare.cache_images: true")
-        self.cache_dir = self.prepared_dir / meta["cache_dir"]
+        self._set_source(meta)
         self.records = rows["record"].astype(str).to_numpy()
         self.epochs = rows["epoch"].to_numpy(dtype=np.int64) if "epoch" in rows else np.zeros(len(rows), np.int64)
-        self.targets = rows["label"].to_numpy(dtype=np.int64) if "label" in rows else np.zeros(len(rows), np.int64)
+        if targets is None:
+            targets = rows["label"].to_numpy(dtype=np.int64) if "label" in rows else np.zeros(len(rows), np.int64)
+        self.targets = np.asarray(targets)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.augment = augment
@@ -140,6 +191,12 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         else:
             self.meta = np.zeros((len(rows), 0), np.float32)
         self._maps: dict[str, np.ndarray] = {}
+
+    def _set_source(self, meta: dict) -> None:
+        if not meta.get("cache_dir"):
+            raise InputFileError(self.prepared_dir, "has no image cache",
+                                 "prepare again with prepare.cache_images: true")
+        self.cache_dir = self.prepared_dir / meta["cache_dir"]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -183,6 +240,54 @@ class ImageRowsDataset(torch.utils.data.Dataset):
                 imgs[j] = self.augment(imgs[j], epoch_seed(self.seed, self.epoch, int(i)))
         x, y, m = torch.from_numpy(imgs), torch.from_numpy(self.targets[idx]), torch.from_numpy(self.meta[idx])
         return (x[0], y[0], m[0]) if single else (x, y, m)
+
+
+class SignalRowsDataset(ImageRowsDataset):
+    """Rows of a prepared index -> batches of float32 signals (B, n_channels, n_samples).
+
+    Reads ``<prepared>/signals/<record>.npy`` (sleep: (n_epochs, C, S) µV, scaled by 1/100;
+    ECG: (C, L) mV). ``augment(x (C, L), rng) -> x`` is applied per sample when given.
+    """
+
+    kind = "signal"
+
+    def _set_source(self, meta: dict) -> None:
+        self.cache_dir = self.prepared_dir / "signals"
+        if not self.cache_dir.is_dir():
+            raise InputFileError(self.prepared_dir, "has no saved signals",
+                                 "prepare again with prepare.save_signals: true")
+        self.scale = 0.01 if meta["config"]["data"]["task"] == "sleep" else 1.0
+
+    def images(self, idx) -> np.ndarray:  # signals, same batching
+        idx = np.asarray(idx, dtype=np.int64)
+        recs = self.records[idx]
+        first = self._map(recs[0])
+        shape = first.shape[1:] if first.ndim == 3 else first.shape
+        out = np.empty((len(idx),) + tuple(shape), dtype=np.float32)
+        for rec in dict.fromkeys(recs):
+            sel = np.flatnonzero(recs == rec)
+            mm = self._map(rec)
+            out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == 3 else mm
+        return out * self.scale
+
+    def __getitem__(self, idx):
+        single = np.isscalar(idx)
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        x = self.images(idx)
+        if self.augment is not None:
+            for j, i in enumerate(idx):
+                x[j] = self.augment(x[j], np.random.default_rng(epoch_seed(self.seed, self.epoch, int(i))))
+        x, y, m = torch.from_numpy(x), torch.from_numpy(self.targets[idx]), torch.from_numpy(self.meta[idx])
+        return (x[0], y[0], m[0]) if single else (x, y, m)
+
+
+def make_dataset(kind: str, prepared_dir, rows, **kw) -> ImageRowsDataset:
+    return (SignalRowsDataset if kind == "signal" else ImageRowsDataset)(prepared_dir, rows, **kw)
+
+
+def _prepare_input(x: torch.Tensor, ds) -> torch.Tensor:
+    """Device batch -> model input: normalised images, or signals as they are."""
+    return normalize_batch(x, ds.mean, ds.std) if ds.kind == "image" else x
 
 
 def normalize_batch(x_uint8: torch.Tensor, mean, std, *, dtype=torch.float32) -> torch.Tensor:
@@ -320,7 +425,7 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
     meta = ck["meta"]
     mcfg = ModelConfig(**{**meta["config"]["model"], "pretrained": False, "pretrained_file": "",
                           "meta_features": tuple(meta["meta_features"])})
-    model = build_model(mcfg, len(meta["classes"]), img_size=meta["img_size"])
+    model = build_model(mcfg, len(meta["classes"]), img_size=meta["img_size"], in_chans=meta.get("in_chans", 3))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), meta
 
@@ -337,9 +442,10 @@ def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
 
 
 @torch.inference_mode()
-def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, num_workers: int = 0) -> np.ndarray:
-    """Softmax probabilities (n, n_classes) for every row of ``ds`` (sharded under torchrun,
-    gathered on every rank)."""
+def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, num_workers: int = 0,
+                    multilabel: bool = False) -> np.ndarray:
+    """Probabilities (n, n_classes) for every row of ``ds``: softmax, or sigmoid per class when
+    ``multilabel`` (sharded under torchrun, gathered on every rank)."""
     import torch.distributed as dist
 
     model.eval()
@@ -349,10 +455,11 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     idx = np.asarray(list(iter(sampler)), dtype=np.int64)
     out = []
     for x, _, m in _loader(ds, sampler, batch_size, num_workers, device):
-        x = normalize_batch(x.to(device, non_blocking=True), ds.mean, ds.std)
+        x = _prepare_input(x.to(device, non_blocking=True), ds)
         with autocast_context(amp, device):
             logits = model(x, m.to(device) if m.shape[1] else None)
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        act = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
+        out.append(act.cpu().numpy())
     probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
     if world > 1:
         parts = [None] * world
@@ -365,7 +472,7 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
 
 
 def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, step0,
-                     steps_per_epoch, progress, desc, mean, std):
+                     steps_per_epoch, progress, desc, ds):
     from .augment import mixed_loss
 
     model.train()
@@ -375,7 +482,7 @@ def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, dev
         if tcfg.max_steps_per_epoch and step >= tcfg.max_steps_per_epoch:
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x = normalize_batch(x, mean, std)  # a channels-last view of the NHWC batch
+        x = _prepare_input(x, ds)  # images: a channels-last view of the NHWC batch
         if not tcfg.channels_last:
             x = x.contiguous()
         meta = m.to(device) if m.shape[1] else None
@@ -407,8 +514,58 @@ def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, dev
     return tot / max(n_seen, 1), n_seen / max(dt, 1e-9), dt
 
 
+def _epoch_metrics(spec: TaskSpec, y: np.ndarray, probs: np.ndarray) -> dict:
+    """Validation metrics: single-label (accuracy, macro-F1, kappa) or multi-label
+    (macro-F1 at 0.5, macro-AUROC over classes with both values, Challenge score for CinC classes)."""
+    if not spec.multilabel:
+        m = classification_metrics(y, probs.argmax(1), len(spec.classes), [str(c) for c in spec.classes])
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "kappa": m["kappa"]}
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    pred = probs >= 0.5
+    have = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    auroc = float(np.mean([roc_auc_score(y[:, j], probs[:, j]) for j in have])) if have else float("nan")
+    present = [j for j in range(y.shape[1]) if y[:, j].any() or pred[:, j].any()]
+    f1 = float(f1_score(y[:, present], pred[:, present], average="macro", zero_division=0)) if present else float("nan")
+    out = {"accuracy": float((pred == (y > 0.5)).all(1).mean()), "macro_f1": f1, "auroc": auroc}
+    try:
+        from .ecg import challenge_score, load_challenge_weights
+
+        wclasses, w = load_challenge_weights()
+        if list(wclasses) == list(spec.classes):
+            out["challenge"] = float(challenge_score(y > 0.5, pred, w, wclasses))
+    except ImportError:  # pragma: no cover - the ECG module ships with the package
+        pass
+    return out
+
+
+def _monitor(tcfg, spec: TaskSpec) -> str:
+    if tcfg.monitor != "auto":
+        return tcfg.monitor
+    if spec.multilabel:
+        return "challenge" if len(spec.classes) == 26 else "macro_f1"
+    return "kappa"
+
+
+def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
+    kind = tcfg.loss if tcfg.loss != "auto" else ("weighted_bce" if spec.multilabel else "ce")
+    if kind == "ce":
+        if spec.multilabel:
+            raise ConfigError("train.loss=ce needs a single-label task; use bce or weighted_bce for multi-label ECG")
+        return nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
+    if not spec.multilabel:
+        raise ConfigError(f"train.loss={kind} needs a multi-label task; use ce (or auto)")
+    if kind == "bce":
+        return nn.BCEWithLogitsLoss()
+    # the Hefei solution's weighting: w = 1 / log(count), applied to the positive term
+    counts = train_targets.sum(0)
+    w = 1.0 / np.log(np.maximum(counts, 1.0) + np.e)
+    w = w / w[counts > 0].mean() if (counts > 0).any() else np.ones_like(w)
+    return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(w, dtype=torch.float32, device=device))
+
+
 def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, progress: Progress | None = None,
-               _stop_after_epoch: int | None = None) -> dict:
+               spec: TaskSpec | None = None, _stop_after_epoch: int | None = None) -> dict:
     """Train one fold; returns ``{"best": metric, "best_epoch": e, "epochs_run": n}``."""
     import pandas as pd
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -421,34 +578,41 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     device = resolve_device(tcfg.device)
     info = init_distributed(device)
     amp = resolve_amp(tcfg.amp, device)
-    classes = list(STAGES)
+    spec = spec or task_spec(cfg, index)
+    classes = list(spec.classes)
+    kind = "signal" if is_signal_model(cfg.model.name) else "image"
     fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
-    rec = index["record"].astype(str)
-    tr_rows = index[rec.map(fold_of) != fold].reset_index(drop=True)
-    va_rows = index[rec.map(fold_of) == fold].reset_index(drop=True)
+    in_val = (index["record"].astype(str).map(fold_of) == fold).to_numpy()
+    tr_rows, va_rows = index[~in_val].reset_index(drop=True), index[in_val].reset_index(drop=True)
+    tr_y, va_y = spec.targets[~in_val], spec.targets[in_val]
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise InputFileError(None, f"fold {fold} has an empty training or validation set",
                              "use fewer folds or more subjects")
     out = model_dir(cfg) / f"fold_{fold}"
     seed_everything(epoch_seed(cfg.seed, fold), 0)  # same initial weights on every rank
     img_size = int(cfg.render.height)
-    model = build_model(cfg.model, len(classes), img_size=img_size).to(device)
-    if tcfg.channels_last:
+    in_chans = len(cfg.data.leads if cfg.data.task == "ecg" else cfg.data.channels) if kind == "signal" else 3
+    model = build_model(cfg.model, len(classes), img_size=img_size, in_chans=in_chans).to(device)
+    if tcfg.channels_last and kind == "image":
         model = model.to(memory_format=torch.channels_last)
-    import timm.data
+    if kind == "image":
+        import timm.data
 
-    dcfg = timm.data.resolve_data_config({}, model=model.backbone)
-    mean, std = tuple(dcfg["mean"]), tuple(dcfg["std"])
-    if tcfg.cutout_backend == "numpy":
-        aug = BatchCutout(tcfg.cutout_p, tcfg.cutout_holes, tcfg.cutout_size_frac) if tcfg.cutout_p > 0 else None
+        dcfg = timm.data.resolve_data_config({}, model=model.backbone)
+        mean, std = tuple(dcfg["mean"]), tuple(dcfg["std"])
+        if tcfg.cutout_backend == "numpy":
+            aug = BatchCutout(tcfg.cutout_p, tcfg.cutout_holes, tcfg.cutout_size_frac) if tcfg.cutout_p > 0 else None
+        else:
+            aug = build_image_augment(cutout_p=tcfg.cutout_p, cutout_holes=tcfg.cutout_holes,
+                                      cutout_size_frac=tcfg.cutout_size_frac)
+            aug = SeededAugment(aug) if aug is not None else None
     else:
-        aug = build_image_augment(cutout_p=tcfg.cutout_p, cutout_holes=tcfg.cutout_holes,
-                                  cutout_size_frac=tcfg.cutout_size_frac)
-        aug = SeededAugment(aug) if aug is not None else None
-    ds_tr = ImageRowsDataset(cfg.prepared_path, tr_rows, mean=mean, std=std,
-                             augment=aug,
-                             meta_features=cfg.model.meta_features, seed=epoch_seed(cfg.seed, fold, 1))
-    ds_va = ImageRowsDataset(cfg.prepared_path, va_rows, mean=mean, std=std, meta_features=cfg.model.meta_features)
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        aug = _signal_augment(cfg)
+    common = {"mean": mean, "std": std, "meta_features": cfg.model.meta_features}
+    ds_tr = make_dataset(kind, cfg.prepared_path, tr_rows, augment=aug, seed=epoch_seed(cfg.seed, fold, 1),
+                         targets=tr_y, **common)
+    ds_va = make_dataset(kind, cfg.prepared_path, va_rows, targets=va_y, **common)
     sampler = ShardSampler(len(ds_tr), shuffle=True, seed=epoch_seed(cfg.seed, fold, 2), rank=info.rank,
                            world=info.world_size)
     loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device, drop_last=False)
@@ -458,10 +622,9 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                                                                    eta_min=tcfg.min_lr)
              if tcfg.scheduler == "cosine_warm_restarts" else None)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
-    eval_loss = nn.CrossEntropyLoss()
+    loss_fn = _loss_fn(tcfg, spec, tr_y, device)
     fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
-                p=tcfg.fmix_p) if tcfg.fmix_p > 0 else None
+                p=tcfg.fmix_p) if tcfg.fmix_p > 0 and kind == "image" else None
     net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
     if tcfg.compile:
         net = torch.compile(net)
@@ -483,7 +646,10 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         raise InputFileError(out, "already holds checkpoints",
                              "pass --resume to continue, --overwrite to start again, or change the experiment name")
     meta = _model_meta(cfg, classes, mean, std, img_size)
-    higher_better = tcfg.monitor != "loss"
+    meta.update({"multilabel": spec.multilabel, "input": kind, "in_chans": in_chans})
+    monitor = _monitor(tcfg, spec)
+    higher_better = monitor != "loss"
+    eval_bce = nn.BCELoss()
     for epoch in range(start, tcfg.epochs):
         seed_everything(epoch_seed(cfg.seed, fold, epoch), info.rank)
         rng = np.random.default_rng(epoch_seed(cfg.seed, fold, epoch, info.rank, 7))
@@ -491,16 +657,22 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         ds_tr.set_epoch(epoch)
         tr_loss, img_s, secs = _train_one_epoch(
             net, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, epoch * steps_per_epoch,
-            steps_per_epoch, progress if info.primary else _no_progress, f"fold {fold} epoch {epoch}", mean, std)
-        probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info)
+            steps_per_epoch, progress if info.primary else _no_progress, f"fold {fold} epoch {epoch}", ds_tr)
+        probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info,
+                                multilabel=spec.multilabel)
         y = ds_va.targets
-        va_loss = float(eval_loss(torch.from_numpy(np.log(np.clip(probs, 1e-7, 1))), torch.from_numpy(y)))
-        mets = classification_metrics(y, probs.argmax(1), len(classes), classes)
-        row = {"epoch": epoch, "train_loss": tr_loss, "val_loss": va_loss, "accuracy": mets["accuracy"],
-               "macro_f1": mets["macro_f1"], "kappa": mets["kappa"], "lr": opt.param_groups[0]["lr"],
+        if spec.multilabel:
+            va_loss = float(eval_bce(torch.from_numpy(np.clip(probs, 1e-7, 1 - 1e-7)), torch.from_numpy(y)))
+        else:
+            va_loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1))))
+        mets = _epoch_metrics(spec, y, probs)
+        row = {"epoch": epoch, "train_loss": tr_loss, "val_loss": va_loss, **mets, "lr": opt.param_groups[0]["lr"],
                "train_img_s": img_s, "seconds": secs}
         history.append(row)
-        score = va_loss if tcfg.monitor == "loss" else mets[tcfg.monitor]
+        if monitor != "loss" and monitor not in mets:
+            raise ConfigError(f"train.monitor={monitor!r} is not computed for this task; use one of "
+                              f"{', '.join(list(mets) + ['loss'])}")
+        score = va_loss if monitor == "loss" else mets[monitor]
         improved = best is None or (score > best if higher_better else score < best)
         if improved:
             best, best_epoch, bad_epochs = score, epoch, 0
@@ -518,33 +690,49 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                 _save_checkpoint(out / "best.pt", {"model": state["model"], "epoch": epoch, "meta": meta})
             _save_checkpoint(last, state)
             write_csv(out / "metrics.csv", pd.DataFrame(history))
-            log.info("fold %d epoch %d: train_loss %.4f val_loss %.4f acc %.3f f1 %.3f kappa %.3f",
-                     fold, epoch, tr_loss, va_loss, mets["accuracy"], mets["macro_f1"], mets["kappa"])
+            log.info("fold %d epoch %d: train_loss %.4f val_loss %.4f %s", fold, epoch, tr_loss, va_loss,
+                     " ".join(f"{k} {v:.3f}" for k, v in mets.items()))
         if _stop_after_epoch is not None and epoch >= _stop_after_epoch:
             raise KeyboardInterrupt(f"stopped after epoch {epoch} (test hook)")
         if tcfg.early_stopping_patience and bad_epochs >= tcfg.early_stopping_patience:
             log.info("fold %d: early stop after epoch %d (best %s at epoch %d)", fold, epoch, best, best_epoch)
             break
-    return {"fold": fold, "best": best, "best_epoch": best_epoch, "epochs_run": len(history)}
+    return {"fold": fold, "best": best, "best_epoch": best_epoch, "epochs_run": len(history), "monitor": monitor}
+
+
+def _signal_augment(cfg: Config):
+    """ECG augmentations for 1-D models (amplitude scaling, baseline wander, noise, time shift,
+    lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals)."""
+    if cfg.data.task != "ecg" or cfg.train.cutout_p == 0:
+        return None
+    from .ecg import ECGAugment
+
+    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p)
+
+
+def load_training_index(cfg: Config):
+    """The prepared index restricted to rows that can be trained on (scored sleep epochs)."""
+    from .prepare import load_prepared
+
+    index, pmeta = load_prepared(cfg.prepared_path)
+    prep_hash = pmeta.get("config_hash")
+    if prep_hash and prep_hash != config_hash(cfg, ("data", "render")):
+        raise InputFileError(cfg.prepared_path, "was prepared with different data/render settings than this config",
+                             "run 'sigvision prepare' with this config (or point prepared_dir at the right folder)")
+    if "label" in index:
+        index = index[index["label"] >= 0]
+    return index.reset_index(drop=True)
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> list[dict]:
     """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
     import shutil
 
-    from .prepare import load_prepared
     from .runtime import dist_info
 
-    if cfg.data.task != "sleep":
-        raise ConfigError(f"training for data.task={cfg.data.task!r} is not built yet (ECG training lands "
-                          "with the ECG track); use a sleep config")
     info = dist_info()
-    index, pmeta = load_prepared(cfg.prepared_path)
-    prep_hash = pmeta.get("config_hash")
-    if prep_hash and prep_hash != config_hash(cfg, ("data", "render")):
-        raise InputFileError(cfg.prepared_path, "was prepared with different data/render settings than this config",
-                             "run 'sigvision prepare' with this config (or point prepared_dir at the right folder)")
-    index = index[index["label"] >= 0].reset_index(drop=True)
+    index = load_training_index(cfg)
+    spec = task_spec(cfg, index)
     mdir = model_dir(cfg)
     if overwrite and info.primary and mdir.exists():
         shutil.rmtree(mdir)
@@ -559,6 +747,6 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     if info.primary:
         save_config(cfg, mdir / "config.yaml")
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
-    results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress) for k in todo]
+    results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec) for k in todo]
     cleanup_distributed()
     return results

@@ -1,0 +1,71 @@
+"""The ECG chain on the real shipped CinC 2021 records: prepare -> image and 1-D models ->
+OOF probabilities -> blend -> tuned thresholds -> files_post.csv -> evaluation."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigvision.config import load_config
+from sigvision.infer import infer, load_probs
+from sigvision.pipeline import run_blend, run_evaluate, run_postprocess
+from sigvision.prepare import prepare_dataset
+from sigvision.samples import sample_ecg_dir
+from sigvision.train import load_training_index, task_spec, train
+
+from .test_train import REPO
+
+
+@pytest.fixture(scope="module")
+def ecg_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ecg")
+    over = [f"data.root={sample_ecg_dir()}", f"prepared_dir={tmp}/prep", f"weights_dir={tmp}/w", "train.epochs=1",
+            "train.folds=3", "render.height=64", "render.width=64"]
+    cfgs = [load_config(REPO / "configs" / f"{n}.yaml", over) for n in ("ecg_demo_img", "ecg_demo_1d")]
+    prepare_dataset(cfgs[0], cfgs[0].prepared_path)
+    for c in cfgs:
+        train(c)
+        infer(c)
+    return cfgs[0]
+
+
+def test_multilabel_targets_from_real_headers(ecg_run):
+    index = load_training_index(ecg_run)
+    spec = task_spec(ecg_run, index)
+    assert spec.multilabel and len(spec.classes) == 26 and spec.targets.shape == (35, 26)
+    nsr = spec.classes.index("426783006")
+    assert spec.targets[:, nsr].sum() == 10  # NSR on 10 records (shared README)
+    pac = spec.classes.index("284470004|63593006")
+    assert spec.targets[:, pac].sum() == 14
+
+
+def test_oof_sigmoid_probabilities(ecg_run):
+    p, meta = load_probs(ecg_run.run_path / "preds" / "resnet1d_tiny_oof_best.npy")
+    assert p.shape == (35, 26) and meta["multilabel"] and ((p >= 0) & (p <= 1)).all()
+    assert np.asarray(meta["labels"]).shape == (35, 26)
+
+
+def test_blend_thresholds_files_post_and_evaluation(ecg_run):
+    b = run_blend(ecg_run)
+    assert b["report"]["weights"] == {"test_efficientnet": 0.5, "resnet1d_tiny": 0.5}
+    post = pd.read_csv(run_postprocess(ecg_run), dtype={"record": str})
+    assert post.shape == (35, 1 + 2 * 26) and post.columns[0] == "record"
+    assert "prob_426783006" in post and "label_713427006|59118001" in post
+    labels = post[[c for c in post if c.startswith("label_")]].to_numpy()
+    assert set(np.unique(labels)) <= {0, 1} and (labels.sum(1) >= 1).all()  # at least one label per record
+    th = json.loads((ecg_run.run_path / "thresholds.json").read_text())
+    assert {"fold_0", "fold_1", "fold_2", "all"} <= set(th["thresholds"])  # nested per fold
+    ev = run_evaluate(ecg_run)
+    o = ev["overall"]
+    assert -1.0 <= o["challenge_score"] <= 1.0 and 0 <= o["macro_f1"] <= 1
+    assert (ev["out_dir"] / "per_class.csv").is_file()
+
+
+def test_binary_normal_vs_abnormal(ecg_run):
+    from dataclasses import replace
+
+    cfg = replace(ecg_run, data=replace(ecg_run.data, ecg_task="binary"))
+    spec = task_spec(cfg, load_training_index(ecg_run))
+    assert spec.classes == ["normal", "abnormal"] and not spec.multilabel
+    # records labelled with sinus rhythm and nothing else are normal
+    assert int((spec.targets == 0).sum()) == spec.summary["normal"] >= 1

@@ -1,0 +1,471 @@
+"""Tests of sigvision.ecg: Challenge 2021 metric, thresholds, metrics, augmentations, baseline."""
+from __future__ import annotations
+
+import inspect
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from sigvision import ecg
+from sigvision.loaders.dx import labels_to_multihot, scored_classes
+from sigvision.loaders.ecg import load_wfdb_folder, sample_cinc2021_dir
+
+# Small hand-worked case: classes A, B and normal N, custom reward matrix.
+TOY_CLASSES = ["111", "222", ecg.NORMAL_CLASS]
+TOY_W = np.array([
+    [1.0, 0.5, 0.2],
+    [0.5, 1.0, 0.2],
+    [0.2, 0.2, 1.0],
+])
+#                     A  B  N
+TOY_LABELS = np.array([[1, 0, 0],   # r1: {A}
+                       [0, 1, 0],   # r2: {B}
+                       [0, 0, 1],   # r3: {N}
+                       [1, 1, 0]])  # r4: {A, B}
+TOY_OUTPUTS = np.array([[1, 0, 0],  # r1: {A}     correct
+                        [1, 0, 0],  # r2: {A}     B mistaken for A
+                        [0, 0, 1],  # r3: {N}     correct
+                        [1, 0, 1]])  # r4: {A, N} half right plus a false normal
+
+
+def reference_score(labels, outputs, weights, normal_index):
+    """Loop version written from the published definition (exact fractions where possible)."""
+    labels = np.asarray(labels).astype(int)
+    outputs = np.asarray(outputs).astype(int)
+    n, c = labels.shape
+
+    def total(out):
+        s = 0.0
+        for r in range(n):
+            norm = max(int(np.sum((labels[r] + out[r]) > 0)), 1)
+            for i in range(c):
+                for j in range(c):
+                    if labels[r, i] and out[r, j]:
+                        s += weights[i, j] / norm
+        return s
+
+    inactive_out = np.zeros_like(labels)
+    inactive_out[:, normal_index] = 1
+    obs, cor, ina = total(outputs), total(labels), total(inactive_out)
+    return 0.0 if cor == ina else (obs - ina) / (cor - ina)
+
+
+# ----------------------------------------------------------------------------- weights file
+def test_load_challenge_weights_matches_scored_classes():
+    classes, w = ecg.load_challenge_weights()
+    assert classes == scored_classes(merge_equivalent=True)
+    assert w.shape == (26, 26) and w.dtype == np.float64
+    assert np.allclose(np.diag(w), 1.0)
+    assert np.allclose(w, w.T)
+    assert (w >= 0).all() and (w <= 1).all()
+    assert "713427006|59118001" in classes and ecg.NORMAL_CLASS in classes
+    w[0, 0] = 99  # a copy: the cache is not corrupted
+    assert ecg.load_challenge_weights()[1][0, 0] == 1.0
+
+
+def test_no_removed_numpy_bool_alias_in_source():
+    src = inspect.getsource(ecg)
+    assert not re.search(r"np\.bool\b", src)
+
+
+# ----------------------------------------------------------------------------- Challenge metric
+def test_modified_confusion_matrix_by_hand():
+    A = ecg.modified_confusion_matrix(TOY_LABELS, TOY_OUTPUTS)
+    # r1 adds 1 to A[A,A]; r2: |{A,B}| = 2, adds 1/2 to A[B,A]; r3 adds 1 to A[N,N];
+    # r4: |{A,B,N}| = 3, adds 1/3 to A[A,A], A[A,N], A[B,A], A[B,N].
+    expected = np.array([
+        [1 + 1 / 3, 0, 1 / 3],
+        [1 / 2 + 1 / 3, 0, 1 / 3],
+        [0, 0, 1],
+    ])
+    np.testing.assert_allclose(A, expected)
+    # A recording with neither labels nor outputs adds nothing (normalisation max(.., 1)).
+    assert ecg.modified_confusion_matrix([[0, 0, 0]], [[0, 0, 0]]).sum() == 0
+
+
+def test_challenge_score_hand_worked_partial_case():
+    # observed = r1 1 + r2 W[B,A]/2 = 0.25 + r3 1 + r4 (W[A,A]+W[A,N]+W[B,A]+W[B,N])/3 = 1.9/3
+    #          = 173/60
+    # correct  = 1 + 1 + 1 + r4 (W[A,A]+W[A,B]+W[B,A]+W[B,B])/2 = 1.5          -> 4.5 = 270/60
+    # inactive = r1 W[A,N]/2 = 0.1 + r2 W[B,N]/2 = 0.1 + r3 1 + r4 (0.2+0.2)/3 -> 4/3 = 80/60
+    # score    = (173 - 80) / (270 - 80) = 93/190
+    expected = float(Fraction(93, 190))
+    got = ecg.challenge_score(TOY_LABELS, TOY_OUTPUTS, TOY_W, TOY_CLASSES)
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert reference_score(TOY_LABELS, TOY_OUTPUTS, TOY_W, 2) == pytest.approx(expected, abs=1e-12)
+
+
+def test_challenge_score_perfect_and_inactive():
+    assert ecg.challenge_score(TOY_LABELS, TOY_LABELS, TOY_W, TOY_CLASSES) == pytest.approx(1.0)
+    inactive = np.zeros_like(TOY_LABELS)
+    inactive[:, 2] = 1
+    assert ecg.challenge_score(TOY_LABELS, inactive, TOY_W, TOY_CLASSES) == pytest.approx(0.0, abs=1e-12)
+    # Bool input is accepted the same way as 0/1.
+    assert ecg.challenge_score(TOY_LABELS.astype(bool), TOY_OUTPUTS.astype(bool), TOY_W,
+                               TOY_CLASSES) == pytest.approx(93 / 190)
+    # Outputting nothing at all is worse than always-normal here.
+    assert ecg.challenge_score(TOY_LABELS, np.zeros_like(TOY_LABELS), TOY_W, TOY_CLASSES) < 0
+
+
+def test_challenge_score_correct_equals_inactive_gives_zero():
+    labels = np.array([[0, 0, 1], [0, 0, 1]])  # every recording only normal
+    outputs = np.array([[1, 0, 0], [0, 0, 1]])
+    assert ecg.challenge_score(labels, outputs, TOY_W, TOY_CLASSES) == 0.0
+
+
+def test_challenge_score_normal_class_inside_merged_id():
+    classes = ["111", "222", "999|" + ecg.NORMAL_CLASS]
+    assert ecg.challenge_score(TOY_LABELS, TOY_OUTPUTS, TOY_W, classes) == pytest.approx(93 / 190)
+
+
+def test_challenge_score_shipped_weights_random_data():
+    classes, w = ecg.load_challenge_weights()
+    rng = np.random.default_rng(0)
+    n, c = 300, len(classes)
+    labels = rng.random((n, c)) < 0.08
+    labels[~labels.any(axis=1), classes.index(ecg.NORMAL_CLASS)] = True
+    k = classes.index(ecg.NORMAL_CLASS)
+    assert ecg.challenge_score(labels, labels, w, classes) == pytest.approx(1.0)
+    inactive = np.zeros_like(labels)
+    inactive[:, k] = True
+    assert ecg.challenge_score(labels, inactive, w, classes) == pytest.approx(0.0, abs=1e-12)
+    random_out = rng.random((n, c)) < 0.08
+    noisy = labels ^ (rng.random((n, c)) < 0.03)
+    s_random = ecg.challenge_score(labels, random_out, w, classes)
+    s_noisy = ecg.challenge_score(labels, noisy, w, classes)
+    assert -2.0 < s_random < 0.5
+    assert s_random < s_noisy < 1.0
+    for out in (random_out, noisy):
+        assert ecg.challenge_score(labels, out, w, classes) == pytest.approx(
+            reference_score(labels, out, w, k), abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "labels, outputs, classes, match",
+    [
+        (TOY_LABELS, TOY_OUTPUTS * 0.5, TOY_CLASSES, "0/1"),
+        (TOY_LABELS, TOY_OUTPUTS[:, :2], TOY_CLASSES, "shape"),
+        (TOY_LABELS, TOY_OUTPUTS, ["111", "222", "333"], "normal_class"),
+        (TOY_LABELS, TOY_OUTPUTS, ["111", "222"], "classes"),
+        (TOY_LABELS[:0], TOY_OUTPUTS[:0], TOY_CLASSES, "no recordings"),
+        (TOY_LABELS[0], TOY_OUTPUTS[0], TOY_CLASSES, "2-D"),
+    ],
+)
+def test_challenge_score_rejects_bad_input(labels, outputs, classes, match):
+    with pytest.raises(ValueError, match=match):
+        ecg.challenge_score(labels, outputs, TOY_W, classes)
+
+
+def test_challenge_score_rejects_bad_weights_shape():
+    with pytest.raises(ValueError, match="weights"):
+        ecg.challenge_score(TOY_LABELS, TOY_OUTPUTS, np.eye(4), TOY_CLASSES)
+
+
+# ----------------------------------------------------------------------------- thresholds
+def test_apply_thresholds_rules():
+    probs = np.array([
+        [0.9, 0.1, 0.8],   # A and N on
+        [0.2, 0.3, 0.1],   # nothing on -> argmax B
+        [0.1, 0.1, 0.7],   # only N
+    ])
+    plain = ecg.apply_thresholds(probs, 0.5, ensure_one=False)
+    assert plain.dtype == bool
+    assert plain.astype(int).tolist() == [[1, 0, 1], [0, 0, 0], [0, 0, 1]]
+    one = ecg.apply_thresholds(probs, 0.5)
+    assert one.astype(int).tolist() == [[1, 0, 1], [0, 1, 0], [0, 0, 1]]
+    excl = ecg.apply_thresholds(probs, [0.5, 0.5, 0.5], classes=TOY_CLASSES, normal_excludes_abnormal=True)
+    assert excl.astype(int).tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    per_class = ecg.apply_thresholds(probs, [0.95, 0.25, 0.5], ensure_one=False)
+    assert per_class.astype(int).tolist() == [[0, 0, 1], [0, 1, 0], [0, 0, 1]]
+    with pytest.raises(ValueError, match="classes"):
+        ecg.apply_thresholds(probs, 0.5, normal_excludes_abnormal=True)
+    with pytest.raises(ValueError, match="thresholds"):
+        ecg.apply_thresholds(probs, [0.5, 0.5])
+
+
+def _synthetic_oof(seed=0, n=400):
+    classes, w = ecg.load_challenge_weights()
+    rng = np.random.default_rng(seed)
+    c = len(classes)
+    prevalence = rng.uniform(0.02, 0.25, size=c)
+    labels = rng.random((n, c)) < prevalence
+    labels[~labels.any(axis=1), classes.index(ecg.NORMAL_CLASS)] = True
+    # Informative but mis-calibrated scores: class-specific offsets push many classes far
+    # from 0.5, so per-class thresholds matter.
+    offset = rng.uniform(-2.5, 1.5, size=c)
+    logits = 2.0 * (labels - 0.5) * 2 + offset + rng.normal(0, 1.2, size=(n, c))
+    return 1 / (1 + np.exp(-logits)), labels, w, classes
+
+
+def test_tune_thresholds_improves_and_is_deterministic():
+    probs, labels, w, classes = _synthetic_oof()
+    base = ecg.challenge_score(labels, ecg.apply_thresholds(probs, 0.5), w, classes)
+    t1 = ecg.tune_thresholds(probs, labels, w, classes)
+    t2 = ecg.tune_thresholds(probs.copy(), labels.copy(), w, classes)
+    assert t1.shape == (len(classes),)
+    np.testing.assert_array_equal(t1, t2)
+    grid = np.linspace(0.05, 0.95, 19)
+    assert np.all(np.isclose(t1[:, None], grid[None, :]).any(axis=1))
+    tuned = ecg.challenge_score(labels, ecg.apply_thresholds(probs, t1), w, classes)
+    assert tuned >= base
+    assert tuned > base + 0.02  # mis-calibrated scores: tuning must help clearly here
+
+
+def test_tune_thresholds_respects_decision_rules_and_never_worsens():
+    probs, labels, w, classes = _synthetic_oof(seed=1, n=200)
+    kw = dict(normal_excludes_abnormal=True, ensure_one=False)
+    t = ecg.tune_thresholds(probs, labels, w, classes, n_rounds=1, **kw)
+    base = ecg.challenge_score(labels, ecg.apply_thresholds(probs, 0.5, classes=classes, **kw), w, classes)
+    tuned = ecg.challenge_score(labels, ecg.apply_thresholds(probs, t, classes=classes, **kw), w, classes)
+    assert tuned >= base
+    # Perfect scores cannot be improved: thresholds stay at init.
+    perfect = labels.astype(float)
+    np.testing.assert_array_equal(ecg.tune_thresholds(perfect, labels, w, classes), np.full(len(classes), 0.5))
+
+
+@pytest.mark.parametrize("kw, match", [({"grid": []}, "grid"), ({"n_rounds": 0}, "n_rounds"),
+                                       ({"grid": [0.1, np.nan]}, "grid")])
+def test_tune_thresholds_rejects_bad_arguments(kw, match):
+    probs, labels, w, classes = _synthetic_oof(n=20)
+    with pytest.raises(ValueError, match=match):
+        ecg.tune_thresholds(probs, labels, w, classes, **kw)
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_multilabel_metrics_and_per_class_table():
+    probs, labels, w, classes = _synthetic_oof(seed=2, n=120)
+    labels[:, 0] = False  # a class with a single label value: skipped for AUROC/AUPRC
+    m = ecg.multilabel_metrics(labels, probs, 0.5, classes)
+    assert m["n_auc_skipped"] >= 1 and classes[0] in m["auc_skipped_classes"]
+    for key in ("macro_f1", "macro_auroc", "macro_auprc", "accuracy"):
+        assert 0.0 <= m[key] <= 1.0
+    assert m["challenge_score"] == pytest.approx(
+        ecg.challenge_score(labels, ecg.apply_thresholds(probs, 0.5), w, classes))
+    perfect = ecg.multilabel_metrics(labels, labels.astype(float), 0.5, classes)
+    assert perfect["macro_auroc"] == 1.0 and perfect["challenge_score"] == pytest.approx(1.0)
+    assert perfect["macro_f1"] == 1.0 and perfect["accuracy"] == 1.0
+
+    table = ecg.per_class_table(labels, probs, 0.5, classes)
+    assert list(table.columns) == ["class", "abbreviation", "support", "n_predicted", "f1", "auroc",
+                                   "auprc", "threshold"]
+    assert len(table) == len(classes)
+    row = table.set_index("class").loc[ecg.NORMAL_CLASS]
+    assert row["abbreviation"] == "NSR"
+    assert table.set_index("class").loc["713427006|59118001", "abbreviation"] == "CRBBB|RBBB"
+    assert table["support"].tolist() == labels.sum(axis=0).tolist()
+    assert np.isnan(table.loc[0, "auroc"])
+
+
+def test_multilabel_metrics_unknown_classes_give_nan_score_with_note():
+    m = ecg.multilabel_metrics(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES)
+    assert np.isnan(m["challenge_score"]) and m["challenge_note"]
+    m = ecg.multilabel_metrics(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES, weights=TOY_W)
+    assert m["challenge_score"] == pytest.approx(93 / 190)
+    table = ecg.per_class_table(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES)
+    assert table["abbreviation"].tolist() == ["111", "222", "NSR"]  # fallback: the id itself
+
+
+def test_binary_metrics():
+    y = np.array([1, 1, 0, 0, 1, 0])
+    p = np.array([0.9, 0.4, 0.2, 0.6, 0.7, 0.1])
+    m = ecg.binary_metrics(y, p)
+    # pred = [1, 0, 0, 1, 1, 0]: TP 2, FP 1, FN 1, TN 2
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["auroc"] == pytest.approx(8 / 9)
+    assert np.isnan(ecg.binary_metrics([1, 1], [0.2, 0.9])["auroc"])
+    with pytest.raises(ValueError, match="0/1"):
+        ecg.binary_metrics([2, 0], [0.1, 0.2])
+
+
+# ----------------------------------------------------------------------------- class weights
+def test_class_weights_inv_log():
+    counts = np.array([0, 1, 2, 3, 100, 1000])
+    w = ecg.class_weights_from_counts(counts)
+    raw = np.array([1, 1, 1, 1 / np.log(3), 1 / np.log(100), 1 / np.log(1000)])
+    np.testing.assert_allclose(w, raw / raw.mean())
+    assert w.mean() == pytest.approx(1.0)
+    assert np.all(np.diff(w) <= 0)
+    np.testing.assert_allclose(ecg.class_weights_from_counts([10, 10, 10]), [1, 1, 1])
+    np.testing.assert_allclose(ecg.class_weights_from_counts([1, 4], kind="inv"), [1.6, 0.4])
+    with pytest.raises(ValueError, match="kind"):
+        ecg.class_weights_from_counts([1, 2], kind="focal")
+    with pytest.raises(ValueError, match=">= 0"):
+        ecg.class_weights_from_counts([-1, 2])
+
+
+# ----------------------------------------------------------------------------- augmentations
+def _signal(n_leads=12, n=1000, seed=0):
+    return np.random.default_rng(seed).normal(0, 0.5, size=(n_leads, n)).astype(np.float32)
+
+
+AUGS = {
+    "baseline_wander": lambda x, r: ecg.baseline_wander(x, 500.0, r),
+    "gaussian_noise": lambda x, r: ecg.gaussian_noise(x, r),
+    "amplitude_scale": lambda x, r: ecg.amplitude_scale(x, r),
+    "time_shift": lambda x, r: ecg.time_shift(x, r, 100),
+    "time_shift_zero": lambda x, r: ecg.time_shift(x, r, 100, mode="zero"),
+    "lead_dropout": lambda x, r: ecg.lead_dropout(x, r, p=0.5),
+    "ECGAugment": lambda x, r: ecg.ECGAugment(fs_hz=500.0, p=1.0, dropout_p=0.3)(x, r),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUGS))
+def test_augmentations_shape_dtype_determinism(name):
+    fn = AUGS[name]
+    x = _signal()
+    before = x.copy()
+    a = fn(x, np.random.default_rng(1))
+    b = fn(x, np.random.default_rng(1))
+    c = fn(x, np.random.default_rng(2))
+    np.testing.assert_array_equal(x, before)  # input untouched
+    assert a.shape == x.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, x)
+
+
+def test_augmentation_properties():
+    x = _signal()
+    rng = np.random.default_rng(3)
+    wander = ecg.baseline_wander(x, 500.0, rng, max_mv=0.2) - x
+    assert np.abs(wander).max() <= 0.2 + 1e-6
+    noise = ecg.gaussian_noise(np.zeros((12, 20000), np.float32), rng, sd_mv=0.05)
+    assert noise.std() == pytest.approx(0.05, rel=0.05)
+    ratio = ecg.amplitude_scale(x, rng, 0.8, 1.2) / x
+    assert np.allclose(ratio, ratio.flat[0], rtol=1e-5) and 0.8 <= ratio.flat[0] <= 1.2
+    rolled = ecg.time_shift(x, rng, 50)
+    shift = next(s for s in range(-50, 51) if np.array_equal(np.roll(x, s, axis=1), rolled))
+    assert abs(shift) <= 50
+    zero = ecg.time_shift(x, np.random.default_rng(5), 50, mode="zero")
+    s = next(s for s in range(-50, 51) if np.array_equal(zero[:, 60:-60], np.roll(x, s, axis=1)[:, 60:-60]))
+    if s > 0:
+        assert (zero[:, :s] == 0).all()
+    elif s < 0:
+        assert (zero[:, s:] == 0).all()
+
+
+def test_lead_dropout_zeros_whole_leads():
+    x = _signal() + 5.0  # no zero samples
+    for seed in range(20):
+        out = ecg.lead_dropout(x, np.random.default_rng(seed), p=0.4)
+        zero_leads = (out == 0).all(axis=1)
+        assert ((out == 0).any(axis=1) == zero_leads).all()  # zeros only as whole leads
+        np.testing.assert_array_equal(out[~zero_leads], x[~zero_leads])
+        assert not zero_leads.all()
+    assert ((ecg.lead_dropout(x, np.random.default_rng(0), p=1.0) == 0).all(axis=1)).sum() == 11
+    np.testing.assert_array_equal(ecg.lead_dropout(x, np.random.default_rng(0), p=0.0), x)
+
+
+def test_ecg_augment_own_seed_and_bad_input():
+    x = _signal()
+    a = ecg.ECGAugment(p=1.0, seed=7)(x)
+    b = ecg.ECGAugment(p=1.0, seed=7)(x)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ecg.ECGAugment(p=0.0)(x, np.random.default_rng(0)), x)
+    with pytest.raises(ValueError, match="Generator"):
+        ecg.gaussian_noise(x, 0)
+    with pytest.raises(ValueError, match="n_leads, n_samples"):
+        ecg.gaussian_noise(x[0], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="p="):
+        ecg.ECGAugment(p=1.5)
+    with pytest.raises(ValueError, match="mode"):
+        ecg.time_shift(x, np.random.default_rng(0), 3, mode="reflect")
+
+
+# ----------------------------------------------------------------------------- R peaks, features
+def synthetic_ecg(fs, beat_times, duration_s=10.0, seed=0, noise_mv=0.03):
+    """Gaussian QRS (R 1 mV, S -0.2 mV), P and T waves, baseline wander, white noise."""
+    t = np.arange(int(duration_s * fs)) / fs
+    x = np.zeros_like(t)
+    for b in beat_times:
+        x += 0.12 * np.exp(-0.5 * ((t - b + 0.16) / 0.02) ** 2)    # P
+        x += 1.0 * np.exp(-0.5 * ((t - b) / 0.01) ** 2)            # R
+        x -= 0.2 * np.exp(-0.5 * ((t - b - 0.03) / 0.008) ** 2)   # S
+        x += 0.3 * np.exp(-0.5 * ((t - b - 0.28) / 0.04) ** 2)    # T
+    x += 0.15 * np.sin(2 * np.pi * 0.3 * t)
+    x += np.random.default_rng(seed).normal(0, noise_mv, t.size)
+    return x
+
+
+@pytest.mark.parametrize("fs", [250.0, 500.0])
+def test_r_peak_detection_on_synthetic_72_bpm(fs):
+    beats = np.arange(0.4, 9.8, 60 / 72)
+    x = synthetic_ecg(fs, beats)
+    peaks = ecg.detect_r_peaks(x, fs)
+    assert len(peaks) == len(beats)
+    assert np.max(np.abs(peaks / fs - beats)) <= 0.020
+    sig = np.tile(x.astype(np.float32), (12, 1))
+    f = dict(zip(ecg.ecg_feature_names(), ecg.ecg_features(sig, fs)))
+    assert f["hr_bpm"] == pytest.approx(72.0, abs=2.0)
+    assert f["rr_valid"] == 1.0
+    assert f["rr_cv"] < 0.02 and f["rr_pnn50"] == 0.0
+
+
+def test_irregular_rhythm_features_and_degenerate_signals():
+    fs = 500.0
+    rng = np.random.default_rng(4)
+    rr = rng.uniform(0.45, 1.1, size=30)
+    beats = 0.3 + np.concatenate([[0.0], np.cumsum(rr)])
+    beats = beats[beats < 9.8]
+    x = synthetic_ecg(fs, beats, seed=5)
+    peaks = ecg.detect_r_peaks(x, fs)
+    assert len(peaks) == len(beats) and np.max(np.abs(peaks / fs - beats)) <= 0.020
+    names = ecg.ecg_feature_names()
+    irregular = dict(zip(names, ecg.ecg_features(np.tile(x, (12, 1)), fs)))
+    regular = dict(zip(names, ecg.ecg_features(np.tile(synthetic_ecg(fs, np.arange(0.4, 9.8, 0.8)), (12, 1)), fs)))
+    assert irregular["rr_irregularity"] > 5 * regular["rr_irregularity"]
+    assert irregular["rr_cv"] > 0.1
+    flat = ecg.ecg_features(np.zeros((12, 5000), np.float32), fs)
+    assert np.isfinite(flat).all() and flat[names.index("rr_valid")] == 0
+    assert ecg.detect_r_peaks(np.zeros(5000), fs).size == 0
+    with pytest.raises(ValueError, match="at least 2 s"):
+        ecg.ecg_features(np.zeros((12, 500), np.float32), fs)
+    with pytest.raises(ValueError, match="fs_hz"):
+        ecg.ecg_features(np.zeros((12, 5000), np.float32), 50.0)
+    with pytest.raises(ValueError, match="finite"):
+        ecg.ecg_features(np.full((12, 5000), np.nan, np.float32), fs)
+
+
+@pytest.fixture(scope="module")
+def real():
+    records = load_wfdb_folder(sample_cinc2021_dir(), on_unknown="ignore")
+    labels, _ = labels_to_multihot([r.labels for r in records], on_unknown="ignore")
+    feats = np.stack([ecg.ecg_features(r.signals, r.fs_hz) for r in records])
+    return records, labels, feats
+
+
+def test_features_finite_on_all_real_records(real):
+    records, labels, feats = real
+    assert len(records) == 35
+    assert feats.shape == (35, len(ecg.ecg_feature_names()))
+    assert np.isfinite(feats).all()
+    hr = feats[:, 0]
+    assert ((hr > 30) & (hr < 200)).all()
+    classes = scored_classes()
+    stach = labels[:, classes.index("427084000")].astype(bool)
+    brady = labels[:, classes.index("426177001")].astype(bool)
+    assert np.median(hr[stach]) > 100 and np.median(hr[brady]) < 60
+
+
+def test_baseline_classifier_on_real_records(real):
+    records, labels, feats = real
+    clf = ecg.BaselineClassifier(max_iter=500).fit(records, labels)
+    probs = clf.predict_proba([r.signals for r in records], fs_hz=[r.fs_hz for r in records])
+    assert probs.shape == labels.shape
+    assert np.isfinite(probs).all() and (probs >= 0).all() and (probs <= 1).all()
+    const = labels.all(axis=0) | ~labels.any(axis=0)
+    assert set(clf.constant_classes_.tolist()) == set(np.flatnonzero(const).tolist())
+    np.testing.assert_allclose(probs[:, const], np.broadcast_to(labels.mean(axis=0)[const], probs[:, const].shape))
+    # Same model from the precomputed features; training fit beats chance clearly.
+    probs2 = ecg.BaselineClassifier(max_iter=500).fit_features(feats, labels).predict_proba_features(feats)
+    np.testing.assert_allclose(probs, probs2, atol=1e-8)
+    m = ecg.multilabel_metrics(labels, probs, 0.5, scored_classes())
+    assert m["macro_auroc"] > 0.8
+    with pytest.raises(ValueError, match="not fitted"):
+        ecg.BaselineClassifier().predict_proba_features(feats)
+    with pytest.raises(ValueError, match="label rows"):
+        ecg.BaselineClassifier().fit_features(feats, labels[:3])
