@@ -12,7 +12,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = ("artifacts", "augment", "blend", "config", "demo", "errors", "infer", "loaders", "metrics",
-               "models", "pipeline", "plots", "postprocess", "prepare", "render", "report", "runtime",
+               "models", "pipeline", "plots", "postprocess", "predict", "prepare", "render", "report", "runtime",
                "samples", "sleepstats", "train")
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -22,6 +22,7 @@ EXAMPLES = {
     "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
     "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
     "demo": "sigvision demo --out demo_out",
+    "predict": "sigvision predict --run weights/ecg_demo --input new_records/ --out files_post.csv",
     "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
     "infer": "sigvision infer -c configs/sleep_demo_vit.yaml --set infer.checkpoint=last",
     "blend": "sigvision blend -c configs/sleep_demo.yaml --set blend.method=sqrt",
@@ -170,6 +171,14 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from .predict import predict_folder
+
+    out = predict_folder(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -250,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", help="files_post.csv (default: the experiment's)")
     sp.add_argument("--out", help="output folder (default <weights>/<experiment>/eval)")
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = add("predict", "new recordings through a trained run (folds, blend weights, thresholds) -> files_post.csv")
+    sp.add_argument("--run", required=True, help="<weights_dir>/<experiment> of a trained, inferred and blended run")
+    sp.add_argument("--input", required=True, help="folder of new recordings (same format as the training data)")
+    sp.add_argument("--out", required=True, help="CSV to write")
+    sp.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    sp.add_argument("--device", default="cpu", help="cpu or cuda")
+    sp.set_defaults(func=cmd_predict)
 
     sp = add("demo", "the whole chain on the shipped sample data: synthetic EDF nights -> files_post.csv")
     sp.add_argument("--out", default="demo_out", help="output folder (default demo_out)")

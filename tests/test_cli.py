@@ -56,6 +56,12 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
         assert (ev / f).is_file(), f
     assert len(list(ev.glob("hypnogram_*.png"))) == 4
     assert "files_post.csv" in text
+    # the trained demo run stages new EDF nights
+    pred = out / "pred.csv"
+    assert main(["--quiet", "predict", "--run", str(out / "weights" / "sleep_demo"), "--input", str(out / "psg"),
+                 "--out", str(pred)]) == 0
+    p = pd.read_csv(pred)
+    assert list(p.columns) == ["record", "epoch", "onset_s", "stage", "stage_code"] and len(p) == len(post)
     assert (out / "contact_sheet.png").stat().st_size > 1000
     assert len(list((out / "psg").glob("*-PSG.edf"))) == 4
     import cv2

@@ -69,3 +69,24 @@ def test_binary_normal_vs_abnormal(ecg_run):
     assert spec.classes == ["normal", "abnormal"] and not spec.multilabel
     # records labelled with sinus rhythm and nothing else are normal
     assert int((spec.targets == 0).sum()) == spec.summary["normal"] >= 1
+
+
+def test_predict_new_records_with_a_trained_run(ecg_run, tmp_path):
+    import shutil
+
+    from sigvision.cli import main
+
+    run_blend(ecg_run)
+    run_postprocess(ecg_run)
+    new = tmp_path / "new"
+    new.mkdir()
+    for stem in ("E07500", "HR06000", "JS20000"):
+        for ext in (".hea", ".mat"):
+            shutil.copy(sample_ecg_dir() / f"{stem}{ext}", new)
+    out = tmp_path / "pred.csv"
+    assert main(["--quiet", "predict", "--run", str(ecg_run.run_path), "--input", str(new), "--out", str(out)]) == 0
+    pred = pd.read_csv(out, dtype={"record": str})
+    assert pred["record"].tolist() == ["E07500", "HR06000", "JS20000"]
+    labels = pred[[c for c in pred if c.startswith("label_")]].to_numpy()
+    assert labels.shape == (3, 26) and (labels.sum(1) >= 1).all()
+    assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(new), "--out", str(out)]) == 2

@@ -1,0 +1,116 @@
+"""``sigvision predict --run RUN_DIR --input DIR --out FILE``: new recordings through a
+trained run (every fold of every blended model, the blend weights, and the ECG thresholds or
+the sleep post-processing), written as ``files_post.csv``.
+
+``RUN_DIR`` is ``<weights_dir>/<experiment>`` after ``train`` + ``infer`` + ``blend`` (+
+``postprocess`` for ECG thresholds). The input folder is prepared with the run's own data and
+render settings in a temporary folder (nothing is written next to the input).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputFileError
+
+__all__ = ["predict_folder"]
+
+
+def _blend_report(run: Path) -> tuple[dict, Path]:
+    reps = sorted(run.glob("files_blend_*_oof.json"))
+    if not reps:
+        raise InputFileError(run, "holds no blend report (files_blend_*_oof.json)",
+                             "run blend.py on the trained run first (train -> infer -> blend)")
+    return json.loads(reps[0].read_text()), reps[0]
+
+
+def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
+                   *, checkpoint: str = "best", device: str = "cpu") -> Path:
+    """Predict every recording in ``input_dir`` with the trained run; returns the CSV path."""
+    import pandas as pd
+    import torch
+
+    from .artifacts import write_csv
+    from .blend import blend
+    from .config import load_config
+    from .infer import predict_rows
+    from .loaders.base import STAGES
+    from .prepare import load_prepared, prepare_dataset
+    from .train import checkpoint_path, load_checkpoint_model
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputFileError(run, "run folder not found", "point --run at <weights_dir>/<experiment>")
+    report, rep_path = _blend_report(run)
+    models = report["models"]
+    weights = [report["weights"][m] for m in models]
+    cfgs = {}
+    for m in models:
+        p = run / m / "config.yaml"
+        if not p.is_file():
+            raise InputFileError(p, "missing", "the run folder must hold each model's training config")
+        cfg = load_config(p)
+        cfgs[m] = replace(cfg, weights_dir=str(run.parent), data=replace(cfg.data, root=str(input_dir)))
+    first = next(iter(cfgs.values()))
+    dev = torch.device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared"
+        prepare_dataset(replace(first, prepared_dir=str(prepared)), prepared)
+        rows, _ = load_prepared(prepared)
+        if "epoch" not in rows:
+            rows = rows.assign(epoch=0)
+        per_model = []
+        for m, cfg in cfgs.items():
+            cfg = replace(cfg, prepared_dir=str(prepared))
+            fold_probs = []
+            for k in (list(cfg.train.train_folds) or range(cfg.train.folds)):
+                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, checkpoint), dev)
+                fold_probs.append(predict_rows(model, mmeta, cfg, prepared, rows, device=dev))
+            per_model.append(np.mean(fold_probs, axis=0))
+            classes = mmeta["classes"]
+            multilabel = bool(mmeta.get("multilabel", False))
+    out = pd.DataFrame({"record": rows["record"].astype(str)})
+    if multilabel:
+        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        probs = np.tensordot(w, np.stack(per_model), axes=1)
+        th_path = run / "thresholds.json"
+        if th_path.is_file():
+            th = json.loads(th_path.read_text())
+            from .ecg import apply_thresholds
+
+            labels = apply_thresholds(probs, np.asarray(th["thresholds"]["all"]), classes=classes,
+                                      normal_class=th.get("normal_class"),
+                                      normal_excludes_abnormal=th.get("normal_excludes_abnormal", False))
+        else:
+            labels = probs >= 0.5
+        for j, c in enumerate(classes):
+            out[f"prob_{c}"] = probs[:, j]
+        for j, c in enumerate(classes):
+            out[f"label_{c}"] = labels[:, j].astype(int)
+        return write_csv(out_csv, out)
+    probs = blend(per_model, weights=weights, method=report["method"])
+    if report.get("temperature"):
+        from .pipeline import apply_temperature
+
+        probs = apply_temperature(probs, report["temperature"])
+    if first.data.task == "sleep":
+        from .postprocess import smooth
+
+        stages = np.zeros(len(rows), dtype=np.int64)
+        for rec in dict.fromkeys(rows["record"]):
+            sel = (rows["record"] == rec).to_numpy()
+            stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
+        out["epoch"] = rows["epoch"].to_numpy()
+        out["onset_s"] = rows["onset_s"].to_numpy()
+        out["stage"] = [STAGES[k] for k in stages]
+        out["stage_code"] = stages
+        return write_csv(out_csv, out)
+    for j, c in enumerate(classes):
+        out[f"prob_{c}"] = probs[:, j]
+    out["label"] = [classes[k] for k in probs.argmax(1)]
+    return write_csv(out_csv, out)
