@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test bench bench-realism clean
+.PHONY: demo test bench bench-realism ecg-demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,8 +25,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+ecg-demo: $(STAMP)
+	$(BIN)/sigvision -q prepare -c configs/ecg_cinc2021.yaml --overwrite
+	$(BIN)/sigvision -q train -c configs/ecg_demo_img.yaml --overwrite
+	$(BIN)/sigvision -q train -c configs/ecg_demo_1d.yaml --overwrite
+	$(BIN)/python inferblend.py configs/ecg_demo_img.yaml configs/ecg_demo_1d.yaml
+	$(BIN)/python blend.py -c configs/ecg_cinc2021.yaml
+	$(BIN)/python postprocess.py -c configs/ecg_cinc2021.yaml
+	$(BIN)/sigvision evaluate -c configs/ecg_cinc2021.yaml
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/postprocess_gain.py
+	$(BIN)/python benchmarks/ecg_cv.py
 
 bench-realism: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/synthetic_realism.py

@@ -164,10 +164,11 @@ def cmd_evaluate(args) -> int:
     if "kappa" in o:
         print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
               f"({len(res['per_night'])} night(s))")
+        print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
     else:
         print(f"challenge score {o['challenge_score']:.3f}  macro-F1 {o['macro_f1']:.3f}  "
               f"macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
-    print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
+        print(f"metrics.json, metrics.md and per_class.csv in {res['out_dir']}")
     return 0
 
 

@@ -90,3 +90,26 @@ def test_predict_new_records_with_a_trained_run(ecg_run, tmp_path):
     labels = pred[[c for c in pred if c.startswith("label_")]].to_numpy()
     assert labels.shape == (3, 26) and (labels.sum(1) >= 1).all()
     assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(new), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow
+def test_physionet_entry_points(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    new = tmp_path / "new"
+    new.mkdir()
+    for ext in (".hea", ".mat"):
+        shutil.copy(sample_ecg_dir() / f"E07500{ext}", new)
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, str(REPO / "train_model.py"), str(sample_ecg_dir()), str(tmp_path / "m"),
+                        "--set", "train.epochs=1", "--set", "train.folds=2", "--set", "render.height=48",
+                        "--set", "render.width=48"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, str(REPO / "driver.py"), str(tmp_path / "m"), str(new), str(tmp_path / "o")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = (tmp_path / "o" / "E07500.csv").read_text().splitlines()
+    assert lines[0] == "#E07500" and len(lines[1].split(",")) == 26
+    assert set(lines[2].split(",")) <= {"0", "1"} and all(0 <= float(v) <= 1 for v in lines[3].split(","))

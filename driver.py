@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""PhysioNet/CinC-style prediction entry point: ``python driver.py MODELS DATA OUTPUTS``.
+
+Runs every record in DATA through the run trained by train_model.py and writes one CSV per
+record in the Challenge output format: ``#<record>``, the class codes, the binary labels,
+the probabilities (for merged equivalent classes the first code is written).
+"""
+import sys
+import tempfile
+from pathlib import Path
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: python driver.py MODELS DATA OUTPUTS")
+    import pandas as pd
+
+    from sigvision.artifacts import write_text
+    from sigvision.config import load_config
+    from sigvision.predict import predict_folder
+
+    models, data, outputs = (Path(a) for a in sys.argv[1:])
+    name = load_config(Path(__file__).resolve().parent / "configs" / "ecg_demo_img.yaml").name
+    with tempfile.TemporaryDirectory() as tmp:
+        table = pd.read_csv(predict_folder(models / name, data, Path(tmp) / "p.csv"), dtype={"record": str})
+    classes = [c[len("prob_"):] for c in table if c.startswith("prob_")]
+    codes = [c.split("|")[0] for c in classes]
+    for _, row in table.iterrows():
+        labels = ",".join(str(int(row[f"label_{c}"])) for c in classes)
+        probs = ",".join(f"{row[f'prob_{c}']:.4f}" for c in classes)
+        write_text(outputs / f"{row['record']}.csv", f"#{row['record']}\n{','.join(codes)}\n{labels}\n{probs}\n")
+    print(f"wrote {len(table)} output file(s) to {outputs}")
