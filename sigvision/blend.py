@@ -133,8 +133,16 @@ def get_blender(name: str) -> Blender:
     return b
 
 
-@register_blender("sqrt")
+def _square_renormalize(x: np.ndarray) -> np.ndarray:
+    """Undo the square root after averaging (a power mean with exponent 1/2), so that blending
+    identical inputs returns them; row-wise monotone, so the seed's argmax is unchanged."""
+    return renormalize_rows(np.square(x))
+
+
+@register_blender("sqrt", finalize=_square_renormalize)
 def _sqrt(p: np.ndarray) -> np.ndarray:
+    """The MAIC 2021 blend: a weighted mean of square-rooted probabilities (then squared and
+    renormalised per row, which keeps its argmax and makes it a proper power mean)."""
     return np.sqrt(p)
 
 
