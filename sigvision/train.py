@@ -724,6 +724,34 @@ def load_training_index(cfg: Config):
     return index.reset_index(drop=True)
 
 
+def run_info() -> dict:
+    """Provenance saved beside every trained model: package and library versions, the git
+    commit of the code when it runs from a checkout, the machine."""
+    import platform
+    import subprocess
+
+    from . import __version__
+
+    info = {"sigvision": __version__, "python": platform.python_version(), "platform": platform.platform(),
+            "torch": torch.__version__, "cuda": torch.version.cuda, "numpy": np.__version__}
+    for mod in ("timm", "albumentations", "mne", "scipy", "sklearn", "pandas"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover - optional
+            info[mod] = None
+    try:
+        repo = Path(__file__).resolve().parent.parent
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True,
+                               timeout=5)
+        info["git_commit"] = commit.stdout.strip() or None
+        info["git_dirty"] = bool(dirty.stdout.strip()) if commit.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = None
+    return info
+
+
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> list[dict]:
     """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
     import shutil
@@ -746,6 +774,10 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
     if info.primary:
         save_config(cfg, mdir / "config.yaml")
+        write_csv(mdir / "folds.csv", folds)
+        from .artifacts import write_json
+
+        write_json(mdir / "run_info.json", run_info())
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
     results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec) for k in todo]
     cleanup_distributed()

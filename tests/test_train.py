@@ -223,3 +223,45 @@ def test_fp16_on_cpu_is_refused(prepared, synth_dir4, tmp_path):
     cfg = _fix_root(_cfg(prepared, tmp_path / "fp", **{"train.amp": "fp16", "train.device": "cpu"}), synth_dir4)
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         train(cfg)
+
+
+def test_run_provenance_files(prepared, synth_dir4, tmp_path):
+    import json
+
+    cfg = _fix_root(_cfg(prepared, tmp_path / "p", **{"train.epochs": 1, "train.train_folds": [0]}), synth_dir4)
+    train(cfg)
+    mdir = tmp_path / "p" / "t" / "test_vit"
+    info = json.loads((mdir / "run_info.json").read_text())
+    assert info["sigvision"] and info["torch"] and info["timm"] and "git_commit" in info
+    assert set(pd.read_csv(mdir / "folds.csv")["fold"]) == {0, 1}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume(prepared, synth_dir4, tmp_path):
+    """A run killed with SIGKILL leaves no truncated file; --resume finishes it."""
+    import signal
+    import time as _time
+
+    cfg = _fix_root(_cfg(prepared, tmp_path / "k", **{"train.epochs": 40, "train.train_folds": [0],
+                                                      "train.keep_every_epoch": True}), synth_dir4)
+    cfg_path = save_config(cfg, tmp_path / "k.yaml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    fold_dir = tmp_path / "k" / "t" / "test_vit" / "fold_0"
+    deadline = _time.time() + 120
+    while _time.time() < deadline and not (fold_dir / "epoch_1.pt").exists():
+        _time.sleep(0.05)
+    _time.sleep(0.3)  # now mid-epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    for f in fold_dir.glob("[!.]*.pt"):  # every visible checkpoint is complete and loadable
+        torch.load(f, weights_only=False)
+    done = torch.load(fold_dir / "last.pt", weights_only=False)["epoch"]
+    assert done < 39
+    short = _fix_root(_cfg(prepared, tmp_path / "k", **{"train.epochs": done + 3, "train.train_folds": [0]}), synth_dir4)
+    train(short, resume=True)
+    assert torch.load(fold_dir / "last.pt", weights_only=False)["epoch"] == done + 2
+    m = pd.read_csv(fold_dir / "metrics.csv")
+    assert list(m["epoch"]) == list(range(done + 3))
