@@ -75,8 +75,8 @@ def cmd_prepare(args) -> int:
 
     cfg = _load_cfg(args)
     out = args.out or str(cfg.prepared_path)
-    res = prepare_dataset(cfg, out, overwrite=args.overwrite, progress=_tqdm_progress(not args.quiet),
-                          limit=args.limit)
+    res = prepare_dataset(cfg, out, overwrite=args.overwrite, update=args.update,
+                          progress=_tqdm_progress(not args.quiet), limit=args.limit)
     print(f"prepared {res.n_records} record(s), {res.n_samples} sample(s) in {res.seconds:.1f} s")
     print(f"  index: {res.index_csv}")
     if res.cache_dir is not None:
@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sp)
     sp.add_argument("--out", help="output folder (default <output_dir>/<name>/prepared)")
     sp.add_argument("--overwrite", action="store_true", help="replace an output folder that holds results")
+    sp.add_argument("--update", action="store_true",
+                    help="reuse unchanged records of an earlier prepare; rebuild partial, stale or new ones")
     sp.add_argument("--limit", type=int, default=None, help="only the first N recordings")
     sp.set_defaults(func=cmd_prepare)
 

@@ -90,14 +90,56 @@ def _source_stats(path: str | os.PathLike) -> dict:
     return {"source_size": int(st.st_size), "source_mtime": float(st.st_mtime)}
 
 
-def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool = False,
+def _previous(out: Path, cfg: Config) -> dict:
+    """record -> (records.csv row, index rows) of an earlier prepare with the same config hash."""
+    import json
+
+    import pandas as pd
+
+    try:
+        meta = json.loads((out / "prepare.json").read_text())
+        if meta.get("config_hash") != config_hash(cfg, ("data", "render")):
+            return {}
+        recs = pd.read_csv(out / "records.csv", dtype={"record": str}, keep_default_na=False)
+        index = pd.read_csv(out / "index.csv", dtype={"record": str}, keep_default_na=False)
+    except (OSError, ValueError, KeyError):
+        return {}
+    groups = {r: g for r, g in index.groupby("record", sort=False)}
+    return {str(r["record"]): (r.to_dict(), groups.get(str(r["record"]))) for _, r in recs.iterrows()}
+
+
+def _entry_valid(out: Path, cache: Path | None, rid: str, rec_row: dict, source: Path, hyp: Path | None) -> bool:
+    """An earlier record is reusable when its sources are unchanged (size, mtime) and its
+    cached arrays load with the expected number of epochs."""
+    try:
+        if int(rec_row.get("source_size", -1)) != source.stat().st_size or \
+                abs(float(rec_row.get("source_mtime", -1)) - source.stat().st_mtime) > 1e-6:
+            return False
+        if hyp is not None and (int(rec_row.get("hyp_size", -1)) != hyp.stat().st_size or
+                                abs(float(rec_row.get("hyp_mtime", -1)) - hyp.stat().st_mtime) > 1e-6):
+            return False
+        n = int(rec_row["n_epochs"])
+        sig = out / "signals" / f"{rid}.npy"
+        if sig.exists() and np.load(sig, mmap_mode="r").shape[0] != n:
+            return False
+        if cache is not None and np.load(cache / f"{rid}.npy", mmap_mode="r").shape[0] != n:
+            return False
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool = False, update: bool = False,
                     progress: Progress | None = None, limit: int | None = None) -> PrepareResult:
     """Build the index (and signal/image caches) for ``cfg.data`` under ``out_dir``.
 
     Parameters
     ----------
     cfg : resolved configuration.
-    out_dir : output folder; must be empty unless ``overwrite``.
+    out_dir : output folder; must be empty unless ``overwrite`` or ``update``.
+    update : reuse an earlier prepare of the same folder: records whose source files
+        (size, mtime) and config hash are unchanged and whose cached arrays are complete are
+        kept; partial, stale or new ones are (re)built; caches of other configs are removed.
     progress : optional wrapper ``progress(iterable, total, desc)`` (the CLI passes tqdm).
     limit : process only the first ``limit`` recordings (quick looks).
     """
@@ -105,13 +147,22 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
 
     t0 = time.perf_counter()
     progress = progress or _no_progress
-    out = check_output_dir(out_dir, overwrite)
+    previous: dict = {}
+    if update and Path(out_dir).is_dir():
+        out = Path(out_dir)
+        previous = _previous(out, cfg)
+        keep = cache_dir_of(out, cfg).name
+        for old in (out / "cache").glob("*") if (out / "cache").is_dir() else []:
+            if old.is_dir() and old.name != keep:
+                shutil.rmtree(old)
+    else:
+        out = check_output_dir(out_dir, overwrite)
     d = cfg.data
     if not d.root:
         raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
     cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
     if d.format == "sleep_edf":
-        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit)
+        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit, previous)
     elif d.format == "image_folder":
         rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
     elif d.format in ("wfdb", "aiwin", "hefei"):
@@ -167,14 +218,21 @@ def _versions() -> dict:
     return v
 
 
-def _prepare_sleep_edf(cfg, out, cache, progress, limit):
-    from .loaders.psg import load_sleep_night, pair_sleep_edf_files
+def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None):
+    from .loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
 
     d = cfg.data
     pairs = pair_sleep_edf_files(d.root)[:limit]
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
     rows, recs = [], []
+    reused = 0
     for psg, hyp in progress(pairs, len(pairs), "prepare"):
+        old = (previous or {}).get(_record_id_of(psg))
+        if old is not None and old[1] is not None and _entry_valid(out, cache, _record_id_of(psg), old[0], psg, hyp):
+            rows.extend(old[1].to_dict("records"))
+            recs.append(old[0])
+            reused += 1
+            continue
         night = load_sleep_night(
             psg, hyp, channels=d.channels, channel_types=d.channel_types or None,
             aliases=d.channel_aliases or None, fs_hz=d.fs_hz, epoch_s=d.epoch_s,
@@ -200,8 +258,10 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit):
                      "channels": ";".join(night.channel_names),
                      "channel_types": ";".join(night.channel_types),
                      **{k: v for k, v in night.summary.items() if k != "hypnogram"},
-                     **_source_stats(psg)})
+                     **_source_stats(psg), "hyp_size": hyp.stat().st_size, "hyp_mtime": hyp.stat().st_mtime})
         del night
+    if reused:
+        log.info("prepare: reused %d unchanged record(s), rebuilt %d", reused, len(pairs) - reused)
     return rows, recs
 
 

@@ -86,3 +86,31 @@ def test_prepare_image_folder(tmp_path):
 def test_empty_root_is_a_clear_error(tmp_path):
     with pytest.raises(InputFileError, match="no '\\*-PSG.edf' files"):
         prepare_dataset(_sleep_cfg(tmp_path), tmp_path / "out")
+
+
+def test_update_rebuilds_only_partial_or_stale_entries(synth_dir4, tmp_path):
+    import os
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(synth_dir4, src)
+    cfg = _sleep_cfg(src)
+    prepare_dataset(cfg, tmp_path / "p")
+    cache = next((tmp_path / "p" / "cache").iterdir())
+    files = sorted(cache.glob("*.npy"))
+    mtimes = {f.name: f.stat().st_mtime_ns for f in files}
+    # a truncated cache entry and a touched source file
+    files[0].write_bytes(files[0].read_bytes()[:200])
+    touched = sorted(src.glob("*-PSG.edf"))[1]
+    os.utime(touched, (touched.stat().st_atime, touched.stat().st_mtime + 10))
+    before, _ = load_prepared(tmp_path / "p")
+    res = prepare_dataset(cfg, tmp_path / "p", update=True)
+    after, _ = load_prepared(tmp_path / "p")
+    assert len(after) == len(before) and res.n_records == 4
+    new = {f.name: f.stat().st_mtime_ns for f in sorted(cache.glob("*.npy"))}
+    rebuilt = {n for n in new if new[n] != mtimes[n]}
+    assert rebuilt == {files[0].name, touched.name.replace("-PSG.edf", ".npy")}
+    assert open_cached_images(tmp_path / "p", files[0].stem).shape[1:] == (48, 48, 3)
+    # a different render config gets a new cache key; the old cache is dropped
+    prepare_dataset(_sleep_cfg(src, width=40), tmp_path / "p", update=True)
+    assert [p.name for p in (tmp_path / "p" / "cache").iterdir()] != [cache.name]
