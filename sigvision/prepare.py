@@ -193,7 +193,7 @@ def _summary(cfg: Config, index, recs: list[dict]) -> dict:
     if cfg.data.task == "sleep" and len(index) and "label" in index:
         s["stage_counts"] = {st: int((index["label"] == i).sum()) for i, st in enumerate(STAGES)}
         for k in ("movement_epochs", "unscored_epochs", "trimmed_wake_epochs", "epochs_outside_signal",
-                  "nonfinite_epochs", "flat_channel_epochs"):
+                  "nonfinite_epochs", "flat_channel_epochs", "clipped_channel_epochs"):
             vals = [r.get(k, 0) or 0 for r in recs]
             s[k] = int(sum(vals))
     if cfg.data.task == "ecg" and len(index) and "labels" in index:

@@ -169,3 +169,11 @@ def test_synthetic_sample_goes_through_real_edf_path(synth_dir):
     assert n.epochs.shape[1:] == (4, 3000)
     assert set(np.unique(n.labels)) <= {0, 1, 2, 3, 4}
     assert 10 < np.std(n.epochs[:, 0]) < 200  # EEG in µV, not volts
+
+
+def test_clipped_epochs_are_flagged(tmp_path):
+    sig = _signals(3)
+    sig[0, int(30 * FS_FILE):int(60 * FS_FILE)] = np.clip(sig[0, int(30 * FS_FILE):int(60 * FS_FILE)] * 50, -100, 100)
+    psg = write_test_edf(tmp_path / "c-PSG.edf", sig, FS_FILE, NAMES)
+    n = load_sleep_night(psg, Hypnogram(np.array([0, 1, 2])), channels=WANT, fs_hz=FS_FILE, trim_wake_edges_min=None)
+    assert n.summary["clipped_channel_epochs"] == 1 and np.isfinite(n.epochs).all()

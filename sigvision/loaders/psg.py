@@ -303,6 +303,16 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
     summary["nonfinite_epochs"] = int(bad.sum())
     flat = (np.ptp(epochs, axis=2) < 1e-3)  # (n_epochs, n_channels) flat at 0.001 µV
     summary["flat_channel_epochs"] = int(flat.any(axis=1).sum())
+    # clipped: a channel sits at its night-wide extreme for >= 20 % of an epoch (saturated amplifier)
+    if epochs.size:
+        hi = epochs.max(axis=(0, 2), keepdims=True)
+        lo = epochs.min(axis=(0, 2), keepdims=True)
+        at_rail = (np.isclose(epochs, hi, atol=1e-3) | np.isclose(epochs, lo, atol=1e-3)).mean(axis=2)
+        clipped = (at_rail >= 0.2) & ~flat
+        summary["clipped_channel_epochs"] = int(clipped.any(axis=1).sum())
+        if clipped.any():
+            log.warning("%s: %d epoch(s) look clipped (signal at the amplifier's limit)", psg_path,
+                        int(clipped.any(axis=1).sum()))
     summary["epochs_kept"] = int(idx.size)
     summary["hypnogram"] = hyp_src
     return SleepNight(
