@@ -158,7 +158,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """k-fold training (``sigvision train``; ``mainViT.py`` / ``mainEff.py``)."""
+    """k-fold training (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
+
+    ``num_workers``: DataLoader processes; -1 chooses from the machine (0 on CPUs with <= 2
+    cores, where a worker competes with the model's threads; else half the cores, at most 8).
+    ``deterministic``: deterministic kernels on GPU (``torch.use_deterministic_algorithms``;
+    slower). CPU runs are deterministic anyway (tested bit for bit).
+    """
 
     folds: int = 5
     train_folds: tuple[int, ...] = ()
@@ -186,7 +192,8 @@ class TrainConfig:
     loss: str = "auto"
     early_stopping_patience: int = 0
     keep_every_epoch: bool = True
-    num_workers: int = 0
+    num_workers: int = -1
+    deterministic: bool = False
     device: str = "auto"
     channels_last: bool = False
     compile: bool = False
@@ -198,6 +205,8 @@ class TrainConfig:
         for f in self.train_folds:
             if not 0 <= f < self.folds:
                 raise ConfigError(f"train.train_folds has fold {f}; folds are 0..{self.folds - 1}")
+        if self.num_workers < -1:
+            raise ConfigError(f"train.num_workers={self.num_workers}; use -1 (chosen from the machine) or >= 0")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))

@@ -431,8 +431,17 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
 
 
 # ---------------------------------------------------------------------------- loops
+def resolve_workers(num_workers: int) -> int:
+    """-1 -> from the machine: 0 on <= 2 cores, else half the cores (at most 8)."""
+    if num_workers >= 0:
+        return num_workers
+    n = os.cpu_count() or 1
+    return 0 if n <= 2 else min(8, n // 2)
+
+
 def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
     """Batches are fetched whole (the dataset takes a list of indices): no per-image collation."""
+    num_workers = resolve_workers(num_workers)
     kw = {}
     if num_workers > 0:
         kw.update(persistent_workers=True, prefetch_factor=4)
@@ -580,6 +589,10 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     amp = resolve_amp(tcfg.amp, device)
     spec = spec or task_spec(cfg, index)
     classes = list(spec.classes)
+    if tcfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
     kind = "signal" if is_signal_model(cfg.model.name) else "image"
     fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
     in_val = (index["record"].astype(str).map(fold_of) == fold).to_numpy()

@@ -114,3 +114,36 @@ def test_update_rebuilds_only_partial_or_stale_entries(synth_dir4, tmp_path):
     # a different render config gets a new cache key; the old cache is dropped
     prepare_dataset(_sleep_cfg(src, width=40), tmp_path / "p", update=True)
     assert [p.name for p in (tmp_path / "p" / "cache").iterdir()] != [cache.name]
+
+
+def test_prepare_aiwin_and_hefei_formats(tmp_path):
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "aiwin").mkdir()
+    for i in range(3):
+        scipy.io.savemat(tmp_path / "aiwin" / f"r{i}.mat", {"ecgdata": rng.normal(0, 0.2, (12, 5000))})
+    (tmp_path / "aiwin.csv").write_text("name,tag\nr0,0\nr1,1\nr2,1\n")
+    cfg = config_from_dict({"data": {"task": "ecg", "format": "aiwin", "root": str(tmp_path / "aiwin"),
+                                     "labels_csv": str(tmp_path / "aiwin.csv"), "fs_hz": 250.0,
+                                     "label_set": "present"},
+                            "render": {"name": "ecg_stack", "height": 64, "width": 64}})
+    prepare_dataset(cfg, tmp_path / "pa")
+    idx, _ = load_prepared(tmp_path / "pa")
+    assert idx["record"].tolist() == ["r0", "r1", "r2"] and idx["labels"].astype(str).tolist() == ["0", "1", "1"]
+    assert np.load(tmp_path / "pa" / "signals" / "r1.npy").shape == (12, 2500)
+
+    (tmp_path / "hefei").mkdir()
+    for i in range(2):
+        body = "\n".join(" ".join(str(int(v)) for v in row) for row in rng.integers(-200, 200, (5000, 8)))
+        (tmp_path / "hefei" / f"{i}.txt").write_text("I II V1 V2 V3 V4 V5 V6\n" + body + "\n")
+    (tmp_path / "hefei_labels.txt").write_text("0.txt\tsinus\n1.txt\tAF\tPVC\n")
+    cfg = config_from_dict({"data": {"task": "ecg", "format": "hefei", "root": str(tmp_path / "hefei"),
+                                     "labels_csv": str(tmp_path / "hefei_labels.txt"), "fs_hz": 500.0,
+                                     "label_set": "present"},
+                            "render": {"name": "ecg_6x2", "height": 64, "width": 64}})
+    prepare_dataset(cfg, tmp_path / "ph")
+    idx, _ = load_prepared(tmp_path / "ph")
+    assert idx["labels"].tolist() == ["sinus", "AF;PVC"]
+    sig = np.load(tmp_path / "ph" / "signals" / "1.npy")
+    np.testing.assert_allclose(sig[2], sig[1] - sig[0], atol=1e-5)  # III = II - I derived
