@@ -22,6 +22,7 @@ EXAMPLES = {
     "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
     "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
     "demo": "sigvision demo --out demo_out",
+    "tune": "sigvision tune -c configs/sleep_demo_vit.yaml --trials 20",
     "predict": "sigvision predict --run weights/ecg_demo --input new_records/ --out files_post.csv",
     "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
     "infer": "sigvision infer -c configs/sleep_demo_vit.yaml --set infer.checkpoint=last",
@@ -172,6 +173,19 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .tune import tune
+
+    cfg = _load_cfg(args)
+    res = tune(cfg, n_trials=args.trials, storage=args.storage, study_name=args.study, fold=args.fold,
+               timeout_s=args.timeout, progress=_tqdm_progress(not args.quiet, unit="batch"))
+    print(f"study {res['study']}: {res['n_trials']} trial(s) ({res['n_pruned']} pruned), best {res['best_value']:.4f}")
+    for k, v in res["best_params"].items():
+        print(f"  train.{k} = {v:.4g}")
+    print(f"best config: {res['best_config']}  (storage {res['storage']})")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .predict import predict_folder
 
@@ -263,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="output folder (default <weights>/<experiment>/eval)")
     sp.set_defaults(func=cmd_evaluate)
 
+    sp = add("tune", "Optuna search over lr, weight decay, cutout, label smoothing and FMix on one fold")
+    _add_config_args(sp)
+    sp.add_argument("--trials", type=int, default=20, help="trials to run now (a stored study resumes)")
+    sp.add_argument("--storage", help="Optuna storage URL (default sqlite in the run folder); share it across workers")
+    sp.add_argument("--study", help="study name (default <experiment>_<model>)")
+    sp.add_argument("--fold", type=int, default=0, help="the cross-validation fold to tune on")
+    sp.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    sp.set_defaults(func=cmd_tune)
+
     sp = add("predict", "new recordings through a trained run (folds, blend weights, thresholds) -> files_post.csv")
     sp.add_argument("--run", required=True, help="<weights_dir>/<experiment> of a trained, inferred and blended run")
     sp.add_argument("--input", required=True, help="folder of new recordings (same format as the training data)")
@@ -284,8 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:  # the console stays quiet; run folders get INFO logs
+        h.setLevel(level)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -574,8 +574,12 @@ def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
 
 
 def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, progress: Progress | None = None,
-               spec: TaskSpec | None = None, _stop_after_epoch: int | None = None) -> dict:
-    """Train one fold; returns ``{"best": metric, "best_epoch": e, "epochs_run": n}``."""
+               spec: TaskSpec | None = None, epoch_callback=None, _stop_after_epoch: int | None = None) -> dict:
+    """Train one fold; returns ``{"best": metric, "best_epoch": e, "epochs_run": n}``.
+
+    ``epoch_callback(epoch, score)`` is called after each epoch with the monitored validation
+    score (hyper-parameter search uses it to prune); an exception it raises stops the fold.
+    """
     import pandas as pd
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -705,6 +709,8 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
             write_csv(out / "metrics.csv", pd.DataFrame(history))
             log.info("fold %d epoch %d: train_loss %.4f val_loss %.4f %s", fold, epoch, tr_loss, va_loss,
                      " ".join(f"{k} {v:.3f}" for k, v in mets.items()))
+        if epoch_callback is not None:
+            epoch_callback(epoch, score)
         if _stop_after_epoch is not None and epoch >= _stop_after_epoch:
             raise KeyboardInterrupt(f"stopped after epoch {epoch} (test hook)")
         if tcfg.early_stopping_patience and bad_epochs >= tcfg.early_stopping_patience:
@@ -765,7 +771,8 @@ def run_info() -> dict:
     return info
 
 
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None) -> list[dict]:
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None,
+          epoch_callback=None) -> list[dict]:
     """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
     import shutil
 
@@ -792,6 +799,23 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
 
         write_json(mdir / "run_info.json", run_info())
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
-    results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec) for k in todo]
-    cleanup_distributed()
+    handler = None
+    if info.primary:  # the log goes to the run folder too
+        mdir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(mdir / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        pkg = logging.getLogger("sigvision")
+        pkg.addHandler(handler)
+        if pkg.getEffectiveLevel() > logging.INFO:
+            pkg.setLevel(logging.INFO)
+        log.info("training %s on %s: %d fold(s) of %d", cfg.model.name, cfg.prepared_path, len(todo), cfg.train.folds)
+    try:
+        results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
+                              epoch_callback=epoch_callback) for k in todo]
+    finally:
+        if handler is not None:
+            logging.getLogger("sigvision").removeHandler(handler)
+            handler.close()
+        cleanup_distributed()
     return results

@@ -265,3 +265,25 @@ def test_sigkill_mid_training_then_resume(prepared, synth_dir4, tmp_path):
     assert torch.load(fold_dir / "last.pt", weights_only=False)["epoch"] == done + 2
     m = pd.read_csv(fold_dir / "metrics.csv")
     assert list(m["epoch"]) == list(range(done + 3))
+
+
+def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path):
+    from sigvision.config import load_config
+    from sigvision.tune import SEARCH_SPACE, tune
+
+    cfg = _fix_root(_cfg(prepared, tmp_path / "tn", **{"train.epochs": 2}), synth_dir4)
+    r1 = tune(cfg, n_trials=2)
+    assert (tmp_path / "tn" / "t" / "tune_test_vit.db").is_file() and r1["n_trials"] == 2
+    r2 = tune(cfg, n_trials=1)  # resumes the stored study
+    assert r2["n_trials"] == 3
+    best = load_config(r2["best_config"])
+    for k, (lo, hi, _) in SEARCH_SPACE.items():
+        assert lo <= getattr(best.train, k) <= hi
+    assert best.model == cfg.model and best.data == cfg.data
+
+
+def test_train_log_file_in_run_folder(prepared, synth_dir4, tmp_path):
+    cfg = _fix_root(_cfg(prepared, tmp_path / "lg", **{"train.epochs": 1, "train.train_folds": [0]}), synth_dir4)
+    train(cfg)
+    text = (tmp_path / "lg" / "t" / "test_vit" / "train.log").read_text()
+    assert "fold 0 epoch 0" in text and "training test_vit" in text
