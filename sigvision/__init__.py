@@ -11,14 +11,19 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("artifacts", "augment", "blend", "config", "demo", "errors", "infer", "loaders", "metrics",
+_SUBMODULES = ("artifacts", "augment", "blend", "config", "demo", "doctor", "errors", "export", "htmlreport",
+               "infer", "interop", "loaders", "metrics",
                "models", "pipeline", "plots", "postprocess", "predict", "prepare", "render", "report", "runtime",
                "samples", "sleepstats", "train")
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["__version__", "stage", *_SUBMODULES]
 
 
 def __getattr__(name: str):
+    if name == "stage":  # sigvision.stage(raw, run_dir=...): one night with a trained ensemble
+        from .interop import stage
+
+        return stage
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'sigvision' has no attribute {name!r}")

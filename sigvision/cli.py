@@ -22,6 +22,9 @@ EXAMPLES = {
     "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
     "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
     "demo": "sigvision demo --out demo_out",
+    "export": "sigvision export -c configs/sleep_demo_vit.yaml --verify",
+    "doctor": "sigvision doctor",
+    "weights": "sigvision weights",
     "tune": "sigvision tune -c configs/sleep_demo_vit.yaml --trials 20",
     "predict": "sigvision predict --run weights/ecg_demo --input new_records/ --out files_post.csv",
     "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
@@ -166,10 +169,38 @@ def cmd_evaluate(args) -> int:
         print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
               f"({len(res['per_night'])} night(s))")
         print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
+        print(f"report: {res['report']}")
     else:
         print(f"challenge score {o['challenge_score']:.3f}  macro-F1 {o['macro_f1']:.3f}  "
               f"macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
         print(f"metrics.json, metrics.md and per_class.csv in {res['out_dir']}")
+        print(f"report: {res['report']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_run
+
+    cfg = _load_cfg(args)
+    for p in export_run(cfg, which=args.checkpoint, out_dir=args.out_dir, opset=args.opset, verify=args.verify):
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    import json
+
+    from .doctor import doctor_report, format_doctor
+
+    d = doctor_report(hub_check=not args.no_hub)
+    print(json.dumps(d, indent=2, default=str) if args.json else format_doctor(d), end="" if not args.json else "\n")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .doctor import format_weights_table, weights_table
+
+    print(format_weights_table(weights_table()), end="")
     return 0
 
 
@@ -276,6 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", help="files_post.csv (default: the experiment's)")
     sp.add_argument("--out", help="output folder (default <weights>/<experiment>/eval)")
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = add("export", "write every fold of a trained model to ONNX (optionally checked against PyTorch)")
+    _add_config_args(sp)
+    sp.add_argument("--checkpoint", default=None, help="best, last or an epoch number (default infer.checkpoint)")
+    sp.add_argument("--out-dir", default=None, help="folder for the .onnx files (default: beside each checkpoint)")
+    sp.add_argument("--opset", type=int, default=17)
+    sp.add_argument("--verify", action="store_true", help="compare onnxruntime with PyTorch (max abs diff < 1e-4)")
+    sp.set_defaults(func=cmd_export)
+
+    sp = add("doctor", "versions of Python, torch, CUDA, timm and the driver, GPUs, pretrained-weight reachability")
+    sp.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    sp.add_argument("--no-hub", action="store_true", help="skip the hub reachability check")
+    sp.set_defaults(func=cmd_doctor)
+
+    sp = add("weights", "the presets and where each expects its pretrained file ($SIGVISION_WEIGHTS)")
+    sp.set_defaults(func=cmd_weights)
 
     sp = add("tune", "Optuna search over lr, weight decay, cutout, label smoothing and FMix on one fold")
     _add_config_args(sp)

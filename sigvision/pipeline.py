@@ -325,11 +325,15 @@ def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str |
     (ECG: Challenge score, macro-F1, macro-AUROC/AUPRC and a per-class table)."""
     import pandas as pd
 
+    from .htmlreport import write_html_report
+
     if cfg.data.task == "ecg":
         src = Path(post_csv) if post_csv else post_csv_path(cfg)
         if not src.is_file():
             raise InputFileError(src, "not found", "run postprocess.py (sigvision postprocess) first")
-        return _evaluate_ecg(cfg, src, Path(out_dir) if out_dir else cfg.run_path / "eval")
+        res = _evaluate_ecg(cfg, src, Path(out_dir) if out_dir else cfg.run_path / "eval")
+        res["report"] = write_html_report(cfg, res["out_dir"])
+        return res
 
     from .artifacts import write_bytes, write_text
     from .metrics import classification_metrics, confusion
@@ -366,4 +370,6 @@ def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str |
     write_json(out / "metrics.json", {"overall": overall, "n_epochs": int(len(y)), "source": str(src)})
     lines = ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in overall.items()]
     write_text(out / "metrics.md", "\n".join(lines) + "\n")
-    return {"overall": overall, "out_dir": out, "per_night": per_night}
+    res = {"overall": overall, "out_dir": out, "per_night": per_night}
+    res["report"] = write_html_report(cfg, out)
+    return res
