@@ -213,18 +213,23 @@ class ImageRowsDataset(torch.utils.data.Dataset):
             mm = self._maps[rec] = np.load(p, mmap_mode="r")
         return mm
 
-    def images(self, idx) -> np.ndarray:
-        """uint8 (len(idx), H, W, 3) for row positions ``idx`` (one read per record)."""
+    def _gather(self, idx, item_ndim: int, dtype) -> np.ndarray:
+        """Items for row positions ``idx`` (one memory-map read per record). Per-record files
+        hold either one item (ndim == item_ndim) or one per epoch (ndim == item_ndim + 1)."""
         idx = np.asarray(idx, dtype=np.int64)
         recs = self.records[idx]
         first = self._map(recs[0])
-        shape = first.shape[1:] if first.ndim == 4 else first.shape
-        out = np.empty((len(idx),) + tuple(shape), dtype=np.uint8)
+        shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
+        out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
         for rec in dict.fromkeys(recs):
             sel = np.flatnonzero(recs == rec)
             mm = self._map(rec)
-            out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == 4 else mm
+            out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == item_ndim + 1 else mm
         return out
+
+    def images(self, idx) -> np.ndarray:
+        """uint8 (len(idx), H, W, 3) for row positions ``idx``."""
+        return self._gather(idx, 3, np.uint8)
 
     def image(self, i: int) -> np.ndarray:
         return self.images([i])[0]
@@ -258,17 +263,9 @@ class SignalRowsDataset(ImageRowsDataset):
                                  "prepare again with prepare.save_signals: true")
         self.scale = 0.01 if meta["config"]["data"]["task"] == "sleep" else 1.0
 
-    def images(self, idx) -> np.ndarray:  # signals, same batching
-        idx = np.asarray(idx, dtype=np.int64)
-        recs = self.records[idx]
-        first = self._map(recs[0])
-        shape = first.shape[1:] if first.ndim == 3 else first.shape
-        out = np.empty((len(idx),) + tuple(shape), dtype=np.float32)
-        for rec in dict.fromkeys(recs):
-            sel = np.flatnonzero(recs == rec)
-            mm = self._map(rec)
-            out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == 3 else mm
-        return out * self.scale
+    def images(self, idx) -> np.ndarray:
+        """float32 (len(idx), n_channels, n_samples) signals for row positions ``idx``."""
+        return self._gather(idx, 2, np.float32) * self.scale
 
     def __getitem__(self, idx):
         single = np.isscalar(idx)

@@ -188,6 +188,14 @@ def trim_wake_edges(stages: np.ndarray, keep_wake_epochs: int) -> tuple[int, int
     return a, b
 
 
+def _apply_policy(policy: str, source, problem: str, fix: str, action: str) -> None:
+    """``raise`` an InputFileError, ``warn`` (log and go on with ``action``) or ``ignore``."""
+    if policy == "raise":
+        raise InputFileError(source, problem, fix)
+    if policy == "warn":
+        log.warning("%s: %s; %s", source, problem, action)
+
+
 def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike | Hypnogram | None, *,
                      channels: Sequence[str] = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental"),
                      channel_types: Sequence[str] | None = None,
@@ -242,12 +250,9 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
             if abs(delta) > 1e-6:
                 msg = (f"hypnogram starts {delta:+.0f} s after the signal file {psg_path.name} "
                        f"({hyp.start.isoformat()} vs {sig.start.isoformat()})")
-                if on_start_mismatch == "raise":
-                    raise InputFileError(hyp.source, msg,
-                                         "pair the hypnogram with its own recording, or set "
-                                         "data.on_start_mismatch: warn to apply the offset")
-                if on_start_mismatch == "warn":
-                    log.warning("%s: %s; offset applied", hyp.source, msg)
+                _apply_policy(on_start_mismatch, hyp.source, msg,
+                              "pair the hypnogram with its own recording, or set "
+                              "data.on_start_mismatch: warn to apply the offset", "offset applied")
                 offset_s += delta
         stages = hyp.stages.copy()
         first = offset_s / epoch_s
@@ -269,12 +274,9 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
             problem = (f"hypnogram is shorter than the signal: it covers {hyp_end} of the "
                        f"{n_sig_epochs} epochs of {psg_path.name}")
         if problem:
-            if on_length_mismatch == "raise":
-                raise InputFileError(hyp.source, problem,
-                                     "check the hypnogram belongs to this recording, or set "
-                                     "data.on_length_mismatch: warn to keep the overlap")
-            if on_length_mismatch == "warn":
-                log.warning("%s: %s; keeping the overlap", hyp.source, problem)
+            _apply_policy(on_length_mismatch, hyp.source, problem,
+                          "check the hypnogram belongs to this recording, or set "
+                          "data.on_length_mismatch: warn to keep the overlap", "keeping the overlap")
         summary["epochs_outside_signal"] = int(np.sum(outside))
         stages = stages[~outside]
         offset_s = float(idx_sig[~outside][0] * epoch_s) if (~outside).any() else 0.0
