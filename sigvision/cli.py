@@ -55,12 +55,17 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", help="experiment YAML (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set render.width=128 (repeatable)")
+    p.add_argument("--pretrained-file", default=None, metavar="PATH",
+                   help="local pretrained weights for model.name (sets model.pretrained: true)")
 
 
 def _load_cfg(args):
     from .config import load_config
 
-    return load_config(args.config, args.overrides)
+    extra = []
+    if getattr(args, "pretrained_file", None):
+        extra = [f"model.pretrained_file={args.pretrained_file}", "model.pretrained=true"]
+    return load_config(args.config, [*args.overrides, *extra])
 
 
 def cmd_synth(args) -> int:

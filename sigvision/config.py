@@ -72,6 +72,8 @@ class DataConfig:
     trim_wake_edges_min: Optional[float] = 30.0
     on_length_mismatch: str = "raise"
     on_start_mismatch: str = "raise"
+    min_fs_hz: float = 50.0
+    on_low_sampling_rate: str = "warn"
     leads: tuple[str, ...] = ECG_LEADS
     ecg_length_s: float = 10.0
     on_unknown_code: str = "warn"
@@ -84,7 +86,7 @@ class DataConfig:
         _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
         _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
         _one_of("data.label_set", self.label_set, ("cinc2021_scored", "present"))
-        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code"):
+        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code", "on_low_sampling_rate"):
             _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
         if self.fs_hz <= 0:
             raise ConfigError(f"data.fs_hz={self.fs_hz} must be positive (Hz)")

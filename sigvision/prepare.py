@@ -237,7 +237,8 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None):
             psg, hyp, channels=d.channels, channel_types=d.channel_types or None,
             aliases=d.channel_aliases or None, fs_hz=d.fs_hz, epoch_s=d.epoch_s,
             trim_wake_edges_min=d.trim_wake_edges_min, on_length_mismatch=d.on_length_mismatch,
-            on_start_mismatch=d.on_start_mismatch)
+            on_start_mismatch=d.on_start_mismatch, min_fs_hz=d.min_fs_hz,
+            on_low_sampling_rate=d.on_low_sampling_rate)
         if night.n_epochs == 0:
             raise InputFileError(psg, "no scored epochs left after excluding movement/unscored epochs",
                                  "check the hypnogram, or drop this recording")

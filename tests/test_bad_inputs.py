@@ -73,6 +73,18 @@ def case_non_voltage_unit(t):
     return _prep(d, t / "out"), "not a voltage"
 
 
+def case_low_sampling_rate(t):
+    from sigvision.loaders.edf_write import write_edf
+
+    d = t / "in"
+    d.mkdir()
+    sig = _sig(7)
+    write_edf(d / "N1-PSG.edf", [sig[0], sig[1], sig[2], sig[3][::100]], [100.0, 100.0, 100.0, 1.0], NAMES,
+              ["uV"] * 4, start=START, record_duration_s=30.0)
+    write_test_hypnogram(d / "N1-Hypnogram.edf", [0, 1, 2, 2, 3, 4, 0])
+    return _prep(d, t / "out", "--set", "data.on_low_sampling_rate=raise"), "EMG submental (1 Hz)"
+
+
 def case_hypnogram_longer(t):
     return _prep(_night(t / "in", n_sig=4), t / "out"), "longer than the signal"
 

@@ -81,3 +81,9 @@ def test_synth_and_prepare_commands(tmp_path, capsys):
     assert (tmp_path / "s.png").is_file()
     assert main(["config", "show", "--set", "render.width=77"]) == 0
     assert "width: 77" in capsys.readouterr().out
+
+
+def test_pretrained_file_flag_reaches_the_config(capsys):
+    assert main(["config", "show", "--pretrained-file", "/w/vit.safetensors"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained_file: /w/vit.safetensors" in out and "pretrained: true" in out

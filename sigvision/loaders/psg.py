@@ -122,8 +122,20 @@ class _Signals:
     duration_s: float
 
 
+def _native_rates(raw) -> dict[str, float]:
+    """Each channel's own sampling rate in the EDF file (MNE upsamples all to the highest)."""
+    try:
+        ex = raw._raw_extras[0]
+        rec_s = float(ex["record_length"][0])
+        names = list(ex.get("ch_names") or raw.ch_names)
+        return {n: float(k) / rec_s for n, k in zip(names, ex["n_samps"])}
+    except (AttributeError, KeyError, IndexError, TypeError, ZeroDivisionError):  # pragma: no cover
+        return {}
+
+
 def read_psg_signals(path: str | os.PathLike, channels: Sequence[str], *, fs_hz: float | None = None,
-                     aliases: dict[str, Sequence[str]] | None = None) -> _Signals:
+                     aliases: dict[str, Sequence[str]] | None = None, min_fs_hz: float = 0.0,
+                     on_low_sampling_rate: str = "warn") -> _Signals:
     """Read the chosen channels of an EDF/EDF+ file in microvolts.
 
     Parameters
@@ -151,6 +163,14 @@ def read_psg_signals(path: str | os.PathLike, channels: Sequence[str], *, fs_hz:
         raise InputFileError(path, f"cannot read as EDF ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
                              "check the file is a complete EDF/EDF+ file (re-download or re-export it)") from None
     picks = find_channels(raw.ch_names, channels, aliases=aliases, source=path)
+    rates = _native_rates(raw)
+    floor = max(float(min_fs_hz), 0.0)
+    low = [f"{ch} ({rates[ch]:g} Hz)" for ch in picks if ch in rates and rates[ch] < floor]
+    if low:
+        _apply_policy(on_low_sampling_rate, path,
+                      f"channel(s) {', '.join(low)} sampled below data.min_fs_hz={floor:g} Hz",
+                      "use channels recorded at a higher rate, lower data.min_fs_hz, or set "
+                      "data.on_low_sampling_rate: warn to upsample them anyway", "upsampled")
     orig_units = getattr(raw, "_orig_units", {}) or {}
     scales = []
     for ch in picks:
@@ -204,6 +224,7 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
                      trim_wake_edges_min: float | None = 30.0,
                      on_length_mismatch: str = "raise",
                      on_start_mismatch: str = "raise",
+                     min_fs_hz: float = 0.0, on_low_sampling_rate: str = "warn",
                      record_id: str | None = None, subject_id: str | None = None) -> SleepNight:
     """Load one night: signals in µV at ``fs_hz``, cut into epochs aligned to the hypnogram.
 
@@ -222,12 +243,15 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
         ends more than one epoch before the signal does.
     on_start_mismatch : ``"raise"`` | ``"warn"`` | ``"ignore"`` when an EDF+ hypnogram
         starts at a different time than the signal (the offset is applied either way).
+    min_fs_hz, on_low_sampling_rate : a picked channel recorded below ``min_fs_hz`` (for
+        example Sleep-EDF SC's 1-Hz chin-EMG envelope) raises, warns or is silently upsampled.
     """
     for name, val in (("on_length_mismatch", on_length_mismatch), ("on_start_mismatch", on_start_mismatch)):
         if val not in ("raise", "warn", "ignore"):
             raise ValueError(f"{name}={val!r}; accepted: 'raise', 'warn', 'ignore'")
     psg_path = Path(psg_path)
-    sig = read_psg_signals(psg_path, channels, fs_hz=fs_hz, aliases=aliases)
+    sig = read_psg_signals(psg_path, channels, fs_hz=fs_hz, aliases=aliases, min_fs_hz=min_fs_hz,
+                           on_low_sampling_rate=on_low_sampling_rate)
     types = list(channel_types) if channel_types else [channel_type_of(c) for c in channels]
     n_per = int(round(epoch_s * fs_hz))
     n_sig_epochs = sig.data.shape[1] // n_per
