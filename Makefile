@@ -35,9 +35,7 @@ ecg-demo: $(STAMP)
 	$(BIN)/sigvision evaluate -c configs/ecg_cinc2021.yaml
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/render.py
-	$(BIN)/python benchmarks/train_throughput.py
-	$(BIN)/python benchmarks/postprocess_gain.py
+	$(BIN)/python -m benchmarks --full
 	$(BIN)/python benchmarks/ecg_cv.py
 
 bench-realism: $(BENCH_STAMP)

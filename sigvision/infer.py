@@ -13,6 +13,12 @@ Every ``.npy`` has a sidecar ``.json`` naming the class order, the row ids (reco
 the model, the checkpoints and the config hash; :func:`load_probs` checks them on reading.
 Images are read from the memory-mapped render cache batch by batch (a night is never held
 whole); test-time augmentation re-renders windows shifted in time from the cached signals.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the work is sharded by record: records are sorted and
+rank ``r`` predicts records ``r, r + world, ...`` whole (every fold model it needs), the
+per-row probabilities are gathered on rank 0, and only rank 0 writes the files (the other
+ranks return an empty dict). The merged files hold the same rows in the same order as a
+single-process run.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from .errors import InputFileError
 from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
                     predict_dataset, task_spec)
 
-__all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir"]
+__all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +132,75 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
     return out
 
 
+def shard_records(records: Iterable, rank: int, world: int) -> list[str]:
+    """The records rank ``rank`` of ``world`` predicts: sorted unique ids, every ``world``-th from ``rank``."""
+    return sorted({str(r) for r in records})[rank::world]
+
+
+def _rows_of(rows, mine: set[str] | None):
+    """``rows`` restricted to the records in ``mine`` (all rows when ``mine`` is None)."""
+    if mine is None:
+        return rows
+    return rows[rows["record"].astype(str).isin(mine).to_numpy()]
+
+
+def _gather_rows(parts: list, n_rows: int, n_cls: int, dst: int = 0):
+    """Gather ``[(positions, probs), ...]`` from every rank onto ``dst``: a (n_rows, n_cls) array
+    (NaN where no rank predicted) on ``dst``, None elsewhere."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    got = [None] * world if dist.get_rank() == dst else None
+    dist.gather_object(parts, got, dst=dst)
+    if got is None:
+        return None
+    full = np.full((n_rows, n_cls), np.nan, np.float32)
+    seen = np.zeros(n_rows, bool)
+    for rank_parts in got:
+        for pos, p in rank_parts:
+            pos = np.asarray(pos, dtype=np.int64)
+            if seen[pos].any() or len(np.unique(pos)) != len(pos):  # shards must not overlap
+                raise RuntimeError(f"{int(seen[pos].sum())} row(s) predicted by more than one process")
+            seen[pos] = True
+            full[pos] = p
+    return full
+
+
 def _ckpt_epoch(path: Path) -> int:
     ck = torch.load(path, map_location="cpu", weights_only=False)
     return int(ck["epoch"])
 
 
 def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
-    """Write OOF (and, with ``infer.test_dir``, test) probabilities for ``cfg.model``."""
+    """Write OOF (and, with ``infer.test_dir``, test) probabilities for ``cfg.model``.
+
+    Under torchrun each process predicts its shard of the records (:func:`shard_records`);
+    rank 0 gathers and writes; the other ranks return ``{}``.
+    """
+    from .runtime import cleanup_distributed, dist_info, init_distributed, resolve_device
+
+    info = dist_info()
+    device = resolve_device(cfg.train.device)
+    if not info.enabled:
+        return _infer(cfg, progress=progress, device=device, info=info)
+    import torch.distributed as dist
+
+    owned = not dist.is_initialized()
+    init_distributed(device)
+    try:
+        written = _infer(cfg, progress=progress, device=device, info=info)
+        dist.barrier()  # every rank returns after rank 0 has written the files
+        return written
+    finally:
+        if owned:
+            cleanup_distributed()
+
+
+def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     from .prepare import load_prepared
-    from .runtime import resolve_device
 
     progress = progress or (lambda it, total=None, desc="": it)
-    device = resolve_device(cfg.train.device)
+    dist_on = info.enabled
     index = load_training_index(cfg)
     spec = task_spec(cfg, index)
     if "epoch" not in index:
@@ -157,7 +220,13 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
         test_rows = test_rows.reset_index(drop=True)
         if "epoch" not in test_rows:
             test_rows = test_rows.assign(epoch=0)
-    ckpts = {}
+    # record-level shards (None: this process predicts everything)
+    mine = set(shard_records(index["record"], info.rank, info.world_size)) if dist_on else None
+    mine_test = (set(shard_records(test_rows["record"], info.rank, info.world_size))
+                 if dist_on and test_rows is not None else None)
+    my_test = _rows_of(test_rows, mine_test) if test_rows is not None else None
+    oof_parts, test_parts = [], {}
+    ckpts, epochs_of = {}, {}
     for k in progress(todo, total=len(todo), desc=f"infer {name}"):
         ck = checkpoint_path(cfg, k, which)
         model, mmeta = load_checkpoint_model(ck, device)
@@ -166,18 +235,36 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
                                  "use the config the model was trained with")
         classes = mmeta["classes"]
         ckpts[k] = str(ck)
-        va = index[index["record"].astype(str).map(fold_of) == k]
-        oof[va.index.to_numpy()] = np.mean([predict_rows(model, mmeta, cfg, cfg.prepared_path, va.reset_index(drop=True),
-                                                         device=device, shift_s=s) for s in shifts], axis=0)
+        va = _rows_of(index[index["record"].astype(str).map(fold_of) == k], mine)
+        if len(va):
+            p = np.mean([predict_rows(model, mmeta, cfg, cfg.prepared_path, va.reset_index(drop=True),
+                                      device=device, shift_s=s) for s in shifts], axis=0)
+            if dist_on:
+                oof_parts.append((va.index.to_numpy(), p))
+            else:
+                oof[va.index.to_numpy()] = p
         if test_rows is not None:
-            p = np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device, shift_s=s)
-                         for s in shifts], axis=0)
-            ep = _ckpt_epoch(ck)
-            f = save_probs(out_dir / f"{name}_fold_{k}_{ep}.npy", p, classes=classes, records=test_rows["record"],
-                           epochs=test_rows["epoch"], model=name, fold=k, checkpoint=str(ck), config_hash=chash,
-                           kind="test", tta_shifts_s=list(shifts))
-            written[f"fold_{k}"] = f
-            test_probs.append(p)
+            epochs_of[k] = _ckpt_epoch(ck)
+            if dist_on:
+                p = (np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True),
+                                           device=device, shift_s=s) for s in shifts], axis=0)
+                     if len(my_test) else np.zeros((0, len(classes)), np.float32))
+                test_parts[k] = [(my_test.index.to_numpy(), p)]
+            else:
+                p = np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device, shift_s=s)
+                             for s in shifts], axis=0)
+                test_parts[k] = p
+    if dist_on:  # gather every shard on rank 0; only rank 0 writes
+        oof = _gather_rows(oof_parts, len(index), len(spec.classes))
+        test_parts = {k: _gather_rows(v, len(test_rows), len(classes)) for k, v in test_parts.items()}
+        if not info.primary:
+            return {}
+    for k, p in test_parts.items():
+        f = save_probs(out_dir / f"{name}_fold_{k}_{epochs_of[k]}.npy", p, classes=classes, records=test_rows["record"],
+                       epochs=test_rows["epoch"], model=name, fold=k, checkpoint=ckpts[k], config_hash=chash,
+                       kind="test", tta_shifts_s=list(shifts))
+        written[f"fold_{k}"] = f
+        test_probs.append(p)
     done = ~np.isnan(oof).any(1)
     f = save_probs(out_dir / f"{name}_oof_{which}.npy", oof[done], classes=classes,
                    records=index["record"][done], epochs=index["epoch"][done], model=name, folds=todo,

@@ -60,7 +60,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
-        prepare_dataset(replace(first, prepared_dir=str(prepared)), prepared)
+        prepare_dataset(replace(first, prepared_dir=str(prepared)), prepared, labels_required=False)
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)

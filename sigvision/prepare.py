@@ -130,7 +130,8 @@ def _entry_valid(out: Path, cache: Path | None, rid: str, rec_row: dict, source:
 
 
 def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool = False, update: bool = False,
-                    progress: Progress | None = None, limit: int | None = None) -> PrepareResult:
+                    progress: Progress | None = None, limit: int | None = None,
+                    labels_required: bool = True) -> PrepareResult:
     """Build the index (and signal/image caches) for ``cfg.data`` under ``out_dir``.
 
     Parameters
@@ -142,6 +143,8 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
         kept; partial, stale or new ones are (re)built; caches of other configs are removed.
     progress : optional wrapper ``progress(iterable, total, desc)`` (the CLI passes tqdm).
     limit : process only the first ``limit`` recordings (quick looks).
+    labels_required : False for new recordings to predict: sleep recordings without a
+        hypnogram are cut into unlabelled 30-s epochs (label -1) over the whole signal.
     """
     import pandas as pd
 
@@ -162,7 +165,7 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
         raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
     cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
     if d.format == "sleep_edf":
-        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit, previous)
+        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit, previous, labels_required)
     elif d.format == "image_folder":
         rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
     elif d.format in ("wfdb", "aiwin", "hefei"):
@@ -218,17 +221,18 @@ def _versions() -> dict:
     return v
 
 
-def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None):
+def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_required=True):
     from .loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
 
     d = cfg.data
-    pairs = pair_sleep_edf_files(d.root)[:limit]
+    pairs = pair_sleep_edf_files(d.root, require_hypnogram=labels_required)[:limit]
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
     rows, recs = [], []
     reused = 0
     for psg, hyp in progress(pairs, len(pairs), "prepare"):
         old = (previous or {}).get(_record_id_of(psg))
-        if old is not None and old[1] is not None and _entry_valid(out, cache, _record_id_of(psg), old[0], psg, hyp):
+        if old is not None and old[1] is not None and hyp is not None and \
+                _entry_valid(out, cache, _record_id_of(psg), old[0], psg, hyp):
             rows.extend(old[1].to_dict("records"))
             recs.append(old[0])
             reused += 1
@@ -255,11 +259,12 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None):
                          "onset_s": float(night.onsets_s[i]), "label": int(night.labels[i]),
                          "stage": STAGES[int(night.labels[i])] if night.labels[i] >= 0 else ""})
         recs.append({"record": rid, "subject": night.subject_id, "n_epochs": night.n_epochs,
-                     "source": str(psg), "hypnogram": str(hyp), "fs_hz": night.fs_hz,
+                     "source": str(psg), "hypnogram": str(hyp or ""), "fs_hz": night.fs_hz,
                      "channels": ";".join(night.channel_names),
                      "channel_types": ";".join(night.channel_types),
                      **{k: v for k, v in night.summary.items() if k != "hypnogram"},
-                     **_source_stats(psg), "hyp_size": hyp.stat().st_size, "hyp_mtime": hyp.stat().st_mtime})
+                     **_source_stats(psg), "hyp_size": hyp.stat().st_size if hyp else -1,
+                     "hyp_mtime": hyp.stat().st_mtime if hyp else -1})
         del night
     if reused:
         log.info("prepare: reused %d unchanged record(s), rebuilt %d", reused, len(pairs) - reused)

@@ -191,6 +191,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         else:
             self.meta = np.zeros((len(rows), 0), np.float32)
         self._maps: dict[str, np.ndarray] = {}
+        self.max_open_maps = 4
 
     def _set_source(self, meta: dict) -> None:
         if not meta.get("cache_dir"):
@@ -221,10 +222,15 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         first = self._map(recs[0])
         shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
         out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
-        for rec in dict.fromkeys(recs):
+        wanted = dict.fromkeys(recs)
+        for rec in wanted:
             sel = np.flatnonzero(recs == rec)
             mm = self._map(rec)
             out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == item_ndim + 1 else mm
+        # keep only a few memory maps open: pages of every night read so far would otherwise
+        # stay counted in the process's memory (RSS grew by one night of images per night)
+        for rec in [r for r in self._maps if r not in wanted][: max(0, len(self._maps) - self.max_open_maps)]:
+            del self._maps[rec]
         return out
 
     def images(self, idx) -> np.ndarray:

@@ -62,6 +62,16 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
                  "--out", str(pred)]) == 0
     p = pd.read_csv(pred)
     assert list(p.columns) == ["record", "epoch", "onset_s", "stage", "stage_code"] and len(p) == len(post)
+    # a new recording without any hypnogram is staged over its whole signal
+    import shutil
+
+    (out / "new").mkdir()
+    edf = sorted((out / "psg").glob("*-PSG.edf"))[0]
+    shutil.copy(edf, out / "new" / edf.name)
+    assert main(["--quiet", "predict", "--run", str(out / "weights" / "sleep_demo"), "--input", str(out / "new"),
+                 "--out", str(out / "new.csv")]) == 0
+    q = pd.read_csv(out / "new.csv")
+    assert len(q) >= 24 and set(q["stage"]) <= {"W", "N1", "N2", "N3", "REM"}
     assert (out / "contact_sheet.png").stat().st_size > 1000
     assert len(list((out / "psg").glob("*-PSG.edf"))) == 4
     import cv2

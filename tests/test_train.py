@@ -287,3 +287,15 @@ def test_train_log_file_in_run_folder(prepared, synth_dir4, tmp_path):
     train(cfg)
     text = (tmp_path / "lg" / "t" / "test_vit" / "train.log").read_text()
     assert "fold 0 epoch 0" in text and "training test_vit" in text
+
+
+def test_dataset_keeps_few_memory_maps_open(prepared):
+    from sigvision.train import ImageRowsDataset
+
+    index, _ = load_prepared(prepared)
+    ds = ImageRowsDataset(prepared, index)
+    ds.max_open_maps = 1
+    for rec in index["record"].unique():
+        rows = np.flatnonzero(index["record"].to_numpy() == rec)[:3]
+        ds[rows]
+        assert len(ds._maps) <= 2

@@ -379,12 +379,13 @@ _HYP_SUFFIXES = ("-Hypnogram", "_Hypnogram", "-hypnogram", "_hypnogram", "-hypno
 _HYP_EXTS = (".edf", ".txt", ".csv", ".json", ".tsv")
 
 
-def pair_sleep_edf_files(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+def pair_sleep_edf_files(folder: str | os.PathLike, *, require_hypnogram: bool = True) -> list[tuple[Path, Path | None]]:
     """Pair each ``*-PSG.edf`` in ``folder`` with its hypnogram file.
 
     The hypnogram is ``<record>-Hypnogram.<ext>`` or, Sleep-EDF style, a file whose record
     id differs only in the last character (``SC4001E0-PSG.edf`` + ``SC4001EC-Hypnogram.edf``).
-    A recording without a hypnogram raises an error naming it.
+    A recording without a hypnogram raises an error naming it, unless
+    ``require_hypnogram=False`` (prediction of new recordings), where it pairs with ``None``.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -408,7 +409,7 @@ def pair_sleep_edf_files(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
             cands = [h for k, h in hyps.items() if len(k) == len(rid) and k[:-1] == rid[:-1]]
             if len(cands) == 1:
                 hyp = cands[0]
-        if hyp is None:
+        if hyp is None and require_hypnogram:
             raise InputFileError(psg, "no hypnogram file found for this recording",
                                  f"add {rid}-Hypnogram.edf (or .txt/.csv) next to it")
         pairs.append((psg, hyp))

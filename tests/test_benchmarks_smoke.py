@@ -1,0 +1,60 @@
+"""``python -m benchmarks``: the table and the last JSON line with the stable keys."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.__main__ import STABLE_KEYS, build_rows, print_table  # noqa: E402
+
+
+def test_table_from_results_marks_targets_and_failures(capsys):
+    results = {
+        "render": {"render_speedup_vs_matplotlib": 230.0, "ours_ms_per_image": 0.25, "matplotlib_ms_per_image": 57.0,
+                   "image_px": 224, "night_epochs": 1000, "night_render_s": 0.25},
+        "train_throughput": {"datapath_ratio": 0.9, "pipeline_img_s": 90.0, "model_only_img_s": 100.0,
+                             "infer_img_s": {"vit_base_patch16_224@224": 1.6}, "train_img_s": {"vit_base_patch16_224@224": 0.4}},
+        "memory": {"mem_ratio_8v1": 1.1, "prepare_time_ratio_8v1": 8.2, "nights": 8},
+        "postprocess": {"postprocess_1000_nights_s": {"argmax": 0.2, "rules": 0.4, "hmm": 6.0}, "timing_nights": 1000},
+        "cache": {"cache_speedup": 1.1},
+    }
+    rows = build_rows(results, {"night_e2e": "exit 1: boom"})
+    by = {r["key"]: r for r in rows}
+    assert by["render"]["pass"] is True and by["datapath"]["pass"] is False
+    assert by["mem_8v1"]["pass"] is True and by["prepare_8v1"]["pass"] is True
+    assert by["postprocess"]["pass"] is False  # hmm over 5 s
+    assert by["cache"]["pass"] is True and by["infer_vit_base_patch16_224@224"]["figure"] == "1.6 img/s"
+    assert by["night_e2e"]["pass"] is None and "boom" in by["night_e2e"]["absolute"]
+    assert "realism" not in by
+    print_table(rows, {"cpu": "test cpu", "cores": 2, "torch": "x", "gpu": None})
+    out = capsys.readouterr().out
+    assert "test cpu" in out and "NO" in out and "yes" in out
+
+
+@pytest.mark.slow
+def test_quick_run_prints_the_table_and_stable_json(tmp_path):
+    # every benchmark at small sizes except the training-throughput script (~15 s more of imports
+    # and timing; its row is covered above); the figures are meaningless, the shape is checked
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--quiet", "--skip", "train_throughput",
+                        "--json-out", str(tmp_path / "all.json")],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    res = json.loads(lines[-1])
+    assert set(STABLE_KEYS) <= set(res)
+    for key in ("render_speedup_vs_matplotlib", "night_end_to_end_s", "mem_ratio_8v1", "prepare_time_ratio_8v1",
+                "cache_speedup"):
+        assert isinstance(res[key], (int, float)) and res[key] > 0, key
+    assert set(res["postprocess_1000_nights_s"]) >= {"argmax", "rules", "hmm"}
+    assert res["datapath_ratio"] is None and res["infer_img_s"] is None  # skipped / not --full
+    assert res["errors"] == {} and res["quick"] is True
+    assert any(line.startswith("machine:") for line in lines)
+    assert any("4. peak RSS predicting 8 nights / 1 night" in line for line in lines)
+    full = json.loads((tmp_path / "all.json").read_text())
+    assert full["results"]["memory"]["nights"] == 8
