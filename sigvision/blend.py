@@ -2,12 +2,13 @@
 
 The seed's blend (MAIC 2021) is a weighted mean of the square roots of each model's class
 probabilities, renormalised per row. Every method here has that shape, a weighted mean in a
-transformed space followed by a per-row finalisation:
+transformed space followed by a per-row finalisation (``sqrt`` squares the mean back before
+renormalising: a power mean of exponent 1/2, with the seed's argmax):
 
 =============  ================================  =====================================
 name           transform of each model's (n, C)  finalisation of the weighted mean
 =============  ================================  =====================================
-``sqrt``       ``sqrt(p)`` (the seed, default)   divide by the row sum
+``sqrt``       ``sqrt(p)`` (the seed, default)   square, then divide by the row sum
 ``mean``       ``p``                             divide by the row sum
 ``geometric``  ``log(max(p, 1e-12))``            ``exp`` then divide by the row sum
 ``rank``       rank of ``p`` within each class   divide by the row sum
@@ -25,10 +26,11 @@ disagree, naming both files. Everything else here is a function of arrays.
 
 Notes
 -----
-* ``sqrt`` keeps the seed's values: a single model (or identical inputs) blends to
-  ``sqrt(p) / sum(sqrt(p))``, which has the same argmax as ``p`` but is flatter. ``mean``
-  and ``geometric`` return ``p`` itself for identical inputs. ``rank`` returns per-class
-  ranks (it discards calibration; its argmax can differ from a single model's).
+* ``sqrt`` has the seed's argmax (squaring and renormalising a row is monotone) but stays
+  on the probability scale: ``sqrt``, ``mean`` and ``geometric`` return ``p`` itself for
+  identical inputs (the seed's raw ``sqrt(p) / sum(sqrt(p))`` would be flatter). ``rank``
+  returns per-class ranks (it discards calibration; its argmax can differ from a single
+  model's).
 * Output rows always sum to one, so these blends are for single-label problems (sleep
   stages, normal/abnormal), not for independent multi-label sigmoid outputs.
 """
@@ -361,12 +363,13 @@ def fit_weights(oof_list, y_true, method: str = "sqrt", metric: str = "kappa", *
     stack, y = stack[:, keep], y[keep]
     if y.size == 0:
         raise ValueError("y_true has no scored rows (all negative); nothing to fit weights on")
+    raw_step = grid_step
     try:
         grid_step = float(grid_step)
     except (TypeError, ValueError):
         grid_step = float("nan")
     if not (0 < grid_step <= 1 and abs(1 / grid_step - round(1 / grid_step)) < 1e-6):
-        raise ConfigError(f"grid_step={grid_step!r}; accepted: a step in (0, 1] dividing 1 (0.05, 0.1, 0.25, ...)")
+        raise ConfigError(f"grid_step={raw_step!r}; accepted: a step in (0, 1] dividing 1 (0.05, 0.1, 0.25, ...)")
     steps = int(round(1 / grid_step))
     names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
     if len(names) != m:

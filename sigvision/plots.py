@@ -192,7 +192,7 @@ def confusion_png(cm, class_names: Sequence[str], normalize: bool = True, title:
     title : str
         Figure title.
     figsize : (float, float), optional
-        Inches (default grows with C: ``(0.9 C + 2.8, 0.8 C + 2.0)``).
+        Inches (default grows with C: ``(0.9 C + 3.6, 0.8 C + 2.0)``).
     dpi : int
         Pixels per inch.
 
@@ -214,7 +214,7 @@ def confusion_png(cm, class_names: Sequence[str], normalize: bool = True, title:
     frac = np.divide(m, support, out=np.zeros_like(m), where=support > 0)
     shown = frac if normalize else m
     vmax = 1.0 if normalize else max(float(m.max()), 1.0)
-    fig = _figure(figsize or (0.9 * c + 2.8, 0.8 * c + 2.0), dpi)
+    fig = _figure(figsize or (0.9 * c + 3.6, 0.8 * c + 2.0), dpi)
     ax = fig.subplots()
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=vmax)
     cb = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
