@@ -166,11 +166,6 @@ def _gather_rows(parts: list, n_rows: int, n_cls: int, dst: int = 0):
     return full
 
 
-def _ckpt_epoch(path: Path) -> int:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    return int(ck["epoch"])
-
-
 def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
     """Write OOF (and, with ``infer.test_dir``, test) probabilities for ``cfg.model``.
 
@@ -244,7 +239,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
             else:
                 oof[va.index.to_numpy()] = p
         if test_rows is not None:
-            epochs_of[k] = _ckpt_epoch(ck)
+            epochs_of[k] = mmeta["epoch"]
             if dist_on:
                 p = (np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True),
                                            device=device, shift_s=s) for s in shifts], axis=0)

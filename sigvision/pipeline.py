@@ -122,16 +122,29 @@ def run_blend(cfg: Config) -> dict:
     report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method}
     if meta.get("multilabel"):
         return _blend_multilabel(cfg, probs, meta, names, report)
+    oof_cache: dict = {}
+
+    def oof_inputs():
+        """The blended models' OOF probabilities and labels (read once; the inputs themselves
+        when blending the OOF split). Weight fitting and calibration both need them."""
+        if not oof_cache:
+            if cfg.blend.split == "oof":
+                arrays, ometa, src = probs, meta, paths[0]
+            else:
+                oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
+                (arrays, ometa), src = load_aligned(oof_paths), oof_paths[0]
+            if ometa.get("labels") is None:
+                raise InputFileError(src, "OOF sidecar has no labels to fit weights or calibrate on",
+                                     "re-run inference to rewrite it, or set blend.weights and blend.calibrate: false")
+            oof_cache.update(arrays=arrays, labels=np.asarray(ometa["labels"]))
+        return oof_cache["arrays"], oof_cache["labels"]
+
     if cfg.blend.weights:
         weights = list(cfg.blend.weights)
         report["weights_from"] = "config"
     elif cfg.blend.fit_metric != "none" and len(paths) > 1:
-        oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
-        oof, ometa = load_aligned(oof_paths)
-        if "labels" not in ometa:
-            raise InputFileError(oof_paths[0], "OOF sidecar has no labels", "re-run inference to rewrite it")
-        weights, fit_report = fit_weights(oof, np.asarray(ometa["labels"]), method=cfg.blend.method,
-                                          metric=cfg.blend.fit_metric)
+        oof, oof_y = oof_inputs()
+        weights, fit_report = fit_weights(oof, oof_y, method=cfg.blend.method, metric=cfg.blend.fit_metric)
         weights = [float(w) for w in weights]
         report["weights_from"] = f"fitted on OOF ({cfg.blend.fit_metric})"
         report["fit"] = fit_report
@@ -141,15 +154,8 @@ def run_blend(cfg: Config) -> dict:
     out = blend(probs, weights=weights, method=cfg.blend.method)
     report["weights"] = dict(zip(names, weights))
     if cfg.blend.calibrate:
-        if cfg.blend.split == "oof":
-            oof_blend, oof_y = out, np.asarray(meta.get("labels", []))
-        else:
-            oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
-            oof, ometa = load_aligned(oof_paths)
-            oof_blend, oof_y = blend(oof, weights=weights, method=cfg.blend.method), np.asarray(ometa.get("labels", []))
-        if len(oof_y) != len(oof_blend):
-            raise InputFileError(paths[0], "OOF sidecar has no labels to calibrate on",
-                                 "re-run inference, or set blend.calibrate: false")
+        oof, oof_y = oof_inputs()
+        oof_blend = out if cfg.blend.split == "oof" else blend(oof, weights=weights, method=cfg.blend.method)
         temperature = fit_temperature(oof_blend, oof_y)
         out = apply_temperature(out, temperature)
         report["temperature"] = temperature

@@ -413,7 +413,8 @@ def _model_meta(cfg: Config, classes, mean, std, img_size) -> dict:
 
 
 def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
-    """Rebuild a trained model from a checkpoint: ``(model, meta)``."""
+    """Rebuild a trained model from a checkpoint: ``(model, meta)``; ``meta["epoch"]`` is the
+    epoch the checkpoint was saved after."""
     from .config import ModelConfig
     from .models import build_model
 
@@ -425,7 +426,7 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
     except Exception as exc:
         raise InputFileError(path, f"cannot read checkpoint ({type(exc).__name__})",
                              "the file is truncated or corrupt: retrain or resume this fold") from None
-    meta = ck["meta"]
+    meta = {**ck["meta"], "epoch": int(ck["epoch"])}
     mcfg = ModelConfig(**{**meta["config"]["model"], "pretrained": False, "pretrained_file": "",
                           "meta_features": tuple(meta["meta_features"])})
     model = build_model(mcfg, len(meta["classes"]), img_size=meta["img_size"], in_chans=meta.get("in_chans", 3))

@@ -48,3 +48,16 @@ def test_blend_without_predictions_is_a_clear_error(tmp_path):
     cfg = config_from_dict({"weights_dir": str(tmp_path), "blend": {"models": ["m1"]}})
     with pytest.raises(InputFileError, match="run inferblend.py"):
         run_blend(cfg)
+
+
+def test_blend_needs_oof_labels_to_fit_weights(tmp_path):
+    from sigvision.infer import save_probs
+
+    preds = tmp_path / "x" / "preds"
+    p = np.full((3, 5), 0.2)
+    for m in ("m1", "m2"):  # sidecars without labels
+        save_probs(preds / f"{m}_oof_best.npy", p, classes=["W", "N1", "N2", "N3", "REM"], records=["r"] * 3,
+                   epochs=[0, 1, 2])
+    cfg = config_from_dict({"name": "x", "weights_dir": str(tmp_path), "blend": {"models": ["m1", "m2"]}})
+    with pytest.raises(InputFileError, match="no labels to fit weights or calibrate on"):
+        run_blend(cfg)
