@@ -189,6 +189,16 @@ def _edf_plus_date(start: datetime) -> str:
     return f"{start.day:02d}-{_MONTHS[start.month - 1]}-{start.year:04d}"
 
 
+def _recording_id(recording_id: str | None, start: datetime, edf_plus: bool) -> str:
+    """The recording field: ``Startdate dd-MMM-yyyy X X X`` by default; EDF+ requires the
+    ``Startdate`` prefix on a given one."""
+    if recording_id is None:
+        return f"Startdate {_edf_plus_date(start)} X X X"
+    if edf_plus and not recording_id.startswith("Startdate "):
+        raise ValueError(f"recording_id {recording_id!r} must start with 'Startdate dd-MMM-yyyy' in EDF+")
+    return recording_id
+
+
 def _check_annotation_text(text: str) -> bytes:
     if not isinstance(text, str) or not text:
         raise ValueError(f"annotation text must be a non-empty string, got {text!r}")
@@ -514,12 +524,7 @@ def write_edf(
         prefilters = prefilters + [""]
         transducers = transducers + [""]
 
-    if recording_id is None:
-        recording_id = f"Startdate {_edf_plus_date(header_start)} X X X"
-    elif edf_plus and not recording_id.startswith("Startdate "):
-        raise ValueError(
-            f"recording_id {recording_id!r} must start with 'Startdate dd-MMM-yyyy' in EDF+"
-        )
+    recording_id = _recording_id(recording_id, header_start, edf_plus)
     header = _header_bytes(
         patient_id=patient_id,
         recording_id=recording_id,
@@ -656,12 +661,7 @@ def write_hypnogram_edf(
     blob = b"".join(tals)
     spr = (len(blob) + 1) // 2
     blob = blob.ljust(2 * spr, b"\x00")
-    if recording_id is None:
-        recording_id = f"Startdate {_edf_plus_date(header_start)} X X X"
-    elif not recording_id.startswith("Startdate "):
-        raise ValueError(
-            f"recording_id {recording_id!r} must start with 'Startdate dd-MMM-yyyy' in EDF+"
-        )
+    recording_id = _recording_id(recording_id, header_start, True)
     header = _header_bytes(
         patient_id=patient_id,
         recording_id=recording_id,
