@@ -104,7 +104,7 @@ def main() -> None:
             raise SystemExit("on-the-fly images differ from the prepared cache; the comparison would be unfair")
 
         def step(x, y, ds):
-            x = normalize_batch(x.to(device, non_blocking=True), ds.mean, ds.std).contiguous()
+            x = normalize_batch(x.to(device, non_blocking=True), ds.mean, ds.std)
             loss = loss_fn(model(x), y.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()

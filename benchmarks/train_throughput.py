@@ -57,7 +57,7 @@ def main() -> None:
     from sigvision.models import build_model
     from sigvision.prepare import load_prepared, prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train import BatchCutout, ImageRowsDataset, SeededAugment, ShardSampler, _loader, normalize_batch
+    from sigvision.train import BatchCutout, ImageRowsDataset, SeededAugment, ShardSampler, _loader, _prepare_input
 
     import timm.data
 
@@ -106,7 +106,7 @@ def main() -> None:
                 p[3] = iter(p[2])
                 x, y, _ = next(p[3])
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = normalize_batch(x, p[0].mean, p[0].std).contiguous()
+            x = _prepare_input(x, p[0])  # as in training: normalised, contiguous NCHW
             x, perm, lam = fmix(x, rng)
             train_step(x, y, perm, lam)
 

@@ -198,12 +198,16 @@ def sample_fmix_mask(
 
     n = h * w
     field = _low_freq_field((h, w), decay_power, rng)
-    # pixels ordered by decreasing field value; stable sort so ties resolve by position
-    order = np.argsort(-field.ravel(), kind="stable")
     n_on = int(round(lam * n))
-
     flat = np.zeros(n, dtype=np.float32)
     soft = int(n * min(max_soft, lam, 1.0 - lam)) if max_soft > 0 else 0
+    if soft == 0 and 0 < n_on < n:
+        # a hard mask needs only *which* pixels are the n_on largest, not their order:
+        # a linear-time partition instead of a full sort (the same set unless values tie)
+        flat[np.argpartition(-field.ravel(), n_on - 1)[:n_on]] = 1.0
+        return flat.reshape(h, w)
+    # pixels ordered by decreasing field value; stable sort so ties resolve by position
+    order = np.argsort(-field.ravel(), kind="stable")
     lo = max(n_on - soft, 0)
     hi = min(n_on + soft, n)
     flat[order[:lo]] = 1.0
@@ -289,11 +293,17 @@ def fmix_batch(
     device = images.device
     perm = torch.as_tensor(perm_np, dtype=torch.long, device=device)
     mask = torch.as_tensor(mask_np, device=device)
-    other = images[perm]
-    if max_soft == 0.0:
+    other = images.index_select(0, perm)  # a gather along dim 0; several times faster than images[perm] on CPU
+    if images.is_floating_point():
+        # lerp(other, images, m) = other + m (images - other), computed by torch as
+        # images - (images - other)(1 - m) where m >= 0.5: exactly images where m == 1 and
+        # exactly other where m == 0, so a binary mask selects without rounding. One fused
+        # pass, about 4x cheaper on CPU than torch.where with a broadcast boolean mask.
+        mixed = torch.lerp(other, images, mask.to(images.dtype))
+    elif max_soft == 0.0:
         # binary mask: a select is exact for every dtype
         mixed = torch.where(mask.bool(), images, other)
-    elif images.is_floating_point() or images.is_complex():
+    elif images.is_complex():
         m = mask.to(images.dtype)
         mixed = m * images + (1 - m) * other
     else:

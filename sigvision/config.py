@@ -187,7 +187,10 @@ class TrainConfig:
     cutout_p: float = 0.5
     cutout_holes: int = 8
     cutout_size_frac: float = 0.1
-    cutout_backend: str = "albumentations"
+    coarse_dropout_p: float = 0.0
+    coarse_holes_range: tuple[int, ...] = (1, 8)
+    coarse_size_range: tuple[float, ...] = (0.02, 0.1)
+    cutout_backend: str = "numpy"
     amp: str = "auto"
     grad_clip_norm: float = 1.0
     monitor: str = "auto"
@@ -220,7 +223,17 @@ class TrainConfig:
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")
-        for k in ("fmix_p", "cutout_p"):
+        if len(self.coarse_holes_range) != 2 or not 1 <= self.coarse_holes_range[0] <= self.coarse_holes_range[1]:
+            raise ConfigError(f"train.coarse_holes_range={list(self.coarse_holes_range)} must be [min, max] "
+                              "with 1 <= min <= max")
+        if len(self.coarse_size_range) != 2 or not 0 < self.coarse_size_range[0] <= self.coarse_size_range[1] < 1:
+            raise ConfigError(f"train.coarse_size_range={list(self.coarse_size_range)} must be [min, max] "
+                              "fractions of the image side with 0 < min <= max < 1")
+        if not 0 < self.cutout_size_frac < 1:
+            raise ConfigError(f"train.cutout_size_frac={self.cutout_size_frac} must be a fraction in (0, 1)")
+        if self.cutout_holes < 1:
+            raise ConfigError(f"train.cutout_holes={self.cutout_holes} must be >= 1")
+        for k in ("fmix_p", "cutout_p", "coarse_dropout_p"):
             if not 0 <= getattr(self, k) <= 1:
                 raise ConfigError(f"train.{k}={getattr(self, k)} must be a probability in [0, 1]")
         if not 0 <= self.label_smoothing < 1:

@@ -175,6 +175,27 @@ def test_fmix_batch_soft_mask_and_integer_images():
     assert 0.0 <= lam_s <= 1.0
 
 
+def test_hard_mask_is_exactly_the_largest_pixels_of_the_field():
+    from sigvision.augment import _low_freq_field
+
+    for seed, lam, shape in ((0, 0.3, (20, 30)), (1, 0.5, (64, 64)), (2, 0.97, (7, 11))):
+        mask = sample_fmix_mask(lam, shape, rng=np.random.default_rng(seed))
+        field = _low_freq_field(shape, 3.0, np.random.default_rng(seed)).ravel()
+        n_on = int(round(lam * field.size))
+        expected = np.zeros(field.size, np.float32)
+        expected[np.argsort(-field, kind="stable")[:n_on]] = 1.0
+        assert np.array_equal(mask.ravel(), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_fmix_batch_binary_mask_selects_exactly_in_every_float_dtype(dtype):
+    x = (_batch(b=5, h=12, w=16, seed=3) * 40).to(dtype)
+    mixed, perm, _ = fmix_batch(x, rng=np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    mask = torch.from_numpy(sample_fmix_mask(float(rng.beta(1.0, 1.0)), (12, 16), rng=rng)).bool()
+    assert torch.equal(mixed, torch.where(mask, x, x[perm]))
+
+
 def test_fmix_batch_keeps_device_and_dtype():
     x = _batch(b=2, h=8, w=8).to(torch.float64)
     mixed, perm, _ = fmix_batch(x, rng=np.random.default_rng(0))
