@@ -146,7 +146,7 @@ def build_rows(res: dict, errors: dict) -> list[dict]:
     v = t.get("datapath_ratio")
     row("datapath", "2. training data path / model only", _fmt(v), ">= 0.95", None if v is None else v >= 0.95,
         f"{_fmt(t.get('pipeline_img_s'))} vs {_fmt(t.get('model_only_img_s'))} img/s ({t.get('model')} "
-        f"{t.get('image_px')} px, batch {t.get('batch')}); numpy cutout {_fmt(t.get('datapath_ratio_numpy_cutout'))}",
+        f"{t.get('image_px')} px, batch {t.get('batch')}); albumentations cutout {_fmt(t.get('datapath_ratio_albumentations'))}",
         "train_throughput")
     if t.get("infer_img_s"):
         for preset, ips in t["infer_img_s"].items():
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {
         "night_render_s": r.get("night_render_s"),
         "model_only_img_s": t.get("model_only_img_s"), "pipeline_img_s": t.get("pipeline_img_s"),
-        "datapath_ratio_numpy_cutout": t.get("datapath_ratio_numpy_cutout"),
+        "datapath_ratio_albumentations": t.get("datapath_ratio_albumentations"),
         "night_epochs": e.get("night_epochs"), "night_prepare_s": e.get("night_prepare_s"),
         "mem_work_ratio_8v1": m.get("mem_work_ratio_8v1"), "peak_rss_1_night_mb": m.get("peak_rss_1_night_mb"),
         "peak_rss_8_nights_mb": m.get("peak_rss_8_nights_mb"),
