@@ -102,8 +102,8 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         from .postprocess import smooth
 
         stages = np.zeros(len(rows), dtype=np.int64)
-        for rec in dict.fromkeys(rows["record"]):
-            sel = (rows["record"] == rec).to_numpy()
+        # row positions per record in one pass (a mask per record was O(records x rows))
+        for sel in rows.groupby("record", sort=False).indices.values():
             stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
         out["epoch"] = rows["epoch"].to_numpy()
         out["onset_s"] = rows["onset_s"].to_numpy()

@@ -156,9 +156,13 @@ class ImageRowsDataset(torch.utils.data.Dataset):
     """Rows of a prepared index -> batches of (uint8 images (B, H, W, 3), targets (B,), meta (B, n_meta)).
 
     Indexed by a *list* of row positions (a whole batch at once, see :func:`_loader`), so a
-    batch costs one memory-map read per record instead of one Python call per image.
-    Images come from the prepared render cache (memory-mapped, opened lazily per worker):
-    sleep caches hold (n_epochs, H, W, 3) per record, ECG caches (H, W, 3). Normalisation
+    batch costs one file read per record and run of consecutive epochs instead of one Python
+    call per image. Images come from the prepared render cache: sleep caches hold
+    (n_epochs, H, W, 3) per record, ECG caches (H, W, 3). They are read with plain file reads
+    into the batch array (:meth:`_gather`), not through memory maps: pages of a mapped file
+    that have been read stay counted in the process's resident memory while the map is open,
+    so a map per night made the peak RSS of a multi-night prediction grow by one night of
+    images per open map. Read pages stay in the kernel's page cache only. Normalisation
     happens on the batch tensor (:func:`normalize_batch`), on the GPU when there is one.
     """
 
@@ -190,8 +194,9 @@ class ImageRowsDataset(torch.utils.data.Dataset):
                                    dtype=np.float32)
         else:
             self.meta = np.zeros((len(rows), 0), np.float32)
-        self._maps: dict[str, np.ndarray] = {}
+        self._maps: dict[str, np.ndarray] = {}  # the memory-map fallback (unusual .npy layouts)
         self.max_open_maps = 4
+        self._layouts: dict[str, tuple | None] = {}  # record -> (path, data offset, shape, dtype)
 
     def _set_source(self, meta: dict) -> None:
         if not meta.get("cache_dir"):
@@ -214,24 +219,100 @@ class ImageRowsDataset(torch.utils.data.Dataset):
             mm = self._maps[rec] = np.load(p, mmap_mode="r")
         return mm
 
+    def _layout(self, rec: str) -> tuple | None:
+        """(path, data offset, shape, dtype) of a record's ``.npy``, the header read once; None for
+        layouts read through a memory map instead (Fortran order, object or non-native dtypes)."""
+        if rec in self._layouts:
+            return self._layouts[rec]
+        p = self.cache_dir / f"{rec}.npy"
+        if not p.is_file():
+            raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
+        fmt = np.lib.format
+        lay = None
+        try:
+            with open(p, "rb") as fh:
+                version = fmt.read_magic(fh)
+                if version in ((1, 0), (2, 0)):
+                    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                    shape, fortran, dt = read(fh)
+                    if not fortran and not dt.hasobject and dt.isnative:
+                        lay = (p, fh.tell(), tuple(shape), dt)
+        except ValueError as exc:
+            raise InputFileError(p, f"unreadable cache file ({exc})", "run 'sigvision prepare --overwrite' again") \
+                from None
+        self._layouts[rec] = lay
+        return lay
+
     def _gather(self, idx, item_ndim: int, dtype) -> np.ndarray:
-        """Items for row positions ``idx`` (one memory-map read per record). Per-record files
-        hold either one item (ndim == item_ndim) or one per epoch (ndim == item_ndim + 1)."""
+        """Items for row positions ``idx``. Per-record files hold either one item
+        (ndim == item_ndim) or one per epoch (ndim == item_ndim + 1).
+
+        Each record's file is opened once per call and every run of consecutive rows with
+        consecutive epochs is one ``readinto`` straight into the output array (a batch of a
+        night predicted in order is one read), so nothing of the file stays mapped in the
+        process. A fresh open per call also keeps DataLoader workers from sharing a file offset.
+        """
         idx = np.asarray(idx, dtype=np.int64)
         recs = self.records[idx]
-        first = self._map(recs[0])
-        shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
-        out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
         wanted = dict.fromkeys(recs)
+        lays = {rec: self._layout(rec) for rec in wanted}
+        lay0 = lays[recs[0]]
+        if lay0 is None:
+            first = self._map(recs[0])
+            shape0, ndim0 = first.shape, first.ndim
+        else:
+            shape0, ndim0 = lay0[2], len(lay0[2])
+        shape = shape0[1:] if ndim0 == item_ndim + 1 else shape0
+        out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
         for rec in wanted:
             sel = np.flatnonzero(recs == rec)
-            mm = self._map(rec)
-            out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == item_ndim + 1 else mm
-        # keep only a few memory maps open: pages of every night read so far would otherwise
-        # stay counted in the process's memory (RSS grew by one night of images per night)
+            lay = lays[rec]
+            if lay is None or lay[3] != out.dtype or len(lay[2]) not in (item_ndim, item_ndim + 1):
+                mm = self._map(rec)
+                out[sel] = mm[self.epochs[idx[sel]]] if mm.ndim == item_ndim + 1 else mm
+                continue
+            self._read_rows(rec, lay, item_ndim, sel, self.epochs[idx[sel]], out)
+        # keep only a few memory maps of the fallback open: pages of every night read so far would
+        # otherwise stay counted in the process's memory
         for rec in [r for r in self._maps if r not in wanted][: max(0, len(self._maps) - self.max_open_maps)]:
             del self._maps[rec]
         return out
+
+    @staticmethod
+    def _read_rows(rec: str, lay: tuple, item_ndim: int, sel: np.ndarray, eps: np.ndarray, out: np.ndarray) -> None:
+        """Read epochs ``eps`` of one record's file into ``out[sel]`` (runs of consecutive
+        positions and epochs in one read each)."""
+        path, offset, fshape, _ = lay
+        per_epoch = len(fshape) == item_ndim + 1
+        item_shape = fshape[1:] if per_epoch else fshape
+        if tuple(item_shape) != out.shape[1:]:
+            raise InputFileError(path, f"holds items of shape {tuple(item_shape)}, other records "
+                                       f"{out.shape[1:]}", "prepare again with --overwrite")
+        item_bytes = int(np.prod(item_shape, dtype=np.int64)) * out.itemsize
+        if per_epoch:
+            bad = (eps < 0) | (eps >= fshape[0])
+            if bad.any():
+                raise IndexError(f"epoch {int(eps[bad][0])} out of range for record {rec} ({fshape[0]} epochs)")
+            brk = (np.flatnonzero((np.diff(sel) != 1) | (np.diff(eps) != 1)) + 1).tolist()
+            runs = zip([0] + brk, brk + [len(sel)])
+        else:  # one item per file: read it once, copy it to every row that wants it
+            runs = [(0, 1)]
+            eps = np.zeros(1, np.int64)
+        with open(path, "rb", buffering=0) as fh:
+            for a, b in runs:
+                dst = out[sel[a]:sel[a] + (b - a)]
+                fh.seek(offset + int(eps[a]) * item_bytes)
+                buf, want, got = memoryview(dst).cast("B"), dst.nbytes, 0
+                while got < want:  # a read may return short; 0 bytes means the file ends early
+                    k = fh.readinto(buf[got:])
+                    if not k:
+                        break
+                    got += k
+                if got != want:
+                    raise InputFileError(path, f"truncated ({got} of {want} bytes at epoch {int(eps[a])})",
+                                         "run 'sigvision prepare --overwrite' again")
+        if not per_epoch and len(sel) > 1:
+            out[sel[1:]] = out[sel[0]]
 
     def images(self, idx) -> np.ndarray:
         """uint8 (len(idx), H, W, 3) for row positions ``idx``."""
@@ -514,14 +595,25 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     rank = info.rank if info is not None else 0
     sampler = ShardSampler(len(ds), shuffle=False, seed=0, rank=rank, world=world)
     idx = np.asarray(list(iter(sampler)), dtype=np.int64)
-    out = []
+    # One output array filled batch by batch, and each batch's tensors freed before the next batch
+    # is read. A list of small per-batch results kept alive between the large, short-lived batch
+    # buffers pinned the C heap, so freed batch memory could not be reused or returned and the
+    # peak RSS grew with the number of batches (nights) predicted.
+    probs, pos = None, 0
     for x, _, m in _loader(ds, sampler, batch_size, num_workers, device):
         x = _prepare_input(x.to(device, non_blocking=True), ds)
         with autocast_context(amp, device):
             logits = model(x, m.to(device) if m.shape[1] else None)
         act = torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)
-        out.append(act.cpu().numpy())
-    probs = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        if probs is None:
+            probs = np.empty((len(idx), act.shape[1]), np.float32)
+        probs[pos:pos + len(act)] = act.cpu().numpy()
+        pos += len(act)
+        del x, m, logits, act
+    if probs is None:
+        probs = np.zeros((0, 0), np.float32)
+    elif pos != len(probs):  # the loader yields exactly the sampler's rows
+        raise RuntimeError(f"predicted {pos} rows, expected {len(probs)}")
     if world > 1:
         parts = [None] * world
         dist.all_gather_object(parts, (idx, probs))

@@ -289,13 +289,74 @@ def test_train_log_file_in_run_folder(prepared, synth_dir4, tmp_path):
     assert "fold 0 epoch 0" in text and "training test_vit" in text
 
 
-def test_dataset_keeps_few_memory_maps_open(prepared):
+def _from_maps(folder, ds, idx):
+    """The items of row positions ``idx`` indexed out of memory-mapped ``.npy`` files (the reference)."""
+    return np.stack([np.load(folder / f"{ds.records[i]}.npy", mmap_mode="r")[ds.epochs[i]] for i in idx])
+
+
+def test_dataset_reads_batches_without_memory_maps(prepared):
+    """Batches read from the cache files equal memory-map indexing, for runs of consecutive
+    epochs, shuffled rows and repeated rows, and leave no memory map open (a map's pages stay
+    in the process's RSS, which made the peak of a multi-night prediction grow per night)."""
+    from sigvision.train import ImageRowsDataset, SignalRowsDataset
+
+    index, meta = load_prepared(prepared)
+    ds = ImageRowsDataset(prepared, index)
+    n = len(ds)
+    rng = np.random.default_rng(0)
+    for idx in (np.arange(n), rng.permutation(n)[:37], np.array([3, 4, 5, 5, 4, 0, n - 1]), np.array([n - 1])):
+        got = ds.images(idx)
+        assert got.dtype == np.uint8 and np.array_equal(got, _from_maps(prepared / meta["cache_dir"], ds, idx))
+    x, y, _ = ds[np.arange(5)]
+    assert x.shape[0] == 5 and np.array_equal(y.numpy(), index["label"].to_numpy()[:5])
+    assert ds._maps == {}
+    sig = SignalRowsDataset(prepared, index)
+    idx = rng.permutation(n)[:20]
+    np.testing.assert_array_equal(sig.images(idx), _from_maps(prepared / "signals", sig, idx) * sig.scale)
+    with pytest.raises(IndexError, match="out of range"):
+        ImageRowsDataset(prepared, index.assign(epoch=index["epoch"] + 10_000)).images([0])
+
+
+def test_dataset_odd_cache_files(prepared, tmp_path):
+    """A Fortran-ordered cache file is read through a memory map (same images); a truncated
+    one is a clear error, not garbage."""
+    import shutil
+
     from sigvision.train import ImageRowsDataset
 
+    index, meta = load_prepared(prepared)
+    copy = tmp_path / "prep"
+    shutil.copytree(prepared, copy)
+    cache = copy / meta["cache_dir"]
+    recs = list(dict.fromkeys(index["record"].astype(str)))
+    arr = np.load(cache / f"{recs[0]}.npy")
+    np.save(cache / f"{recs[0]}.npy", np.asfortranarray(arr))
+    ds = ImageRowsDataset(copy, index)
+    idx = np.arange(len(ds))
+    np.testing.assert_array_equal(ds.images(idx), _from_maps(prepared / meta["cache_dir"], ds, idx))
+    assert list(ds._maps) == [recs[0]]  # the fallback, the others were read
+    f = cache / f"{recs[1]}.npy"
+    f.write_bytes(f.read_bytes()[:-100])
+    ds = ImageRowsDataset(copy, index)
+    with pytest.raises(InputFileError, match="truncated"):
+        ds.images(np.flatnonzero(index["record"].astype(str).to_numpy() == recs[1]))
+
+
+def test_predict_dataset_fills_one_array_batch_by_batch(prepared):
+    """Probabilities do not depend on the batch size (the last batch may be short)."""
+    from sigvision.train import ImageRowsDataset, predict_dataset
+
     index, _ = load_prepared(prepared)
-    ds = ImageRowsDataset(prepared, index)
-    ds.max_open_maps = 1
-    for rec in index["record"].unique():
-        rows = np.flatnonzero(index["record"].to_numpy() == rec)[:3]
-        ds[rows]
-        assert len(ds._maps) <= 2
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="test_vit"), 5, img_size=32)
+    ds = ImageRowsDataset(prepared, index, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    whole = predict_dataset(model, ds, batch_size=len(ds), device=torch.device("cpu"))
+    small = predict_dataset(model, ds, batch_size=7, device=torch.device("cpu"))
+    assert whole.shape == small.shape == (len(ds), 5) and small.dtype == np.float32
+    np.testing.assert_allclose(small, whole, atol=1e-5)
+    np.testing.assert_allclose(small.sum(1), 1.0, atol=1e-5)
+    multi = predict_dataset(model, ds, batch_size=7, device=torch.device("cpu"), multilabel=True)
+    assert multi.shape == (len(ds), 5) and ((multi > 0) & (multi < 1)).all()
+    empty = predict_dataset(model, ImageRowsDataset(prepared, index.iloc[:0]), batch_size=7,
+                            device=torch.device("cpu"))
+    assert empty.shape == (0, 0)
