@@ -114,22 +114,43 @@ def main() -> None:
             x, perm, lam = fmix(x, rng)
             train_step(x, y, perm, lam)
 
-        # model only and each pipeline alternate over several rounds; medians resist background load
-        rates = {"model": [], "default": [], "albumentations": []}
+        # Model only and each pipeline are interleaved: on CPU step by step (in alternating
+        # order), so drifts of the shared machine's speed hit all of them alike; on a GPU in
+        # blocks of --steps ended by a synchronise, so the data path can overlap the queued
+        # GPU work as in training. Per round: seconds per kind; ratios are medians of rounds.
+        kinds = {"model": lambda: train_step(xr, yr), "default": lambda: pipe_step("default"),
+                 "albumentations": lambda: pipe_step("albumentations")}
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        block = args.steps if device.type == "cuda" else 1
+        for f in kinds.values():
+            for _ in range(3):
+                f()
+        sync()
+        secs = {k: [] for k in kinds}
         for _ in range(args.rounds):
-            rates["model"].append(args.steps * args.batch / _bench_steps(lambda: train_step(xr, yr), args.steps))
-            for backend in augs:
-                rates[backend].append(args.steps * args.batch / _bench_steps(lambda: pipe_step(backend), args.steps))
-        model_img_s = float(np.median(rates["model"]))
-        pipe_img_s = float(np.median(rates["default"]))
-        pipe_alb_img_s = float(np.median(rates["albumentations"]))
+            acc = dict.fromkeys(kinds, 0.0)
+            for b in range(args.steps // block):
+                for k in (list(kinds) if b % 2 == 0 else list(kinds)[::-1]):
+                    t = time.perf_counter()
+                    for _ in range(block):
+                        kinds[k]()
+                    sync()
+                    acc[k] += time.perf_counter() - t
+            for k in kinds:
+                secs[k].append(acc[k])
+        n_img = (args.steps // block) * block * args.batch
+        model_img_s = n_img / float(np.median(secs["model"]))
+        pipe_img_s = n_img / float(np.median(secs["default"]))
+        pipe_alb_img_s = n_img / float(np.median(secs["albumentations"]))
+        ratio = float(np.median(np.array(secs["model"]) / np.array(secs["default"])))
+        ratio_alb = float(np.median(np.array(secs["model"]) / np.array(secs["albumentations"])))
         del pipes
 
     res = {"model": args.model, "image_px": args.size, "batch": args.batch, "workers": workers,
            "model_only_img_s": round(model_img_s, 1), "pipeline_img_s": round(pipe_img_s, 1),
-           "datapath_ratio": round(pipe_img_s / model_img_s, 3),
+           "datapath_ratio": round(ratio, 3),
            "pipeline_albumentations_img_s": round(pipe_alb_img_s, 1),
-           "datapath_ratio_albumentations": round(pipe_alb_img_s / model_img_s, 3), "rounds": args.rounds,
+           "datapath_ratio_albumentations": round(ratio_alb, 3), "rounds": args.rounds,
            "device": torch.cuda.get_device_name(0) if device.type == "cuda" else
            f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
            "machine": platform.machine()}

@@ -11,7 +11,8 @@ large, irregular and low-frequency:
    ``1 / max(f, 1 / max(H, W)) ** decay_power`` where ``f`` is the frequency magnitude
    (``numpy.fft.fftfreq`` along both image axes; the floor stops the division by zero at
    the DC term);
-3. inverse FFT, keep the real part: a smooth grey-scale random field;
+3. inverse FFT, keep the real part: a smooth grey-scale random field (computed as the
+   equivalent real-noise filter, same distribution, half the work: see ``_low_freq_field``);
 4. set the ``round(lam * H * W)`` largest pixels to 1 and the rest to 0 (with
    ``max_soft > 0`` a linear ramp across the threshold gives soft edges; the mean is kept).
 
@@ -134,18 +135,25 @@ def _check_shape(shape: Any) -> tuple[int, int]:
 
 def _low_freq_field(shape: tuple[int, int], decay_power: float,
                     rng: np.random.Generator) -> np.ndarray:
-    """Real part of the inverse FFT of a 1/f^d-scaled complex Gaussian spectrum, (H, W)."""
+    """A smooth random field (H, W) whose spectrum falls off as 1/f^d.
+
+    The paper's recipe takes the real part of the inverse FFT of a complex Gaussian spectrum
+    scaled by 1/f^d. Because the scale is symmetric in f, that real part is the inverse FFT of
+    the spectrum's Hermitian part, which has exactly the distribution of the FFT of real white
+    noise divided by sqrt(H W). So the same field (in distribution) comes from filtering real
+    noise with a real FFT pair: half the random draws and half the transform work. The mask
+    only ranks the field's pixels, so the overall scale does not matter.
+    """
     h, w = shape
     scale = _spectral_scale(h, w, float(decay_power))
-    spectrum = (rng.standard_normal((h, w)) + 1j * rng.standard_normal((h, w))) * scale
-    return np.fft.ifft2(spectrum).real
+    return np.fft.irfft2(np.fft.rfft2(rng.standard_normal((h, w))) * scale, s=(h, w))
 
 
 @functools.lru_cache(maxsize=32)
 def _spectral_scale(h: int, w: int, decay_power: float) -> np.ndarray:
-    """1 / max(|f|, 1/max(h, w)) ** decay_power over the FFT grid (cached per shape)."""
+    """1 / max(|f|, 1/max(h, w)) ** decay_power over the real-FFT grid (h, w // 2 + 1), cached per shape."""
     fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.fftfreq(w)[None, :]
+    fx = np.fft.rfftfreq(w)[None, :]
     freq = np.sqrt(fy * fy + fx * fx)
     scale = 1.0 / np.maximum(freq, 1.0 / max(h, w)) ** decay_power
     scale.setflags(write=False)

@@ -152,6 +152,9 @@ def load_or_make_folds(prepared_dir: str | os.PathLike, index, n_folds: int, see
 
 
 # ---------------------------------------------------------------------------- data
+_HAVE_PREADV = hasattr(os, "preadv")
+
+
 class ImageRowsDataset(torch.utils.data.Dataset):
     """Rows of a prepared index -> batches of (uint8 images (B, H, W, 3), targets (B,), meta (B, n_meta)).
 
@@ -197,6 +200,9 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         self._maps: dict[str, np.ndarray] = {}  # the memory-map fallback (unusual .npy layouts)
         self.max_open_maps = 4
         self._layouts: dict[str, tuple | None] = {}  # record -> (path, data offset, shape, dtype)
+        self._fds: dict[str, int] = {}  # record -> open descriptor of its cache file (see _fd)
+        self._fd_pid = os.getpid()
+        self.max_open_files = 64
 
     def _set_source(self, meta: dict) -> None:
         if not meta.get("cache_dir"):
@@ -278,8 +284,41 @@ class ImageRowsDataset(torch.utils.data.Dataset):
             del self._maps[rec]
         return out
 
-    @staticmethod
-    def _read_rows(rec: str, lay: tuple, item_ndim: int, sel: np.ndarray, eps: np.ndarray, out: np.ndarray) -> None:
+    def _fd(self, rec: str, path) -> int:
+        """A read-only descriptor of ``rec``'s cache file, kept open (at most ``max_open_files``,
+        least recently used closed first). Descriptors cost no memory, and positional reads
+        (``preadv``) share none of a file offset, so a forked loader worker may use inherited ones;
+        a process that finds the cache made by another (pid changes) opens its own."""
+        if self._fd_pid != os.getpid():
+            self._fds, self._fd_pid = {}, os.getpid()
+        fd = self._fds.pop(rec, None)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fds[rec] = fd  # (re-)inserted last: the dict's order is the recency order
+        while len(self._fds) > max(1, self.max_open_files):
+            os.close(self._fds.pop(next(iter(self._fds))))
+        return fd
+
+    def close(self) -> None:
+        """Close the cached file descriptors (also done when the dataset is garbage-collected)."""
+        if getattr(self, "_fd_pid", None) == os.getpid():
+            for fd in self._fds.values():
+                try:
+                    os.close(fd)
+                except OSError:  # pragma: no cover - already closed
+                    pass
+        self._fds = {}
+
+    def __del__(self):
+        self.close()
+
+    def __getstate__(self):  # descriptors are per process: a pickled copy (spawned worker) opens its own
+        state = dict(self.__dict__)
+        state["_fds"], state["_fd_pid"] = {}, None
+        return state
+
+    def _read_rows(self, rec: str, lay: tuple, item_ndim: int, sel: np.ndarray, eps: np.ndarray,
+                   out: np.ndarray) -> None:
         """Read epochs ``eps`` of one record's file into ``out[sel]`` (runs of consecutive
         positions and epochs in one read each)."""
         path, offset, fshape, _ = lay
@@ -298,19 +337,33 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         else:  # one item per file: read it once, copy it to every row that wants it
             runs = [(0, 1)]
             eps = np.zeros(1, np.int64)
-        with open(path, "rb", buffering=0) as fh:
+        if _HAVE_PREADV:  # one positional read per run on a kept descriptor: no open, no seek
+            fd = self._fd(rec, path)
+
+            def read(buf, pos):
+                return os.preadv(fd, [buf], pos)
+        else:  # pragma: no cover - platforms without preadv (Windows)
+            fh = open(path, "rb", buffering=0)
+
+            def read(buf, pos):
+                fh.seek(pos)
+                return fh.readinto(buf)
+        try:
             for a, b in runs:
                 dst = out[sel[a]:sel[a] + (b - a)]
-                fh.seek(offset + int(eps[a]) * item_bytes)
+                pos = offset + int(eps[a]) * item_bytes
                 buf, want, got = memoryview(dst).cast("B"), dst.nbytes, 0
                 while got < want:  # a read may return short; 0 bytes means the file ends early
-                    k = fh.readinto(buf[got:])
+                    k = read(buf[got:], pos + got)
                     if not k:
                         break
                     got += k
                 if got != want:
                     raise InputFileError(path, f"truncated ({got} of {want} bytes at epoch {int(eps[a])})",
                                          "run 'sigvision prepare --overwrite' again")
+        finally:
+            if not _HAVE_PREADV:  # pragma: no cover
+                fh.close()
         if not per_epoch and len(sel) > 1:
             out[sel[1:]] = out[sel[0]]
 

@@ -123,8 +123,10 @@ def test_fmix_batch_shares_one_mask_and_perm_is_permutation():
     assert mixed.shape == x.shape and mixed.dtype == x.dtype
     assert perm.dtype == torch.long and perm.shape == (6,)
     assert sorted(perm.tolist()) == list(range(6))
-    # recover the mask from sample 0: pixels where mixed equals x (x != x[perm] a.s.)
-    m = (mixed[0, 0] == x[0, 0]).to(x.dtype)
+    # recover the mask from a sample mixed with another one: pixels where mixed equals x
+    # (x[i] != x[perm[i]] almost surely when perm[i] != i)
+    i = next(k for k in range(6) if int(perm[k]) != k)
+    m = (mixed[i, 0] == x[i, 0]).to(x.dtype)
     assert abs(float(m.mean()) - lam) < 1e-12
     expected = m * x + (1 - m) * x[perm]
     assert torch.equal(mixed, expected)
@@ -185,6 +187,30 @@ def test_hard_mask_is_exactly_the_largest_pixels_of_the_field():
         expected = np.zeros(field.size, np.float32)
         expected[np.argsort(-field, kind="stable")[:n_on]] = 1.0
         assert np.array_equal(mask.ravel(), expected)
+
+
+@pytest.mark.parametrize("shape", [(24, 36), (25, 35)])
+def test_field_matches_the_papers_complex_spectrum_recipe_in_distribution(shape):
+    """Real part of ifft2(complex Gaussian x 1/f^d) (the paper) vs the real-noise filter used:
+    the same covariance, checked through lag-1 and lag-3 correlations along both axes."""
+    from sigvision.augment import _low_freq_field
+
+    h, w = shape
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    scale = 1.0 / np.maximum(np.sqrt(fy * fy + fx * fx), 1.0 / max(h, w)) ** 3.0
+    rng = np.random.default_rng(0)
+    paper = np.array([np.fft.ifft2((rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * scale).real
+                      for _ in range(800)])
+    ours = np.array([_low_freq_field(shape, 3.0, rng) for _ in range(800)])
+
+    def corr(f, lag, axis):
+        f = f / f.std()
+        a, b = (f[:, :, lag:], f[:, :, :-lag]) if axis == 1 else (f[:, lag:, :], f[:, :-lag, :])
+        return float(np.mean(a * b))
+
+    for lag in (1, 3):
+        for axis in (0, 1):
+            assert corr(ours, lag, axis) == pytest.approx(corr(paper, lag, axis), abs=0.02)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])

@@ -310,6 +310,16 @@ def test_dataset_reads_batches_without_memory_maps(prepared):
     x, y, _ = ds[np.arange(5)]
     assert x.shape[0] == 5 and np.array_equal(y.numpy(), index["label"].to_numpy()[:5])
     assert ds._maps == {}
+    assert 0 < len(ds._fds) <= ds.max_open_files  # descriptors kept for the next batch, no maps
+    ds.max_open_files = 1
+    assert np.array_equal(ds.images(np.arange(n)), _from_maps(prepared / meta["cache_dir"], ds, np.arange(n)))
+    assert len(ds._fds) == 1  # least recently used descriptors closed
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(ds))  # a spawned loader worker opens its own descriptors
+    assert clone._fds == {} and np.array_equal(clone.images([0, 1]), ds.images([0, 1]))
+    ds.close()
+    assert ds._fds == {}
     sig = SignalRowsDataset(prepared, index)
     idx = rng.permutation(n)[:20]
     np.testing.assert_array_equal(sig.images(idx), _from_maps(prepared / "signals", sig, idx) * sig.scale)
