@@ -294,10 +294,9 @@ def _from_maps(folder, ds, idx):
     return np.stack([np.load(folder / f"{ds.records[i]}.npy", mmap_mode="r")[ds.epochs[i]] for i in idx])
 
 
-def test_dataset_reads_batches_without_memory_maps(prepared):
-    """Batches read from the cache files equal memory-map indexing, for runs of consecutive
-    epochs, shuffled rows and repeated rows, and leave no memory map open (a map's pages stay
-    in the process's RSS, which made the peak of a multi-night prediction grow per night)."""
+def test_dataset_batches_equal_plain_indexing(prepared):
+    """Batches gathered from the kept maps equal plain memory-map indexing, for runs of
+    consecutive epochs, shuffled rows and repeated rows; maps are bounded in number (LRU)."""
     from sigvision.train import ImageRowsDataset, SignalRowsDataset
 
     index, meta = load_prepared(prepared)
@@ -309,22 +308,55 @@ def test_dataset_reads_batches_without_memory_maps(prepared):
         assert got.dtype == np.uint8 and np.array_equal(got, _from_maps(prepared / meta["cache_dir"], ds, idx))
     x, y, _ = ds[np.arange(5)]
     assert x.shape[0] == 5 and np.array_equal(y.numpy(), index["label"].to_numpy()[:5])
-    assert ds._maps == {}
-    assert 0 < len(ds._fds) <= ds.max_open_files  # descriptors kept for the next batch, no maps
+    assert ds._maps == {} and 0 < len(ds._views) <= ds.max_open_files
     ds.max_open_files = 1
     assert np.array_equal(ds.images(np.arange(n)), _from_maps(prepared / meta["cache_dir"], ds, np.arange(n)))
-    assert len(ds._fds) == 1  # least recently used descriptors closed
+    assert len(ds._views) == 1  # least recently used maps closed
     import pickle
 
-    clone = pickle.loads(pickle.dumps(ds))  # a spawned loader worker opens its own descriptors
-    assert clone._fds == {} and np.array_equal(clone.images([0, 1]), ds.images([0, 1]))
+    clone = pickle.loads(pickle.dumps(ds))  # a spawned loader worker maps the files itself
+    assert clone._views == {} and np.array_equal(clone.images([0, 1]), ds.images([0, 1]))
     ds.close()
-    assert ds._fds == {}
+    assert ds._views == {}
     sig = SignalRowsDataset(prepared, index)
     idx = rng.permutation(n)[:20]
     np.testing.assert_array_equal(sig.images(idx), _from_maps(prepared / "signals", sig, idx) * sig.scale)
     with pytest.raises(IndexError, match="out of range"):
         ImageRowsDataset(prepared, index.assign(epoch=index["epoch"] + 10_000)).images([0])
+
+
+def _mapped_rss_kib(path) -> int:
+    """Resident KiB of the process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+            inside = line.rstrip().endswith(str(path))
+        elif inside and head and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
+def test_dataset_releases_read_pages_from_the_process(prepared):
+    """Pages of the cache read through the maps leave the process's resident memory every
+    ``resident_budget`` bytes copied (they stay in the page cache), so RSS stays bounded."""
+    from sigvision.train import ImageRowsDataset
+
+    index, meta = load_prepared(prepared)
+    ds = ImageRowsDataset(prepared, index)
+    rec = str(index["record"].iloc[0])
+    path = (prepared / meta["cache_dir"] / f"{rec}.npy").resolve()
+    rows = np.flatnonzero(index["record"].astype(str).to_numpy() == rec)
+    ds.resident_budget = 1 << 40  # never released
+    ds.images(rows)
+    if not Path("/proc/self/smaps").exists():  # not Linux: the bound is the budget, unobservable here
+        return
+    full = _mapped_rss_kib(path)
+    assert full >= 0.9 * len(rows) * ds.images([rows[0]]).nbytes / 1024
+    ds.resident_budget = 1  # release after every batch
+    ds.images(rows)
+    assert _mapped_rss_kib(path) == 0 < full
+    assert np.array_equal(ds.images(rows[:3]), _from_maps(prepared / meta["cache_dir"], ds, rows[:3]))
 
 
 def test_dataset_odd_cache_files(prepared, tmp_path):
