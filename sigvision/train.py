@@ -613,13 +613,31 @@ def resolve_workers(num_workers: int) -> int:
     return 0 if n <= 2 else min(8, n // 2)
 
 
+class _InlineBatches:
+    """The batches of ``batch_sampler`` fetched in this process, for CPU runs without loader
+    workers: what a DataLoader with ``num_workers=0`` and ``batch_size=None`` yields, without
+    its per-batch fetcher, conversion and profiler bookkeeping (about 0.1 ms a batch)."""
+
+    def __init__(self, ds, batch_sampler):
+        self.dataset, self.batch_sampler = ds, batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for idx in self.batch_sampler:
+            yield self.dataset[idx]
+
+
 def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
     """Batches are fetched whole (the dataset takes a list of indices): no per-image collation."""
     num_workers = resolve_workers(num_workers)
+    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last)
+    if num_workers == 0 and device.type != "cuda":
+        return _InlineBatches(ds, batches)
     kw = {}
     if num_workers > 0:
         kw.update(persistent_workers=True, prefetch_factor=4)
-    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last)
     return torch.utils.data.DataLoader(ds, batch_size=None, sampler=batches, num_workers=num_workers,
                                        pin_memory=device.type == "cuda", **kw)
 
