@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9, help="rounds of interleaved steps; ratios are their median")
     ap.add_argument("--workers", type=int, default=None,
                     help="DataLoader workers (default: 0 on <= 2 cores, where a worker competes with the "
                          "model's threads; else one per 2 cores, max 8)")
