@@ -248,17 +248,26 @@ class InferConfig:
 
     ``checkpoint``: ``best``, ``last`` or an epoch number (as in the seed, which picked
     epoch 4 for ViT and epoch 1 for EfficientNet). ``tta_shifts_s``: extra passes with the
-    context window shifted by these many seconds (averaged); empty = off.
+    context window shifted by these many seconds (averaged); empty = off. ``amp``: autocast
+    for prediction (``auto``: bf16 on CUDA when supported, else fp16; off on CPU).
+    ``num_workers``: loader processes (-1: chosen from the machine, as ``train.num_workers``).
     """
 
     checkpoint: str = "best"
     test_dir: str = ""
     batch_size: int = 64
     tta_shifts_s: tuple[float, ...] = ()
+    amp: str = "auto"
+    num_workers: int = -1
 
     def validate(self) -> None:
         if self.checkpoint not in ("best", "last") and not self.checkpoint.isdigit():
             raise ConfigError(f"infer.checkpoint={self.checkpoint!r}; accepted: best, last or an epoch number")
+        _one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        if self.num_workers < -1:
+            raise ConfigError(f"infer.num_workers={self.num_workers}; use -1 (chosen from the machine) or >= 0")
+        if self.batch_size < 1:
+            raise ConfigError(f"infer.batch_size={self.batch_size} must be >= 1")
 
 
 @dataclass(frozen=True)

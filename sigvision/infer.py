@@ -34,6 +34,7 @@ import torch
 from .artifacts import save_npy, write_json
 from .config import Config, config_hash
 from .errors import InputFileError
+from .runtime import autocast_context, resolve_amp
 from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
                     predict_dataset, task_spec)
 
@@ -90,6 +91,7 @@ def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device,
         ds = make_dataset(kind, prepared_dir, rows, mean=mmeta["mean"], std=mmeta["std"],
                           meta_features=tuple(mmeta["meta_features"]))
         return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device,
+                               amp=resolve_amp(cfg.infer.amp, device), num_workers=cfg.infer.num_workers,
                                multilabel=bool(mmeta.get("multilabel", False)))
     return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
@@ -127,7 +129,8 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
                 valid = valid[:, 1:2]
             imgs = renderer.render(w, types, valid)
             x = (imgs.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
-            logits = model(torch.from_numpy(x).to(device), None)
+            with autocast_context(resolve_amp(cfg.infer.amp, device), device):
+                logits = model(torch.from_numpy(x).to(device), None)
             out[pos[s:s + len(imgs)]] = torch.softmax(logits.float(), 1).cpu().numpy()
     return out
 

@@ -872,7 +872,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
             net, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, epoch * steps_per_epoch,
             steps_per_epoch, progress if info.primary else _no_progress, f"fold {fold} epoch {epoch}", ds_tr)
         probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info,
-                                multilabel=spec.multilabel)
+                                num_workers=tcfg.num_workers, multilabel=spec.multilabel)
         y = ds_va.targets
         if spec.multilabel:
             va_loss = float(eval_bce(torch.from_numpy(np.clip(probs, 1e-7, 1 - 1e-7)), torch.from_numpy(y)))

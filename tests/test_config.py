@@ -66,3 +66,14 @@ def test_yaml_errors(tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_presets_load(path):
     assert load_config(path).name
+
+
+def test_infer_amp_and_workers_are_checked():
+    from sigvision.config import config_from_dict
+    from sigvision.errors import ConfigError
+
+    assert config_from_dict({"infer": {"amp": "bf16", "num_workers": 2}}).infer.amp == "bf16"
+    with pytest.raises(ConfigError, match="infer.amp"):
+        config_from_dict({"infer": {"amp": "fp8"}})
+    with pytest.raises(ConfigError, match="infer.num_workers"):
+        config_from_dict({"infer": {"num_workers": -2}})

@@ -113,6 +113,13 @@ def test_infer_test_dir_names_files_like_the_seed(prepared, synth_dir4, tmp_path
     pt, meta = load_probs(w["test"])
     np.testing.assert_allclose(pt, (p0 + p1) / 2, atol=1e-6)
     assert meta["tta_shifts_s"] == [0.0, 3.0]
+    # bf16 autocast and a loader worker process: close to the fp32 in-process result, not equal
+    cfg2 = _fix_root(_cfg(prepared, tmp_path / "w", **{"train.epochs": 1, "infer.test_dir": str(prepared),
+                                                       "infer.tta_shifts_s": [3.0], "infer.amp": "bf16",
+                                                       "infer.num_workers": 1}), synth_dir4)
+    pb, _ = load_probs(infer(cfg2)["test"])
+    assert pb.shape == pt.shape and not np.array_equal(pb, pt)
+    np.testing.assert_allclose(pb, pt, atol=0.05)
 
 
 def test_probability_files_are_checked(tmp_path):
