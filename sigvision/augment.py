@@ -371,6 +371,17 @@ def mixed_loss(
     shuffled = targets[perm.to(device=targets.device, dtype=torch.long)]
     if lam == 0.0:
         return loss_fn(logits, shuffled)
+    if (isinstance(loss_fn, torch.nn.CrossEntropyLoss) and loss_fn.weight is None
+            and loss_fn.reduction == "mean" and targets.ndim == 1 and not targets.is_floating_point()
+            and targets.device.type == "cpu" and not bool((targets == loss_fn.ignore_index).any())):
+        # Cross-entropy (label smoothing included) is linear in a probability target, so the
+        # weighted sum of the two losses is one loss against the mixed one-hot target: one
+        # log-softmax and one backward instead of two (about half the cost on CPU).
+        mixed = torch.zeros(logits.shape, dtype=logits.dtype, device=logits.device)
+        mixed.scatter_(1, targets.view(-1, 1).to(logits.device), lam)
+        mixed.scatter_add_(1, shuffled.view(-1, 1).to(logits.device),
+                           torch.full((len(targets), 1), 1.0 - lam, dtype=logits.dtype, device=logits.device))
+        return loss_fn(logits, mixed)
     return lam * loss_fn(logits, targets) + (1.0 - lam) * loss_fn(logits, shuffled)
 
 

@@ -189,6 +189,28 @@ def test_hard_mask_is_exactly_the_largest_pixels_of_the_field():
         assert np.array_equal(mask.ravel(), expected)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_mixed_cross_entropy_equals_the_weighted_sum_with_gradients(smoothing):
+    """The one-call mixed-target path of mixed_loss gives the loss and gradient of
+    lam * CE(y) + (1 - lam) * CE(y[perm]), with and without label smoothing."""
+    ce = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 5, (12,), generator=g)
+    perm = torch.randperm(12, generator=g)
+    fast = mixed_loss(ce, logits, y, perm, 0.37)
+    (g_fast,) = torch.autograd.grad(fast, logits)
+    ref = 0.37 * ce(logits, y) + 0.63 * ce(logits, y[perm])
+    (g_ref,) = torch.autograd.grad(ref, logits)
+    assert float(fast.detach()) == pytest.approx(float(ref.detach()), abs=1e-12)
+    assert torch.allclose(g_fast, g_ref, atol=1e-12)
+    # weighted cross-entropy normalises by the targets' weights: it keeps the two-call path
+    w = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0], dtype=torch.float64)
+    cew = torch.nn.CrossEntropyLoss(weight=w)
+    assert float(mixed_loss(cew, logits.detach(), y, perm, 0.37)) == pytest.approx(
+        float(0.37 * cew(logits.detach(), y) + 0.63 * cew(logits.detach(), y[perm])), abs=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(24, 36), (25, 35)])
 def test_field_matches_the_papers_complex_spectrum_recipe_in_distribution(shape):
     """Real part of ifft2(complex Gaussian x 1/f^d) (the paper) vs the real-noise filter used:
