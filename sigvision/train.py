@@ -197,10 +197,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
                                    dtype=np.float32)
         else:
             self.meta = np.zeros((len(rows), 0), np.float32)
-        self._maps: dict[str, np.ndarray] = {}  # the memory-map fallback (unusual .npy layouts)
-        self.max_open_maps = 4
-        self._layouts: dict[str, tuple | None] = {}  # record -> (path, data offset, shape, dtype)
-        self._views: dict[str, tuple] = {}  # record -> (memory map, array over it), see _view
+        self._maps: dict[str, np.ndarray] = {}  # record -> its cache file, memory-mapped (see _map)
         self.max_open_files = 64
         self._copied = 0
         self.resident_budget = 64 * 2**20  # bytes copied out of the maps between page releases
@@ -218,37 +215,24 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def _map(self, rec: str) -> np.ndarray:
-        mm = self._maps.get(rec)
+        """``rec``'s cache file as a read-only memory-mapped array, kept open (at most
+        ``max_open_files``, least recently used closed first)."""
+        mm = self._maps.pop(rec, None)
         if mm is None:
             p = self.cache_dir / f"{rec}.npy"
             if not p.is_file():
                 raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
-            mm = self._maps[rec] = np.load(p, mmap_mode="r")
+            try:
+                mm = np.load(p, mmap_mode="r")
+            except ValueError as exc:  # e.g. 'mmap length is greater than file size'
+                raise InputFileError(p, f"truncated or unreadable ({exc})",
+                                     "run 'sigvision prepare --overwrite' again") from None
+        self._maps[rec] = mm  # (re-)inserted last: the dict's order is the recency order
+        while len(self._maps) > max(1, self.max_open_files):
+            # dropped, not closed: a batch being gathered may still read it; the map goes with
+            # its last reference (closing an mmap under a live np.memmap would crash)
+            del self._maps[next(iter(self._maps))]
         return mm
-
-    def _layout(self, rec: str) -> tuple | None:
-        """(path, data offset, shape, dtype) of a record's ``.npy``, the header read once; None for
-        layouts read through a memory map instead (Fortran order, object or non-native dtypes)."""
-        if rec in self._layouts:
-            return self._layouts[rec]
-        p = self.cache_dir / f"{rec}.npy"
-        if not p.is_file():
-            raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
-        fmt = np.lib.format
-        lay = None
-        try:
-            with open(p, "rb") as fh:
-                version = fmt.read_magic(fh)
-                if version in ((1, 0), (2, 0)):
-                    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                    shape, fortran, dt = read(fh)
-                    if not fortran and not dt.hasobject and dt.isnative:
-                        lay = (p, fh.tell(), tuple(shape), dt)
-        except ValueError as exc:
-            raise InputFileError(p, f"unreadable cache file ({exc})", "run 'sigvision prepare --overwrite' again") \
-                from None
-        self._layouts[rec] = lay
-        return lay
 
     def _gather(self, idx, item_ndim: int, dtype) -> np.ndarray:
         """Items for row positions ``idx``. Per-record files hold either one item
@@ -265,8 +249,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         idx = np.asarray(idx, dtype=np.int64)
         recs = self.records[idx]
         wanted = dict.fromkeys(recs)
-        lays = {rec: self._layout(rec) for rec in wanted}
-        srcs = {rec: (self._view(rec, lay) if lay is not None else self._map(rec)) for rec, lay in lays.items()}
+        srcs = {rec: self._map(rec) for rec in wanted}
         first = srcs[recs[0]]
         shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
         out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
@@ -285,68 +268,27 @@ class ImageRowsDataset(torch.utils.data.Dataset):
                 out[sel] = src[eps]
             else:
                 out[sel] = src
-        del srcs, first, src
         self._copied += out.nbytes
         if self._copied > self.resident_budget:
             self._release_pages()
-        # the memory-map fallback (unusual layouts): keep only a few maps open
-        for rec in [r for r in self._maps if r not in wanted][: max(0, len(self._maps) - self.max_open_maps)]:
-            del self._maps[rec]
         return out
-
-    def _view(self, rec: str, lay: tuple) -> np.ndarray:
-        """The array in ``rec``'s cache file, over a read-only memory map kept open (LRU)."""
-        hit = self._views.pop(rec, None)
-        if hit is None:
-            path, offset, shape, dt = lay
-            count = int(np.prod(shape, dtype=np.int64))
-            size = path.stat().st_size
-            if offset + count * dt.itemsize > size:
-                raise InputFileError(path, f"truncated ({size - offset} of {count * dt.itemsize} data bytes)",
-                                     "run 'sigvision prepare --overwrite' again")
-            if count == 0:
-                hit = (None, np.zeros(shape, dt))
-            else:
-                with open(path, "rb") as fh:
-                    mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-                hit = (mm, np.frombuffer(mm, dtype=dt, count=count, offset=offset).reshape(shape))
-        self._views[rec] = hit  # (re-)inserted last: the dict's order is the recency order
-        while len(self._views) > max(1, self.max_open_files):
-            self._drop_view(self._views.pop(next(iter(self._views))))
-        return hit[1]
-
-    @staticmethod
-    def _drop_view(hit) -> None:
-        mm, arr = hit
-        del arr, hit
-        if mm is not None:
-            try:
-                mm.close()
-            except BufferError:  # an array still points into it: the map closes when that goes
-                pass
 
     def _release_pages(self) -> None:
         """Drop the mapped cache pages from this process (they stay in the page cache)."""
         self._copied = 0
         if _MADV_DONTNEED is None:  # pragma: no cover - platforms without madvise
             return
-        for mm, _ in self._views.values():
-            if mm is not None:
-                mm.madvise(_MADV_DONTNEED)
+        for arr in self._maps.values():
+            if isinstance(arr.base, mmap.mmap):
+                arr.base.madvise(_MADV_DONTNEED)
 
     def close(self) -> None:
-        """Close the memory maps of the cache files (also done when the dataset is collected)."""
-        views, self._views = getattr(self, "_views", {}), {}
-        for hit in views.values():
-            self._drop_view(hit)
+        """Drop the memory maps of the cache files (each unmaps with its last reference)."""
         self._maps = {}
-
-    def __del__(self):
-        self.close()
 
     def __getstate__(self):  # maps are per process: a pickled copy (a spawned worker) opens its own
         state = dict(self.__dict__)
-        state["_views"], state["_maps"], state["_copied"] = {}, {}, 0
+        state["_maps"], state["_copied"] = {}, 0
         return state
 
     def images(self, idx) -> np.ndarray:
