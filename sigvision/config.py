@@ -210,8 +210,7 @@ class TrainConfig:
         for f in self.train_folds:
             if not 0 <= f < self.folds:
                 raise ConfigError(f"train.train_folds has fold {f}; folds are 0..{self.folds - 1}")
-        if self.num_workers < -1:
-            raise ConfigError(f"train.num_workers={self.num_workers}; use -1 (chosen from the machine) or >= 0")
+        _check_workers("train.num_workers", self.num_workers)
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
@@ -264,8 +263,7 @@ class InferConfig:
         if self.checkpoint not in ("best", "last") and not self.checkpoint.isdigit():
             raise ConfigError(f"infer.checkpoint={self.checkpoint!r}; accepted: best, last or an epoch number")
         _one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
-        if self.num_workers < -1:
-            raise ConfigError(f"infer.num_workers={self.num_workers}; use -1 (chosen from the machine) or >= 0")
+        _check_workers("infer.num_workers", self.num_workers)
         if self.batch_size < 1:
             raise ConfigError(f"infer.batch_size={self.batch_size} must be >= 1")
 
@@ -347,6 +345,11 @@ class Config:
     def run_path(self) -> Path:
         """Weights and predictions of this experiment: ``<weights_dir>/<name>``."""
         return Path(self.weights_dir) / self.name
+
+
+def _check_workers(key: str, n: int) -> None:
+    if n < -1:
+        raise ConfigError(f"{key}={n}; use -1 (chosen from the machine) or >= 0")
 
 
 def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:

@@ -36,7 +36,7 @@ from .config import Config, config_hash
 from .errors import InputFileError
 from .runtime import autocast_context, resolve_amp
 from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
-                    predict_dataset, task_spec)
+                    normalize_batch, predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -91,7 +91,7 @@ def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device,
         ds = make_dataset(kind, prepared_dir, rows, mean=mmeta["mean"], std=mmeta["std"],
                           meta_features=tuple(mmeta["meta_features"]))
         return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device,
-                               amp=resolve_amp(cfg.infer.amp, device), num_workers=cfg.infer.num_workers,
+                               amp=resolve_amp(cfg.infer.amp, device, "infer.amp"), num_workers=cfg.infer.num_workers,
                                multilabel=bool(mmeta.get("multilabel", False)))
     return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
@@ -103,8 +103,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
 
     d = cfg.data
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz)
-    mean = np.asarray(mmeta["mean"], np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(mmeta["std"], np.float32).reshape(1, 3, 1, 1)
+    amp = resolve_amp(cfg.infer.amp, device, "infer.amp")
     types = list(d.channel_types) or None
     out = np.zeros((len(rows), len(mmeta["classes"])), np.float32)
     shift = int(round(shift_s * d.fs_hz))
@@ -128,9 +127,9 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
                 w = w[..., n:2 * n]
                 valid = valid[:, 1:2]
             imgs = renderer.render(w, types, valid)
-            x = (imgs.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
-            with autocast_context(resolve_amp(cfg.infer.amp, device), device):
-                logits = model(torch.from_numpy(x).to(device), None)
+            x = normalize_batch(torch.from_numpy(imgs).to(device), mmeta["mean"], mmeta["std"])
+            with autocast_context(amp, device):
+                logits = model(x, None)
             out[pos[s:s + len(imgs)]] = torch.softmax(logits.float(), 1).cpu().numpy()
     return out
 

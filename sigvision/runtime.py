@@ -88,7 +88,7 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-def resolve_amp(mode: str, device) -> str | None:
+def resolve_amp(mode: str, device, key: str = "train.amp") -> str | None:
     """'auto' -> bf16 on CUDA when supported, else fp16 on CUDA, off on CPU."""
     import torch
 
@@ -101,7 +101,7 @@ def resolve_amp(mode: str, device) -> str | None:
     if mode == "fp16" and device.type != "cuda":
         from .errors import ConfigError
 
-        raise ConfigError("train.amp=fp16 needs a CUDA device; use bf16 or off on CPU")
+        raise ConfigError(f"{key}=fp16 needs a CUDA device; use bf16 or off on CPU")
     return mode
 
 
