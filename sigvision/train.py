@@ -215,31 +215,33 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def _map(self, rec: str) -> np.ndarray:
-        """``rec``'s cache file as a read-only memory-mapped array, kept open (at most
-        ``max_open_files``, least recently used closed first)."""
-        mm = self._maps.pop(rec, None)
-        if mm is None:
+        """``rec``'s cache file as a read-only array over a memory map, kept open (at most
+        ``max_open_files``, least recently used dropped first). A plain ndarray view of the
+        ``np.memmap``: indexing it skips the memmap subclass's per-call bookkeeping."""
+        arr = self._maps.pop(rec, None)
+        if arr is None:
             p = self.cache_dir / f"{rec}.npy"
             if not p.is_file():
                 raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
             try:
-                mm = np.load(p, mmap_mode="r")
+                arr = np.asarray(np.load(p, mmap_mode="r"))
             except ValueError as exc:  # e.g. 'mmap length is greater than file size'
                 raise InputFileError(p, f"truncated or unreadable ({exc})",
                                      "run 'sigvision prepare --overwrite' again") from None
-        self._maps[rec] = mm  # (re-)inserted last: the dict's order is the recency order
+        self._maps[rec] = arr  # (re-)inserted last: the dict's order is the recency order
         while len(self._maps) > max(1, self.max_open_files):
             # dropped, not closed: a batch being gathered may still read it; the map goes with
-            # its last reference (closing an mmap under a live np.memmap would crash)
+            # its last reference (closing an mmap under a live array would crash)
             del self._maps[next(iter(self._maps))]
-        return mm
+        return arr
 
     def _gather(self, idx, item_ndim: int, dtype) -> np.ndarray:
         """Items for row positions ``idx``. Per-record files hold either one item
         (ndim == item_ndim) or one per epoch (ndim == item_ndim + 1).
 
-        Items are copied out of read-only memory maps kept open per record (at most
-        ``max_open_files``, least recently used closed first): no system call per item. Pages
+        Items are copied one by one out of read-only memory maps kept open per record (at
+        most ``max_open_files``, least recently used dropped first): no system call and one
+        copy per item (fancy indexing per record copied twice, through a temporary). Pages
         of a map that have been read count in the process's resident memory while it is
         mapped, so once ``resident_budget`` bytes have been copied since the last time, every
         map is told the pages are not needed (``madvise(MADV_DONTNEED)``): they leave the
@@ -247,27 +249,24 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         resident memory of the image cache stays bounded whatever the number of nights.
         """
         idx = np.asarray(idx, dtype=np.int64)
-        recs = self.records[idx]
-        wanted = dict.fromkeys(recs)
-        srcs = {rec: self._map(rec) for rec in wanted}
+        recs = self.records[idx].tolist()
+        srcs = {rec: self._map(rec) for rec in dict.fromkeys(recs)}
         first = srcs[recs[0]]
         shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
-        out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
-        for rec in wanted:
-            sel = np.flatnonzero(recs == rec)
-            src = srcs[rec]
+        for rec, src in srcs.items():
             item_shape = src.shape[1:] if src.ndim == item_ndim + 1 else src.shape
-            if tuple(item_shape) != out.shape[1:]:
+            if tuple(item_shape) != tuple(shape):
                 raise InputFileError(self.cache_dir / f"{rec}.npy", f"holds items of shape {tuple(item_shape)}, "
-                                     f"other records {out.shape[1:]}", "prepare again with --overwrite")
-            if src.ndim == item_ndim + 1:
-                eps = self.epochs[idx[sel]]
-                bad = (eps < 0) | (eps >= src.shape[0])
-                if bad.any():
-                    raise IndexError(f"epoch {int(eps[bad][0])} out of range for record {rec} ({src.shape[0]} epochs)")
-                out[sel] = src[eps]
+                                     f"other records {tuple(shape)}", "prepare again with --overwrite")
+        out = np.empty((len(idx),) + tuple(shape), dtype=dtype)
+        for i, (rec, e) in enumerate(zip(recs, self.epochs[idx].tolist())):
+            src = srcs[rec]
+            if src.ndim == item_ndim:
+                out[i] = src
+            elif 0 <= e < src.shape[0]:
+                out[i] = src[e]
             else:
-                out[sel] = src
+                raise IndexError(f"epoch {e} out of range for record {rec} ({src.shape[0]} epochs)")
         self._copied += out.nbytes
         if self._copied > self.resident_budget:
             self._release_pages()
@@ -279,8 +278,11 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         if _MADV_DONTNEED is None:  # pragma: no cover - platforms without madvise
             return
         for arr in self._maps.values():
-            if isinstance(arr.base, mmap.mmap):
-                arr.base.madvise(_MADV_DONTNEED)
+            base = arr.base
+            while base is not None and not isinstance(base, mmap.mmap):
+                base = getattr(base, "base", None)
+            if base is not None:
+                base.madvise(_MADV_DONTNEED)
 
     def close(self) -> None:
         """Drop the memory maps of the cache files (each unmaps with its last reference)."""
