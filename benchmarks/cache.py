@@ -69,11 +69,11 @@ def main() -> None:
             idx = np.asarray(idx, dtype=np.int64)
             recs = self.records[idx]
             r = self.renderer
-            out = np.empty((len(idx), r.height, r.width, 3), dtype=np.uint8)
+            out = np.empty((len(idx), 3, r.height, r.width), dtype=np.uint8)  # the cache's planar layout
             for rec in dict.fromkeys(recs):
                 sel = np.flatnonzero(recs == rec)
                 w, valid = context_windows(self._map(rec), self.epochs[idx[sel]], r.context)
-                out[sel] = r.render(w, self.channel_types, valid)
+                out[sel] = r.render(w, self.channel_types, valid).transpose(0, 3, 1, 2)
             return out
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

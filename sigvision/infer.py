@@ -127,7 +127,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
                 w = w[..., n:2 * n]
                 valid = valid[:, 1:2]
             imgs = renderer.render(w, types, valid)
-            x = normalize_batch(torch.from_numpy(imgs).to(device), mmeta["mean"], mmeta["std"])
+            x = normalize_batch(torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2), mmeta["mean"], mmeta["std"])
             with autocast_context(amp, device):
                 logits = model(x, None)
             out[pos[s:s + len(imgs)]] = torch.softmax(logits.float(), 1).cpu().numpy()

@@ -242,6 +242,7 @@ def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     from .artifacts import write_json
     from .config import config_hash, config_to_dict
     from .render import get_renderer, render_night
+    from .prepare import CACHE_LAYOUT
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "signals").mkdir(exist_ok=True)
@@ -250,11 +251,13 @@ def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     (folder / cache).mkdir(parents=True, exist_ok=True)
     renderer = get_renderer(cfg.render, fs_hz=cfg.data.fs_hz)
     mm = np.lib.format.open_memmap(folder / cache / f"{_RECORD}.npy", mode="w+", dtype=np.uint8,
-                                   shape=(epochs.shape[0], renderer.height, renderer.width, 3))
-    render_night(renderer, epochs, _expected_types(cfg.data), batch_size=cfg.prepare.batch_size, out=mm)
+                                   shape=(epochs.shape[0], 3, renderer.height, renderer.width))
+    render_night(renderer, epochs, _expected_types(cfg.data), batch_size=cfg.prepare.batch_size, out=mm,
+                 planar=True)
     mm.flush()
     del mm
     write_json(folder / "prepare.json", {"config": config_to_dict(cfg), "cache_dir": str(cache),
+                                         "cache_layout": CACHE_LAYOUT,
                                          "config_hash": config_hash(cfg, ("data", "render"))})
     return folder
 

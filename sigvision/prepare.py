@@ -5,13 +5,19 @@ Output folder layout::
     <out>/index.csv           one row per sample (sleep: per 30-s epoch; ECG: per record)
     <out>/records.csv         one row per recording: id, subject, counts, source size/mtime
     <out>/signals/<rec>.npy   float32 signals (sleep: (n_epochs, C, S) µV; ECG: (12, L) mV)
-    <out>/cache/<hash>/<rec>.npy   uint8 rendered images ((n_epochs, H, W, 3) or (H, W, 3))
+    <out>/cache/<hash>/<rec>.npy   uint8 rendered images, planar ((n_epochs, 3, H, W) or (3, H, W))
     <out>/cache/<hash>/render.json the render config the cache was made with
     <out>/prepare.json        resolved config, config hash, summary, versions
 
 Recordings are processed one at a time and images are streamed into memory-mapped
 ``.npy`` files, so memory stays flat however many nights there are. Every file is written
 under a temporary name and renamed when complete.
+
+The cache is planar (``"cache_layout": "chw"`` in ``prepare.json``): the layout the models
+take, so a training batch becomes model input by one contiguous conversion instead of a
+transposition. Folders prepared before the layout was recorded hold (H, W, 3) images
+(``"hwc"``, the default when the key is missing) and still read correctly;
+:func:`open_cached_images` gives (H, W, 3) views of either.
 """
 from __future__ import annotations
 
@@ -72,6 +78,17 @@ def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
+CACHE_LAYOUT = "chw"  # how this version writes the render cache (see the module docstring)
+
+
+def cache_layout(meta: dict) -> str:
+    """The render cache layout of a prepared folder's ``prepare.json`` (``"hwc"`` when unrecorded)."""
+    layout = meta.get("cache_layout", "hwc")
+    if layout not in ("hwc", "chw"):
+        raise ValueError(f"unknown cache_layout {layout!r} in prepare.json; prepare again with --overwrite")
+    return layout
+
+
 def cache_dir_of(out_dir: str | os.PathLike, cfg: Config) -> Path:
     return Path(out_dir) / "cache" / config_hash(cfg, ("data", "render"))
 
@@ -98,8 +115,9 @@ def _previous(out: Path, cfg: Config) -> dict:
 
     try:
         meta = json.loads((out / "prepare.json").read_text())
-        if meta.get("config_hash") != config_hash(cfg, ("data", "render")):
-            return {}
+        if meta.get("config_hash") != config_hash(cfg, ("data", "render")) or \
+                (meta.get("cache_dir") and cache_layout(meta) != CACHE_LAYOUT):
+            return {}  # another config, or a cache in an older layout: rebuild every record
         recs = pd.read_csv(out / "records.csv", dtype={"record": str}, keep_default_na=False)
         index = pd.read_csv(out / "index.csv", dtype={"record": str}, keep_default_na=False)
     except (OSError, ValueError, KeyError):
@@ -176,7 +194,8 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
     index_csv = write_csv(out / "index.csv", index)
     write_csv(out / "records.csv", pd.DataFrame(recs))
     if cache is not None:
-        write_json(cache / "render.json", {"hash": cache.name, "render": config_to_dict(cfg.render),
+        write_json(cache / "render.json", {"hash": cache.name, "layout": CACHE_LAYOUT,
+                                           "render": config_to_dict(cfg.render),
                                            "data": config_to_dict(cfg.data)})
     summary = _summary(cfg, index, recs)
     save_config(cfg, out / "config.yaml")
@@ -184,6 +203,7 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
         "config": config_to_dict(cfg),
         "config_hash": config_hash(cfg, ("data", "render")),
         "cache_dir": str(cache.relative_to(out)) if cache is not None else None,
+        "cache_layout": CACHE_LAYOUT,
         "summary": summary,
         "versions": _versions(),
     })
@@ -251,9 +271,9 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
             save_npy(out / "signals" / f"{rid}.npy", night.epochs)
         if renderer is not None:
             _save_memmap_images(cache / f"{rid}.npy",
-                                (night.n_epochs, renderer.height, renderer.width, 3),
+                                (night.n_epochs, 3, renderer.height, renderer.width),
                                 lambda mm: render_night(renderer, night.epochs, night.channel_types,
-                                                        batch_size=cfg.prepare.batch_size, out=mm))
+                                                        batch_size=cfg.prepare.batch_size, out=mm, planar=True))
         for i in range(night.n_epochs):
             rows.append({"record": rid, "subject": night.subject_id, "epoch": i,
                          "onset_s": float(night.onsets_s[i]), "label": int(night.labels[i]),
@@ -283,9 +303,9 @@ def _prepare_image_folder(cfg, out, cache, progress, limit):
         if cache is not None:
             def fill(mm, night=night):
                 for i, f in enumerate(night.files):
-                    mm[i] = read_image(f, size)
+                    mm[i] = read_image(f, size).transpose(2, 0, 1)
 
-            _save_memmap_images(cache / f"{rid}.npy", (len(night.files), size[0], size[1], 3), fill)
+            _save_memmap_images(cache / f"{rid}.npy", (len(night.files), 3, size[0], size[1]), fill)
         for i, f in enumerate(night.files):
             lab = int(night.labels[i])
             rows.append({"record": rid, "subject": night.subject_id, "epoch": i,
@@ -360,7 +380,7 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
             save_npy(out / "signals" / f"{rid}.npy", x)
         if renderer is not None:
             img = renderer.render(x[None], ["ecg"] * x.shape[0])[0]
-            save_npy(cache / f"{rid}.npy", img)
+            save_npy(cache / f"{rid}.npy", np.ascontiguousarray(img.transpose(2, 0, 1)))
         rows.append({"record": rid, "subject": rec.subject_id, "source_db": _ecg_source_db(rid),
                      "age": rec.age, "sex": rec.sex or "", "labels": ";".join(rec.labels)})
         recs.append({"record": rid, "subject": rec.subject_id, "fs_hz_file": rec.fs_hz,
@@ -397,7 +417,8 @@ def load_prepared(prepared_dir: str | os.PathLike):
 
 
 def open_cached_images(prepared_dir: str | os.PathLike, record: str) -> np.ndarray:
-    """Memory-map the cached images of one record (read-only)."""
+    """The cached images of one record, memory-mapped read-only, as (n_epochs, H, W, 3) or
+    (H, W, 3): a transposed view of a planar cache, so callers see one layout."""
     d = Path(prepared_dir)
     _, meta = load_prepared(d)
     if not meta.get("cache_dir"):
@@ -405,7 +426,8 @@ def open_cached_images(prepared_dir: str | os.PathLike, record: str) -> np.ndarr
     p = d / meta["cache_dir"] / f"{record}.npy"
     if not p.is_file():
         raise InputFileError(p, "cached images missing", "prepare again with --overwrite")
-    return np.load(p, mmap_mode="r")
+    arr = np.load(p, mmap_mode="r")
+    return np.moveaxis(arr, -3, -1) if cache_layout(meta) == "chw" else arr
 
 
 def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:

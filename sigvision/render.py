@@ -407,15 +407,24 @@ def iter_night_windows(epochs: np.ndarray, context: int, batch_size: int = 64) -
 
 
 def render_night(renderer: BaseRenderer, epochs: np.ndarray, channel_types: Sequence[str], *,
-                 batch_size: int = 64, out: np.ndarray | None = None) -> np.ndarray:
+                 batch_size: int = 64, out: np.ndarray | None = None, planar: bool = False) -> np.ndarray:
     """Render every epoch of a night (with the renderer's context) into ``out``.
 
-    ``out`` may be a writable memory map of shape (n_epochs, H, W, 3) so a night is
-    streamed to disk batch by batch.
+    ``out`` may be a writable memory map so a night is streamed to disk batch by batch. Its
+    shape is (n_epochs, H, W, 3), or (n_epochs, 3, H, W) with ``planar`` (the render cache's
+    layout, which the model reads without a transposition): each batch is then drawn into
+    one reused (batch, H, W, 3) buffer and copied across.
     """
     n = epochs.shape[0]
+    h, w_px = renderer.height, renderer.width
     if out is None:
-        out = np.empty((n, renderer.height, renderer.width, 3), dtype=np.uint8)
+        out = np.empty((n, 3, h, w_px) if planar else (n, h, w_px, 3), dtype=np.uint8)
+    buf = np.empty((min(batch_size, n), h, w_px, 3), dtype=np.uint8) if planar else None
     for idx, w, v in iter_night_windows(epochs, renderer.context, batch_size):
-        renderer.render(w, channel_types, v, out=out[idx[0]:idx[-1] + 1])
+        a, b = int(idx[0]), int(idx[-1]) + 1
+        if planar:
+            renderer.render(w, channel_types, v, out=buf[:b - a])
+            out[a:b] = buf[:b - a].transpose(0, 3, 1, 2)
+        else:
+            renderer.render(w, channel_types, v, out=out[a:b])
     return out

@@ -12,16 +12,18 @@ from sigvision.train import BatchCutout, SeededAugment, image_augment
 
 
 def _white(b=16, h=40, w=60):
-    return np.full((b, h, w, 3), 255, np.uint8)
+    return np.full((b, 3, h, w), 255, np.uint8)  # planar, as the dataset gives batches
 
 
 def test_cutout_holes_have_the_configured_side_and_stay_inside():
     imgs = BatchCutout(1.0, 1, 0.1)(_white(), seed=3)
     for img in imgs:
-        ys, xs = np.nonzero(img[..., 0] == 0)
+        ys, xs = np.nonzero(img[0] == 0)
         assert ys.max() - ys.min() + 1 == 4 and xs.max() - xs.min() + 1 == 6  # int(40*0.1), int(60*0.1)
         assert len(ys) == 24
-        assert np.all(img[..., 1][img[..., 0] == 0] == 0)  # every channel filled
+        assert np.array_equal(img[1] == 0, img[0] == 0) and np.array_equal(img[2] == 0, img[0] == 0)  # every channel
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        BatchCutout(1.0, 1, 0.1)(np.zeros((2, 40, 60, 3), np.uint8), seed=0)
 
 
 def test_cutout_probability_zero_and_determinism():
@@ -37,7 +39,8 @@ def test_coarse_dropout_one_hole_is_a_rectangle_within_the_size_range():
     imgs = aug(_white(b=64), seed=5)
     heights, widths = [], []
     for img in imgs:
-        ys, xs = np.nonzero(img[..., 0] == 0)
+        ys, xs = np.nonzero(img[0] == 0)
+        assert np.array_equal(img[2] == 0, img[0] == 0)
         h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
         assert len(ys) == h * w  # one filled rectangle
         heights.append(h)
@@ -58,7 +61,7 @@ def test_numpy_backend_erases_the_same_area_as_albumentations(kw):
                       coarse_p=kw.get("coarse_p", 0.0) if kw.get("coarse_dropout") else 0.0,
                       coarse_holes_range=kw.get("coarse_holes_range", (1, 8)),
                       coarse_size_range=kw.get("coarse_size_range", (0.02, 0.1)))
-    erased_np = np.concatenate([(npy(np.full((50, h, w, 3), 255, np.uint8), seed=s)[..., 0] == 0)
+    erased_np = np.concatenate([(npy(np.full((50, 3, h, w), 255, np.uint8), seed=s)[:, 0] == 0)
                                 .mean(axis=(1, 2)) for s in range(n // 50)])
     # the share of images touched and the mean erased area agree (sampling error ~ 3 %)
     assert (erased_np > 0).mean() == pytest.approx((erased_alb > 0).mean(), abs=0.07)

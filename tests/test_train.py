@@ -301,6 +301,37 @@ def _from_maps(folder, ds, idx):
     return np.stack([np.load(folder / f"{ds.records[i]}.npy", mmap_mode="r")[ds.epochs[i]] for i in idx])
 
 
+def test_render_cache_is_planar_and_old_hwc_caches_still_read(prepared, tmp_path):
+    """New caches hold (n_epochs, 3, H, W) images (the model's layout); a folder prepared
+    before the layout was recorded holds (n_epochs, H, W, 3) and gives the same batches, and
+    open_cached_images shows (H, W, 3) images for both."""
+    import json
+    import shutil
+
+    from sigvision.prepare import open_cached_images
+    from sigvision.train import ImageRowsDataset
+
+    index, meta = load_prepared(prepared)
+    assert meta["cache_layout"] == "chw"
+    rec = str(index["record"].iloc[0])
+    raw = np.load(prepared / meta["cache_dir"] / f"{rec}.npy", mmap_mode="r")
+    assert raw.ndim == 4 and raw.shape[1] == 3
+    old = tmp_path / "old"
+    shutil.copytree(prepared, old)
+    for f in (old / meta["cache_dir"]).glob("*.npy"):
+        np.save(f, np.ascontiguousarray(np.load(f).transpose(0, 2, 3, 1)))
+    old_meta = json.loads((old / "prepare.json").read_text())
+    del old_meta["cache_layout"]
+    (old / "prepare.json").write_text(json.dumps(old_meta))
+    idx = np.random.default_rng(1).permutation(len(index))[:29]
+    new_ds, old_ds = ImageRowsDataset(prepared, index), ImageRowsDataset(old, index)
+    assert old_ds.layout == "hwc" and new_ds.layout == "chw"
+    a, b = new_ds.images(idx), old_ds.images(idx)
+    assert a.shape[1] == 3 and a.flags.c_contiguous and b.flags.c_contiguous and np.array_equal(a, b)
+    np.testing.assert_array_equal(open_cached_images(prepared, rec), open_cached_images(old, rec))
+    assert open_cached_images(prepared, rec).shape[-1] == 3
+
+
 def test_dataset_batches_equal_plain_indexing(prepared):
     """Batches gathered from the kept maps equal plain memory-map indexing, for runs of
     consecutive epochs, shuffled rows and repeated rows; maps are bounded in number (LRU)."""
