@@ -116,6 +116,26 @@ def test_update_rebuilds_only_partial_or_stale_entries(synth_dir4, tmp_path):
     assert [p.name for p in (tmp_path / "p" / "cache").iterdir()] != [cache.name]
 
 
+def test_update_rebuilds_a_cache_of_the_old_hwc_layout(synth_dir4, tmp_path):
+    """A folder prepared before the cache was planar (no cache_layout, (n, H, W, 3) files) is
+    rebuilt whole by --update, not mixed with planar entries."""
+    import json
+
+    cfg = _sleep_cfg(synth_dir4)
+    prepare_dataset(cfg, tmp_path / "p")
+    cache = next((tmp_path / "p" / "cache").iterdir())
+    planar = {f.name: np.load(f) for f in cache.glob("*.npy")}
+    for name, arr in planar.items():
+        np.save(cache / name, np.ascontiguousarray(arr.transpose(0, 2, 3, 1)))
+    meta = json.loads((tmp_path / "p" / "prepare.json").read_text())
+    del meta["cache_layout"]
+    (tmp_path / "p" / "prepare.json").write_text(json.dumps(meta))
+    prepare_dataset(cfg, tmp_path / "p", update=True)
+    assert load_prepared(tmp_path / "p")[1]["cache_layout"] == "chw"
+    for name, arr in planar.items():
+        np.testing.assert_array_equal(np.load(cache / name), arr)
+
+
 def test_prepare_aiwin_and_hefei_formats(tmp_path):
     import scipy.io
 
