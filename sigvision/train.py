@@ -160,7 +160,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
     """Rows of a prepared index -> batches of (uint8 images (B, 3, H, W), targets (B,), meta (B, n_meta)).
 
     Indexed by a *list* of row positions (a whole batch at once, see :func:`_loader`), so a
-    batch costs one copy per record instead of one Python call per image. Images come from
+    batch costs one call and one copy per image, with no per-image collation. Images come from
     the prepared render cache: sleep caches hold (n_epochs, 3, H, W) per record, ECG caches
     (3, H, W) (planar, the model's layout; caches of older versions hold (H, W, 3) images and
     are transposed per batch), read through memory maps whose pages are released from the process every
