@@ -43,7 +43,7 @@ from .runtime import (autocast_context, cleanup_distributed, epoch_seed, init_di
                       resolve_device, seed_everything)
 
 __all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
-           "normalize_batch",
+           "normalize_batch", "batch_to_device", "optimizer_step",
            "make_optimizer", "predict_dataset", "checkpoint_path", "load_checkpoint_model", "model_dir"]
 
 log = logging.getLogger(__name__)
@@ -641,37 +641,55 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     return probs
 
 
-def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, step0,
-                     steps_per_epoch, progress, desc, ds):
+def batch_to_device(batch, ds, device, *, channels_last: bool = False):
+    """A loader batch (x, y, meta) -> model input on ``device``: normalised images (or signals),
+    targets, and the meta features (None when there are none)."""
+    x, y, m = batch
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    x = _prepare_input(x, ds, channels_last=channels_last)
+    return x, y, (m.to(device, non_blocking=True) if m.shape[1] else None)
+
+
+def optimizer_step(model, x, y, meta, opt, loss_fn, *, fmix=None, rng=None, amp=None, scaler=None,
+                   grad_clip_norm: float = 0.0) -> torch.Tensor:
+    """One training step on a device batch: FMix (when given; drawn from ``rng``), forward
+    under autocast, loss (mixed for FMix), backward (scaled with an fp16 ``scaler``), optional
+    gradient clipping, optimiser step. Returns the loss. The trainer's step, shared with the
+    throughput benchmark so that it times exactly what training runs."""
     from .augment import mixed_loss
 
+    if fmix is not None:
+        x, perm, lam = fmix(x, rng)
+    with autocast_context(amp, x.device):
+        logits = model(x, meta)
+        loss = mixed_loss(loss_fn, logits.float(), y, perm, lam) if fmix is not None else loss_fn(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+    else:
+        loss.backward()
+    if grad_clip_norm > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    return loss
+
+
+def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, step0,
+                     steps_per_epoch, progress, desc, ds):
     model.train()
     tot, n_seen, t0 = 0.0, 0, time.perf_counter()
     bar = progress(loader, total=min(len(loader), tcfg.max_steps_per_epoch or len(loader)), desc=desc)
-    for step, (x, y, m) in enumerate(bar):
+    for step, batch in enumerate(bar):
         if tcfg.max_steps_per_epoch and step >= tcfg.max_steps_per_epoch:
             break
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x = _prepare_input(x, ds, channels_last=tcfg.channels_last)
-        meta = m.to(device) if m.shape[1] else None
-        if fmix is not None:
-            x, perm, lam = fmix(x, rng)
-        with autocast_context(amp, device):
-            logits = model(x, meta)
-            loss = mixed_loss(loss_fn, logits.float(), y, perm, lam) if fmix is not None else loss_fn(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-        else:
-            loss.backward()
-        if tcfg.grad_clip_norm > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip_norm)
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
+        x, y, meta = batch_to_device(batch, ds, device, channels_last=tcfg.channels_last)
+        loss = optimizer_step(model, x, y, meta, opt, loss_fn, fmix=fmix, rng=rng, amp=amp, scaler=scaler,
+                              grad_clip_norm=tcfg.grad_clip_norm)
         if sched is not None:
             sched.step((step0 + step + 1) / steps_per_epoch)
         tot += float(loss.detach()) * x.shape[0]
