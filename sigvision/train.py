@@ -21,6 +21,7 @@ nccl on CUDA, gloo on CPU); only rank 0 writes. ``train.batch_size`` is per proc
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import mmap
@@ -498,6 +499,25 @@ class ShardSampler(torch.utils.data.Sampler):
 
 
 # ---------------------------------------------------------------------------- optim
+@functools.lru_cache(maxsize=1)
+def _adamp_class():
+    """The ``adamp`` package's AdamP, with its per-channel and per-layer views of a weight taken
+    by ``reshape``: the package's ``view`` raises on channels-last weights ("view size is not
+    compatible ..."), so ``train.channels_last: true`` with ``optimizer: adamp`` (the
+    EfficientNet-B4 preset) failed at the first step. The views are only read (norms, cosine
+    similarities, sums), so a copy where a view is impossible gives the same update."""
+    from adamp import AdamP
+
+    class ChannelsLastSafeAdamP(AdamP):
+        def _channel_view(self, x):
+            return x.reshape(x.size(0), -1)
+
+        def _layer_view(self, x):
+            return x.reshape(1, -1)
+
+    return ChannelsLastSafeAdamP
+
+
 def make_optimizer(tcfg, model: nn.Module) -> torch.optim.Optimizer:
     """Optimiser by name; no weight decay on biases and norm weights (1-D parameters)."""
     decay, no_decay = [], []
@@ -512,9 +532,7 @@ def make_optimizer(tcfg, model: nn.Module) -> torch.optim.Optimizer:
     if tcfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=tcfg.lr, momentum=0.9, nesterov=True)
     if tcfg.optimizer == "adamp":
-        from adamp import AdamP
-
-        return AdamP(groups, lr=tcfg.lr, betas=(0.9, 0.999))
+        return _adamp_class()(groups, lr=tcfg.lr, betas=(0.9, 0.999))
     raise ConfigError(f"train.optimizer={tcfg.optimizer!r}; accepted: adam, adamw, adamp, sgd")
 
 

@@ -440,3 +440,36 @@ def test_predict_dataset_fills_one_array_batch_by_batch(prepared):
     empty = predict_dataset(model, ImageRowsDataset(prepared, index.iloc[:0]), batch_size=7,
                             device=torch.device("cpu"))
     assert empty.shape == (0, 0)
+
+
+@pytest.mark.parametrize("name", ["adamp", "adam", "adamw", "sgd"])
+def test_optimizers_step_channels_last_weights_like_contiguous_ones(name):
+    """Every optimiser moves a channels-last model (train.channels_last) to the same weights as
+    the contiguous one. AdamP's projection took .view of the weights, which raises on
+    channels-last ones: the EfficientNet-B4 preset (adamp + channels_last) failed at step 1."""
+    import copy
+
+    from torch import nn
+
+    from sigvision.config import config_from_dict
+    from sigvision.train import make_optimizer
+
+    torch.manual_seed(0)
+    # no bias before the norm: its gradient is 0 up to rounding, which Adam scales up to full steps
+    a = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    init = [p.detach().clone() for p in a.parameters()]
+    b = copy.deepcopy(a).to(memory_format=torch.channels_last)
+    assert b[0].weight.is_contiguous(memory_format=torch.channels_last) and not b[0].weight.is_contiguous()
+    tcfg = config_from_dict({"train": {"optimizer": name, "lr": 0.01, "weight_decay": 0.01}}).train
+    x = torch.randn(4, 3, 12, 12)
+    for m, xin in ((a, x), (b, x.contiguous(memory_format=torch.channels_last))):
+        opt = make_optimizer(tcfg, m)
+        for _ in range(3):
+            loss = m(xin).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5)
+    assert all(not torch.equal(p, p0) for p, p0 in zip(a.parameters(), init))  # every weight was updated
