@@ -21,7 +21,7 @@ synthetic PSG (``synthetic_realism.py``).
     python -m benchmarks [--full] [--quick] [--only render,cache] [--skip realism] [--quiet]
 
 ``--full`` adds the large presets (ViT-B/16 at 224 px, EfficientNet-B4 at 380 px) to the
-throughput benchmark; ``--quick`` runs every script at small sizes (a smoke test: the figures
+throughput benchmark (on a GPU with their full data path, data-path ratio and peak GPU memory); ``--quick`` runs every script at small sizes (a smoke test: the figures
 are not meaningful, the table and the JSON keys are the same).
 """
 from __future__ import annotations
@@ -148,10 +148,21 @@ def build_rows(res: dict, errors: dict) -> list[dict]:
         f"{_fmt(t.get('pipeline_img_s'))} vs {_fmt(t.get('model_only_img_s'))} img/s ({t.get('model')} "
         f"{t.get('image_px')} px, batch {t.get('batch')}); albumentations cutout {_fmt(t.get('datapath_ratio_albumentations'))}",
         "train_throughput")
+    for preset, v in (t.get("datapath_ratio_presets") or {}).items():  # measured on a GPU (or asked for)
+        target = 0.90 if preset.startswith("vit_base") else None
+        row(f"datapath_{preset}", f"2. training data path / model only, {preset}", _fmt(v),
+            ">= 0.90" if target else "-", None if target is None else v >= target,
+            f"{_fmt(t['pipeline_train_img_s'][preset])} vs {_fmt(t['train_img_s'][preset])} img/s "
+            f"(batch {(t.get('preset_batch') or {}).get(preset, {}).get('train')})", "train_throughput")
     if t.get("infer_img_s"):
         for preset, ips in t["infer_img_s"].items():
+            pb = (t.get("preset_batch") or {}).get(preset, {})
+            mem = (t.get("peak_gpu_mem_gib") or {}).get(preset)
             row(f"infer_{preset}", f"3. inference {preset}", f"{_fmt(ips)} img/s", "-", None,
-                f"training {_fmt(t.get('train_img_s', {}).get(preset))} img/s", "train_throughput")
+                f"training {_fmt(t.get('train_img_s', {}).get(preset))} img/s"
+                + (f" (batches {pb.get('train')} / {pb.get('infer')}, amp {pb.get('amp')})" if pb else "")
+                + (f"; peak GPU memory {mem['train']} GiB training, {mem['infer']} GiB inference" if mem else ""),
+                "train_throughput")
     else:
         rows.append({"key": "infer_presets", "row": "3. inference per preset (ViT-B/16, EffNet-B4)", "figure": "skipped", "target": "-",
                      "pass": None, "absolute": "large presets run with --full"})
@@ -297,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "night_render_s": r.get("night_render_s"),
         "model_only_img_s": t.get("model_only_img_s"), "pipeline_img_s": t.get("pipeline_img_s"),
         "datapath_ratio_albumentations": t.get("datapath_ratio_albumentations"),
+        "datapath_ratio_presets": t.get("datapath_ratio_presets"), "peak_gpu_mem_gib": t.get("peak_gpu_mem_gib"),
         "night_epochs": e.get("night_epochs"), "night_prepare_s": e.get("night_prepare_s"),
         "mem_work_ratio_8v1": m.get("mem_work_ratio_8v1"), "peak_rss_1_night_mb": m.get("peak_rss_1_night_mb"),
         "peak_rss_8_nights_mb": m.get("peak_rss_8_nights_mb"),

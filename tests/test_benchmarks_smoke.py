@@ -36,6 +36,38 @@ def test_table_from_results_marks_targets_and_failures(capsys):
     assert "test cpu" in out and "NO" in out and "yes" in out
 
 
+def test_preset_rows_show_the_gpu_figures_when_measured():
+    t = {"datapath_ratio": 0.96, "pipeline_img_s": 96.0, "model_only_img_s": 100.0,
+         "train_img_s": {"vit_base_patch16_224@224": 400.0, "tf_efficientnet_b4_ns@380": 150.0},
+         "infer_img_s": {"vit_base_patch16_224@224": 1500.0, "tf_efficientnet_b4_ns@380": 600.0},
+         "pipeline_train_img_s": {"vit_base_patch16_224@224": 340.0, "tf_efficientnet_b4_ns@380": 140.0},
+         "datapath_ratio_presets": {"vit_base_patch16_224@224": 0.85, "tf_efficientnet_b4_ns@380": 0.93},
+         "peak_gpu_mem_gib": {"vit_base_patch16_224@224": {"train": 12.5, "infer": 1.1}},
+         "preset_batch": {"vit_base_patch16_224@224": {"train": 64, "infer": 128, "amp": "bf16"}}}
+    by = {r["key"]: r for r in build_rows({"train_throughput": t}, {})}
+    vit = by["datapath_vit_base_patch16_224@224"]
+    assert vit["pass"] is False and vit["target"] == ">= 0.90" and "340 vs 400 img/s (batch 64)" in vit["absolute"]
+    assert by["datapath_tf_efficientnet_b4_ns@380"]["pass"] is None  # no target for EfficientNet-B4
+    assert "peak GPU memory 12.5 GiB training" in by["infer_vit_base_patch16_224@224"]["absolute"]
+
+
+def test_preset_path_runs_on_cpu_with_tiny_configs():
+    """The GPU preset path (the config's optimiser, AMP, channels_last, augmentation and loader;
+    full pipeline beside the model; inference) runs end to end, here on CPU with the demo configs."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--size", "32", "--batch", "8", "--steps", "2",
+                        "--rounds", "1", "--presets", "configs/sleep_demo_eff.yaml", "--preset-datapath",
+                        "--preset-steps", "2"],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    key = "test_efficientnet@96"
+    assert res["preset_batch"][key]["optimizer"] == "adamp"
+    for k in ("train_img_s", "infer_img_s", "pipeline_train_img_s"):
+        assert res[k][key] > 0
+    assert 0 < res["datapath_ratio_presets"][key] < 2 and res["peak_gpu_mem_gib"] is None  # no GPU here
+
+
 @pytest.mark.slow
 def test_quick_run_prints_the_table_and_stable_json(tmp_path):
     # every benchmark at small sizes except the training-throughput script (~15 s more of imports
