@@ -140,8 +140,10 @@ def _entry_valid(out: Path, cache: Path | None, rid: str, rec_row: dict, source:
         sig = out / "signals" / f"{rid}.npy"
         if sig.exists() and np.load(sig, mmap_mode="r").shape[0] != n:
             return False
-        if cache is not None and np.load(cache / f"{rid}.npy", mmap_mode="r").shape[0] != n:
-            return False
+        if cache is not None:
+            shape = np.load(cache / f"{rid}.npy", mmap_mode="r").shape
+            if shape[:2] != (n, 3):  # (n, 3, H, W); (n, H, W, 3) is the old layout
+                return False
         return True
     except (OSError, ValueError, KeyError, TypeError):
         return False

@@ -136,6 +136,31 @@ def test_update_rebuilds_a_cache_of_the_old_hwc_layout(synth_dir4, tmp_path):
         np.testing.assert_array_equal(np.load(cache / name), arr)
 
 
+def test_update_does_not_reuse_old_layout_files_left_by_an_update_without_cache(synth_dir4, tmp_path):
+    """An old (H, W, 3) cache survives 'prepare --update' with cache_images off (same config
+    hash, so its folder is kept) while prepare.json now says chw; a later --update with the
+    cache back on must rebuild those files, not take them as planar ones."""
+    import json
+
+    def cfg(cache_images):
+        return config_from_dict({"name": "t", "data": {"root": str(synth_dir4)},
+                                 "render": {"height": 48, "width": 48},
+                                 "prepare": {"cache_images": cache_images}})
+
+    prepare_dataset(cfg(True), tmp_path / "p")
+    cache = next((tmp_path / "p" / "cache").iterdir())
+    planar = {f.name: np.load(f) for f in cache.glob("*.npy")}
+    for name, arr in planar.items():
+        np.save(cache / name, np.ascontiguousarray(arr.transpose(0, 2, 3, 1)))
+    meta = json.loads((tmp_path / "p" / "prepare.json").read_text())
+    del meta["cache_layout"]
+    (tmp_path / "p" / "prepare.json").write_text(json.dumps(meta))
+    prepare_dataset(cfg(False), tmp_path / "p", update=True)
+    prepare_dataset(cfg(True), tmp_path / "p", update=True)
+    for name, arr in planar.items():
+        np.testing.assert_array_equal(np.load(cache / name), arr)
+
+
 def test_prepare_aiwin_and_hefei_formats(tmp_path):
     import scipy.io
 
