@@ -170,9 +170,13 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
         out["pipeline_train_img_s"] = round(n_img / float(np.median(secs["pipeline"])), 2)
         out["datapath_ratio"] = round(float(np.median(np.array(secs["model"]) / np.array(secs["pipeline"]))), 3)
         out["workers"] = n_workers
-    # inference: the config's batch and autocast, inference mode
+    # inference: the config's batch and autocast, inference mode, without the training state
+    # (gradients, optimiser moments, training batch): the peak GPU memory of inference must not
+    # count what an inference process does not hold
     model.eval()
     opt.zero_grad(set_to_none=True)
+    opt.state.clear()
+    del xr, yr
     bi = infer_batch or cfg.infer.batch_size
     iamp = resolve_amp(cfg.infer.amp, device, "infer.amp")
     xi = normalize_batch(torch.randint(0, 256, (bi, 3, size, size), dtype=torch.uint8, device=device),
@@ -189,7 +193,7 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     out["infer_img_s"] = round(steps * bi / float(np.median(isecs)), 2)
     if cuda:
         out["peak_gpu_mem_infer_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    del model, opt, xr, xi
+    del model, opt, xi
     if cuda:
         torch.cuda.empty_cache()
     return out

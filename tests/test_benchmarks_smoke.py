@@ -90,3 +90,29 @@ def test_quick_run_prints_the_table_and_stable_json(tmp_path):
     assert any("4. peak RSS predicting 8 nights / 1 night" in line for line in lines)
     full = json.loads((tmp_path / "all.json").read_text())
     assert full["results"]["memory"]["nights"] == 8
+
+
+def test_preset_inference_is_timed_without_the_training_state(monkeypatch, tmp_path):
+    """The preset's inference phase (whose peak GPU memory is reported) runs without the
+    optimiser's moments: left in place they were counted in 'peak GPU memory ... inference'
+    (twice the weights for Adam/AdamP)."""
+    import torch
+
+    import sigvision.train
+    from benchmarks import train_throughput as tt
+
+    opts = []
+    make = sigvision.train.make_optimizer
+    monkeypatch.setattr(sigvision.train, "make_optimizer", lambda tcfg, model: opts.append(make(tcfg, model)) or opts[-1])
+    held = {}
+    side = tt.side_by_side
+
+    def spy(kinds, *a, **kw):
+        held.update({k: sum(len(s) for s in opts[-1].state.values()) for k in kinds})
+        return side(kinds, *a, **kw)
+
+    monkeypatch.setattr(tt, "side_by_side", spy)
+    f = tt.preset_figures("configs/sleep_demo_eff.yaml", ["render.height=32", "render.width=32"],
+                          torch.device("cpu"), str(tmp_path), batch=2, infer_batch=2, steps=1, rounds=1,
+                          datapath=False, workers=0)
+    assert f["infer_img_s"] > 0 and held["model"] == 0 and held["infer"] == 0
