@@ -55,6 +55,8 @@ class _Batches:
     def __init__(self, loader, sampler):
         self.loader, self.sampler = loader, sampler
         self.it = iter(loader)
+        # batches its workers can have ready ahead of the consumer (0 without workers)
+        self.depth = getattr(loader, "num_workers", 0) * (getattr(loader, "prefetch_factor", None) or 0)
 
     def next(self):
         try:
@@ -65,26 +67,38 @@ class _Batches:
             return next(self.it)
 
 
-def side_by_side(kinds: dict, steps: int, rounds: int, device, warmup: int = 3) -> dict:
+def side_by_side(kinds: dict, steps: int, rounds: int, device, warmup: int = 3, drain: dict | None = None,
+                 block: int | None = None) -> dict:
     """Seconds per round for each kind of step, interleaved so that drifts of the machine's
     speed hit all kinds alike: on CPU step by step (in alternating order); on a GPU in blocks of
     ``steps`` ended by a synchronise, so the data path overlaps the queued GPU work as in
-    training."""
+    training, the order of the kinds alternating between rounds.
+
+    ``drain`` maps a kind to a number of untimed steps run before each of its timed blocks. A
+    loader with workers goes on filling its prefetch queue while the other kinds run, so
+    without first taking that many batches the timed steps would find them ready and hide a
+    data path slower than the model. Kinds are timed in blocks whenever one has a drain.
+    ``block`` sets the steps per timed block (default: as above)."""
     import time
 
     import torch
 
+    drain = {k: int(v) for k, v in (drain or {}).items() if v}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    block = steps if device.type == "cuda" else 1
+    if block is None:
+        block = steps if device.type == "cuda" or drain else 1
     for f in kinds.values():
         for _ in range(warmup):
             f()
     sync()
     secs = {k: [] for k in kinds}
-    for _ in range(rounds):
+    for r in range(rounds):
         acc = dict.fromkeys(kinds, 0.0)
         for b in range(steps // block):
-            for k in (list(kinds) if b % 2 == 0 else list(kinds)[::-1]):
+            for k in (list(kinds) if (r + b) % 2 == 0 else list(kinds)[::-1]):
+                for _ in range(drain.get(k, 0)):
+                    kinds[k]()
+                sync()
                 t = time.perf_counter()
                 for _ in range(block):
                     kinds[k]()
@@ -159,7 +173,8 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     model.train()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    secs = side_by_side(kinds, steps, rounds, device, warmup=1 if not cuda else 3)
+    secs = side_by_side(kinds, steps, rounds, device, warmup=1 if not cuda else 3,
+                        drain={"pipeline": batches.depth} if datapath else None)
     n_img = steps * bt
     key = f"{cfg.model.name}@{size}"
     out = {"preset": key, "config": cfg_path, "batch": bt, "amp": amp or "off", "channels_last": tcfg.channels_last,
@@ -266,9 +281,9 @@ def main() -> None:
 
         kinds = {"model": lambda: optimizer_step(model, xr, yr, None, opt, loss_fn),
                  "default": lambda: pipe_step("default"), "albumentations": lambda: pipe_step("albumentations")}
-        secs = side_by_side(kinds, args.steps, args.rounds, device)
-        block = args.steps if device.type == "cuda" else 1
-        n_img = (args.steps // block) * block * args.batch
+        secs = side_by_side(kinds, args.steps, args.rounds, device,
+                            drain={k: p[1].depth for k, p in pipes.items()})
+        n_img = args.steps * args.batch
         model_img_s = n_img / float(np.median(secs["model"]))
         pipe_img_s = n_img / float(np.median(secs["default"]))
         pipe_alb_img_s = n_img / float(np.median(secs["albumentations"]))

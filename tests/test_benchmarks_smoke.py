@@ -116,3 +116,49 @@ def test_preset_inference_is_timed_without_the_training_state(monkeypatch, tmp_p
                           torch.device("cpu"), str(tmp_path), batch=2, infer_batch=2, steps=1, rounds=1,
                           datapath=False, workers=0)
     assert f["infer_img_s"] > 0 and held["model"] == 0 and held["infer"] == 0
+
+
+def test_side_by_side_drains_a_prefetching_loader_before_timing_it():
+    """A loader whose workers prefetch while the model-only steps run must not look fast: with
+    ``drain`` its queue is emptied before each timed block, so a producer 4x slower than the
+    model shows as a ratio near 0.25, not 1."""
+    import queue
+    import threading
+    import time
+
+    import numpy as np
+    import torch
+
+    from benchmarks.train_throughput import side_by_side
+
+    q: queue.Queue = queue.Queue(maxsize=8)  # 8 batches prefetched, like 2 workers x prefetch 4
+    stop = threading.Event()
+
+    def worker():
+        while not stop.is_set():
+            time.sleep(0.008)  # one batch every 8 ms
+            try:
+                q.put(1, timeout=0.05)
+            except queue.Full:
+                pass
+
+    threading.Thread(target=worker, daemon=True).start()
+    try:
+        def model():
+            time.sleep(0.002)  # the model: 2 ms a step
+
+        def pipe():
+            q.get()
+            model()
+
+        def ratio(**kw):
+            while not q.full():  # the workers had the model-only time to fill their queue
+                time.sleep(0.005)
+            secs = side_by_side({"model": model, "pipeline": pipe}, 6, 1, torch.device("cpu"), warmup=0, **kw)
+            return float(np.median(np.array(secs["model"]) / np.array(secs["pipeline"])))
+
+        hidden = ratio(block=6)  # blocks of 6 with no drain: the timed steps take prefetched batches
+        drained = ratio(drain={"pipeline": 8})
+        assert drained < 0.5 < hidden, (drained, hidden)  # drained: about 2 / 8
+    finally:
+        stop.set()
