@@ -230,8 +230,8 @@ class ImageRowsDataset(torch.utils.data.Dataset):
                 raise InputFileError(p, "cached images missing", "run 'sigvision prepare --overwrite' again")
             try:
                 arr = np.asarray(np.load(p, mmap_mode="r"))
-            except ValueError as exc:  # e.g. 'mmap length is greater than file size'
-                raise InputFileError(p, f"truncated or unreadable ({exc})",
+            except (ValueError, EOFError) as exc:  # e.g. 'mmap length is greater than file size', an empty file
+                raise InputFileError(p, f"truncated or unreadable ({exc or type(exc).__name__})",
                                      "run 'sigvision prepare --overwrite' again") from None
         self._maps[rec] = arr  # (re-)inserted last: the dict's order is the recency order
         while len(self._maps) > max(1, self.max_open_files):
@@ -258,8 +258,13 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         srcs = {rec: self._map(rec) for rec in dict.fromkeys(recs)}
         first = srcs[recs[0]]
         shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
+        channel_axis = {"chw": 0, "hwc": -1}.get(getattr(self, "layout", None))
         for rec, src in srcs.items():
             item_shape = src.shape[1:] if src.ndim == item_ndim + 1 else src.shape
+            if channel_axis is not None and (len(item_shape) != 3 or item_shape[channel_axis] != 3):
+                raise InputFileError(self.cache_dir / f"{rec}.npy", f"holds images of shape {tuple(item_shape)}, "
+                                     f"not the {self.layout!r} layout prepare.json records",
+                                     "prepare again with --overwrite")
             if tuple(item_shape) != tuple(shape):
                 raise InputFileError(self.cache_dir / f"{rec}.npy", f"holds items of shape {tuple(item_shape)}, "
                                      f"other records {tuple(shape)}", "prepare again with --overwrite")

@@ -420,6 +420,13 @@ def test_dataset_odd_cache_files(prepared, tmp_path):
     ds = ImageRowsDataset(copy, index)
     with pytest.raises(InputFileError, match="truncated"):
         ds.images(np.flatnonzero(index["record"].astype(str).to_numpy() == recs[1]))
+    f.write_bytes(b"")  # empty
+    with pytest.raises(InputFileError, match="truncated or unreadable"):
+        ImageRowsDataset(copy, index).images(np.flatnonzero(index["record"].astype(str).to_numpy() == recs[1]))
+    # a file of the old (H, W, 3) layout in a folder whose prepare.json says planar
+    np.save(f, np.ascontiguousarray(np.load(prepared / meta["cache_dir"] / f.name).transpose(0, 2, 3, 1)))
+    with pytest.raises(InputFileError, match=f"{f.name}.*not the 'chw' layout"):
+        ImageRowsDataset(copy, index).images(np.flatnonzero(index["record"].astype(str).to_numpy() == recs[1]))
 
 
 def test_predict_dataset_fills_one_array_batch_by_batch(prepared):
