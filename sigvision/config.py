@@ -239,6 +239,10 @@ class TrainConfig:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.fmix_alpha <= 0:
             raise ConfigError(f"train.fmix_alpha={self.fmix_alpha} must be positive")
+        if self.fmix_decay_power <= 0:
+            raise ConfigError(f"train.fmix_decay_power={self.fmix_decay_power} must be positive")
+        if not 0 <= self.fmix_max_soft <= 0.5:
+            raise ConfigError(f"train.fmix_max_soft={self.fmix_max_soft} must be in [0, 0.5] (0 = hard FMix mask)")
 
 
 @dataclass(frozen=True)
@@ -400,6 +404,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, bool):
+            # YAML 1.1 reads an unquoted off/on (also no/yes) as a boolean: `amp: off` and
+            # `--set train.amp=off` must give the string 'off' that the option accepts
+            return "on" if value else "off"
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
         return value

@@ -77,3 +77,27 @@ def test_infer_amp_and_workers_are_checked():
         config_from_dict({"infer": {"amp": "fp8"}})
     with pytest.raises(ConfigError, match="infer.num_workers"):
         config_from_dict({"infer": {"num_workers": -2}})
+
+
+def test_amp_off_unquoted_in_yaml_and_overrides(tmp_path):
+    """`amp: off` / `--set train.amp=off`: YAML 1.1 reads an unquoted off as False, which was
+    refused ('train.amp must be a string, got False') although 'off' is an accepted value."""
+    cfg = load_config(None, ["train.amp=off", "infer.amp=off"])
+    assert cfg.train.amp == "off" and cfg.infer.amp == "off"
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  amp: off\ninfer:\n  amp: OFF\n")
+    cfg = load_config(p)
+    assert cfg.train.amp == "off" and cfg.infer.amp == "off"
+    saved = save_config(cfg, tmp_path / "saved.yaml")  # round trip (predict reloads saved configs)
+    assert load_config(saved).train.amp == "off"
+    with pytest.raises(ConfigError, match="train.amp='on' is not valid"):
+        load_config(None, ["train.amp=on"])
+
+
+@pytest.mark.parametrize("over,match", [("train.fmix_max_soft=0.7", "train.fmix_max_soft=0.7"),
+                                        ("train.fmix_decay_power=0", "train.fmix_decay_power=0")])
+def test_fmix_options_checked_with_the_config(over, match):
+    """Out-of-range FMix options are refused when the config is read, naming the key (they
+    failed only at the start of training, as 'max_soft=0.7 is not accepted')."""
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [over])
