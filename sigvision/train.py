@@ -189,7 +189,9 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         self.std = tuple(float(s) for s in std)
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
+        # the epoch lives in shared memory: loader workers are persistent, their copies of this
+        # dataset are made once, and must see set_epoch of later epochs (augmentation seeds)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         from .models import meta_vector
 
         if meta_features:
@@ -216,8 +218,12 @@ class ImageRowsDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(int(epoch))
 
     def _map(self, rec: str) -> np.ndarray:
         """``rec``'s cache file as a read-only array over a memory map, kept open (at most

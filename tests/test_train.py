@@ -480,3 +480,29 @@ def test_optimizers_step_channels_last_weights_like_contiguous_ones(name):
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5)
     assert all(not torch.equal(p, p0) for p, p0 in zip(a.parameters(), init))  # every weight was updated
+
+
+def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
+    """train.num_workers > 0: the loader's workers persist across epochs with their own copy of
+    the dataset, so set_epoch of later epochs never reached them and every epoch reused epoch 0's
+    cutout masks (batches differed from a num_workers=0 run from epoch 1 on)."""
+    from sigvision.train import BatchCutout, ImageRowsDataset, _loader
+
+    index, _ = load_prepared(prepared)
+    index = index[index["label"] >= 0].reset_index(drop=True)
+
+    def epochs(num_workers):
+        ds = ImageRowsDataset(prepared, index, augment=BatchCutout(1.0, 4, 0.2), seed=5)
+        sampler = ShardSampler(len(ds), shuffle=True, seed=1)
+        loader = _loader(ds, sampler, 16, num_workers, torch.device("cpu"))
+        out = []
+        for e in range(2):
+            sampler.set_epoch(e)
+            ds.set_epoch(e)
+            out.append(torch.cat([b[0] for b in loader]))
+        return out
+
+    inline, workers = epochs(0), epochs(1)
+    assert not torch.equal(inline[0], inline[1])
+    for a, b in zip(inline, workers):
+        assert torch.equal(a, b)
