@@ -33,7 +33,7 @@ import torch
 
 from .artifacts import save_npy, write_json
 from .config import Config, config_hash
-from .errors import InputFileError
+from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
 from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
                     normalize_batch, predict_dataset, task_spec)
@@ -105,6 +105,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz)
     amp = resolve_amp(cfg.infer.amp, device, "infer.amp")
     types = list(d.channel_types) or None
+    feats = tuple(mmeta["meta_features"])
     out = np.zeros((len(rows), len(mmeta["classes"])), np.float32)
     shift = int(round(shift_s * d.fs_hz))
     for rec, grp in rows.groupby("record", sort=False):
@@ -115,6 +116,13 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
             types = [channel_type_of(c) for c in d.channels]
         pos = grp.index.to_numpy()
         eps = grp["epoch"].to_numpy()
+        meta = None
+        if feats:  # the meta features of these rows, as the dataset builds them
+            from .models import meta_vector
+
+            ages = grp["age"].tolist() if "age" in grp else [None] * len(grp)
+            sexes = grp["sex"].tolist() if "sex" in grp else [None] * len(grp)
+            meta = torch.tensor([meta_vector(feats, a, x) for a, x in zip(ages, sexes)], dtype=torch.float32)
         for s in range(0, len(eps), cfg.infer.batch_size):
             w, valid = context_windows(sig, eps[s:s + cfg.infer.batch_size], max(renderer.context, 1))
             w = np.roll(w, -shift, axis=-1)
@@ -129,7 +137,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
             imgs = renderer.render(w, types, valid)
             x = normalize_batch(torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2), mmeta["mean"], mmeta["std"])
             with autocast_context(amp, device):
-                logits = model(x, None)
+                logits = model(x, None if meta is None else meta[s:s + len(imgs)].to(device))
             out[pos[s:s + len(imgs)]] = torch.softmax(logits.float(), 1).cpu().numpy()
     return out
 
@@ -210,6 +218,9 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     name = cfg.model.name
     chash = config_hash(cfg, ("data", "render", "model"))
     shifts = (0.0,) + tuple(cfg.infer.tta_shifts_s)
+    if cfg.infer.tta_shifts_s and cfg.data.task != "sleep":
+        raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} shifts the context window of sleep "
+                          f"epochs; data.task={cfg.data.task} has none: set infer.tta_shifts_s: []")
     oof = np.full((len(index), len(spec.classes)), np.nan, np.float32)
     test_probs, test_rows, written, classes = [], None, {}, None
     if cfg.infer.test_dir:

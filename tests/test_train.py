@@ -506,3 +506,27 @@ def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
     assert not torch.equal(inline[0], inline[1])
     for a, b in zip(inline, workers):
         assert torch.equal(a, b)
+
+
+def test_tta_shifts_with_meta_features(prepared, synth_dir4, tmp_path):
+    """infer.tta_shifts_s with model.meta_features: the shifted passes called the model without
+    its meta features ('this model was built with meta features ...; pass meta')."""
+    from sigvision.infer import _predict_shifted
+    from sigvision.train import load_checkpoint_model
+
+    cfg = _fix_root(_cfg(prepared, tmp_path / "w", **{"train.epochs": 1, "train.train_folds": [0],
+                                                      "train.max_steps_per_epoch": 2,
+                                                      "model.meta_features": ["age", "sex"],
+                                                      "infer.tta_shifts_s": [3.0]}), synth_dir4)
+    train(cfg)
+    p, meta = load_probs(infer(cfg)["oof"])
+    assert meta["tta_shifts_s"] == [0.0, 3.0] and np.isfinite(p).all()
+    # a shift of 0 through the re-rendering path gives the cached images' prediction
+    model, mmeta = load_checkpoint_model(checkpoint_path(cfg, 0, "best"))
+    index, _ = load_prepared(prepared)
+    rows = index.iloc[:9].reset_index(drop=True)
+    from sigvision.infer import predict_rows
+
+    np.testing.assert_allclose(_predict_shifted(model, mmeta, cfg, prepared, rows, device=torch.device("cpu"),
+                                                shift_s=0.0),
+                               predict_rows(model, mmeta, cfg, prepared, rows, device=torch.device("cpu")), atol=1e-4)
