@@ -193,6 +193,15 @@ def _blend_multilabel(cfg: Config, probs, meta, names, report) -> dict:
     return {"csv": csv, "report": report}
 
 
+def _truth_matrix(labels, n_classes: int) -> np.ndarray:
+    """True labels of a blend sidecar as (n, n_classes) bool: multi-hot rows as they are, the
+    class indices of a single-label task (``data.ecg_task: binary``) one-hot."""
+    y = np.asarray(labels)
+    if y.ndim == 1:
+        y = np.eye(n_classes, dtype=bool)[y.astype(np.int64)]
+    return y.astype(bool)
+
+
 def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
     """Per-class thresholds tuned on OOF predictions (challenge metric) -> files_post.csv.
 
@@ -225,10 +234,15 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
         thresholds = {"all": [0.5] * len(classes)}
         labels_out = apply_thresholds(probs, np.full(len(classes), 0.5), classes=classes, **kw)
     elif cfg.blend.split == "oof":
-        y = np.asarray(side["labels"], dtype=bool)
+        y = _truth_matrix(side["labels"], len(classes))
         folds = pd.read_csv(cfg.prepared_path / f"folds_{cfg.train.folds}.csv", dtype={"record": str})
         fold_of = dict(zip(folds["record"], folds["fold"]))
         f = table["record"].map(fold_of).to_numpy()
+        if len(np.unique(f)) < 2:
+            raise InputFileError(src, f"holds out-of-fold predictions of fold {int(f[0])} only; the thresholds of "
+                                 "a fold are tuned on the other folds' predictions",
+                                 "train and infer at least 2 folds (train.train_folds), or set "
+                                 "postprocess.method: argmax (thresholds 0.5)")
         labels_out = np.zeros_like(probs, dtype=bool)
         thresholds = {}
         for k in np.unique(f):
@@ -240,7 +254,8 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
         oof_csv = src.with_name(src.name.replace("_test.csv", "_oof.csv"))
         oside = json.loads(oof_csv.with_suffix(".json").read_text())
         otable = pd.read_csv(oof_csv, dtype={"record": str})
-        t = tune_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(), np.asarray(oside["labels"], bool),
+        t = tune_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(),
+                            _truth_matrix(oside["labels"], len(classes)),
                             W, classes, **kw)
         thresholds = {"all": t.tolist()}
         labels_out = apply_thresholds(probs, t, classes=classes, **kw)
@@ -304,7 +319,7 @@ def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
     classes = side["classes"]
     if side.get("labels") is None:
         raise InputFileError(src, "no true labels for these records", "evaluate the OOF predictions")
-    y = np.asarray(side["labels"], dtype=bool)
+    y = _truth_matrix(side["labels"], len(classes))
     probs = post[[f"prob_{c}" for c in classes]].to_numpy()
     labels_out = post[[f"label_{c}" for c in classes]].to_numpy().astype(bool)
     # thresholds realised per record: evaluate the binary outputs as written

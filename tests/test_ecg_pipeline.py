@@ -113,3 +113,34 @@ def test_physionet_entry_points(tmp_path):
     lines = (tmp_path / "o" / "E07500.csv").read_text().splitlines()
     assert lines[0] == "#E07500" and len(lines[1].split(",")) == 26
     assert set(lines[2].split(",")) <= {"0", "1"} and all(0 <= float(v) <= 1 for v in lines[3].split(","))
+
+
+def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
+    """data.ecg_task: binary through blend -> postprocess -> evaluate: the sidecar's labels are
+    class indices, which threshold tuning and evaluation read as multi-hot rows ('labels must be
+    a 2-D array'). OOF predictions of one fold (train.train_folds: [0]) cannot tune nested
+    thresholds: a clear error instead of 'probs has no recordings'. TTA shifts are sleep-only."""
+    from dataclasses import replace
+
+    from sigvision.errors import ConfigError, InputFileError
+
+    over = [f"data.root={sample_ecg_dir()}", f"prepared_dir={tmp_path}/prep", f"weights_dir={tmp_path}/w",
+            "train.epochs=1", "train.folds=2", "train.max_steps_per_epoch=2", "render.height=32",
+            "render.width=32", "data.ecg_task=binary", "blend.models=[resnet1d_tiny]"]
+    cfg = load_config(REPO / "configs" / "ecg_demo_1d.yaml", over)
+    prepare_dataset(cfg, cfg.prepared_path)
+    one = replace(cfg, train=replace(cfg.train, train_folds=(0,)))
+    train(one)
+    infer(one)
+    run_blend(one)
+    with pytest.raises(InputFileError, match="fold 0 only"):
+        run_postprocess(one)
+    with pytest.raises(ConfigError, match="infer.tta_shifts_s"):
+        infer(replace(one, infer=replace(one.infer, tta_shifts_s=(1.0,))))
+    train(cfg, resume=True)  # fold 0 is done; fold 1 trains
+    infer(cfg)
+    run_blend(cfg)
+    post = pd.read_csv(run_postprocess(cfg), dtype={"record": str})
+    assert post.shape == (35, 5) and {"label_normal", "label_abnormal"} <= set(post)
+    o = run_evaluate(cfg)["overall"]
+    assert 0 <= o["macro_f1"] <= 1
