@@ -45,6 +45,15 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     from .samples import write_sample_psg
     from .train import model_dir, train
 
+    from .loaders.psg import subject_of
+    from .samples import list_sample_hypnograms
+
+    n_subj = len({subject_of(n) for n in list_sample_hypnograms("sleep_edf")[:nights]})
+    if n_subj < 2:  # the demo configs' folds are subject-wise: 2 folds need 2 subjects
+        from .errors import ConfigError
+
+        raise ConfigError(f"--nights {nights} gives {n_subj} subject(s) (2 nights each); the demo's "
+                          "subject-wise folds need 2: use --nights 3 or more")
     t0 = time.perf_counter()
     out = check_output_dir(out_dir, overwrite).resolve()
     psg_dir = out / "psg"

@@ -113,7 +113,8 @@ def assign_folds(index, n_folds: int, seed: int):
     n_subj = len(set(subjects))
     if n_subj < n_folds:
         raise InputFileError(None, f"{n_subj} subject(s) cannot fill {n_folds} subject-wise folds",
-                             f"set train.folds to at most {n_subj} or add recordings")
+                             f"set train.folds to at most {n_subj} or add recordings" if n_subj >= 2 else
+                             "add recordings of a second subject (train.folds must be >= 2)")
     if "label" in index:
         y = index["label"].to_numpy()
     elif "source_db" in index:  # ECG: stratify by source database

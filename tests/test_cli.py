@@ -97,3 +97,19 @@ def test_pretrained_file_flag_reaches_the_config(capsys):
     assert main(["config", "show", "--pretrained-file", "/w/vit.safetensors"]) == 0
     out = capsys.readouterr().out
     assert "pretrained_file: /w/vit.safetensors" in out and "pretrained: true" in out
+
+
+def test_demo_with_too_few_nights_is_refused_before_any_work(tmp_path, capsys):
+    """`demo --nights 2` (one subject) ran synthesis and prepare, then failed at training with
+    'set train.folds to at most 1', which the config refuses (folds >= 2)."""
+    out = tmp_path / "demo"
+    assert main(["--quiet", "demo", "--out", str(out), "--nights", "2", "--max-epochs", "20"]) == 2
+    assert "--nights 3 or more" in capsys.readouterr().err and not out.exists()
+    import pandas as pd
+
+    from sigvision.errors import InputFileError
+    from sigvision.train import assign_folds
+
+    index = pd.DataFrame({"record": ["a", "b"], "subject": ["s", "s"], "label": [0, 1]})
+    with pytest.raises(InputFileError, match="second subject"):
+        assign_folds(index, 2, 0)
