@@ -190,9 +190,9 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         self.std = tuple(float(s) for s in std)
         self.augment = augment
         self.seed = seed
-        # the epoch lives in shared memory: loader workers are persistent, their copies of this
-        # dataset are made once, and must see set_epoch of later epochs (augmentation seeds)
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        # a tensor, moved to shared memory when loader workers use this dataset (see _loader):
+        # workers persist across epochs with copies made once, and must see set_epoch
+        self._epoch = torch.zeros((), dtype=torch.int64)
         from .models import meta_vector
 
         if meta_features:
@@ -626,6 +626,8 @@ def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
     kw = {}
     if num_workers > 0:
         kw.update(persistent_workers=True, prefetch_factor=4)
+        if isinstance(getattr(ds, "_epoch", None), torch.Tensor):
+            ds._epoch.share_memory_()  # the persistent workers read the epoch of set_epoch
     return torch.utils.data.DataLoader(ds, batch_size=None, sampler=batches, num_workers=num_workers,
                                        pin_memory=device.type == "cuda", **kw)
 
