@@ -101,8 +101,10 @@ class SigModel(nn.Module):
         return self.head(torch.cat([feats, meta.to(feats.dtype)], dim=1))
 
 
-def build_model(mcfg, num_classes: int, *, img_size: int | None = None, in_chans: int = 3) -> SigModel:
-    """Create the model named ``mcfg.name`` (registered here, else from timm).
+def build_model(mcfg, num_classes: int, *, img_size: int | tuple[int, int] | None = None,
+                in_chans: int = 3) -> SigModel:
+    """Create the model named ``mcfg.name`` (registered here, else from timm); ``img_size``:
+    the image side, or (height, width), for models built for one input size (ViT).
 
     Raises
     ------

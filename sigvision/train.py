@@ -570,6 +570,12 @@ def _model_meta(cfg: Config, classes, mean, std, img_size) -> dict:
             "config_hash": config_hash(cfg, ("data", "render", "model")), "config": config_to_dict(cfg)}
 
 
+def _model_img_size(height: int, width: int):
+    """The ``img_size`` of a ViT-like model for rendered images: the side when square, else
+    (height, width) (a square model refuses wider images: "Input width ... doesn't match")."""
+    return int(height) if int(height) == int(width) else (int(height), int(width))
+
+
 def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
     """Rebuild a trained model from a checkpoint: ``(model, meta)``; ``meta["epoch"]`` is the
     epoch the checkpoint was saved after."""
@@ -587,7 +593,9 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
     meta = {**ck["meta"], "epoch": int(ck["epoch"])}
     mcfg = ModelConfig(**{**meta["config"]["model"], "pretrained": False, "pretrained_file": "",
                           "meta_features": tuple(meta["meta_features"])})
-    model = build_model(mcfg, len(meta["classes"]), img_size=meta["img_size"], in_chans=meta.get("in_chans", 3))
+    width = ((meta.get("config") or {}).get("render") or {}).get("width", meta["img_size"])
+    model = build_model(mcfg, len(meta["classes"]), img_size=_model_img_size(meta["img_size"], width),
+                        in_chans=meta.get("in_chans", 3))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), meta
 
@@ -818,7 +826,8 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     seed_everything(epoch_seed(cfg.seed, fold), 0)  # same initial weights on every rank
     img_size = int(cfg.render.height)
     in_chans = len(cfg.data.leads if cfg.data.task == "ecg" else cfg.data.channels) if kind == "signal" else 3
-    model = build_model(cfg.model, len(classes), img_size=img_size, in_chans=in_chans).to(device)
+    model = build_model(cfg.model, len(classes), img_size=_model_img_size(img_size, cfg.render.width),
+                        in_chans=in_chans).to(device)
     if tcfg.channels_last and kind == "image":
         model = model.to(memory_format=torch.channels_last)
     if kind == "image":

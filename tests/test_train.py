@@ -530,3 +530,18 @@ def test_tta_shifts_with_meta_features(prepared, synth_dir4, tmp_path):
     np.testing.assert_allclose(_predict_shifted(model, mmeta, cfg, prepared, rows, device=torch.device("cpu"),
                                                 shift_s=0.0),
                                predict_rows(model, mmeta, cfg, prepared, rows, device=torch.device("cpu")), atol=1e-4)
+
+
+def test_vit_on_non_square_renders(synth_dir4, tmp_path):
+    """render.height != render.width with a ViT (the card's vit_base_patch16_224 preset): the
+    model was built for height x height images and refused the first batch ('Input width (64)
+    doesn't match model (32)'); training and inference now build it for height x width."""
+    d = {"name": "t", "seed": 3, "prepared_dir": str(tmp_path / "p"), "weights_dir": str(tmp_path / "w"),
+         "data": {"root": str(synth_dir4)}, "render": {"height": 32, "width": 64},
+         "model": {"name": "vit_tiny_patch16_224"},
+         "train": {"folds": 2, "train_folds": [0], "epochs": 1, "batch_size": 8, "max_steps_per_epoch": 1}}
+    cfg = config_from_dict(d)
+    prepare_dataset(cfg, cfg.prepared_path)
+    train(cfg)
+    p, _ = load_probs(infer(cfg)["oof"])
+    assert p.shape[1] == 5 and np.isfinite(p).all()
