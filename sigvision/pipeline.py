@@ -31,7 +31,7 @@ import numpy as np
 
 from .artifacts import write_csv, write_json
 from .config import Config
-from .errors import InputFileError
+from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
 
 __all__ = ["blend_paths", "run_blend", "run_postprocess", "run_evaluate", "blend_csv_path", "post_csv_path",
@@ -73,6 +73,9 @@ def _row_table(cfg: Config, records, epochs):
     from .prepare import load_prepared
 
     prepared = cfg.infer.test_dir if cfg.blend.split == "test" else cfg.prepared_path
+    if cfg.blend.split == "test" and not prepared:
+        raise ConfigError("blend.split=test reads the test rows from infer.test_dir, which is not set; "
+                          "set infer.test_dir to the prepared test folder used by infer")
     index, _ = load_prepared(prepared)
     index = index.assign(record=index["record"].astype(str))
     rows = pd.DataFrame({"record": [str(r) for r in records], "epoch": np.asarray(epochs, dtype=np.int64)})
