@@ -222,6 +222,14 @@ class TrainConfig:
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay={self.weight_decay} must be >= 0")
+        if self.t0_epochs < 1 or self.t_mult < 1:
+            raise ConfigError(f"train.t0_epochs={self.t0_epochs} and train.t_mult={self.t_mult} must be >= 1 "
+                              "(cosine warm restarts)")
+        for k in ("early_stopping_patience", "max_steps_per_epoch"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"train.{k}={getattr(self, k)} must be >= 0 (0 = off)")
         if len(self.coarse_holes_range) != 2 or not 1 <= self.coarse_holes_range[0] <= self.coarse_holes_range[1]:
             raise ConfigError(f"train.coarse_holes_range={list(self.coarse_holes_range)} must be [min, max] "
                               "with 1 <= min <= max")

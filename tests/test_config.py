@@ -101,3 +101,15 @@ def test_fmix_options_checked_with_the_config(over, match):
     failed only at the start of training, as 'max_soft=0.7 is not accepted')."""
     with pytest.raises(ConfigError, match=match):
         load_config(None, [over])
+
+
+@pytest.mark.parametrize("over,match", [("train.t0_epochs=0", "train.t0_epochs=0"), ("train.t_mult=0", "train.t_mult=0"),
+                                        ("train.weight_decay=-0.1", "train.weight_decay=-0.1"),
+                                        ("train.max_steps_per_epoch=-1", "train.max_steps_per_epoch=-1"),
+                                        ("train.early_stopping_patience=-1", "train.early_stopping_patience=-1")])
+def test_scheduler_and_loop_options_checked_with_the_config(over, match):
+    """t0_epochs/t_mult < 1 and a negative weight decay failed at the start of training with a
+    traceback from torch ('Expected positive integer T_0'); a negative max_steps_per_epoch
+    silently trained nothing and a negative patience stopped after the first epoch."""
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [over])
