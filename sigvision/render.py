@@ -376,7 +376,8 @@ class ECG6x2Renderer(BaseRenderer):
         windows = np.asarray(windows, dtype=np.float32)
         b, c, n = windows.shape
         if c != 12:
-            raise ValueError(f"ecg_6x2 needs 12 leads in standard order, got {c}; use ecg_stack")
+            raise ConfigError(f"render.name=ecg_6x2 needs 12 leads in standard order, got {c}; "
+                              "use render.name: ecg_stack (or traces for PSG)")
         half = n // 2
         wl = self.width // 2
         wr = self.width - wl

@@ -110,3 +110,14 @@ def test_nan_samples_do_not_crash():
     ep[0, 1, 100:200] = np.nan
     out = render_night(get_renderer(RenderConfig(height=32, width=32, context_epochs=0)), ep, TYPES)
     assert out.shape == (2, 32, 32, 3)
+
+
+def test_ecg_6x2_on_four_psg_channels_is_a_config_error(synth_dir, tmp_path):
+    """render.name=ecg_6x2 on sleep data (4 channels) ended `sigvision prepare` with a traceback
+    (a bare ValueError); now the one-line config error of the CLI, naming the alternative."""
+    from sigvision.cli import main
+
+    with pytest.raises(ConfigError, match="ecg_stack"):
+        get_renderer(RenderConfig(name="ecg_6x2", height=32, width=32)).render(np.zeros((1, 4, 300), np.float32))
+    assert main(["--quiet", "prepare", "--set", f"data.root={synth_dir}", "--set", "render.name=ecg_6x2",
+                 "--set", "render.height=32", "--set", "render.width=32", "--out", str(tmp_path / "p")]) == 2
