@@ -822,6 +822,12 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise InputFileError(None, f"fold {fold} has an empty training or validation set",
                              "use fewer folds or more subjects")
+    if _monitor(tcfg, spec) != "loss":  # refuse a metric this task lacks before an epoch is spent
+        n_cls = len(classes)
+        known = _epoch_metrics(spec, va_y, np.full((len(va_y), n_cls), 1.0 / n_cls, np.float32))
+        if _monitor(tcfg, spec) not in known:
+            raise ConfigError(f"train.monitor={tcfg.monitor!r} is not computed for this task; use one of "
+                              f"{', '.join(list(known) + ['loss'])}")
     out = model_dir(cfg) / f"fold_{fold}"
     seed_everything(epoch_seed(cfg.seed, fold), 0)  # same initial weights on every rank
     img_size = int(cfg.render.height)

@@ -545,3 +545,18 @@ def test_vit_on_non_square_renders(synth_dir4, tmp_path):
     train(cfg)
     p, _ = load_probs(infer(cfg)["oof"])
     assert p.shape[1] == 5 and np.isfinite(p).all()
+
+
+def test_monitor_the_task_lacks_is_refused_before_training(prepared, synth_dir4, tmp_path, monkeypatch):
+    """train.monitor=auroc on sleep stages (not computed for single-label tasks) was refused
+    only after a whole epoch had been trained."""
+    import sigvision.train as T
+
+    steps = []
+    real = T._train_one_epoch
+    monkeypatch.setattr(T, "_train_one_epoch", lambda *a, **k: steps.append(1) or real(*a, **k))
+    cfg = _fix_root(_cfg(prepared, tmp_path / "m", **{"train.monitor": "auroc", "train.epochs": 1,
+                                                      "train.train_folds": [0]}), synth_dir4)
+    with pytest.raises(ConfigError, match="train.monitor='auroc' is not computed"):
+        train(cfg)
+    assert steps == []
