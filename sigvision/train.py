@@ -851,7 +851,9 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     ds_va = make_dataset(kind, cfg.prepared_path, va_rows, targets=va_y, **common)
     sampler = ShardSampler(len(ds_tr), shuffle=True, seed=epoch_seed(cfg.seed, fold, 2), rank=info.rank,
                            world=info.world_size)
-    loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device, drop_last=False)
+    # a last batch of one image fails in batch norm over a 1x1 map (small renders, CNNs): drop it
+    loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device,
+                     drop_last=tcfg.batch_size > 1 and len(sampler) % tcfg.batch_size == 1)
     steps_per_epoch = min(len(loader), tcfg.max_steps_per_epoch or len(loader))
     opt = make_optimizer(tcfg, model)
     sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=tcfg.t0_epochs, T_mult=tcfg.t_mult,

@@ -560,3 +560,20 @@ def test_monitor_the_task_lacks_is_refused_before_training(prepared, synth_dir4,
     with pytest.raises(ConfigError, match="train.monitor='auroc' is not computed"):
         train(cfg)
     assert steps == []
+
+
+def test_last_training_batch_of_one_image(prepared, synth_dir4, tmp_path):
+    """A fold whose training rows leave a last batch of one image: an EfficientNet on 32 px
+    renders (1x1 final map) failed in batch norm ('Expected more than 1 value per channel when
+    training'). That batch is dropped (a different image each epoch: the order is shuffled)."""
+    index, _ = load_prepared(prepared)
+    index = index[index["label"] >= 0]
+    folds = load_or_make_folds(prepared, index, 2, seed=3)
+    val = set(folds.loc[folds["fold"] == 0, "record"].astype(str))
+    n_train = int((~index["record"].astype(str).isin(val)).sum())
+    cfg = _fix_root(_cfg(prepared, tmp_path / "w", **{"model.name": "test_efficientnet", "train.epochs": 1,
+                                                      "train.train_folds": [0], "train.batch_size": n_train - 1,
+                                                      "train.fmix_p": 0.0}), synth_dir4)
+    assert n_train % cfg.train.batch_size == 1
+    (res,) = train(cfg)
+    assert res["epochs_run"] == 1
