@@ -35,8 +35,8 @@ from .artifacts import save_npy, write_json
 from .config import Config, config_hash
 from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
-from .train import (checkpoint_path, load_checkpoint_model, load_or_make_folds, load_training_index, make_dataset,
-                    normalize_batch, predict_dataset, task_spec)
+from .train import (checkpoint_path, is_signal_model, load_checkpoint_model, load_or_make_folds, load_training_index,
+                    make_dataset, normalize_batch, predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -221,6 +221,11 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     if cfg.infer.tta_shifts_s and cfg.data.task != "sleep":
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} shifts the context window of sleep "
                           f"epochs; data.task={cfg.data.task} has none: set infer.tta_shifts_s: []")
+    if cfg.infer.tta_shifts_s and is_signal_model(name):
+        # the shifted windows are re-rendered images; a 1-D model reads the saved signals, so every
+        # pass would be the same and the sidecar would list shifts that were never applied
+        raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} re-renders shifted images; "
+                          f"{name} is a 1-D signal model: set infer.tta_shifts_s: []")
     oof = np.full((len(index), len(spec.classes)), np.nan, np.float32)
     test_probs, test_rows, written, classes = [], None, {}, None
     if cfg.infer.test_dir:

@@ -577,3 +577,12 @@ def test_last_training_batch_of_one_image(prepared, synth_dir4, tmp_path):
     assert n_train % cfg.train.batch_size == 1
     (res,) = train(cfg)
     assert res["epochs_run"] == 1
+
+
+def test_tta_shifts_with_a_signal_model_are_refused(prepared, synth_dir4, tmp_path):
+    """infer.tta_shifts_s re-renders shifted images; a 1-D model reads the saved signals, so the
+    passes were identical while the sidecar listed the shifts as applied."""
+    cfg = _fix_root(_cfg(prepared, tmp_path / "s", **{"model.name": "resnet1d_tiny", "infer.tta_shifts_s": [3.0]}),
+                    synth_dir4)
+    with pytest.raises(ConfigError, match="resnet1d_tiny is a 1-D signal model"):
+        infer(cfg)
