@@ -47,7 +47,8 @@ STABLE_KEYS = ("render_speedup_vs_matplotlib", "datapath_ratio", "night_end_to_e
 BENCHES = {
     "render": ("render.py", [], ["--epochs", "200", "--mpl-images", "4"]),
     "train_throughput": ("train_throughput.py", [],
-                         ["--size", "32", "--batch", "8", "--steps", "2", "--rounds", "1"]),
+                         ["--size", "32", "--batch", "8", "--steps", "2", "--rounds", "1", "--nights", "2",
+                          "--images", "64"]),
     "night_e2e": ("night_e2e.py", [], ["--epochs", "100", "--repeats", "0"]),
     "memory": ("memory.py", [], ["--epochs", "30", "--rounds", "1"]),
     "cache": ("cache.py", [], ["--nights", "2", "--epochs", "40", "--size", "32", "--batch", "16", "--rounds", "1"]),

@@ -56,7 +56,8 @@ def test_preset_path_runs_on_cpu_with_tiny_configs():
     full pipeline beside the model; inference) runs end to end, here on CPU with the demo configs."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--size", "32", "--batch", "8", "--steps", "2",
-                        "--rounds", "1", "--presets", "configs/sleep_demo_eff.yaml", "--preset-datapath",
+                        "--rounds", "1", "--nights", "2", "--images", "64",
+                        "--presets", "configs/sleep_demo_eff.yaml", "--preset-datapath",
                         "--preset-steps", "2"],
                        capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
