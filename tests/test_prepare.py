@@ -116,20 +116,27 @@ def test_update_rebuilds_only_partial_or_stale_entries(synth_dir4, tmp_path):
     assert [p.name for p in (tmp_path / "p" / "cache").iterdir()] != [cache.name]
 
 
-def test_update_rebuilds_a_cache_of_the_old_hwc_layout(synth_dir4, tmp_path):
-    """A folder prepared before the cache was planar (no cache_layout, (n, H, W, 3) files) is
-    rebuilt whole by --update, not mixed with planar entries."""
+def _as_old_hwc_folder(folder):
+    """Rewrite a prepared folder as an older version left it: (n, H, W, 3) cache files and no
+    cache_layout in prepare.json. Returns (cache folder, {file name: its planar array})."""
     import json
 
-    cfg = _sleep_cfg(synth_dir4)
-    prepare_dataset(cfg, tmp_path / "p")
-    cache = next((tmp_path / "p" / "cache").iterdir())
+    cache = next((folder / "cache").iterdir())
     planar = {f.name: np.load(f) for f in cache.glob("*.npy")}
     for name, arr in planar.items():
         np.save(cache / name, np.ascontiguousarray(arr.transpose(0, 2, 3, 1)))
-    meta = json.loads((tmp_path / "p" / "prepare.json").read_text())
+    meta = json.loads((folder / "prepare.json").read_text())
     del meta["cache_layout"]
-    (tmp_path / "p" / "prepare.json").write_text(json.dumps(meta))
+    (folder / "prepare.json").write_text(json.dumps(meta))
+    return cache, planar
+
+
+def test_update_rebuilds_a_cache_of_the_old_hwc_layout(synth_dir4, tmp_path):
+    """A folder prepared before the cache was planar (no cache_layout, (n, H, W, 3) files) is
+    rebuilt whole by --update, not mixed with planar entries."""
+    cfg = _sleep_cfg(synth_dir4)
+    prepare_dataset(cfg, tmp_path / "p")
+    cache, planar = _as_old_hwc_folder(tmp_path / "p")
     prepare_dataset(cfg, tmp_path / "p", update=True)
     assert load_prepared(tmp_path / "p")[1]["cache_layout"] == "chw"
     for name, arr in planar.items():
@@ -140,21 +147,13 @@ def test_update_does_not_reuse_old_layout_files_left_by_an_update_without_cache(
     """An old (H, W, 3) cache survives 'prepare --update' with cache_images off (same config
     hash, so its folder is kept) while prepare.json now says chw; a later --update with the
     cache back on must rebuild those files, not take them as planar ones."""
-    import json
-
     def cfg(cache_images):
         return config_from_dict({"name": "t", "data": {"root": str(synth_dir4)},
                                  "render": {"height": 48, "width": 48},
                                  "prepare": {"cache_images": cache_images}})
 
     prepare_dataset(cfg(True), tmp_path / "p")
-    cache = next((tmp_path / "p" / "cache").iterdir())
-    planar = {f.name: np.load(f) for f in cache.glob("*.npy")}
-    for name, arr in planar.items():
-        np.save(cache / name, np.ascontiguousarray(arr.transpose(0, 2, 3, 1)))
-    meta = json.loads((tmp_path / "p" / "prepare.json").read_text())
-    del meta["cache_layout"]
-    (tmp_path / "p" / "prepare.json").write_text(json.dumps(meta))
+    cache, planar = _as_old_hwc_folder(tmp_path / "p")
     prepare_dataset(cfg(False), tmp_path / "p", update=True)
     prepare_dataset(cfg(True), tmp_path / "p", update=True)
     for name, arr in planar.items():
