@@ -781,6 +781,10 @@ def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
         return nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
     if not spec.multilabel:
         raise ConfigError(f"train.loss={kind} needs a multi-label task; use ce (or auto)")
+    if tcfg.label_smoothing > 0:
+        log.warning("train.label_smoothing=%s applies to the cross-entropy of single-label tasks only; the %s "
+                    "loss of this multi-label task trains on the plain 0/1 targets (set it to 0 to silence this)",
+                    tcfg.label_smoothing, kind)
     if kind == "bce":
         return nn.BCEWithLogitsLoss()
     # the Hefei solution's weighting: w = 1 / log(count), applied to the positive term

@@ -586,3 +586,21 @@ def test_tta_shifts_with_a_signal_model_are_refused(prepared, synth_dir4, tmp_pa
                     synth_dir4)
     with pytest.raises(ConfigError, match="resnet1d_tiny is a 1-D signal model"):
         infer(cfg)
+
+
+def test_label_smoothing_with_a_bce_loss_is_said_not_ignored_silently(caplog):
+    """train.label_smoothing (default 0.1) shapes the cross-entropy only; a multi-label BCE run
+    used to drop it without a word."""
+    import logging
+
+    from sigvision.train import TaskSpec, _loss_fn
+
+    spec = TaskSpec(classes=["a", "b"], multilabel=True, targets=np.eye(2, dtype=np.float32), summary={})
+    with caplog.at_level(logging.WARNING, logger="sigvision.train"):
+        _loss_fn(config_from_dict({"train": {"loss": "bce"}}).train, spec, spec.targets, torch.device("cpu"))
+    assert "label_smoothing=0.1 applies to the cross-entropy of single-label tasks only" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sigvision.train"):
+        _loss_fn(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train, spec,
+                 spec.targets, torch.device("cpu"))
+    assert caplog.text == ""
