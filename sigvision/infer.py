@@ -96,6 +96,21 @@ def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device,
     return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
 
+def tta_shifts(cfg: Config, mmeta: dict) -> tuple[float, ...]:
+    """The passes a prediction averages: 0 s plus ``infer.tta_shifts_s`` for image models of a
+    sleep run (shifted windows are re-rendered), 0 s alone otherwise."""
+    if cfg.data.task != "sleep" or mmeta.get("input", "image") == "signal":
+        return (0.0,)
+    return (0.0,) + tuple(float(s) for s in cfg.infer.tta_shifts_s)
+
+
+def predict_rows_tta(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device) -> np.ndarray:
+    """:func:`predict_rows` averaged over the :func:`tta_shifts` passes: what ``infer`` writes,
+    so ``predict`` and ``stage`` give the probabilities the blend weights were fitted on."""
+    return np.mean([predict_rows(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=s)
+                    for s in tta_shifts(cfg, mmeta)], axis=0)
+
+
 @torch.inference_mode()
 def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
     """TTA: windows moved by ``shift_s`` seconds (zeros past the night's ends), rendered per batch."""

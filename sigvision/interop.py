@@ -288,7 +288,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
 
     from .blend import blend
     from .config import config_hash
-    from .infer import predict_rows
+    from .infer import predict_rows_tta
     from .loaders.psg import resample_signals
     from .pipeline import apply_temperature
     from .postprocess import smooth
@@ -326,7 +326,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
             probs = []
             for k in folds:
                 model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, checkpoint), dev)
-                probs.append(predict_rows(model, mmeta, cfg, prepared[h], rows, device=dev))
+                probs.append(predict_rows_tta(model, mmeta, cfg, prepared[h], rows, device=dev))
                 classes = mmeta["classes"]
             per_model.append(np.mean(probs, axis=0))
     from .loaders.base import STAGES

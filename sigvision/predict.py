@@ -38,7 +38,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     from .artifacts import write_csv
     from .blend import blend
     from .config import load_config
-    from .infer import predict_rows
+    from .infer import predict_rows_tta
     from .loaders.base import STAGES
     from .prepare import load_prepared, prepare_dataset
     from .train import checkpoint_path, load_checkpoint_model
@@ -70,7 +70,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
             fold_probs = []
             for k in (list(cfg.train.train_folds) or range(cfg.train.folds)):
                 model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, checkpoint), dev)
-                fold_probs.append(predict_rows(model, mmeta, cfg, prepared, rows, device=dev))
+                fold_probs.append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
             per_model.append(np.mean(fold_probs, axis=0))
             classes = mmeta["classes"]
             multilabel = bool(mmeta.get("multilabel", False))

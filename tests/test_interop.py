@@ -160,3 +160,32 @@ def test_to_stage_codes():
     np.testing.assert_array_equal(to_stage_codes(np.array([4, 0, -1])), [4, 0, -1])
     with pytest.raises(ValueError, match="boolean"):
         to_stage_codes([True])
+
+
+def test_stage_and_predict_apply_the_runs_tta_shifts(run, night, tmp_path):
+    """A run whose config sets infer.tta_shifts_s: its OOF predictions (and so its blend weights)
+    average the shifted passes; `predict` and stage() ignored them and gave other probabilities."""
+    import mne
+    import yaml
+
+    from sigvision.predict import predict_folder
+
+    cfg, _ = run
+    psg, hyp = night
+    tta_run = tmp_path / "weights" / cfg.run_path.name
+    shutil.copytree(cfg.run_path, tta_run)
+    for conf in tta_run.glob("*/config.yaml"):
+        d = yaml.safe_load(conf.read_text())
+        d.setdefault("infer", {})["tta_shifts_s"] = [6.0]
+        conf.write_text(yaml.safe_dump(d))
+    raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+    _, plain = stage(raw, run_dir=cfg.run_path, return_probs=True)
+    stages, probs = stage(raw, run_dir=tta_run, return_probs=True)
+    assert probs.shape == plain.shape and not np.allclose(probs, plain, atol=1e-4)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(psg, folder)
+    shutil.copy(hyp, folder)
+    post = pd.read_csv(predict_folder(tta_run, folder, tmp_path / "p.csv"))
+    idx = (post["onset_s"].to_numpy() / 30).round().astype(int)
+    np.testing.assert_array_equal(stages[idx], post["stage_code"].to_numpy())
