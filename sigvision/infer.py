@@ -36,7 +36,7 @@ from .config import Config, config_hash
 from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
 from .train import (checkpoint_path, is_signal_model, load_checkpoint_model, load_or_make_folds, load_training_index,
-                    make_dataset, normalize_batch, predict_dataset, task_spec)
+                    make_dataset, meta_rows, normalize_batch, predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -131,13 +131,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
             types = [channel_type_of(c) for c in d.channels]
         pos = grp.index.to_numpy()
         eps = grp["epoch"].to_numpy()
-        meta = None
-        if feats:  # the meta features of these rows, as the dataset builds them
-            from .models import meta_vector
-
-            ages = grp["age"].tolist() if "age" in grp else [None] * len(grp)
-            sexes = grp["sex"].tolist() if "sex" in grp else [None] * len(grp)
-            meta = torch.tensor([meta_vector(feats, a, x) for a, x in zip(ages, sexes)], dtype=torch.float32)
+        meta = torch.from_numpy(meta_rows(grp, feats)) if feats else None  # as the dataset builds them
         for s in range(0, len(eps), cfg.infer.batch_size):
             w, valid = context_windows(sig, eps[s:s + cfg.infer.batch_size], max(renderer.context, 1))
             w = np.roll(w, -shift, axis=-1)
@@ -265,8 +259,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
         ckpts[k] = str(ck)
         va = _rows_of(index[index["record"].astype(str).map(fold_of) == k], mine)
         if len(va):
-            p = np.mean([predict_rows(model, mmeta, cfg, cfg.prepared_path, va.reset_index(drop=True),
-                                      device=device, shift_s=s) for s in shifts], axis=0)
+            p = predict_rows_tta(model, mmeta, cfg, cfg.prepared_path, va.reset_index(drop=True), device=device)
             if dist_on:
                 oof_parts.append((va.index.to_numpy(), p))
             else:
@@ -274,13 +267,12 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
         if test_rows is not None:
             epochs_of[k] = mmeta["epoch"]
             if dist_on:
-                p = (np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True),
-                                           device=device, shift_s=s) for s in shifts], axis=0)
+                p = (predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True),
+                                      device=device)
                      if len(my_test) else np.zeros((0, len(classes)), np.float32))
                 test_parts[k] = [(my_test.index.to_numpy(), p)]
             else:
-                p = np.mean([predict_rows(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device, shift_s=s)
-                             for s in shifts], axis=0)
+                p = predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device)
                 test_parts[k] = p
     if dist_on:  # gather every shard on rank 0; only rank 0 writes
         oof = _gather_rows(oof_parts, len(index), len(spec.classes))

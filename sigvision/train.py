@@ -155,6 +155,18 @@ def load_or_make_folds(prepared_dir: str | os.PathLike, index, n_folds: int, see
 
 
 # ---------------------------------------------------------------------------- data
+def meta_rows(rows, meta_features) -> np.ndarray:
+    """float32 (len(rows), n_meta): the model's meta features (age, sex) of each index row, as
+    :func:`sigvision.models.meta_vector` encodes them; (len(rows), 0) without meta features."""
+    if not meta_features:
+        return np.zeros((len(rows), 0), np.float32)
+    from .models import meta_vector
+
+    ages = rows["age"].tolist() if "age" in rows else [None] * len(rows)
+    sexes = rows["sex"].tolist() if "sex" in rows else [None] * len(rows)
+    return np.asarray([meta_vector(tuple(meta_features), a, s) for a, s in zip(ages, sexes)], dtype=np.float32)
+
+
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
 
 
@@ -193,15 +205,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         # a tensor, moved to shared memory when loader workers use this dataset (see _loader):
         # workers persist across epochs with copies made once, and must see set_epoch
         self._epoch = torch.zeros((), dtype=torch.int64)
-        from .models import meta_vector
-
-        if meta_features:
-            ages = rows["age"].tolist() if "age" in rows else [None] * len(rows)
-            sexes = rows["sex"].tolist() if "sex" in rows else [None] * len(rows)
-            self.meta = np.asarray([meta_vector(tuple(meta_features), a, s) for a, s in zip(ages, sexes)],
-                                   dtype=np.float32)
-        else:
-            self.meta = np.zeros((len(rows), 0), np.float32)
+        self.meta = meta_rows(rows, meta_features)
         self._maps: dict[str, np.ndarray] = {}  # record -> its cache file, memory-mapped (see _map)
         self.max_open_files = 64
         self._copied = 0
@@ -240,6 +244,10 @@ class ImageRowsDataset(torch.utils.data.Dataset):
             except (ValueError, EOFError) as exc:  # e.g. 'mmap length is greater than file size', an empty file
                 raise InputFileError(p, f"truncated or unreadable ({exc or type(exc).__name__})",
                                      "run 'sigvision prepare --overwrite' again") from None
+            axis = {"chw": -3, "hwc": -1}.get(getattr(self, "layout", None))  # images only (not signals)
+            if axis is not None and (arr.ndim not in (3, 4) or arr.shape[axis] != 3):
+                raise InputFileError(p, f"holds images of shape {arr.shape[-3:]}, not the {self.layout!r} "
+                                     "layout prepare.json records", "prepare again with --overwrite")
         self._maps[rec] = arr  # (re-)inserted last: the dict's order is the recency order
         while len(self._maps) > max(1, self.max_open_files):
             # dropped, not closed: a batch being gathered may still read it; the map goes with
@@ -265,13 +273,8 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         srcs = {rec: self._map(rec) for rec in dict.fromkeys(recs)}
         first = srcs[recs[0]]
         shape = first.shape[1:] if first.ndim == item_ndim + 1 else first.shape
-        channel_axis = {"chw": 0, "hwc": -1}.get(getattr(self, "layout", None))
         for rec, src in srcs.items():
             item_shape = src.shape[1:] if src.ndim == item_ndim + 1 else src.shape
-            if channel_axis is not None and (len(item_shape) != 3 or item_shape[channel_axis] != 3):
-                raise InputFileError(self.cache_dir / f"{rec}.npy", f"holds images of shape {tuple(item_shape)}, "
-                                     f"not the {self.layout!r} layout prepare.json records",
-                                     "prepare again with --overwrite")
             if tuple(item_shape) != tuple(shape):
                 raise InputFileError(self.cache_dir / f"{rec}.npy", f"holds items of shape {tuple(item_shape)}, "
                                      f"other records {tuple(shape)}", "prepare again with --overwrite")
@@ -826,10 +829,11 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise InputFileError(None, f"fold {fold} has an empty training or validation set",
                              "use fewer folds or more subjects")
-    if _monitor(tcfg, spec) != "loss":  # refuse a metric this task lacks before an epoch is spent
+    monitor = _monitor(tcfg, spec)
+    if monitor != "loss":  # refuse a metric this task lacks before an epoch is spent
         n_cls = len(classes)
         known = _epoch_metrics(spec, va_y, np.full((len(va_y), n_cls), 1.0 / n_cls, np.float32))
-        if _monitor(tcfg, spec) not in known:
+        if monitor not in known:
             raise ConfigError(f"train.monitor={tcfg.monitor!r} is not computed for this task; use one of "
                               f"{', '.join(list(known) + ['loss'])}")
     out = model_dir(cfg) / f"fold_{fold}"
@@ -889,7 +893,6 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                              "pass --resume to continue, --overwrite to start again, or change the experiment name")
     meta = _model_meta(cfg, classes, mean, std, img_size)
     meta.update({"multilabel": spec.multilabel, "input": kind, "in_chans": in_chans})
-    monitor = _monitor(tcfg, spec)
     higher_better = monitor != "loss"
     eval_bce = nn.BCELoss()
     for epoch in range(start, tcfg.epochs):
