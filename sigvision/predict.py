@@ -78,39 +78,39 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     if multilabel:
         w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
         probs = np.tensordot(w, np.stack(per_model), axes=1)
-        th_path = run / "thresholds.json"
-        if th_path.is_file():
-            th = json.loads(th_path.read_text())
-            from .ecg import apply_thresholds
+    else:
+        probs = blend(per_model, weights=weights, method=report["method"])
+        if report.get("temperature"):
+            from .pipeline import apply_temperature
 
-            labels = apply_thresholds(probs, np.asarray(th["thresholds"]["all"]), classes=classes,
-                                      normal_class=th.get("normal_class"),
-                                      normal_excludes_abnormal=th.get("normal_excludes_abnormal", False))
-        else:
-            labels = probs >= 0.5
+            probs = apply_temperature(probs, report["temperature"])
+    if first.data.task == "ecg":
+        # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
+        # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
+        # prob_/label_ columns as files_post.csv
+        from .ecg import apply_thresholds
+
+        th_path = run / "thresholds.json"
+        th = json.loads(th_path.read_text()) if th_path.is_file() else {}
+        t = np.asarray(th["thresholds"]["all"]) if th else np.full(len(classes), 0.5)
+        if th and list(th.get("classes", classes)) != list(classes):
+            raise InputFileError(th_path, "classes differ from the run's models'",
+                                 "run postprocess again on this run to re-tune the thresholds")
+        labels = apply_thresholds(probs, t, classes=classes, normal_class=th.get("normal_class"),
+                                  normal_excludes_abnormal=th.get("normal_excludes_abnormal", False))
         for j, c in enumerate(classes):
             out[f"prob_{c}"] = probs[:, j]
         for j, c in enumerate(classes):
             out[f"label_{c}"] = labels[:, j].astype(int)
         return write_csv(out_csv, out)
-    probs = blend(per_model, weights=weights, method=report["method"])
-    if report.get("temperature"):
-        from .pipeline import apply_temperature
+    from .postprocess import smooth
 
-        probs = apply_temperature(probs, report["temperature"])
-    if first.data.task == "sleep":
-        from .postprocess import smooth
-
-        stages = np.zeros(len(rows), dtype=np.int64)
-        # row positions per record in one pass (a mask per record was O(records x rows))
-        for sel in rows.groupby("record", sort=False).indices.values():
-            stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
-        out["epoch"] = rows["epoch"].to_numpy()
-        out["onset_s"] = rows["onset_s"].to_numpy()
-        out["stage"] = [STAGES[k] for k in stages]
-        out["stage_code"] = stages
-        return write_csv(out_csv, out)
-    for j, c in enumerate(classes):
-        out[f"prob_{c}"] = probs[:, j]
-    out["label"] = [classes[k] for k in probs.argmax(1)]
+    stages = np.zeros(len(rows), dtype=np.int64)
+    # row positions per record in one pass (a mask per record was O(records x rows))
+    for sel in rows.groupby("record", sort=False).indices.values():
+        stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
+    out["epoch"] = rows["epoch"].to_numpy()
+    out["onset_s"] = rows["onset_s"].to_numpy()
+    out["stage"] = [STAGES[k] for k in stages]
+    out["stage_code"] = stages
     return write_csv(out_csv, out)

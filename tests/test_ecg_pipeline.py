@@ -144,3 +144,25 @@ def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
     assert post.shape == (35, 5) and {"label_normal", "label_abnormal"} <= set(post)
     o = run_evaluate(cfg)["overall"]
     assert 0 <= o["macro_f1"] <= 1
+    # predict writes the same columns as files_post.csv, decided by the tuned thresholds
+    # (it wrote an argmax `label` column and ignored thresholds.json)
+    import shutil
+
+    from sigvision.ecg import apply_thresholds
+    from sigvision.predict import predict_folder
+
+    new = tmp_path / "new"
+    new.mkdir()
+    for stem in ("E07500", "HR06000", "JS20000", "JS20001"):
+        for ext in (".hea", ".mat"):
+            shutil.copy(sample_ecg_dir() / f"{stem}{ext}", new)
+    th_path = cfg.run_path / "thresholds.json"
+    th = json.loads(th_path.read_text())
+    th["thresholds"]["all"] = [0.999, 0.001]  # far from 0.5: every record is abnormal
+    th_path.write_text(json.dumps(th))
+    pred = pd.read_csv(predict_folder(cfg.run_path, new, tmp_path / "p.csv"), dtype={"record": str})
+    assert list(pred.columns) == list(post.columns)
+    p = pred[["prob_normal", "prob_abnormal"]].to_numpy()
+    assert np.allclose(p.sum(1), 1) and pred["label_abnormal"].tolist() == [1, 1, 1, 1]
+    assert np.array_equal(pred[["label_normal", "label_abnormal"]].to_numpy().astype(bool),
+                          apply_thresholds(p, [0.999, 0.001]))
