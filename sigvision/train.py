@@ -695,7 +695,8 @@ def batch_to_device(batch, ds, device, *, channels_last: bool = False):
 
 def optimizer_step(model, x, y, meta, opt, loss_fn, *, fmix=None, rng=None, amp=None, scaler=None,
                    grad_clip_norm: float = 0.0) -> torch.Tensor:
-    """One training step on a device batch: FMix (when given; drawn from ``rng``), forward
+    """One training step on a device batch: FMix (when given; drawn from ``rng``; it mixes the
+    meta features with the same ``lam`` as the targets), forward
     under autocast, loss (mixed for FMix), backward (scaled with an fp16 ``scaler``), optional
     gradient clipping, optimiser step. Returns the loss. The trainer's step, shared with the
     throughput benchmark so that it times exactly what training runs."""
@@ -703,6 +704,10 @@ def optimizer_step(model, x, y, meta, opt, loss_fn, *, fmix=None, rng=None, amp=
 
     if fmix is not None:
         x, perm, lam = fmix(x, rng)
+        if meta is not None and lam < 1.0:
+            # the age/sex features are mixed in the images' and targets' proportion: a mixed
+            # input keeps no record's meta features whole while its target is lam-weighted
+            meta = torch.lerp(meta[perm], meta, lam)
     with autocast_context(amp, x.device):
         logits = model(x, meta)
         loss = mixed_loss(loss_fn, logits.float(), y, perm, lam) if fmix is not None else loss_fn(logits.float(), y)

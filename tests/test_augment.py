@@ -383,3 +383,35 @@ def test_build_image_augment_seeded_determinism():
 def test_build_image_augment_bad_arguments(args, kwargs, bad):
     with pytest.raises(ValueError, match=bad):
         build_image_augment(*args, **kwargs)
+
+
+def test_training_step_mixes_meta_features_with_the_fmix_lambda():
+    """The trainer's step gives the model age/sex features mixed in the same proportion as the
+    targets (they reached the model unmixed: a mixed image carried one record's age and sex
+    whole while its target was lam-weighted); a skipped FMix leaves them as they are."""
+    from sigvision.train import optimizer_step
+
+    seen = []
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3 * 8 * 8 + 2, 3)
+
+        def forward(self, x, meta):
+            seen.append(meta.clone())
+            return self.fc(torch.cat([x.flatten(1), meta], 1))
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(6, 3, 8, 8, generator=g), torch.tensor([0, 1, 2, 0, 1, 2])
+    meta = torch.tensor([[0.3, 1.0], [0.5, 0.0], [0.7, 1.0], [0.2, 0.0], [0.9, 1.0], [0.4, 0.0]])
+    net = Net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    fmix = FMix(alpha=1.0, p=1.0)
+    optimizer_step(net, x, y, meta, opt, torch.nn.CrossEntropyLoss(), fmix=fmix, rng=np.random.default_rng(3))
+    _, perm, lam = fmix(x, np.random.default_rng(3))  # the same draw
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(6))
+    assert torch.allclose(seen[-1], lam * meta + (1 - lam) * meta[perm], atol=1e-6)
+    optimizer_step(net, x, y, meta, opt, torch.nn.CrossEntropyLoss(), fmix=FMix(alpha=1.0, p=0.0),
+                   rng=np.random.default_rng(3))
+    assert torch.equal(seen[-1], meta)
