@@ -172,8 +172,9 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
                                 dcfg["std"], bt * (steps + 4))
 
         def pipe_step():
-            x, y, meta = batch_to_device(batches.next(), ds, device, channels_last=tcfg.channels_last)
-            optimizer_step(model, x, y, meta, opt, loss_fn, fmix=fmix, rng=rng, **step_kw)
+            x, y, meta, mix = batch_to_device(batches.next(), ds, device, channels_last=tcfg.channels_last,
+                                              fmix=fmix, rng=rng)
+            optimizer_step(model, x, y, meta, opt, loss_fn, mix=mix, **step_kw)
 
         kinds["pipeline"] = pipe_step
     model.train()
@@ -287,8 +288,8 @@ def main() -> None:
 
         def pipe_step(backend):
             ds, batches = pipes[backend]
-            x, y, meta = batch_to_device(batches.next(), ds, device)  # as in training
-            optimizer_step(model, x, y, meta, opt, loss_fn, fmix=fmix, rng=rng)
+            x, y, meta, mix = batch_to_device(batches.next(), ds, device, fmix=fmix, rng=rng)  # as in training
+            optimizer_step(model, x, y, meta, opt, loss_fn, mix=mix)
 
         kinds = {"model": lambda: optimizer_step(model, xr, yr, None, opt, loss_fn),
                  "default": lambda: pipe_step("default"), "albumentations": lambda: pipe_step("albumentations")}

@@ -684,33 +684,49 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     return probs
 
 
-def batch_to_device(batch, ds, device, *, channels_last: bool = False):
-    """A loader batch (x, y, meta) -> model input on ``device``: normalised images (or signals),
-    targets, and the meta features (None when there are none)."""
+def batch_to_device(batch, ds, device, *, channels_last: bool = False, fmix=None, rng=None):
+    """A loader batch (x, y, meta) -> ``(x, y, meta, mix)`` on ``device``: model input
+    (normalised images, or signals as they are), targets, the meta features (None when there
+    are none), and ``mix = (perm, lam)`` when ``fmix`` mixed the batch (drawn from ``rng``),
+    else None.
+
+    FMix with a hard mask (the default) mixes the uint8 images before they are normalised:
+    the result is the same as mixing the normalised images (the mask selects pixels, and
+    normalisation is per pixel) for a quarter of the memory traffic, and normalisation, the
+    last step, leaves the batch in the model's memory layout. A soft mask mixes the
+    normalised floats. The meta features are mixed with the targets' ``lam``: a mixed input
+    keeps no record's age/sex whole while its target is lam-weighted.
+    """
     x, y, m = batch
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    meta = m.to(device, non_blocking=True) if m.shape[1] else None
+    mix = None
+    if fmix is not None and x.dtype == torch.uint8 and fmix.max_soft == 0:
+        x, perm, lam = fmix(x, rng)
+        mix = (perm, lam)
     x = _prepare_input(x, ds, channels_last=channels_last)
-    return x, y, (m.to(device, non_blocking=True) if m.shape[1] else None)
+    if fmix is not None and mix is None:
+        x, perm, lam = fmix(x, rng)
+        mix = (perm, lam)
+        if channels_last:  # the mixed batch comes in the gathered copy's layout
+            x = x.contiguous(memory_format=torch.channels_last)
+    if mix is not None and meta is not None and mix[1] < 1.0:
+        meta = torch.lerp(meta[mix[0]], meta, mix[1])
+    return x, y, meta, mix
 
 
-def optimizer_step(model, x, y, meta, opt, loss_fn, *, fmix=None, rng=None, amp=None, scaler=None,
+def optimizer_step(model, x, y, meta, opt, loss_fn, *, mix=None, amp=None, scaler=None,
                    grad_clip_norm: float = 0.0) -> torch.Tensor:
-    """One training step on a device batch: FMix (when given; drawn from ``rng``; it mixes the
-    meta features with the same ``lam`` as the targets), forward
-    under autocast, loss (mixed for FMix), backward (scaled with an fp16 ``scaler``), optional
-    gradient clipping, optimiser step. Returns the loss. The trainer's step, shared with the
-    throughput benchmark so that it times exactly what training runs."""
+    """One training step on a device batch (:func:`batch_to_device`): forward under autocast,
+    loss (FMix's mixed loss when ``mix = (perm, lam)`` is given), backward (scaled with an
+    fp16 ``scaler``), optional gradient clipping, optimiser step. Returns the loss. The
+    trainer's step, shared with the throughput benchmark so that it times exactly what
+    training runs."""
     from .augment import mixed_loss
 
-    if fmix is not None:
-        x, perm, lam = fmix(x, rng)
-        if meta is not None and lam < 1.0:
-            # the age/sex features are mixed in the images' and targets' proportion: a mixed
-            # input keeps no record's meta features whole while its target is lam-weighted
-            meta = torch.lerp(meta[perm], meta, lam)
     with autocast_context(amp, x.device):
         logits = model(x, meta)
-        loss = mixed_loss(loss_fn, logits.float(), y, perm, lam) if fmix is not None else loss_fn(logits.float(), y)
+        loss = mixed_loss(loss_fn, logits.float(), y, *mix) if mix is not None else loss_fn(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -735,8 +751,8 @@ def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, dev
     for step, batch in enumerate(bar):
         if tcfg.max_steps_per_epoch and step >= tcfg.max_steps_per_epoch:
             break
-        x, y, meta = batch_to_device(batch, ds, device, channels_last=tcfg.channels_last)
-        loss = optimizer_step(model, x, y, meta, opt, loss_fn, fmix=fmix, rng=rng, amp=amp, scaler=scaler,
+        x, y, meta, mix = batch_to_device(batch, ds, device, channels_last=tcfg.channels_last, fmix=fmix, rng=rng)
+        loss = optimizer_step(model, x, y, meta, opt, loss_fn, mix=mix, amp=amp, scaler=scaler,
                               grad_clip_norm=tcfg.grad_clip_norm)
         if sched is not None:
             sched.step((step0 + step + 1) / steps_per_epoch)

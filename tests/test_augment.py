@@ -235,9 +235,14 @@ def test_field_matches_the_papers_complex_spectrum_recipe_in_distribution(shape)
             assert corr(ours, lag, axis) == pytest.approx(corr(paper, lag, axis), abs=0.02)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
-def test_fmix_batch_binary_mask_selects_exactly_in_every_float_dtype(dtype):
-    x = (_batch(b=5, h=12, w=16, seed=3) * 40).to(dtype)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16,
+                                   torch.uint8, torch.int16, torch.int64])
+def test_fmix_batch_binary_mask_selects_exactly_in_every_dtype(dtype):
+    # uint8 mixes in wrapping byte arithmetic: extreme values (0, 255) too must come out whole
+    x = (_batch(b=5, h=12, w=16, seed=3) * 40).to(dtype) if dtype.is_floating_point else \
+        torch.randint(0, 256, (5, 3, 12, 16), generator=torch.Generator().manual_seed(3)).to(dtype)
+    if dtype == torch.uint8:
+        x[0], x[1] = 0, 255
     mixed, perm, _ = fmix_batch(x, rng=np.random.default_rng(4))
     rng = np.random.default_rng(4)
     mask = torch.from_numpy(sample_fmix_mask(float(rng.beta(1.0, 1.0)), (12, 16), rng=rng)).bool()
@@ -385,33 +390,45 @@ def test_build_image_augment_bad_arguments(args, kwargs, bad):
         build_image_augment(*args, **kwargs)
 
 
-def test_training_step_mixes_meta_features_with_the_fmix_lambda():
-    """The trainer's step gives the model age/sex features mixed in the same proportion as the
+def test_training_batch_mixes_meta_features_with_the_fmix_lambda():
+    """The trainer gives the model age/sex features mixed in the same proportion as the
     targets (they reached the model unmixed: a mixed image carried one record's age and sex
     whole while its target was lam-weighted); a skipped FMix leaves them as they are."""
-    from sigvision.train import optimizer_step
+    from types import SimpleNamespace
 
-    seen = []
+    from sigvision.train import batch_to_device
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(3 * 8 * 8 + 2, 3)
-
-        def forward(self, x, meta):
-            seen.append(meta.clone())
-            return self.fc(torch.cat([x.flatten(1), meta], 1))
-
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(6, 3, 8, 8, generator=g), torch.tensor([0, 1, 2, 0, 1, 2])
+    ds = SimpleNamespace(kind="image", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    x = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
     meta = torch.tensor([[0.3, 1.0], [0.5, 0.0], [0.7, 1.0], [0.2, 0.0], [0.9, 1.0], [0.4, 0.0]])
-    net = Net()
-    opt = torch.optim.SGD(net.parameters(), lr=0.0)
     fmix = FMix(alpha=1.0, p=1.0)
-    optimizer_step(net, x, y, meta, opt, torch.nn.CrossEntropyLoss(), fmix=fmix, rng=np.random.default_rng(3))
-    _, perm, lam = fmix(x, np.random.default_rng(3))  # the same draw
+    _, _, got, (perm, lam) = batch_to_device((x, y, meta), ds, "cpu", fmix=fmix, rng=np.random.default_rng(3))
     assert 0 < lam < 1 and not torch.equal(perm, torch.arange(6))
-    assert torch.allclose(seen[-1], lam * meta + (1 - lam) * meta[perm], atol=1e-6)
-    optimizer_step(net, x, y, meta, opt, torch.nn.CrossEntropyLoss(), fmix=FMix(alpha=1.0, p=0.0),
-                   rng=np.random.default_rng(3))
-    assert torch.equal(seen[-1], meta)
+    assert torch.allclose(got, lam * meta + (1 - lam) * meta[perm], atol=1e-6)
+    _, _, got, mix = batch_to_device((x, y, meta), ds, "cpu", fmix=FMix(p=0.0), rng=np.random.default_rng(3))
+    assert torch.equal(got, meta) and mix[1] == 1.0
+    assert batch_to_device((x, y, meta[:, :0]), ds, "cpu", fmix=fmix, rng=np.random.default_rng(3))[2] is None
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_training_batch_mixed_before_normalisation_equals_mixing_normalised_images(channels_last):
+    """A hard FMix mask mixes the uint8 batch, then normalises (a quarter of the memory
+    traffic): the model input is bit-identical to normalising first and mixing the floats,
+    and it comes in the model's memory layout. A soft mask still mixes the floats."""
+    from types import SimpleNamespace
+
+    from sigvision.train import batch_to_device, normalize_batch
+
+    ds = SimpleNamespace(kind="image", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    x = torch.randint(0, 256, (7, 3, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    y, meta = torch.arange(7) % 5, torch.zeros(7, 0)
+    for soft in (0.0, 0.2):
+        fmix = FMix(alpha=1.0, max_soft=soft, p=1.0)
+        got, _, _, (perm, lam) = batch_to_device((x, y, meta), ds, "cpu", fmix=fmix, rng=np.random.default_rng(8),
+                                                 channels_last=channels_last)
+        want, perm2, lam2 = fmix(normalize_batch(x, ds.mean, ds.std), np.random.default_rng(8))
+        assert torch.equal(perm, perm2) and lam == lam2
+        assert torch.equal(got, want) if soft == 0 else torch.allclose(got, want, atol=1e-6)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        assert got.is_contiguous(memory_format=fmt)
