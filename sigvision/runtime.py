@@ -58,6 +58,12 @@ def resolve_device(name: str = "auto", info: DistInfo | None = None):
     info = info or dist_info()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if info.enabled and name.startswith("cuda:"):
+        from .errors import ConfigError
+
+        # every rank would take that one GPU (NCCL: duplicate GPU, or ranks piled on one card)
+        raise ConfigError(f"train.device={name} under torchrun: each process takes the GPU of its LOCAL_RANK; "
+                          "set train.device: cuda (or auto), and choose GPUs with CUDA_VISIBLE_DEVICES")
     if name == "cuda":
         if not torch.cuda.is_available():
             from .errors import ConfigError
@@ -89,20 +95,31 @@ def cleanup_distributed() -> None:
 
 
 def resolve_amp(mode: str, device, key: str = "train.amp") -> str | None:
-    """'auto' -> bf16 on CUDA when supported, else fp16 on CUDA, off on CPU."""
-    import torch
-
+    """'auto' -> bf16 on CUDA where the GPU computes it natively (:func:`native_bf16`), else
+    fp16 (with a grad scaler) on CUDA; off on CPU."""
     if mode == "off":
         return None
     if mode == "auto":
         if device.type != "cuda":
             return None
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if native_bf16() else "fp16"
     if mode == "fp16" and device.type != "cuda":
         from .errors import ConfigError
 
         raise ConfigError(f"{key}=fp16 needs a CUDA device; use bf16 or off on CPU")
     return mode
+
+
+def native_bf16() -> bool:
+    """Whether the current CUDA device computes in bf16 in hardware (compute capability 8.0+:
+    A100, H100, RTX 30xx and later). ``torch.cuda.is_bf16_supported()`` alone also says yes
+    where bf16 is only emulated (V100, T4), much slower there than fp16."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no including_emulation (and reports native support only)
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def autocast_context(amp: str | None, device):

@@ -605,10 +605,12 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
 
 # ---------------------------------------------------------------------------- loops
 def resolve_workers(num_workers: int) -> int:
-    """-1 -> from the machine: 0 on <= 2 cores, else half the cores (at most 8)."""
+    """-1 -> from the machine: 0 on <= 2 cores, else half the cores (at most 8); under torchrun
+    the cores are shared by the node's processes (``LOCAL_WORLD_SIZE``) first, so 8 ranks on
+    a 16-core node take 1 worker each, not 8."""
     if num_workers >= 0:
         return num_workers
-    n = os.cpu_count() or 1
+    n = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1) or 1))
     return 0 if n <= 2 else min(8, n // 2)
 
 
@@ -628,15 +630,17 @@ class _InlineBatches:
             yield self.dataset[idx]
 
 
-def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False):
-    """Batches are fetched whole (the dataset takes a list of indices): no per-image collation."""
+def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False, persistent: bool = True):
+    """Batches are fetched whole (the dataset takes a list of indices): no per-image collation.
+    ``persistent``: workers stay between epochs (the training loader); a loader read once
+    (prediction) lets them exit when it is done."""
     num_workers = resolve_workers(num_workers)
     batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last)
     if num_workers == 0 and device.type != "cuda":
         return _InlineBatches(ds, batches)
     kw = {}
     if num_workers > 0:
-        kw.update(persistent_workers=True, prefetch_factor=4)
+        kw.update(persistent_workers=persistent, prefetch_factor=4)
         if isinstance(getattr(ds, "_epoch", None), torch.Tensor):
             ds._epoch.share_memory_()  # the persistent workers read the epoch of set_epoch
     return torch.utils.data.DataLoader(ds, batch_size=None, sampler=batches, num_workers=num_workers,
@@ -660,7 +664,7 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     # buffers pinned the C heap, so freed batch memory could not be reused or returned and the
     # peak RSS grew with the number of batches (nights) predicted.
     probs, pos = None, 0
-    for x, _, m in _loader(ds, sampler, batch_size, num_workers, device):
+    for x, _, m in _loader(ds, sampler, batch_size, num_workers, device, persistent=False):
         x = _prepare_input(x.to(device, non_blocking=True), ds)
         with autocast_context(amp, device):
             logits = model(x, m.to(device) if m.shape[1] else None)
@@ -761,6 +765,13 @@ def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, dev
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{tot / n_seen:.3f}", img_s=f"{n_seen / (time.perf_counter() - t0):.1f}")
     dt = time.perf_counter() - t0
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # the job's loss and images/s, not rank 0's shard's (metrics.csv is written by rank 0)
+        t = torch.tensor([tot, n_seen], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        tot, n_seen = float(t[0]), float(t[1])
     return tot / max(n_seen, 1), n_seen / max(dt, 1e-9), dt
 
 
@@ -826,6 +837,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     score (hyper-parameter search uses it to prune); an exception it raises stops the fold.
     """
     import pandas as pd
+    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from .augment import FMix
@@ -892,13 +904,20 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     loss_fn = _loss_fn(tcfg, spec, tr_y, device)
     fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
                 p=tcfg.fmix_p) if tcfg.fmix_p > 0 and kind == "image" else None
-    net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
-    if tcfg.compile:
-        net = torch.compile(net)
-
     start, best, best_epoch, bad_epochs, history = 0, None, -1, 0, []
     last = out / "last.pt"
+    # every rank raises together (rank 0's view of the folder): a rank left behind would wait in
+    # its first all-reduce until the collective timeout
+    held = bool(not resume and out.exists() and any(out.glob("*.pt")))
+    if info.enabled:
+        box = [held]
+        dist.broadcast_object_list(box, src=0)
+        held = bool(box[0])
+    if held:
+        raise InputFileError(out, "already holds checkpoints",
+                             "pass --resume to continue, --overwrite to start again, or change the experiment name")
     if resume and last.is_file():
+        # loaded before DDP wraps the model, so DDP starts every rank from rank 0's weights
         ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -909,9 +928,9 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         start, best, best_epoch, bad_epochs = ck["epoch"] + 1, ck["best"], ck["best_epoch"], ck["bad_epochs"]
         history = ck.get("history", [])
         log.info("fold %d: resumed after epoch %d", fold, ck["epoch"])
-    elif info.primary and out.exists() and any(out.glob("*.pt")) and not resume:
-        raise InputFileError(out, "already holds checkpoints",
-                             "pass --resume to continue, --overwrite to start again, or change the experiment name")
+    net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
+    if tcfg.compile:
+        net = torch.compile(net)
     meta = _model_meta(cfg, classes, mean, std, img_size)
     meta.update({"multilabel": spec.multilabel, "input": kind, "in_chans": in_chans})
     higher_better = monitor != "loss"
@@ -924,6 +943,11 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         tr_loss, img_s, secs = _train_one_epoch(
             net, loader, opt, sched, scaler, loss_fn, fmix, tcfg, device, amp, rng, epoch * steps_per_epoch,
             steps_per_epoch, progress if info.primary else _no_progress, f"fold {fold} epoch {epoch}", ds_tr)
+        if info.enabled:
+            # each rank's BatchNorm statistics moved with its own last batch; every shard is
+            # scored with rank 0's, the ones the checkpoint holds
+            for buf in model.buffers():
+                dist.broadcast(buf, src=0)
         probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info,
                                 num_workers=tcfg.num_workers, multilabel=spec.multilabel)
         y = ds_va.targets

@@ -1,0 +1,58 @@
+"""Device, AMP and worker choices that matter on GPU machines and under torchrun, checked on CPU."""
+import pytest
+import torch
+
+from sigvision.errors import ConfigError
+from sigvision.runtime import DistInfo, resolve_amp, resolve_device
+from sigvision.train import resolve_workers
+
+
+def test_amp_auto_takes_bf16_only_where_the_gpu_computes_it_natively(monkeypatch):
+    """torch's is_bf16_supported() says yes on V100/T4 too, where bf16 is emulated (slow);
+    'auto' must then pick fp16 (with its grad scaler)."""
+    cuda = torch.device("cuda")  # a device object only: nothing runs on it
+
+    def emulating(including_emulation: bool = True):  # a V100: bf16 emulated, not native
+        return including_emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", emulating)
+    assert resolve_amp("auto", cuda) == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # an A100
+    assert resolve_amp("auto", cuda) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)  # torch < 2.4, no keyword
+    assert resolve_amp("auto", cuda) == "fp16"
+    assert resolve_amp("auto", torch.device("cpu")) is None
+    assert resolve_amp("bf16", cuda) == "bf16"  # an explicit choice stands
+
+
+def test_an_explicit_gpu_index_under_torchrun_is_refused():
+    """Every rank would take the same GPU (NCCL's duplicate-GPU error, or ranks piled on one card)."""
+    with pytest.raises(ConfigError, match="LOCAL_RANK"):
+        resolve_device("cuda:1", DistInfo(rank=1, world_size=2, local_rank=1))
+    assert resolve_device("cuda:1", DistInfo()) == torch.device("cuda", 1)  # one process: as asked
+    assert resolve_device("cpu", DistInfo(rank=1, world_size=2, local_rank=1)) == torch.device("cpu")
+
+
+def test_automatic_workers_share_the_node_between_its_ranks(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert resolve_workers(-1) == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # 8 ranks on 16 cores: 2 cores each
+    assert resolve_workers(-1) == 0
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert resolve_workers(-1) == 4
+    assert resolve_workers(3) == 3  # an explicit count stands
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert resolve_workers(-1) == 0
+
+
+def test_a_loader_read_once_lets_its_workers_go():
+    """Prediction (validation every epoch, each fold and TTA shift in infer) builds a loader it
+    reads once: its workers exit with it instead of staying beside the training loader's."""
+    from sigvision.train import ShardSampler, _loader
+
+    kw = dict(ds=list(range(10)), sampler=ShardSampler(10, shuffle=False, seed=0), batch_size=4, num_workers=1,
+              device=torch.device("cpu"))
+    assert _loader(**kw).persistent_workers is True
+    assert _loader(**kw, persistent=False).persistent_workers is False
