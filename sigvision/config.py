@@ -163,7 +163,10 @@ class TrainConfig:
     """k-fold training (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
 
     ``num_workers``: DataLoader processes; -1 chooses from the machine (0 on CPUs with <= 2
-    cores, where a worker competes with the model's threads; else half the cores, at most 8).
+    cores, where a worker competes with the model's threads; else half the cores, at most 8,
+    shared between the node's torchrun processes). ``prefetch_factor``: batches each worker
+    keeps ready; -1 chooses from the machine (4, fewer when the queued batches would take more
+    than 1/16 of the RAM).
     ``deterministic``: deterministic kernels on GPU (``torch.use_deterministic_algorithms``;
     slower). CPU runs are deterministic anyway (tested bit for bit).
     """
@@ -198,6 +201,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     keep_every_epoch: bool = True
     num_workers: int = -1
+    prefetch_factor: int = -1
     deterministic: bool = False
     device: str = "auto"
     channels_last: bool = False
@@ -211,6 +215,7 @@ class TrainConfig:
             if not 0 <= f < self.folds:
                 raise ConfigError(f"train.train_folds has fold {f}; folds are 0..{self.folds - 1}")
         _check_workers("train.num_workers", self.num_workers)
+        _check_prefetch("train.prefetch_factor", self.prefetch_factor)
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
@@ -261,7 +266,8 @@ class InferConfig:
     epoch 4 for ViT and epoch 1 for EfficientNet). ``tta_shifts_s``: extra passes with the
     context window shifted by these many seconds (averaged); empty = off. ``amp``: autocast
     for prediction (``auto``: bf16 on CUDA when supported, else fp16; off on CPU).
-    ``num_workers``: loader processes (-1: chosen from the machine, as ``train.num_workers``).
+    ``num_workers``: loader processes (-1: chosen from the machine, as ``train.num_workers``);
+    ``prefetch_factor`` as ``train.prefetch_factor``.
     """
 
     checkpoint: str = "best"
@@ -270,12 +276,14 @@ class InferConfig:
     tta_shifts_s: tuple[float, ...] = ()
     amp: str = "auto"
     num_workers: int = -1
+    prefetch_factor: int = -1
 
     def validate(self) -> None:
         if self.checkpoint not in ("best", "last") and not self.checkpoint.isdigit():
             raise ConfigError(f"infer.checkpoint={self.checkpoint!r}; accepted: best, last or an epoch number")
         _one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _check_workers("infer.num_workers", self.num_workers)
+        _check_prefetch("infer.prefetch_factor", self.prefetch_factor)
         if self.batch_size < 1:
             raise ConfigError(f"infer.batch_size={self.batch_size} must be >= 1")
 
@@ -362,6 +370,11 @@ class Config:
 def _check_workers(key: str, n: int) -> None:
     if n < -1:
         raise ConfigError(f"{key}={n}; use -1 (chosen from the machine) or >= 0")
+
+
+def _check_prefetch(key: str, n: int) -> None:
+    if n == 0 or n < -1:
+        raise ConfigError(f"{key}={n}; use -1 (chosen from the machine) or >= 1 batches per loader worker")
 
 
 def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:

@@ -92,7 +92,7 @@ def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device,
                           meta_features=tuple(mmeta["meta_features"]))
         return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device,
                                amp=resolve_amp(cfg.infer.amp, device, "infer.amp"), num_workers=cfg.infer.num_workers,
-                               multilabel=bool(mmeta.get("multilabel", False)))
+                               multilabel=bool(mmeta.get("multilabel", False)), prefetch=cfg.infer.prefetch_factor)
     return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
 

@@ -630,17 +630,47 @@ class _InlineBatches:
             yield self.dataset[idx]
 
 
-def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False, persistent: bool = True):
+def _ram_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without sysconf
+        return 8 * 2**30
+
+
+def resolve_prefetch(prefetch: int, num_workers: int, batch_bytes: int | None) -> int:
+    """-1 -> batches each loader worker keeps ready, from the machine: 4, fewer (at least 1)
+    when ``num_workers x prefetch`` queued batches of ``batch_bytes`` would take more than 1/16
+    of the RAM (large renders, big batches, many workers); 4 when the size is unknown."""
+    if prefetch >= 1:
+        return prefetch
+    if not batch_bytes or num_workers < 1:
+        return 4
+    return int(min(4, max(1, _ram_bytes() // 16 // (num_workers * batch_bytes))))
+
+
+def _batch_bytes(ds, batch_size: int) -> int | None:
+    """Bytes of one batch of ``ds`` (from its first row), or None when it cannot tell."""
+    try:
+        x = ds[[0]][0]
+        return int(x.numel() * x.element_size()) * batch_size
+    except Exception:  # noqa: BLE001 - any dataset: the size is a hint only
+        return None
+
+
+def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False, persistent: bool = True,
+            prefetch: int = -1):
     """Batches are fetched whole (the dataset takes a list of indices): no per-image collation.
     ``persistent``: workers stay between epochs (the training loader); a loader read once
-    (prediction) lets them exit when it is done."""
+    (prediction) lets them exit when it is done. ``prefetch``: batches per worker
+    (:func:`resolve_prefetch`)."""
     num_workers = resolve_workers(num_workers)
     batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last)
     if num_workers == 0 and device.type != "cuda":
         return _InlineBatches(ds, batches)
     kw = {}
     if num_workers > 0:
-        kw.update(persistent_workers=persistent, prefetch_factor=4)
+        size = _batch_bytes(ds, batch_size) if prefetch < 1 else None
+        kw.update(persistent_workers=persistent, prefetch_factor=resolve_prefetch(prefetch, num_workers, size))
         if isinstance(getattr(ds, "_epoch", None), torch.Tensor):
             ds._epoch.share_memory_()  # the persistent workers read the epoch of set_epoch
     return torch.utils.data.DataLoader(ds, batch_size=None, sampler=batches, num_workers=num_workers,
@@ -649,7 +679,7 @@ def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False, persi
 
 @torch.inference_mode()
 def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, num_workers: int = 0,
-                    multilabel: bool = False) -> np.ndarray:
+                    multilabel: bool = False, prefetch: int = -1) -> np.ndarray:
     """Probabilities (n, n_classes) for every row of ``ds``: softmax, or sigmoid per class when
     ``multilabel`` (sharded under torchrun, gathered on every rank)."""
     import torch.distributed as dist
@@ -664,7 +694,7 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     # buffers pinned the C heap, so freed batch memory could not be reused or returned and the
     # peak RSS grew with the number of batches (nights) predicted.
     probs, pos = None, 0
-    for x, _, m in _loader(ds, sampler, batch_size, num_workers, device, persistent=False):
+    for x, _, m in _loader(ds, sampler, batch_size, num_workers, device, persistent=False, prefetch=prefetch):
         x = _prepare_input(x.to(device, non_blocking=True), ds)
         with autocast_context(amp, device):
             logits = model(x, m.to(device) if m.shape[1] else None)
@@ -894,7 +924,8 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                            world=info.world_size)
     # a last batch of one image fails in batch norm over a 1x1 map (small renders, CNNs): drop it
     loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device,
-                     drop_last=tcfg.batch_size > 1 and len(sampler) % tcfg.batch_size == 1)
+                     drop_last=tcfg.batch_size > 1 and len(sampler) % tcfg.batch_size == 1,
+                     prefetch=tcfg.prefetch_factor)
     steps_per_epoch = min(len(loader), tcfg.max_steps_per_epoch or len(loader))
     opt = make_optimizer(tcfg, model)
     sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=tcfg.t0_epochs, T_mult=tcfg.t_mult,
@@ -949,7 +980,8 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
             for buf in model.buffers():
                 dist.broadcast(buf, src=0)
         probs = predict_dataset(model, ds_va, batch_size=max(tcfg.batch_size, 32), device=device, amp=amp, info=info,
-                                num_workers=tcfg.num_workers, multilabel=spec.multilabel)
+                                num_workers=tcfg.num_workers, multilabel=spec.multilabel,
+                                prefetch=tcfg.prefetch_factor)
         y = ds_va.targets
         if spec.multilabel:
             va_loss = float(eval_bce(torch.from_numpy(np.clip(probs, 1e-7, 1 - 1e-7)), torch.from_numpy(y)))

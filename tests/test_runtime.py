@@ -56,3 +56,33 @@ def test_a_loader_read_once_lets_its_workers_go():
               device=torch.device("cpu"))
     assert _loader(**kw).persistent_workers is True
     assert _loader(**kw, persistent=False).persistent_workers is False
+
+
+def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
+    from sigvision.config import config_from_dict
+    from sigvision.train import ShardSampler, _loader, resolve_prefetch
+
+    monkeypatch.setattr("sigvision.train._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
+    mb = 2**20
+    assert resolve_prefetch(-1, 8, 10 * mb) == 4  # 320 MiB queued
+    assert resolve_prefetch(-1, 8, 64 * mb) == 2  # 4 would queue 2 GiB
+    assert resolve_prefetch(-1, 8, 512 * mb) == 1  # at least one
+    assert resolve_prefetch(-1, 8, None) == 4
+    assert resolve_prefetch(6, 8, 512 * mb) == 6  # an explicit value stands
+    ds = [torch.zeros(3, 100, 100, dtype=torch.uint8)] * 10  # a list takes no list of rows: size unknown
+
+    class Rows:
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, idx):
+            return torch.zeros(len(idx), 3, 1024, 1024, dtype=torch.uint8), None, None
+
+    kw = dict(sampler=ShardSampler(10, shuffle=False, seed=0), num_workers=2, device=torch.device("cpu"))
+    assert _loader(Rows(), batch_size=64, **kw).prefetch_factor == 2  # 192 MiB batches x 2 workers
+    assert _loader(Rows(), batch_size=64, prefetch=3, **kw).prefetch_factor == 3
+    assert _loader(ds, batch_size=4, **kw).prefetch_factor == 4
+    with pytest.raises(ConfigError, match="train.prefetch_factor"):
+        config_from_dict({"train": {"prefetch_factor": 0}})
+    with pytest.raises(ConfigError, match="infer.prefetch_factor"):
+        config_from_dict({"infer": {"prefetch_factor": -2}})
