@@ -362,13 +362,17 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
     stats = _read_csv(eval_dir / "sleep_statistics.csv", dtype={"record": str})
     if stats is not None and {"statistic", "record", "truth", "pred"} <= set(stats.columns):
         parts.append("<h3>Sleep statistics (truth / prediction)</h3>")
+        from .metrics import record_groups
+
         order = list(dict.fromkeys(stats["statistic"]))
-        recs = list(dict.fromkeys(stats["record"]))
+        col = {s: j for j, s in enumerate(order)}
+        st, tr, pr = (stats[c].tolist() for c in ("statistic", "truth", "pred"))
         rows = []
-        for rec in recs:
-            g = stats[stats["record"] == rec].set_index("statistic")
-            rows.append([rec] + [f"{_fmt(g.at[s, 'truth'])} / {_fmt(g.at[s, 'pred'])}" if s in g.index else None
-                                 for s in order])
+        for rec, pos in record_groups(stats["record"].to_numpy()):  # one pass, not a filter per record
+            cells = [None] * len(order)
+            for i in pos:
+                cells[col[st[i]]] = f"{_fmt(tr[i])} / {_fmt(pr[i])}"
+            rows.append([rec] + cells)
         parts.append(_table(["record"] + order, rows))
     parts.append("</section>")
     records = per_night["record"].tolist() if per_night is not None and "record" in per_night else []

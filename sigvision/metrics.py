@@ -6,7 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_metrics", "confusion"]
+__all__ = ["classification_metrics", "confusion", "record_groups"]
+
+
+def record_groups(records) -> list[tuple[object, np.ndarray]]:
+    """``(record, row positions)`` per record, records in order of first appearance, positions
+    ascending: one stable sort, O(n log n). A mask per record (``records == rec`` in a loop)
+    costs O(records x rows): 1 min at 1,000 nights, 4 min at 2,000."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(np.asarray(records).ravel())
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return [(uniques[k], order[bounds[k]:bounds[k + 1]]) for k in range(len(uniques))]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -137,9 +149,8 @@ def per_night_metrics(y_true, y_pred, records, n_classes: int = 5, class_names=N
             raise ValueError(f"{name} holds class {int(arr.min() if arr.min() < 0 else arr.max())}; "
                              f"accepted: 0..{n_classes - 1}")
     rows = []
-    for rec in pd.unique(records):
-        m = records == rec
-        rows.append({"record": str(rec), "n_epochs": int(m.sum()),
+    for rec, m in record_groups(records):
+        rows.append({"record": str(rec), "n_epochs": int(m.size),
                      **classification_metrics(y_true[m], y_pred[m], n_classes, list(class_names))})
     rows.append({"record": "ALL", "n_epochs": int(y_true.size),
                  **classification_metrics(y_true, y_pred, n_classes, list(class_names))})

@@ -376,10 +376,11 @@ def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str |
     y, p = rows["label"].to_numpy(), post["stage_code"].to_numpy()
     overall = classification_metrics(y, p, 5, list(STAGES))
     per_night, stats = [], []
-    for rec in dict.fromkeys(post["record"]):
-        sel = (post["record"] == rec).to_numpy()
+    from .metrics import record_groups
+
+    for rec, sel in record_groups(post["record"].to_numpy()):
         m = classification_metrics(y[sel], p[sel], 5, list(STAGES))
-        per_night.append({"record": rec, "epochs": int(sel.sum()), **m})
+        per_night.append({"record": rec, "epochs": int(sel.size), **m})
         st = compare_statistics(y[sel], p[sel], epoch_s=cfg.data.epoch_s)
         st.insert(0, "record", rec)
         stats.append(st.reset_index().rename(columns={"index": "statistic"}))

@@ -203,8 +203,9 @@ def per_night_statistics(truth, pred, records, epochs=None, epoch_s: float = 30.
         if e.shape != t.shape or e.dtype.kind not in "iu":
             raise ValueError(f"epochs has shape {e.shape} and dtype {e.dtype}; accepted: ({t.size},) integers")
     frames = []
-    for rec in pd.unique(r):
-        m = np.flatnonzero(r == rec)
+    from .metrics import record_groups
+
+    for rec, m in record_groups(r):
         tt, pp = t[m], p[m]
         if e is not None:
             ee = e[m]

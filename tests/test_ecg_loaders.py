@@ -482,6 +482,27 @@ def test_aiwin_folder_with_labels(tmp_path):
     assert [r.labels for r in read_aiwin_folder(d)] == [[], [], []]
 
 
+def test_aiwin_folder_streams_one_record_at_a_time(tmp_path, monkeypatch):
+    """prepare reads an AIWIN folder record by record (it read all of them into one list
+    first: about 10 GB of signals for 40,000 records); the folder and CSV are still checked
+    when the iterator is made, before any record is read."""
+    import sigvision.loaders.ecg as E
+
+    d, _ = _aiwin_folder(tmp_path)
+    lab = tmp_path / "trainreference.csv"
+    _write_csv(lab, [("A0002", 1), ("A0001", 0), ("A0003", 1)])
+    reads = []
+    real = E.read_aiwin_mat
+    monkeypatch.setattr(E, "read_aiwin_mat", lambda p, **kw: reads.append(p) or real(p, **kw))
+    it = E.iter_aiwin_folder(d, lab)
+    assert reads == []
+    assert next(it).record_id == "A0001" and len(reads) == 1
+    assert [r.record_id for r in it] == ["A0002", "A0003"]
+    _write_csv(lab, [("A0001", 0)])
+    with pytest.raises(InputFileError, match="absent from"):
+        E.iter_aiwin_folder(d, lab)  # raised at the call, not at the first next()
+
+
 def test_aiwin_mismatch_is_reported(tmp_path):
     d, _ = _aiwin_folder(tmp_path)
     lab = tmp_path / "ref.csv"

@@ -86,3 +86,15 @@ def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
         config_from_dict({"train": {"prefetch_factor": 0}})
     with pytest.raises(ConfigError, match="infer.prefetch_factor"):
         config_from_dict({"infer": {"prefetch_factor": -2}})
+
+
+def test_cache_files_kept_open_follow_the_open_files_limit(monkeypatch):
+    """A shuffled epoch over more nights than maps kept open reopens a file per image: the
+    budget is half the soft open-files limit (was a fixed 64), within 64..4,096."""
+    import resource
+
+    from sigvision.train import _open_files_budget
+
+    for soft, want in ((1024, 512), (100, 64), (20000, 4096), (resource.RLIM_INFINITY, 4096)):
+        monkeypatch.setattr(resource, "getrlimit", lambda _k, s=soft: (s, resource.RLIM_INFINITY))
+        assert _open_files_budget() == want

@@ -9,7 +9,7 @@
 """
 from .base import STAGE_TO_INT, STAGES, ECGRecord, SleepNight
 from .dx import code_to_abbreviation, labels_to_multihot, load_dx_tables, scored_classes
-from .ecg import (STANDARD_LEADS, fix_length, iter_wfdb_folder, load_wfdb_folder, read_aiwin_folder,
+from .ecg import (STANDARD_LEADS, fix_length, iter_wfdb_folder, load_wfdb_folder, read_aiwin_folder, iter_aiwin_folder,
                   read_hefei_txt, read_wfdb_record, resample_ecg, write_wfdb_mat_record)
 from .hypnogram import (MOVEMENT, UNSCORED, Hypnogram, map_stage_label, map_stage_labels,
                         read_hypnogram)
@@ -22,6 +22,6 @@ __all__ = [
     "ImageNight", "load_image_folder",
     "load_sleep_night", "pair_sleep_edf_files", "subject_of",
     "load_dx_tables", "scored_classes", "labels_to_multihot", "code_to_abbreviation",
-    "STANDARD_LEADS", "read_wfdb_record", "iter_wfdb_folder", "load_wfdb_folder", "read_aiwin_folder",
+    "STANDARD_LEADS", "read_wfdb_record", "iter_wfdb_folder", "load_wfdb_folder", "read_aiwin_folder", "iter_aiwin_folder",
     "read_hefei_txt", "resample_ecg", "fix_length", "write_wfdb_mat_record",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "write_wfdb_mat_record",
     "read_aiwin_mat",
     "read_aiwin_folder",
+    "iter_aiwin_folder",
     "read_hefei_txt",
     "derive_limb_leads",
     "resample_ecg",
@@ -989,7 +990,26 @@ def read_aiwin_folder(
     mv_per_unit: float = 1.0,
     variable: str | None = None,
 ) -> list[ECGRecord]:
-    """Read an AIWIN 2021 ECG folder (one ``.mat`` per record) and its optional label CSV.
+    """Read an AIWIN 2021 ECG folder into a list: :func:`iter_aiwin_folder`, all at once."""
+    return list(iter_aiwin_folder(mat_dir, labels_csv, on_mismatch=on_mismatch, has_header=has_header, fs_hz=fs_hz,
+                                  lead_names=lead_names, mv_per_unit=mv_per_unit, variable=variable))
+
+
+def iter_aiwin_folder(
+    mat_dir: str | Path,
+    labels_csv: str | Path | None = None,
+    *,
+    on_mismatch: str = "raise",
+    has_header: bool | None = None,
+    fs_hz: float = 500.0,
+    lead_names: Sequence[str] = STANDARD_LEADS,
+    mv_per_unit: float = 1.0,
+    variable: str | None = None,
+) -> Iterator[ECGRecord]:
+    """Read an AIWIN 2021 ECG folder (one ``.mat`` per record) and its optional label CSV,
+    one record at a time (a list of 40,000 records would hold about 10 GB of signals).
+
+    The folder and the CSV are checked when this is called, before the first record is read.
 
     Parameters
     ----------
@@ -1013,7 +1033,7 @@ def read_aiwin_folder(
 
     Returns
     -------
-    list of ECGRecord
+    iterator of ECGRecord
         Sorted by record name.
     """
     check_policy(on_mismatch, "on_mismatch")
@@ -1044,12 +1064,12 @@ def read_aiwin_folder(
                 raise InputFileError(csv_path, msg, fix)
             if on_mismatch == "warn":
                 warnings.warn(f"{csv_path}: {msg}", UserWarning, stacklevel=2)
-    return [
+    return (
         read_aiwin_mat(
             p, fs_hz=fs_hz, lead_names=lead_names, mv_per_unit=mv_per_unit, variable=variable, labels=labels.get(p.stem, ())
         )
         for p in mats
-    ]
+    )
 
 
 # ----------------------------------------------------------------------------- Hefei
