@@ -190,6 +190,25 @@ def test_every_parameter_gets_a_gradient_no_nans():
         assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
 
 
+_TORCHRUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a free rendezvous port
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _torchrun_train(cfg_path) -> None:
+    """``sigvision train`` in 2 CPU processes under torchrun (gloo)."""
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", str(_free_port()), "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
+                       capture_output=True, text=True, env=_TORCHRUN_ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_path):
     over = {"train.epochs": 1, "train.fmix_p": 0.0, "train.cutout_p": 0.0, "train.max_steps_per_epoch": 3,
@@ -198,16 +217,7 @@ def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_p
     train(single)
     ddp = _fix_root(_cfg(prepared, tmp_path / "ddp", **{**over, "train.batch_size": 4}), synth_dir4)
     cfg_path = save_config(ddp, tmp_path / "ddp.yaml")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    import socket
-
-    with socket.socket() as sock:  # a free rendezvous port
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(port), "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
-                       capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    _torchrun_train(cfg_path)
     a = torch.load(checkpoint_path(single, 0, "last"), weights_only=False)["model"]
     b = torch.load(checkpoint_path(ddp, 0, "last"), weights_only=False)["model"]
     diffs = [float((a[k] - b[k]).abs().max()) for k in a]
@@ -221,9 +231,7 @@ def test_torchrun_two_processes_match_single_process(prepared, synth_dir4, tmp_p
     # the other ranks when one fails; a cluster launcher does not): every rank stops with the
     # clear error. Only rank 0 checked: rank 1 went on into its first all-reduce and failed
     # there with a gloo connection error (with NCCL it waits for the collective timeout)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    env, port = _TORCHRUN_ENV, _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
                                    "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)},
@@ -248,17 +256,7 @@ def test_torchrun_validation_scores_the_checkpointed_batchnorm_statistics(prepar
     over = {"train.epochs": 1, "train.max_steps_per_epoch": 3, "train.train_folds": [0], "train.batch_size": 4,
             "train.fmix_p": 0.0, "model.name": "test_efficientnet"}
     cfg = _fix_root(_cfg(prepared, tmp_path / "bn", **over), synth_dir4)
-    cfg_path = save_config(cfg, tmp_path / "bn.yaml")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", str(port), "-m", "sigvision", "--quiet", "train", "-c", str(cfg_path)],
-                       capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    _torchrun_train(save_config(cfg, tmp_path / "bn.yaml"))
     model, mmeta = load_checkpoint_model(checkpoint_path(cfg, 0, "last"), torch.device("cpu"))
     index = load_training_index(cfg)
     folds = load_or_make_folds(cfg.prepared_path, index, 2, seed=cfg.seed)

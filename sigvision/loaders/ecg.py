@@ -979,20 +979,10 @@ def _names_preview(names: Iterable[str], k: int = 5) -> str:
     return ", ".join(names[:k]) + more
 
 
-def read_aiwin_folder(
-    mat_dir: str | Path,
-    labels_csv: str | Path | None = None,
-    *,
-    on_mismatch: str = "raise",
-    has_header: bool | None = None,
-    fs_hz: float = 500.0,
-    lead_names: Sequence[str] = STANDARD_LEADS,
-    mv_per_unit: float = 1.0,
-    variable: str | None = None,
-) -> list[ECGRecord]:
-    """Read an AIWIN 2021 ECG folder into a list: :func:`iter_aiwin_folder`, all at once."""
-    return list(iter_aiwin_folder(mat_dir, labels_csv, on_mismatch=on_mismatch, has_header=has_header, fs_hz=fs_hz,
-                                  lead_names=lead_names, mv_per_unit=mv_per_unit, variable=variable))
+def read_aiwin_folder(mat_dir: str | Path, labels_csv: str | Path | None = None, **kw) -> list[ECGRecord]:
+    """Read an AIWIN 2021 ECG folder into a list: :func:`iter_aiwin_folder` (same parameters),
+    all records at once."""
+    return list(iter_aiwin_folder(mat_dir, labels_csv, **kw))
 
 
 def iter_aiwin_folder(
