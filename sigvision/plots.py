@@ -77,14 +77,19 @@ def _draw_hypnogram(ax, stages: np.ndarray, hours: np.ndarray, level: dict[int, 
     n = stages.size
     y = np.array([level.get(int(s), np.nan) for s in stages], dtype=float)
     scored = stages >= 0
-    for s, ln in _runs(~scored):
-        ax.axvspan(hours[s], hours[s + ln], color=_UNSCORED_COLOR, alpha=0.5, lw=0, zorder=0)
-    if err is not None:
-        for s, ln in _runs(err):
-            ax.axvspan(hours[s], hours[s + ln], color=_ERR_COLOR, alpha=0.35, lw=0, zorder=0)
+    # one collection per kind of span, not an artist per run: a night with 200 error runs took
+    # 0.7 s to draw with one axvspan each
+    spans = [(~scored, _UNSCORED_COLOR, 0.5)] + ([(err, _ERR_COLOR, 0.35)] if err is not None else [])
+    for mask, color, alpha in spans:
+        runs = list(_runs(mask))
+        if runs:
+            ax.broken_barh([(hours[s], hours[s + ln] - hours[s]) for s, ln in runs], (0, 1),
+                           transform=ax.get_xaxis_transform(), color=color, alpha=alpha, lw=0, zorder=0)
     ax.step(hours, np.append(y, y[-1]), where="post", color="#1f3b73", lw=1.1, zorder=2)
-    for s, ln in _runs(stages == 4):
-        ax.hlines(level[4], hours[s], hours[s + ln], colors=_REM_COLOR, lw=3.2, zorder=3)
+    rem = list(_runs(stages == 4))
+    if rem:
+        ax.hlines([level[4]] * len(rem), [hours[s] for s, _ in rem], [hours[s + ln] for s, ln in rem], colors=_REM_COLOR,
+                  lw=3.2, zorder=3)
     ax.set_ylim(-0.6, len(level) - 0.4)
     ticks = sorted(level.items(), key=lambda kv: kv[1])
     ax.set_yticks([lv for _, lv in ticks])
