@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _SCORE_COLUMNS = ("kappa", "challenge", "macro_f1", "auroc", "accuracy")
+#: Hypnograms inlined in the report; those of further nights stay files beside it.
+MAX_INLINE_HYPNOGRAMS = 60
 
 
 # ---------------------------------------------------------------------------- ROC
@@ -380,8 +382,14 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
         records = sorted(p.name[len("hypnogram_"):-4] for p in eval_dir.glob("hypnogram_*.png"))
     hyp = ['<section id="hypnograms"><h2>Hypnograms</h2>',
            '<p class="note">Truth above prediction; epochs where they differ are shaded orange.</p>']
-    for rec in records:
+    for rec in records[:MAX_INLINE_HYPNOGRAMS]:
         hyp.append(_img(_read_png(eval_dir / f"hypnogram_{rec}.png"), f"hypnogram {rec}", str(rec)))
+    if len(records) > MAX_INLINE_HYPNOGRAMS:
+        # 2,000 inlined hypnograms made a page of about 200 MB
+        rest = len(records) - MAX_INLINE_HYPNOGRAMS
+        hyp.append(f'<p class="note">The first {MAX_INLINE_HYPNOGRAMS} nights are shown; the hypnograms of the '
+                   f'other {rest} are the files hypnogram_&lt;record&gt;.png beside this report '
+                   f'(from {html.escape(str(records[MAX_INLINE_HYPNOGRAMS]))} to {html.escape(str(records[-1]))}).</p>')
     hyp.append("</section>")
     return "".join(parts), "".join(hyp), records
 

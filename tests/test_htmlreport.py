@@ -222,3 +222,18 @@ def test_roc_png():
         roc_png(y, p, ["a"])
     with pytest.raises(ValueError, match="both positive and negative"):
         roc_png(np.ones_like(y), p, ["a", "b"])
+
+
+def test_report_inlines_a_bounded_number_of_hypnograms(tmp_path_factory, monkeypatch):
+    """Thousands of nights must not make a page of hundreds of MB: past the cap, the report
+    names the hypnogram files it leaves out instead of inlining them."""
+    import sigvision.htmlreport as H
+
+    cfg, _ = trained_sleep_run(tmp_path_factory)
+    eval_dir = cfg.run_path / "eval"
+    monkeypatch.setattr(H, "MAX_INLINE_HYPNOGRAMS", 3)
+    text = write_html_report(cfg, eval_dir).read_text(encoding="utf-8")
+    nights = pd.read_csv(eval_dir / "per_night.csv", dtype={"record": str})["record"].tolist()
+    assert len(re.findall(r'<img [^>]*alt="hypnogram ', text)) == 3
+    assert "other 1 are the files hypnogram_&lt;record&gt;.png" in text and nights[3] in text
+    assert "Hypnograms (4)" in text
