@@ -139,11 +139,11 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     import torch
     from torch import nn
 
-    from sigvision.augment import FMix
     from sigvision.config import load_config
     from sigvision.models import build_model
     from sigvision.runtime import autocast_context, resolve_amp
-    from sigvision.train import batch_to_device, make_optimizer, normalize_batch, optimizer_step, resolve_workers
+    from sigvision.train import (batch_to_device, make_fmix, make_optimizer, normalize_batch, optimizer_step,
+                                 resolve_workers)
 
     cfg = load_config(REPO / cfg_path, ["model.pretrained=false", *overrides])
     tcfg, size = cfg.train, int(cfg.render.height)
@@ -156,8 +156,7 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     amp = resolve_amp(tcfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
-    fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
-                p=tcfg.fmix_p) if tcfg.fmix_p > 0 else None
+    fmix = make_fmix(tcfg)
     rng = np.random.default_rng(0)
     dcfg = timm.data.resolve_data_config({}, model=model.backbone)
     bt = batch or tcfg.batch_size
@@ -251,10 +250,9 @@ def main() -> None:
 
     import torch
 
-    from sigvision.augment import FMix
     from sigvision.config import ModelConfig, config_from_dict
     from sigvision.models import build_model
-    from sigvision.train import batch_to_device, image_augment, normalize_batch, optimizer_step
+    from sigvision.train import batch_to_device, image_augment, make_fmix, normalize_batch, optimizer_step
 
     import timm.data
     from torch import nn
@@ -276,8 +274,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config_from_dict({"data": {"root": f"{tmp}/psg"}, "render": {"height": args.size, "width": args.size}})
         tcfg = cfg.train  # the defaults: cutout p 0.5, 8 holes of 0.1 side, numpy backend; FMix p 0.5
-        fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
-                    p=tcfg.fmix_p)
+        fmix = make_fmix(tcfg)
         rng = np.random.default_rng(0)
         pipes = {}
         for backend in ("default", "albumentations"):

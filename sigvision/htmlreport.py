@@ -389,7 +389,7 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
         rest = len(records) - MAX_INLINE_HYPNOGRAMS
         hyp.append(f'<p class="note">The first {MAX_INLINE_HYPNOGRAMS} nights are shown; the hypnograms of the '
                    f'other {rest} are the files hypnogram_&lt;record&gt;.png beside this report '
-                   f'(from {html.escape(str(records[MAX_INLINE_HYPNOGRAMS]))} to {html.escape(str(records[-1]))}).</p>')
+                   f'(from {_esc(records[MAX_INLINE_HYPNOGRAMS])} to {_esc(records[-1])}).</p>')
     hyp.append("</section>")
     return "".join(parts), "".join(hyp), records
 

@@ -103,11 +103,11 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         for j, c in enumerate(classes):
             out[f"label_{c}"] = labels[:, j].astype(int)
         return write_csv(out_csv, out)
+    from .metrics import record_groups
     from .postprocess import smooth
 
     stages = np.zeros(len(rows), dtype=np.int64)
-    # row positions per record in one pass (a mask per record was O(records x rows))
-    for sel in rows.groupby("record", sort=False).indices.values():
+    for _, sel in record_groups(rows["record"].to_numpy()):
         stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
     out["epoch"] = rows["epoch"].to_numpy()
     out["onset_s"] = rows["onset_s"].to_numpy()

@@ -442,7 +442,8 @@ def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: i
     """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
     from .report import contact_sheet
 
-    index, meta = load_prepared(prepared_dir)
+    d = Path(prepared_dir)
+    index, meta = load_prepared(d)
     rng = np.random.default_rng(seed)
     task = meta["config"]["data"]["task"]
     groups: list[tuple[str, np.ndarray]] = []
@@ -452,13 +453,12 @@ def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: i
             if len(sel) == 0:
                 continue
             take = sel.iloc[np.sort(rng.choice(len(sel), size=min(per_group, len(sel)), replace=False))]
-            ims = np.stack([_cached_images(Path(prepared_dir), meta, r)[int(e)]
-                            for r, e in zip(take["record"], take["epoch"])])
+            ims = np.stack([_cached_images(d, meta, r)[int(e)] for r, e in zip(take["record"], take["epoch"])])
             groups.append((f"{st}  (n={len(sel)})", ims))
     else:
         recs = index["record"].tolist()
         pick = sorted(rng.choice(len(recs), size=min(per_group * 2, len(recs)), replace=False))
-        ims = np.stack([_cached_images(Path(prepared_dir), meta, recs[i]) for i in pick])
+        ims = np.stack([_cached_images(d, meta, recs[i]) for i in pick])
         for k in range(0, len(pick), per_group):
             names = ", ".join(recs[i] for i in pick[k:k + per_group])
             groups.append((names, ims[k:k + per_group]))

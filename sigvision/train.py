@@ -44,7 +44,7 @@ from .runtime import (autocast_context, cleanup_distributed, epoch_seed, init_di
                       resolve_device, seed_everything)
 
 __all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
-           "normalize_batch", "batch_to_device", "optimizer_step",
+           "normalize_batch", "batch_to_device", "optimizer_step", "make_fmix",
            "make_optimizer", "predict_dataset", "checkpoint_path", "load_checkpoint_model", "model_dir"]
 
 log = logging.getLogger(__name__)
@@ -733,6 +733,16 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
     return probs
 
 
+def make_fmix(tcfg):
+    """The FMix of ``train.fmix_*`` for image batches, or None when ``train.fmix_p`` is 0."""
+    from .augment import FMix
+
+    if tcfg.fmix_p <= 0:
+        return None
+    return FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
+                p=tcfg.fmix_p)
+
+
 def batch_to_device(batch, ds, device, *, channels_last: bool = False, fmix=None, rng=None):
     """A loader batch (x, y, meta) -> ``(x, y, meta, mix)`` on ``device``: model input
     (normalised images, or signals as they are), targets, the meta features (None when there
@@ -749,19 +759,18 @@ def batch_to_device(batch, ds, device, *, channels_last: bool = False, fmix=None
     x, y, m = batch
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     meta = m.to(device, non_blocking=True) if m.shape[1] else None
-    mix = None
-    if fmix is not None and x.dtype == torch.uint8 and fmix.max_soft == 0:
+    if fmix is None:
+        return _prepare_input(x, ds, channels_last=channels_last), y, meta, None
+    if x.dtype == torch.uint8 and fmix.max_soft == 0:
         x, perm, lam = fmix(x, rng)
-        mix = (perm, lam)
-    x = _prepare_input(x, ds, channels_last=channels_last)
-    if fmix is not None and mix is None:
-        x, perm, lam = fmix(x, rng)
-        mix = (perm, lam)
+        x = _prepare_input(x, ds, channels_last=channels_last)
+    else:
+        x, perm, lam = fmix(_prepare_input(x, ds, channels_last=channels_last), rng)
         if channels_last:  # the mixed batch comes in the gathered copy's layout
             x = x.contiguous(memory_format=torch.channels_last)
-    if mix is not None and meta is not None and mix[1] < 1.0:
-        meta = torch.lerp(meta[mix[0]], meta, mix[1])
-    return x, y, meta, mix
+    if meta is not None and lam < 1.0:
+        meta = torch.lerp(meta[perm], meta, lam)
+    return x, y, meta, (perm, lam)
 
 
 def optimizer_step(model, x, y, meta, opt, loss_fn, *, mix=None, amp=None, scaler=None,
@@ -885,7 +894,6 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from .augment import FMix
     from .models import build_model
 
     progress = progress or _no_progress
@@ -948,8 +956,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
              if tcfg.scheduler == "cosine_warm_restarts" else None)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     loss_fn = _loss_fn(tcfg, spec, tr_y, device)
-    fmix = FMix(alpha=tcfg.fmix_alpha, decay_power=tcfg.fmix_decay_power, max_soft=tcfg.fmix_max_soft,
-                p=tcfg.fmix_p) if tcfg.fmix_p > 0 and kind == "image" else None
+    fmix = make_fmix(tcfg) if kind == "image" else None
     start, best, best_epoch, bad_epochs, history = 0, None, -1, 0, []
     last = out / "last.pt"
     # every rank raises together (rank 0's view of the folder): a rank left behind would wait in
@@ -1006,9 +1013,6 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         row = {"epoch": epoch, "train_loss": tr_loss, "val_loss": va_loss, **mets, "lr": opt.param_groups[0]["lr"],
                "train_img_s": img_s, "seconds": secs}
         history.append(row)
-        if monitor != "loss" and monitor not in mets:
-            raise ConfigError(f"train.monitor={monitor!r} is not computed for this task; use one of "
-                              f"{', '.join(list(mets) + ['loss'])}")
         score = va_loss if monitor == "loss" else mets[monitor]
         improved = best is None or (score > best if higher_better else score < best)
         if improved:
