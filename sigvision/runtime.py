@@ -110,6 +110,20 @@ def resolve_amp(mode: str, device, key: str = "train.amp") -> str | None:
     return mode
 
 
+def check_compile_toolchain(key: str = "train.compile") -> None:
+    """Refuse ``torch.compile`` up front where its code generator cannot run: inductor builds
+    C++ kernels on CPU (and Triton's launchers on a GPU) with the system's compiler. Without one
+    the first training step would fail deep inside torch with a long trace."""
+    import shutil
+
+    names = [os.environ.get("CXX", ""), os.environ.get("CC", ""), "g++", "c++", "clang++", "gcc", "cc", "clang"]
+    if not any(n and shutil.which(n) for n in names):
+        from .errors import ConfigError
+
+        raise ConfigError(f"{key}=true needs a C/C++ compiler on PATH for torch.compile (none of g++, clang++, "
+                          f"gcc, cc found; $CXX unset or not found): install one, or set {key}=false")
+
+
 def native_bf16() -> bool:
     """Whether the current CUDA device computes in bf16 in hardware (compute capability 8.0+:
     A100, H100, RTX 30xx and later). ``torch.cuda.is_bf16_supported()`` alone also says yes

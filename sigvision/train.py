@@ -40,8 +40,8 @@ from .config import Config, config_hash, config_to_dict, save_config
 from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
 from .metrics import classification_metrics
-from .runtime import (autocast_context, cleanup_distributed, epoch_seed, init_distributed, resolve_amp,
-                      resolve_device, seed_everything)
+from .runtime import (autocast_context, check_compile_toolchain, cleanup_distributed, epoch_seed, init_distributed,
+                      resolve_amp, resolve_device, seed_everything)
 
 __all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
            "normalize_batch", "batch_to_device", "optimizer_step", "make_fmix",
@@ -983,6 +983,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         log.info("fold %d: resumed after epoch %d", fold, ck["epoch"])
     net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
     if tcfg.compile:
+        check_compile_toolchain()
         net = torch.compile(net)
     meta = _model_meta(cfg, classes, mean, std, img_size)
     meta.update({"multilabel": spec.multilabel, "input": kind, "in_chans": in_chans})

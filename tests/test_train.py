@@ -286,6 +286,38 @@ def test_fp16_on_cpu_is_refused(prepared, synth_dir4, tmp_path):
         train(cfg)
 
 
+def test_torch_compile_trains_like_eager_and_saves_plain_weights(prepared, synth_dir4, tmp_path):
+    """train.compile (torch.compile, inductor's C++ kernels on CPU) takes the same steps as eager
+    training, and the checkpoint holds the model's own weight names (no '_orig_mod.' prefix of
+    the compiled wrapper), so a plain model loads it."""
+    over = {"train.epochs": 1, "train.train_folds": [0], "train.fmix_p": 0.5}
+    runs = {}
+    for name, comp in (("eager", False), ("compiled", True)):
+        cfg = _fix_root(_cfg(prepared, tmp_path / name, **over, **{"train.compile": comp}), synth_dir4)
+        train(cfg)
+        fold = tmp_path / name / "t" / "test_vit" / "fold_0"
+        runs[name] = (pd.read_csv(fold / "metrics.csv"), torch.load(fold / "best.pt", weights_only=False)["model"])
+    (m_e, w_e), (m_c, w_c) = runs["eager"], runs["compiled"]
+    assert list(w_c) == list(w_e)
+    assert np.isclose(m_c["train_loss"][0], m_e["train_loss"][0], rtol=1e-3)
+    assert np.isclose(m_c["val_loss"][0], m_e["val_loss"][0], rtol=1e-3)
+    for k in w_e:
+        torch.testing.assert_close(w_c[k], w_e[k], rtol=1e-3, atol=1e-4)
+    build_model(ModelConfig(name="test_vit"), 5, img_size=32).load_state_dict(w_c)  # strict: the same names
+
+
+def test_torch_compile_without_a_compiler_is_refused_before_training(prepared, synth_dir4, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.delenv("CC", raising=False)
+    cfg = _fix_root(_cfg(prepared, tmp_path / "nc", **{"train.compile": True}), synth_dir4)
+    with pytest.raises(ConfigError, match="train.compile=true needs a C/C\\+\\+ compiler"):
+        train(cfg)
+    assert not list((tmp_path / "nc").rglob("*.pt"))
+
+
 def test_run_provenance_files(prepared, synth_dir4, tmp_path):
     import json
 
