@@ -182,6 +182,8 @@ class TrainConfig:
     t0_epochs: int = 10
     t_mult: int = 1
     min_lr: float = 1e-6
+    warmup_epochs: float = 0.0
+    poly_power: float = 0.9
     label_smoothing: float = 0.1
     fmix_p: float = 0.5
     fmix_alpha: float = 1.0
@@ -219,7 +221,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
-        _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "none"))
+        _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "cosine", "poly", "none"))
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
         _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
@@ -232,6 +234,13 @@ class TrainConfig:
         if self.t0_epochs < 1 or self.t_mult < 1:
             raise ConfigError(f"train.t0_epochs={self.t0_epochs} and train.t_mult={self.t_mult} must be >= 1 "
                               "(cosine warm restarts)")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(f"train.warmup_epochs={self.warmup_epochs} must be >= 0 and less than "
+                              f"train.epochs={self.epochs}")
+        if self.poly_power <= 0:
+            raise ConfigError(f"train.poly_power={self.poly_power} must be positive (poly decay)")
+        if self.min_lr < 0:
+            raise ConfigError(f"train.min_lr={self.min_lr} must be >= 0")
         for k in ("early_stopping_patience", "max_steps_per_epoch"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"train.{k}={getattr(self, k)} must be >= 0 (0 = off)")

@@ -1,7 +1,8 @@
 """k-fold training of one model (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
 
 For each fold: a timm model, Adam/AdamW/AdamP/SGD (weight decay skipped for 1-D
-parameters), ``CosineAnnealingWarmRestarts`` stepped per iteration, label-smoothing
+parameters), a learning-rate schedule stepped per iteration (cosine warm restarts by
+default; cosine or poly decay, optional linear warmup: :mod:`sigvision.schedule`), label-smoothing
 cross-entropy, FMix and cutout, AMP (bf16/fp16 on CUDA, off or bf16 on CPU), gradient
 clipping and early stopping on a validation metric. Outputs under
 ``<weights_dir>/<experiment>/<model>/fold_<k>/``::
@@ -42,6 +43,7 @@ from .loaders.base import STAGES
 from .metrics import classification_metrics
 from .runtime import (autocast_context, check_compile_toolchain, cleanup_distributed, epoch_seed, init_distributed,
                       resolve_amp, resolve_device, seed_everything)
+from .schedule import EpochSchedule
 
 __all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
            "normalize_batch", "batch_to_device", "optimizer_step", "make_fmix",
@@ -951,9 +953,10 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                      prefetch=tcfg.prefetch_factor)
     steps_per_epoch = min(len(loader), tcfg.max_steps_per_epoch or len(loader))
     opt = make_optimizer(tcfg, model)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=tcfg.t0_epochs, T_mult=tcfg.t_mult,
-                                                                   eta_min=tcfg.min_lr)
-             if tcfg.scheduler == "cosine_warm_restarts" else None)
+    sched = (EpochSchedule(opt, tcfg.scheduler, epochs=tcfg.epochs, steps_per_epoch=steps_per_epoch,
+                           min_lr=tcfg.min_lr, t0_epochs=tcfg.t0_epochs, t_mult=tcfg.t_mult,
+                           warmup_epochs=tcfg.warmup_epochs, poly_power=tcfg.poly_power)
+             if tcfg.scheduler != "none" or tcfg.warmup_epochs > 0 else None)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     loss_fn = _loss_fn(tcfg, spec, tr_y, device)
     fmix = make_fmix(tcfg) if kind == "image" else None

@@ -286,6 +286,17 @@ def test_fp16_on_cpu_is_refused(prepared, synth_dir4, tmp_path):
         train(cfg)
 
 
+def test_warmup_then_poly_decay_in_training(prepared, synth_dir4, tmp_path):
+    """The AIWIN write-up's "Warmup + Decay": the rate climbs to train.lr over the warmup epoch,
+    then decays (poly) to train.min_lr at the end of the last epoch; metrics.csv logs it."""
+    cfg = _fix_root(_cfg(prepared, tmp_path / "wu", **{"train.epochs": 2, "train.train_folds": [0],
+                                                         "train.scheduler": "poly", "train.warmup_epochs": 1,
+                                                         "train.min_lr": 1e-5}), synth_dir4)
+    train(cfg)
+    m = pd.read_csv(tmp_path / "wu" / "t" / "test_vit" / "fold_0" / "metrics.csv")
+    assert m["lr"].tolist() == pytest.approx([0.002, 1e-5])
+
+
 def test_torch_compile_trains_like_eager_and_saves_plain_weights(prepared, synth_dir4, tmp_path):
     """train.compile (torch.compile, inductor's C++ kernels on CPU) takes the same steps as eager
     training, and the checkpoint holds the model's own weight names (no '_orig_mod.' prefix of
