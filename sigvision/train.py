@@ -13,7 +13,7 @@ clipping and early stopping on a validation metric. Outputs under
     metrics.csv      one row per epoch: losses, accuracy, macro-F1, kappa, lr, images/s
 
 Folds are assigned once per prepared dataset by subject (``<prepared>/folds_<k>.csv``),
-stratified by stage where possible, and reused by every model so out-of-fold predictions
+stratified by stage (ECG: by source database and label) where possible, and reused by every model so out-of-fold predictions
 line up. Randomness is derived from (seed, fold, epoch, rank) at the start of every epoch,
 so a resumed run ends with the same weights as an uninterrupted one (on CPU).
 
@@ -28,6 +28,7 @@ import math
 import mmap
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -104,7 +105,8 @@ def is_signal_model(name: str) -> bool:
 
 # ---------------------------------------------------------------------------- folds
 def assign_folds(index, n_folds: int, seed: int):
-    """One fold per subject (all of a subject's nights together), stratified by stage.
+    """One fold per subject (all of a subject's nights together), stratified by sleep stage,
+    or for ECGs by source database and label (:func:`ecg_strata`).
 
     Returns a DataFrame with columns ``record, subject, fold``.
     """
@@ -119,8 +121,8 @@ def assign_folds(index, n_folds: int, seed: int):
                              "add recordings of a second subject (train.folds must be >= 2)")
     if "label" in index:
         y = index["label"].to_numpy()
-    elif "source_db" in index:  # ECG: stratify by source database
-        y = index["source_db"].astype("category").cat.codes.to_numpy()
+    elif "source_db" in index or "labels" in index:  # ECG: one row per record
+        y = ecg_strata(index, n_folds)
     else:
         y = np.zeros(len(index), int)
     try:
@@ -136,6 +138,35 @@ def assign_folds(index, n_folds: int, seed: int):
     recs["subject"] = recs["subject"].astype(str)
     recs["fold"] = recs["subject"].map(fold_of).astype(int)
     return recs.reset_index(drop=True)
+
+
+def ecg_strata(index, n_folds: int) -> np.ndarray:
+    """A stratum per ECG record for the folds: its source database and its rarest label (the
+    usual stand-in for multi-label stratification; a binary table's one label, e.g. AIWIN's
+    normal/abnormal tag, is its own rarest). Strata with fewer records than folds fall back to
+    their database alone, so each fold gets its share of every label common enough to split,
+    and of every database."""
+    import pandas as pd
+
+    n = len(index)
+    src = (index["source_db"].astype(str) if "source_db" in index else pd.Series([""] * n)).to_numpy()
+    if "labels" in index:
+        codes = [[c for c in str(v).split(";") if c] for v in index["labels"]]
+        freq = Counter(c for cs in codes for c in set(cs))
+        rare = [min(cs, key=lambda c: (freq[c], c)) if cs else "" for cs in codes]
+    else:
+        rare = [""] * n
+    key = pd.Series([f"{a}|{b}" for a, b in zip(src, rare)])
+    small = key.map(key.value_counts()).to_numpy() < n_folds
+    key[small] = [f"{a}|" for a in src[small]]
+    # a database's leftover still too small to split joins that database's largest stratum
+    counts = key.value_counts()
+    for db in np.unique(src):
+        left = f"{db}|"
+        others = counts[[k for k in counts.index if k.startswith(left) and k != left]]
+        if 0 < counts.get(left, 0) < n_folds and len(others):
+            key[key == left] = others.idxmax()
+    return key.astype("category").cat.codes.to_numpy()
 
 
 def load_or_make_folds(prepared_dir: str | os.PathLike, index, n_folds: int, seed: int, *, write: bool = True):

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,32 @@ def test_folds_by_subject_saved_and_reused(prepared, synth_dir4):
     pd.testing.assert_frame_equal(f1, f2)
     with pytest.raises(InputFileError, match="subject-wise folds"):
         assign_folds(index, 5, 0)
+
+
+def test_ecg_folds_stratified_by_database_and_label():
+    """ECG records: each fold gets its share of every source database and of every label common
+    enough to split (a record counts under its rarest label); rarer strata fall back to their
+    database. Before, only the database was stratified: a fold could hold no normal record."""
+    from sigvision.train import ecg_strata
+
+    rng = np.random.default_rng(0)
+    n = 60
+    labels = ["164889003;426783006" if i % 3 == 0 else ("426783006" if i % 3 == 1 else "270492004")
+              for i in range(n)]
+    labels[5] = "9999"  # a label on one record only
+    idx = pd.DataFrame({"record": [f"r{i:02d}" for i in range(n)], "subject": [f"r{i:02d}" for i in range(n)],
+                        "source_db": np.where(np.arange(n) < 40, "A", "B"), "labels": labels})
+    idx = idx.sample(frac=1, random_state=1).reset_index(drop=True)
+    strata = ecg_strata(idx, 4)
+    key = pd.Series(strata).groupby(idx["source_db"] + idx["labels"]).nunique()
+    assert (key == 1).all() and len(set(strata)) == 6  # one per (database, label set) here
+    assert np.bincount(strata).min() >= 4  # the one-record label joined a stratum of its database
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns of strata smaller than the folds
+        folds = assign_folds(idx, 4, seed=int(rng.integers(100))).merge(idx, on=["record", "subject"])
+    per = folds.groupby(["fold", "source_db", "labels"]).size().unstack([1, 2]).fillna(0)
+    common = [c for c in per.columns if c[1] != "9999"]
+    assert (per[common].max() - per[common].min()).max() <= 1  # balanced to one record
 
 
 def test_shard_sampler_covers_permutation():
