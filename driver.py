@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """PhysioNet/CinC-style prediction entry point: ``python driver.py MODELS DATA OUTPUTS``.
 
-Runs every record in DATA through the run trained by train_model.py and writes one CSV per
-record in the Challenge output format: ``#<record>``, the class codes, the binary labels,
-the probabilities (for merged equivalent classes the first code is written).
+Runs every record in DATA through the run trained by train_model.py (named in
+MODELS/sigvision_run.json) and writes one CSV per record in the Challenge output format:
+``#<record>``, the class codes, the binary labels, the probabilities (for merged equivalent
+classes the first code is written).
 """
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -15,11 +17,16 @@ if __name__ == "__main__":
     import pandas as pd
 
     from sigvision.artifacts import write_text
-    from sigvision.config import load_config
     from sigvision.predict import predict_folder
 
     models, data, outputs = (Path(a) for a in sys.argv[1:])
-    name = load_config(Path(__file__).resolve().parent / "configs" / "ecg_demo_img.yaml").name
+    run_file = models / "sigvision_run.json"
+    try:
+        name = json.loads(run_file.read_text())["run"]
+    except FileNotFoundError:
+        sys.exit(f"driver.py: {run_file}: not found; fix: train first with python train_model.py DATA {models}")
+    except (ValueError, KeyError, TypeError):
+        sys.exit(f"driver.py: {run_file}: not a run file of train_model.py; fix: run python train_model.py again")
     with tempfile.TemporaryDirectory() as tmp:
         table = pd.read_csv(predict_folder(models / name, data, Path(tmp) / "p.csv"), dtype={"record": str})
     classes = [c[len("prob_"):] for c in table if c.startswith("prob_")]

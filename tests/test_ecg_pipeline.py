@@ -105,8 +105,12 @@ def test_physionet_entry_points(tmp_path):
     env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, str(REPO / "train_model.py"), str(sample_ecg_dir()), str(tmp_path / "m"),
                         "--set", "train.epochs=1", "--set", "train.folds=2", "--set", "render.height=48",
-                        "--set", "render.width=48"], capture_output=True, text=True, env=env, timeout=600)
+                        "--set", "render.width=48", "--set", "name=my_run"], capture_output=True, text=True, env=env,
+                       timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    # driver.py finds the run by the file train_model.py leaves (it assumed the demo's name)
+    run = json.loads((tmp_path / "m" / "sigvision_run.json").read_text())
+    assert run["run"] == "my_run" and run["models"] == ["test_efficientnet", "resnet1d_tiny"]
     r = subprocess.run([sys.executable, str(REPO / "driver.py"), str(tmp_path / "m"), str(new), str(tmp_path / "o")],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -166,3 +170,46 @@ def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
     assert np.allclose(p.sum(1), 1) and pred["label_abnormal"].tolist() == [1, 1, 1, 1]
     assert np.array_equal(pred[["label_normal", "label_abnormal"]].to_numpy().astype(bool),
                           apply_thresholds(p, [0.999, 0.001]))
+
+
+def test_physionet_entry_points_refuse_bad_use_with_the_fix(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, str(REPO / "driver.py"), str(tmp_path / "m"), str(tmp_path), str(tmp_path / "o")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode != 0 and "sigvision_run.json: not found" in r.stderr and "train_model.py" in r.stderr
+    # one --set model.name=... would make both default configs train one model twice
+    r = subprocess.run([sys.executable, str(REPO / "train_model.py"), str(sample_ecg_dir()), str(tmp_path / "m"),
+                        "--set", "model.name=resnet1d18"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode != 0 and "same model twice" in r.stderr and not (tmp_path / "m").exists()
+
+
+def test_bag_of_tricks_preset_through_the_physionet_entry_points(tmp_path):
+    """train_model.py -c configs/ecg_cinc2020_resnet1d18.yaml (1-D ResNet-18, the CinC 2020
+    write-up's model) trains, blends and tunes thresholds for that model alone, and driver.py
+    predicts with it (CPU size: 3 folds of 2 steps)."""
+    import shutil
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, str(REPO / "train_model.py"), str(sample_ecg_dir()), str(tmp_path / "m"),
+                        "-c", str(REPO / "configs" / "ecg_cinc2020_resnet1d18.yaml"), "--set", "train.folds=3",
+                        "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2", "--set",
+                        "train.batch_size=8", "--set", "train.num_workers=0"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = json.loads((tmp_path / "m" / "sigvision_run.json").read_text())
+    assert run["run"] == "cinc" and run["models"] == ["resnet1d18"]
+    assert (tmp_path / "m" / "cinc" / "preds" / "resnet1d18_oof_best.npy").is_file()
+    new = tmp_path / "new"
+    new.mkdir()
+    for ext in (".hea", ".mat"):
+        shutil.copy(sample_ecg_dir() / f"HR06000{ext}", new)
+    r = subprocess.run([sys.executable, str(REPO / "driver.py"), str(tmp_path / "m"), str(new), str(tmp_path / "o")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = (tmp_path / "o" / "HR06000.csv").read_text().splitlines()
+    assert lines[0] == "#HR06000" and len(lines[1].split(",")) == 26
