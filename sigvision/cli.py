@@ -213,11 +213,17 @@ def cmd_tune(args) -> int:
     from .tune import tune
 
     cfg = _load_cfg(args)
+    from .tune import parse_space
+
     res = tune(cfg, n_trials=args.trials, storage=args.storage, study_name=args.study, fold=args.fold,
-               timeout_s=args.timeout, progress=_tqdm_progress(not args.quiet, unit="batch"))
+               timeout_s=args.timeout, progress=_tqdm_progress(not args.quiet, unit="batch"), sampler=args.sampler,
+               space=parse_space(args.space) if args.space else None, standard=args.standard)
     print(f"study {res['study']}: {res['n_trials']} trial(s) ({res['n_pruned']} pruned), best {res['best_value']:.4f}")
     for k, v in res["best_params"].items():
-        print(f"  train.{k} = {v:.4g}")
+        print(f"  train.{k} = {v:.4g}" if isinstance(v, float) else f"  train.{k} = {v}")
+    if res["n_kept"] is not None:
+        print(f"{res['n_kept']} trial(s) met the standard {args.standard}: "
+              f"{cfg.run_path / f'tune_kept_{cfg.model.name}.csv'} (the others: tune_avoid_{cfg.model.name}.csv)")
     print(f"best config: {res['best_config']}  (storage {res['storage']})")
     return 0
 
@@ -329,13 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("weights", "the presets and where each expects its pretrained file ($SIGVISION_WEIGHTS)")
     sp.set_defaults(func=cmd_weights)
 
-    sp = add("tune", "Optuna search over lr, weight decay, cutout, label smoothing and FMix on one fold")
+    sp = add("tune", "Optuna search (TPE or random) over train settings on one fold; by default lr, weight "
+                     "decay, cutout, label smoothing and FMix")
     _add_config_args(sp)
     sp.add_argument("--trials", type=int, default=20, help="trials to run now (a stored study resumes)")
     sp.add_argument("--storage", help="Optuna storage URL (default sqlite in the run folder); share it across workers")
     sp.add_argument("--study", help="study name (default <experiment>_<model>)")
     sp.add_argument("--fold", type=int, default=0, help="the cross-validation fold to tune on")
     sp.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    sp.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                    help="tpe (learns from earlier trials) or random (ECM's random search over the ranges)")
+    sp.add_argument("--space", action="append", metavar="NAME=SPEC",
+                    help="a train setting to search instead of the default set, repeatable: lr=1e-5:1e-2:log, "
+                         "cutout_holes=4:12, batch_size=16,32,64")
+    sp.add_argument("--standard", type=float, default=None,
+                    help="score a trial must reach to keep its weights (listed in tune_kept_<model>.csv; the "
+                         "others' settings go to tune_avoid_<model>.csv and their weights are deleted)")
     sp.set_defaults(func=cmd_tune)
 
     sp = add("predict", "new recordings through a trained run (folds, blend weights, thresholds) -> files_post.csv")

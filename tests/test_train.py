@@ -413,6 +413,52 @@ def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path
     assert best.model == cfg.model and best.data == cfg.data
 
 
+def test_tune_space_parsing_and_errors():
+    from sigvision.tune import parse_space
+
+    sp = parse_space(["lr=1e-5:1e-2:log", "train.cutout_holes=4:12", "batch_size=16,32", "fmix_p=0:1",
+                      "channels_last=true,false", "optimizer=adam,adamp"])
+    assert sp == {"lr": (1e-5, 1e-2, True), "cutout_holes": (4, 12, False), "batch_size": [16, 32],
+                  "fmix_p": (0.0, 1.0, False), "channels_last": [True, False], "optimizer": ["adam", "adamp"]}
+    assert isinstance(sp["cutout_holes"][0], int) and isinstance(sp["fmix_p"][0], float)
+    for bad, match in (("lrr=1:2", "did you mean 'lr'"), ("lr=0:1e-2:log", "LOW > 0"), ("lr=1:0.5", "LOW < HIGH"),
+                       ("batch_size=8,x", "'x' is not a int"), ("lr", "NAME=LOW:HIGH"), ("lr=1:2:ln", "LOW:HIGH:log"),
+                       ("train_folds=0,1", "not a train setting that takes one value")):
+        with pytest.raises(ConfigError, match=match):
+            parse_space([bad])
+
+
+def test_tune_random_search_over_given_ranges_keeps_trials_that_meet_the_standard(prepared, synth_dir4, tmp_path):
+    """ECM's search: random draws from the user's ranges (an int choice among them); trials short
+    of the standard lose their weights and are listed to avoid, the others are kept and listed."""
+    from sigvision.tune import parse_space, tune
+
+    cfg = _fix_root(_cfg(prepared, tmp_path / "rs", **{"train.epochs": 1}), synth_dir4)
+    space = parse_space(["lr=1e-4:1e-2:log", "batch_size=8,16"])
+    r = tune(cfg, n_trials=3, sampler="random", space=space, standard=2.0)  # kappa never reaches 2
+    run = tmp_path / "rs" / "t"
+    avoid = pd.read_csv(run / "tune_avoid_test_vit.csv")
+    assert r["n_kept"] == 0 and len(avoid) == 3 and not (run / "tune_kept_test_vit.csv").exists()
+    assert set(avoid["batch_size"]) <= {8, 16} and avoid["lr"].between(1e-4, 1e-2).all()
+    assert set(r["best_params"]) == {"lr", "batch_size"}
+    assert not any((run / "tune_trials").glob("trial_*/**/*.pt"))  # their weights are gone
+    r = tune(cfg, n_trials=2, sampler="random", space=space, standard=-1.0)  # every trial meets it
+    kept = pd.read_csv(run / "tune_kept_test_vit.csv")
+    assert r["n_kept"] == 2 and r["n_trials"] == 5
+    for w in kept["weights"]:
+        assert any(Path(w).glob("**/best.pt"))
+    # the same through the command line
+    from sigvision.cli import main
+
+    cfg_file = save_config(cfg, tmp_path / "rs.yaml")
+    assert main(["--quiet", "tune", "-c", str(cfg_file), "--trials", "1", "--sampler", "random",
+                 "--space", "lr=1e-4:1e-2:log", "--space", "batch_size=8,16", "--standard", "-1"]) == 0
+    assert len(pd.read_csv(run / "tune_kept_test_vit.csv")) == 3
+    # resuming the stored study with another range for lr: a clear error (optuna's says neither)
+    with pytest.raises(ConfigError, match="searched train.lr as .* give the same space, or a new --study name"):
+        tune(cfg, n_trials=1, sampler="random", space=parse_space(["lr=1e-3:1e-2"]))
+
+
 def test_train_log_file_in_run_folder(prepared, synth_dir4, tmp_path):
     cfg = _fix_root(_cfg(prepared, tmp_path / "lg", **{"train.epochs": 1, "train.train_folds": [0]}), synth_dir4)
     train(cfg)
