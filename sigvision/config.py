@@ -51,7 +51,9 @@ class DataConfig:
 
     ``task``: ``sleep`` or ``ecg``. ``format``: ``sleep_edf`` (EDF/EDF+ + hypnogram files),
     ``image_folder`` (MAIC layout), ``wfdb`` (CinC .hea + .mat/.dat), ``aiwin`` (.mat folder +
-    label CSV) or ``hefei`` (8-lead text files + label table).
+    label CSV) or ``hefei`` (8-lead text files + label table ``labels_csv``, the contest's
+    ``<id>.txt<TAB>age<TAB>MALE|FEMALE<TAB>label...`` or labels only; see
+    :func:`sigvision.loaders.ecg.read_hefei_label_table`).
 
     ECG: ``ecg_task`` ``multilabel`` (one sigmoid per class) or ``binary`` (normal vs
     abnormal; normal = every label of the record is in ``normal_labels``, by default sinus
@@ -169,6 +171,17 @@ class TrainConfig:
     than 1/16 of the RAM).
     ``deterministic``: deterministic kernels on GPU (``torch.use_deterministic_algorithms``;
     slower). CPU runs are deterministic anyway (tested bit for bit).
+    ``loss``: ``auto`` (``ce`` for single-label tasks, ``weighted_bce`` for multi-label),
+    ``ce`` (cross-entropy, ``label_smoothing``), ``bce`` (plain binary cross-entropy, the
+    Hefei write-up's "_noweight" models), ``weighted_bce`` (BCE whose positive term only is
+    weighted per class by ``1 / log(count + e)``, rescaled to mean 1 over the classes present:
+    a smoothed variant of the Hefei weighting, not the write-up's formula) or
+    ``class_weighted_bce`` (the Hefei
+    write-up's loss as written: the whole BCE of class c, both terms, times
+    ``1 / log(count_c + 1e-5)``, unnormalised; ``count_c`` = positive records of the
+    training folds; classes with fewer than 2 take the weight of 2, 1.4427, since the formula
+    gives 100,000 for one record and a negative weight for none; see
+    :func:`sigvision.ecg.class_weights_from_counts`).
     """
 
     folds: int = 5
@@ -225,7 +238,7 @@ class TrainConfig:
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
         _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
-        _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce"))
+        _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce", "class_weighted_bce"))
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")

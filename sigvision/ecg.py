@@ -49,6 +49,7 @@ __all__ = [
     "per_class_table",
     "binary_metrics",
     "class_weights_from_counts",
+    "HEFEI_MIN_COUNT",
     "baseline_wander",
     "gaussian_noise",
     "amplitude_scale",
@@ -707,18 +708,27 @@ def binary_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
 
 
 # ============================================================================ class weights
-_WEIGHT_KINDS = ("inv_log", "inv", "inv_sqrt", "none")
+_WEIGHT_KINDS = ("inv_log", "hefei", "inv", "inv_sqrt", "none")
+#: Smallest count the ``"hefei"`` weights take literally: log(count) <= 0 below it.
+HEFEI_MIN_COUNT = 2
 
 
-def class_weights_from_counts(counts, kind: str = "inv_log") -> np.ndarray:
-    """Per-class loss weights from positive counts, normalised to mean 1.
+def class_weights_from_counts(counts, kind: str = "inv_log", *, normalize: bool = True) -> np.ndarray:
+    """Per-class loss weights from positive counts, normalised to mean 1 (``normalize=True``).
 
-    ``kind="inv_log"`` is the Hefei (Tianchi 2019) solution's ``w = 1 / log(count)``.
-    Guard: counts below ``e`` are raised to ``e`` before the log, i.e.
-    ``w = 1 / log(max(count, e))``, so the raw weight is finite, at most 1 (reached by every
-    class with fewer than 3 positives, zero included) and never increases with the count.
-    Other kinds: ``"inv"`` ``1 / max(count, 1)``, ``"inv_sqrt"`` ``1 / sqrt(max(count, 1))``,
-    ``"none"`` all ones.
+    ``kind="hefei"`` is the Hefei (Tianchi 2019) write-up's formula as written,
+    ``w = 1 / log(count + 1e-5)``, for every count >= 2 (:data:`HEFEI_MIN_COUNT`). Below 2
+    the formula breaks down: one positive gives ``1 / log(1.00001)`` = 100,000 (a single
+    record would outweigh the rest of the loss) and none gives a negative weight (the loss
+    would reward predicting the class), so counts 0 and 1 get the weight of a count of 2,
+    ``1 / log(2.00001)`` = 1.4427: the largest weight, the formula's trend continued flat.
+    With ``normalize=False`` the raw write-up weights come back (what
+    ``train.loss: class_weighted_bce`` uses).
+
+    ``kind="inv_log"`` is a smoothed variant, ``w = 1 / log(max(count, e))``: finite, at most
+    1 (reached by every class with fewer than 3 positives, zero included) and never
+    increasing with the count. Other kinds: ``"inv"`` ``1 / max(count, 1)``, ``"inv_sqrt"``
+    ``1 / sqrt(max(count, 1))``, ``"none"`` all ones.
 
     Use the result as the per-class ``weight`` (or ``pos_weight``) of
     ``torch.nn.BCEWithLogitsLoss``.
@@ -727,12 +737,14 @@ def class_weights_from_counts(counts, kind: str = "inv_log") -> np.ndarray:
     ----------
     counts : array_like, shape (n_classes,)
         Positive recordings per class (>= 0), e.g. ``labels.sum(axis=0)``.
-    kind : {"inv_log", "inv", "inv_sqrt", "none"}
+    kind : {"inv_log", "hefei", "inv", "inv_sqrt", "none"}
+    normalize : bool, default True
+        Divide by the mean so the weights average 1; False returns the raw formula.
 
     Returns
     -------
     ndarray, float64, shape (n_classes,)
-        Mean exactly 1.
+        Mean exactly 1 when ``normalize``; all finite and positive.
     """
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim != 1 or c.size == 0:
@@ -741,6 +753,8 @@ def class_weights_from_counts(counts, kind: str = "inv_log") -> np.ndarray:
         raise ValueError(f"counts must be finite and >= 0; got {c.tolist()}")
     if kind == "inv_log":
         w = 1.0 / np.log(np.maximum(c, math.e))
+    elif kind == "hefei":
+        w = 1.0 / np.log(np.maximum(c, HEFEI_MIN_COUNT) + 1e-5)
     elif kind == "inv":
         w = 1.0 / np.maximum(c, 1.0)
     elif kind == "inv_sqrt":
@@ -749,7 +763,7 @@ def class_weights_from_counts(counts, kind: str = "inv_log") -> np.ndarray:
         w = np.ones_like(c)
     else:
         raise ValueError(f"kind={kind!r} is not valid; accepted: {', '.join(map(repr, _WEIGHT_KINDS))}")
-    return w / w.mean()
+    return w / w.mean() if normalize else w
 
 
 # ============================================================================ augmentations

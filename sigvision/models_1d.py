@@ -10,6 +10,7 @@ name                      blocks                                      num_featur
 ========================  ==========================================  ============
 ``resnet1d18``            BasicBlock x [2, 2, 2, 2], kernel 7         512
 ``resnet1d50``            Bottleneck x [3, 4, 6, 3], kernel 7         2048
+``resnet1d101``           Bottleneck x [3, 4, 23, 3], kernel 7        2048
 ``resnext1d50``           Bottleneck 32x4d x [3, 4, 6, 3], kernel 7   2048
 ``resnet1d_tiny``         BasicBlock x [1, 1], widths 16/32 (tests)   32
 ========================  ==========================================  ============
@@ -19,8 +20,9 @@ residual stages (the first at stride 1, the rest at stride 2), global average po
 dropout, linear head. The total stride of the 4-stage variants is 32: a 10 s record at
 500 Hz (5000 samples) ends as 157 time steps, about 64 ms each. The 18-layer variant
 follows the 1-D ResNet of the PhysioNet/CinC 2020 DSAIL_SNU entry (BasicBlock x
-[2, 2, 2, 2]); the 50-layer ones follow He et al. 2016 and Xie et al. 2017 (ResNeXt,
-cardinality 32, width 4 per group), with the stride on the middle convolution.
+[2, 2, 2, 2]); the 50- and 101-layer ones follow He et al. 2016 and Xie et al. 2017 (ResNeXt,
+cardinality 32, width 4 per group), with the stride on the middle convolution. The Hefei
+(Tianchi 2019) solution trained ResNet-50, ResNet-101 and ResNeXt-50.
 
 Builders: ``fn(num_classes, in_chans=12, drop_rate=0.0, **kw)``; ``kw`` goes to
 :class:`ResNet1d` (e.g. ``stem_kernel=7``, ``block_kernel=9``).
@@ -34,11 +36,11 @@ from torch import nn
 
 from .models import MODELS, register_model
 
-__all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnext1d50",
+__all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
            "resnet1d_tiny", "MODEL_NAMES"]
 
 #: Names registered by this module.
-MODEL_NAMES: tuple[str, ...] = ("resnet1d18", "resnet1d50", "resnext1d50", "resnet1d_tiny")
+MODEL_NAMES: tuple[str, ...] = ("resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50", "resnet1d_tiny")
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv1d:
@@ -272,6 +274,13 @@ def resnet1d18(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **k
 def resnet1d50(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """50-layer 1-D ResNet: Bottleneck x [3, 4, 6, 3], 2048 features, middle kernel 7."""
     return ResNet1d(Bottleneck1d, [3, 4, 6, 3], num_classes, in_chans, drop_rate, **kw)
+
+
+@_register("resnet1d101")
+def resnet1d101(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
+    """101-layer 1-D ResNet: Bottleneck x [3, 4, 23, 3] (the 2-D ResNet-101's stages), 2048
+    features, middle kernel 7."""
+    return ResNet1d(Bottleneck1d, [3, 4, 23, 3], num_classes, in_chans, drop_rate, **kw)
 
 
 @_register("resnext1d50")

@@ -326,36 +326,8 @@ def _iter_ecg(cfg):
         yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_code)
     elif d.format == "aiwin":
         yield from E.iter_aiwin_folder(d.root, d.labels_csv or None)  # one record in memory at a time
-    else:  # hefei
-        root = Path(d.root)
-        files = sorted(root.glob("*.txt"))
-        if not files:
-            raise InputFileError(root, "no .txt ECG files found", "set data.root to the folder of Hefei .txt files")
-        labels = _read_label_table(d.labels_csv) if d.labels_csv else {}
-        for f in files:
-            rec = E.read_hefei_txt(f)
-            rec.labels = labels.get(rec.record_id, rec.labels)
-            yield rec
-
-
-def _read_label_table(path) -> dict[str, list[str]]:
-    """record -> labels from a CSV/TSV whose first column is the record and the rest labels."""
-    import csv
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(p, "label table not found", "set data.labels_csv to the label file")
-    out: dict[str, list[str]] = {}
-    with open(p, newline="", encoding="utf-8", errors="replace") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        delim = "\t" if sample.count("\t") > sample.count(",") else ","
-        for row in csv.reader(fh, delimiter=delim):
-            if not row or not row[0].strip():
-                continue
-            rid = Path(row[0].strip()).stem
-            out[rid] = [c.strip() for c in row[1:] if c.strip()]
-    return out
+    else:  # hefei: labels, age and sex from the label table
+        yield from E.iter_hefei_folder(d.root, d.labels_csv or None)
 
 
 def _prepare_ecg(cfg, out, cache, progress, limit):

@@ -899,7 +899,8 @@ def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
     kind = tcfg.loss if tcfg.loss != "auto" else ("weighted_bce" if spec.multilabel else "ce")
     if kind == "ce":
         if spec.multilabel:
-            raise ConfigError("train.loss=ce needs a single-label task; use bce or weighted_bce for multi-label ECG")
+            raise ConfigError("train.loss=ce needs a single-label task; use bce, weighted_bce or class_weighted_bce "
+                              "for multi-label ECG")
         return nn.CrossEntropyLoss(label_smoothing=tcfg.label_smoothing)
     if not spec.multilabel:
         raise ConfigError(f"train.loss={kind} needs a multi-label task; use ce (or auto)")
@@ -909,8 +910,22 @@ def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
                     tcfg.label_smoothing, kind)
     if kind == "bce":
         return nn.BCEWithLogitsLoss()
-    # the Hefei solution's weighting: w = 1 / log(count), applied to the positive term
     counts = train_targets.sum(0)
+    if kind == "class_weighted_bce":
+        # the Hefei write-up's loss as written: w_c = 1 / log(count_c + 1e-5) on the whole BCE
+        # of class c (both terms), raw weights; counts below 2 take the count-2 weight
+        from .ecg import HEFEI_MIN_COUNT, class_weights_from_counts
+
+        w = class_weights_from_counts(counts, "hefei", normalize=False)
+        few = [str(c) for c, n in zip(spec.classes, counts) if n < HEFEI_MIN_COUNT]
+        if few:
+            log.warning("train.loss=class_weighted_bce: %d class(es) with fewer than %d positive training records "
+                        "(%s) take the weight of a count of %d, 1/log(%d + 1e-5) = %.4f (1/log(count + 1e-5) is 1e5 for "
+                        "one record, negative for none)", len(few), HEFEI_MIN_COUNT, ", ".join(few[:5]),
+                        HEFEI_MIN_COUNT, HEFEI_MIN_COUNT, w.max())
+        return nn.BCEWithLogitsLoss(weight=torch.as_tensor(w, dtype=torch.float32, device=device))
+    # weighted_bce: a smoothed variant of the Hefei weighting on the positive term only,
+    # pos_weight_c = 1 / log(count_c + e), rescaled to mean 1 over the classes with positives
     w = 1.0 / np.log(np.maximum(counts, 1.0) + np.e)
     w = w / w[counts > 0].mean() if (counts > 0).any() else np.ones_like(w)
     return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(w, dtype=torch.float32, device=device))

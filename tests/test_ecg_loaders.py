@@ -23,6 +23,8 @@ from sigvision.loaders.ecg import (
     parse_wfdb_header,
     read_aiwin_folder,
     read_aiwin_mat,
+    iter_hefei_folder,
+    read_hefei_label_table,
     read_hefei_txt,
     read_wfdb_record,
     resample_ecg,
@@ -439,6 +441,69 @@ def test_hefei_bad_files(tmp_path):
     f.write_text("I II V1 V2 V3 V4 V5 V6\n1 2 3 4 x 6 7 8\n")
     with pytest.raises(InputFileError, match=r"bad\.txt: line 2 holds a non-numeric"):
         read_hefei_txt(f)
+
+
+def test_hefei_label_table_contest_layout(tmp_path):
+    """'<id>.txt<TAB>age<TAB>MALE|FEMALE<TAB>label...' (hf_round1_label.txt): age and sex are
+    not labels; empty age/sex are None; the test lists carry no labels."""
+    f = tmp_path / "hf_round1_label.txt"
+    f.write_text("0.txt\t40\tFEMALE\t窦性心律\t电轴左偏\r\n1.txt\t\tMALE\t心房颤动\r\n"
+                 "2.txt\t72\t\t窦性心律\t\r\n3.txt\t\t\t\r\n", encoding="utf-8")
+    t = read_hefei_label_table(f)
+    assert list(t) == ["0", "1", "2", "3"]
+    assert (t["0"].labels, t["0"].age, t["0"].sex) == (["窦性心律", "电轴左偏"], 40.0, "F")
+    assert (t["1"].labels, t["1"].age, t["1"].sex) == (["心房颤动"], None, "M")
+    assert (t["2"].labels, t["2"].age, t["2"].sex) == (["窦性心律"], 72.0, None)
+    assert (t["3"].labels, t["3"].age, t["3"].sex) == ([], None, None)
+    sub = tmp_path / "hf_round1_subA.txt"  # test list: no labels
+    sub.write_text("100.txt\t59\tMALE\n101.txt\t\tFEMALE\n", encoding="utf-8")
+    t = read_hefei_label_table(sub)
+    assert [(r.labels, r.age, r.sex) for r in t.values()] == [([], 59.0, "M"), ([], None, "F")]
+    gbk = tmp_path / "gbk.txt"  # a GBK copy reads the same
+    gbk.write_bytes("0.txt\t40\tFEMALE\t窦性心律\n".encode("gbk"))
+    assert read_hefei_label_table(gbk)["0"].labels == ["窦性心律"]
+
+
+def test_hefei_label_table_labels_only_layout(tmp_path):
+    """Without MALE/FEMALE in the third column every cell after the id is a label, numeric
+    labels included."""
+    f = tmp_path / "l.txt"
+    f.write_text("0.txt\tsinus\n1.txt\tAF\tPVC\n")
+    t = read_hefei_label_table(f)
+    assert [(r.labels, r.age, r.sex) for r in t.values()] == [(["sinus"], None, None), (["AF", "PVC"], None, None)]
+    f.write_text("r0,1,2\nr1,0,\n")
+    t = read_hefei_label_table(f)
+    assert [(r.labels, r.age, r.sex) for r in t.values()] == [(["1", "2"], None, None), (["0"], None, None)]
+
+
+def test_hefei_label_table_bad_rows(tmp_path):
+    f = tmp_path / "lab.txt"
+    f.write_text("0.txt\t40\tFEMALE\tAF\n1.txt\tforty\tMALE\tAF\n")
+    with pytest.raises(InputFileError, match=r"lab\.txt: line 2: age 'forty' is not a number.*age empty when unknown"):
+        read_hefei_label_table(f)
+    f.write_text("0.txt\t40\tFEMALE\tAF\n1.txt\t50\tX\tAF\n")
+    with pytest.raises(InputFileError, match=r"lab\.txt: line 2: sex 'X' is not MALE or FEMALE"):
+        read_hefei_label_table(f)
+    f.write_text("0.txt\t40\tFEMALE\tAF\n0.txt\t41\tFEMALE\tPVC\n")
+    with pytest.raises(InputFileError, match=r"record '0' is listed twice \(lines 1 and 2\)"):
+        read_hefei_label_table(f)
+    with pytest.raises(InputFileError, match=r"nope\.txt: label table not found"):
+        read_hefei_label_table(tmp_path / "nope.txt")
+
+
+def test_iter_hefei_folder_attaches_age_sex_labels(tmp_path):
+    rng = np.random.default_rng(2)
+    cols = {n: rng.integers(-100, 100, 50) for n in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")}
+    for rid in ("7", "8"):
+        _write_hefei(tmp_path / f"{rid}.txt", cols)
+    lab = tmp_path / "hf_round1_label.txt"  # inside the folder: not read as a record
+    lab.write_text("7.txt\t63\tMALE\t窦性心律\n")
+    recs = list(iter_hefei_folder(tmp_path, lab))
+    assert [r.record_id for r in recs] == ["7", "8"]
+    assert (recs[0].age, recs[0].sex, recs[0].labels) == (63.0, "M", ["窦性心律"])
+    assert (recs[1].age, recs[1].sex, recs[1].labels) == (None, None, [])  # not in the table
+    with pytest.raises(InputFileError, match="no .txt ECG files"):
+        iter_hefei_folder(tmp_path / "empty")
 
 
 # ----------------------------------------------------------------------------- AIWIN

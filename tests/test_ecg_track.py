@@ -297,6 +297,21 @@ def test_class_weights_inv_log():
         ecg.class_weights_from_counts([-1, 2])
 
 
+def test_class_weights_hefei_formula_and_guard():
+    """kind="hefei": 1 / log(count + 1e-5) exactly from 2 positives up; counts 0 and 1 (log <= 0:
+    a negative weight and 1e5) take the weight of 2."""
+    counts = np.array([0, 1, 2, 3, 50, 4000])
+    raw = ecg.class_weights_from_counts(counts, "hefei", normalize=False)
+    expected = [1 / np.log(2 + 1e-5)] * 3 + [1 / np.log(c + 1e-5) for c in (3, 50, 4000)]
+    np.testing.assert_allclose(raw, expected, rtol=1e-12)
+    assert raw[0] == pytest.approx(1.4426846, rel=1e-6) and np.all(np.isfinite(raw)) and np.all(raw > 0)
+    assert np.all(np.diff(raw) <= 0)
+    w = ecg.class_weights_from_counts(counts, "hefei")
+    np.testing.assert_allclose(w, raw / raw.mean())
+    # normalize=False leaves the other kinds' raw formulas too
+    np.testing.assert_allclose(ecg.class_weights_from_counts([1, 4], kind="inv", normalize=False), [1, 0.25])
+
+
 # ----------------------------------------------------------------------------- augmentations
 def _signal(n_leads=12, n=1000, seed=0):
     return np.random.default_rng(seed).normal(0, 0.5, size=(n_leads, n)).astype(np.float32)

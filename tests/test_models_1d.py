@@ -14,6 +14,7 @@ CASES = [
     ("resnet1d_tiny", 2500, 32),
     ("resnet1d18", 2500, 512),
     ("resnet1d50", 256, 2048),
+    ("resnet1d101", 128, 2048),
     ("resnext1d50", 256, 2048),
 ]
 
@@ -78,6 +79,46 @@ def test_bad_input_and_arguments():
         MODELS["resnet1d_tiny"](num_classes=3, drop_rate=1.5)
     with pytest.raises(ValueError, match="num_classes"):
         MODELS["resnet1d_tiny"](num_classes=-1)
+
+
+def _bottleneck_resnet_params(layers, num_classes, in_chans=12, stem=64, stem_kernel=15, kernel=7):
+    """Parameter count of a bottleneck ResNet1d worked out from its layout: bias-free convs,
+    batch norms (2 per channel), a 1x1 conv + BN shortcut on each stage's first block."""
+    n = in_chans * stem * stem_kernel + 2 * stem
+    ch = stem
+    for i, blocks in enumerate(layers):
+        w = 64 * 2 ** i
+        out = 4 * w
+        for j in range(blocks):
+            n += ch * w + 2 * w + w * w * kernel + 2 * w + w * out + 2 * out
+            if j == 0:  # stride or width change: projection shortcut
+                n += ch * out + 2 * out
+            ch = out
+    return n + ch * num_classes + num_classes
+
+
+def test_resnet1d101_depth_and_parameter_count():
+    # the formula, with 2-D kernels (3x3 = 9 taps, 7x7 stem, 3 channels, 1000 classes), gives
+    # torchvision's published ResNet-50 / ResNet-101 parameter counts
+    assert _bottleneck_resnet_params([3, 4, 6, 3], 1000, in_chans=3, stem_kernel=49, kernel=9) == 25_557_032
+    assert _bottleneck_resnet_params([3, 4, 23, 3], 1000, in_chans=3, stem_kernel=49, kernel=9) == 44_549_160
+    m101 = MODELS["resnet1d101"](num_classes=34)
+    m50 = MODELS["resnet1d50"](num_classes=34)
+    n101 = sum(p.numel() for p in m101.parameters())
+    n50 = sum(p.numel() for p in m50.parameters())
+    assert n50 == _bottleneck_resnet_params([3, 4, 6, 3], 34)
+    assert n101 == _bottleneck_resnet_params([3, 4, 23, 3], 34)
+    assert 35e6 < n101 < 40e6  # 7-tap middle convolutions: fewer than the 2-D model's 44.5 M
+    # the 17 extra 1024-channel blocks of stage 3 are all the difference from ResNet-50
+    assert n101 - n50 == 17 * (1024 * 256 + 256 * 256 * 7 + 256 * 1024 + 2 * (256 + 256 + 1024))
+    assert [len(s) for s in m101.stages] == [3, 4, 23, 3]
+    blocks = [b for b in m101.modules() if isinstance(b, models_1d.Bottleneck1d)]
+    # stem conv + 3 convs per bottleneck + the head = 101 weighted layers (projections not counted)
+    assert 1 + 3 * len(blocks) + 1 == 101
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = m101.eval()(torch.randn(1, 12, 64))
+    assert out.shape == (1, 34) and torch.isfinite(out).all()
 
 
 def test_resnext_uses_grouped_convolutions():

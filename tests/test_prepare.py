@@ -191,3 +191,49 @@ def test_prepare_aiwin_and_hefei_formats(tmp_path):
     assert idx["labels"].tolist() == ["sinus", "AF;PVC"]
     sig = np.load(tmp_path / "ph" / "signals" / "1.npy")
     np.testing.assert_allclose(sig[2], sig[1] - sig[0], atol=1e-5)  # III = II - I derived
+
+
+def test_prepare_hefei_label_table_with_age_and_sex(tmp_path):
+    """The contest's label file is '<id>.txt<TAB>age<TAB>MALE|FEMALE<TAB>label...': age and sex
+    reach the index (and a model's meta features), only the labels reach 'labels'."""
+    import torch
+
+    from sigvision.models import build_model, meta_vector
+    from sigvision.train import make_dataset
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "hefei").mkdir()
+    for i in range(4):
+        body = "\n".join(" ".join(str(int(v)) for v in row) for row in rng.integers(-200, 200, (500, 8)))
+        (tmp_path / "hefei" / f"{i}.txt").write_text("I II V1 V2 V3 V4 V5 V6\n" + body + "\n")
+    (tmp_path / "hf_round1_label.txt").write_text(
+        "0.txt\t40\tFEMALE\t窦性心律\t电轴左偏\n"
+        "1.txt\t\tMALE\t心房颤动\n"          # age missing
+        "2.txt\t72\t\t窦性心律\t\n"          # sex missing, trailing tab
+        "3.txt\t8\tMALE\tT波改变\n", encoding="utf-8")
+    cfg = config_from_dict({"data": {"task": "ecg", "format": "hefei", "root": str(tmp_path / "hefei"),
+                                     "labels_csv": str(tmp_path / "hf_round1_label.txt"), "fs_hz": 500.0,
+                                     "ecg_length_s": 1.0, "label_set": "present"},
+                            "prepare": {"cache_images": False}})
+    prepare_dataset(cfg, tmp_path / "p")
+    idx, meta = load_prepared(tmp_path / "p")
+    assert idx["record"].astype(str).tolist() == ["0", "1", "2", "3"]
+    assert idx["labels"].tolist() == ["窦性心律;电轴左偏", "心房颤动", "窦性心律", "T波改变"]
+    assert idx["sex"].tolist() == ["F", "M", "", "M"]
+    ages = pd.to_numeric(idx["age"], errors="coerce")
+    assert ages.iloc[[0, 2, 3]].tolist() == [40.0, 72.0, 8.0] and np.isnan(ages.iloc[1])
+    assert set(meta["summary"]["label_counts"]) == {"窦性心律", "电轴左偏", "心房颤动", "T波改变"}
+
+    ds = make_dataset("signal", tmp_path / "p", idx, meta_features=("age", "sex"))
+    missing = meta_vector(("age", "sex"), None, None)
+    np.testing.assert_allclose(ds.meta, [[0.40, 0, 0, 1, 0], [0, 1, 1, 0, 0], [0.72, 0, 0, 0, 1],
+                                         [0.08, 0, 1, 0, 0]], atol=1e-6)
+    assert not any(np.allclose(row, missing) for row in ds.meta)
+    x, _, m = ds[np.arange(4)]
+    torch.manual_seed(0)
+    model = build_model(config_from_dict({"model": {"name": "resnet1d_tiny", "meta_features": ["age", "sex"]}}).model,
+                        num_classes=4, in_chans=12).eval()
+    with torch.no_grad():
+        out = model(x, meta=m)
+        out_missing = model(x, meta=torch.tensor([missing] * 4, dtype=torch.float32))
+    assert not torch.allclose(out, out_missing)

@@ -774,3 +774,35 @@ def test_label_smoothing_with_a_bce_loss_is_said_not_ignored_silently(caplog):
         _loss_fn(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train, spec,
                  spec.targets, torch.device("cpu"))
     assert caplog.text == ""
+
+
+def test_class_weighted_bce_is_the_hefei_formula_by_hand(caplog):
+    """train.loss=class_weighted_bce: mean over records and classes of w_c * BCE, with
+    w_c = 1 / log(count_c + 1e-5) on both terms (the Hefei write-up); counts below 2 take the
+    weight of 2 (1 / log(1 + 1e-5) would be 1e5, 1 / log(1e-5) negative)."""
+    import logging
+    import math
+
+    from sigvision.train import TaskSpec, _loss_fn
+
+    y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)  # counts 3, 1, 0
+    logits = np.array([[0.5, -1.0, 2.0], [-0.3, 0.8, 0.0], [1.5, 0.2, -2.5], [-1.2, 0.4, 1.0]])
+    spec = TaskSpec(classes=["AF", "PVC", "LBBB"], multilabel=True, targets=y, summary={})
+    with caplog.at_level(logging.WARNING, logger="sigvision.train"):
+        fn = _loss_fn(config_from_dict({"train": {"loss": "class_weighted_bce", "label_smoothing": 0.0}}).train,
+                      spec, y, torch.device("cpu"))
+    assert "2 class(es) with fewer than 2 positive training records (PVC, LBBB)" in caplog.text
+    w = [1 / math.log(3 + 1e-5), 1 / math.log(2 + 1e-5), 1 / math.log(2 + 1e-5)]
+    total = 0.0
+    for i in range(4):
+        for c in range(3):
+            p = 1 / (1 + math.exp(-logits[i, c]))
+            total += w[c] * -(y[i, c] * math.log(p) + (1 - y[i, c]) * math.log(1 - p))
+    got = float(fn(torch.tensor(logits, dtype=torch.float32), torch.tensor(y)))
+    assert got == pytest.approx(total / 12, rel=1e-6)
+    # not the positive-term-only weighting of weighted_bce
+    other = _loss_fn(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train,
+                     spec, y, torch.device("cpu"))
+    assert abs(float(other(torch.tensor(logits, dtype=torch.float32), torch.tensor(y))) - got) > 1e-3
+    with pytest.raises(ConfigError, match="class_weighted_bce"):
+        config_from_dict({"train": {"loss": "class_weigthed_bce"}})

@@ -10,7 +10,8 @@
 from .base import STAGE_TO_INT, STAGES, ECGRecord, SleepNight
 from .dx import code_to_abbreviation, labels_to_multihot, load_dx_tables, scored_classes
 from .ecg import (STANDARD_LEADS, fix_length, iter_wfdb_folder, load_wfdb_folder, read_aiwin_folder, iter_aiwin_folder,
-                  read_hefei_txt, read_wfdb_record, resample_ecg, write_wfdb_mat_record)
+                  iter_hefei_folder, read_hefei_label_table, read_hefei_txt, read_wfdb_record, resample_ecg,
+                  write_wfdb_mat_record)
 from .hypnogram import (MOVEMENT, UNSCORED, Hypnogram, map_stage_label, map_stage_labels,
                         read_hypnogram)
 from .images import ImageNight, load_image_folder
@@ -23,5 +24,6 @@ __all__ = [
     "load_sleep_night", "pair_sleep_edf_files", "subject_of",
     "load_dx_tables", "scored_classes", "labels_to_multihot", "code_to_abbreviation",
     "STANDARD_LEADS", "read_wfdb_record", "iter_wfdb_folder", "load_wfdb_folder", "read_aiwin_folder", "iter_aiwin_folder",
-    "read_hefei_txt", "resample_ecg", "fix_length", "write_wfdb_mat_record",
+    "read_hefei_txt", "read_hefei_label_table", "iter_hefei_folder",
+    "resample_ecg", "fix_length", "write_wfdb_mat_record",
 ]
