@@ -37,10 +37,10 @@ if __name__ == "__main__":
         cfgs = [load_config(c, sets) for c in configs]
     except ConfigError as exc:
         sys.exit(f"train_model.py: {exc}")
-    names = [c.model.name for c in cfgs]
+    names = [c.model.key for c in cfgs]
     if len(set(names)) < len(names):
         sys.exit(f"train_model.py: the configs train the same model twice ({', '.join(names)}); "
-                 "give each config its own model.name (a --set model.name=... applies to every config)")
+                 "give each config its own model.name or model.alias (a --set applies to every config)")
     if len({c.name for c in cfgs}) > 1:
         sys.exit("train_model.py: the configs name different experiments; give them one name (--set name=...)")
     # the blend takes every model trained here, whatever the first config lists

@@ -223,7 +223,7 @@ def cmd_tune(args) -> int:
         print(f"  train.{k} = {v:.4g}" if isinstance(v, float) else f"  train.{k} = {v}")
     if res["n_kept"] is not None:
         print(f"{res['n_kept']} trial(s) met the standard {args.standard}: "
-              f"{cfg.run_path / f'tune_kept_{cfg.model.name}.csv'} (the others: tune_avoid_{cfg.model.name}.csv)")
+              f"{cfg.run_path / f'tune_kept_{cfg.model.key}.csv'} (the others: tune_avoid_{cfg.model.key}.csv)")
     print(f"best config: {res['best_config']}  (storage {res['storage']})")
     return 0
 

@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -145,6 +146,10 @@ class ModelConfig:
     ``$SIGVISION_WEIGHTS/<name>.(safetensors|pth|bin)`` when present, else timm's hub; if none
     is reachable training stops with an error (never a silent start from scratch).
     ``meta_features`` (``age``, ``sex``) are joined to the image features before the head.
+    ``alias``: the name this model goes by in the run (its weights folder, prediction files and
+    ``blend.models`` entry; default ``name``), so one run can hold variants of one network, as
+    the Hefei write-up's ``ResNet50``, ``ResNet50_noweight`` and ``ResNet50_basic`` (no
+    age/sex): e.g. ``model: {name: resnet1d50, alias: resnet1d50_basic, meta_features: []}``.
     """
 
     name: str = "test_vit"
@@ -152,8 +157,17 @@ class ModelConfig:
     pretrained_file: str = ""
     drop_rate: float = 0.0
     meta_features: tuple[str, ...] = ()
+    alias: str = ""
+
+    @property
+    def key(self) -> str:
+        """The model's name in the run: ``alias`` when set, else ``name``."""
+        return self.alias or self.name
 
     def validate(self) -> None:
+        if self.alias and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", self.alias):
+            raise ConfigError(f"model.alias={self.alias!r} names a folder and files: use letters, digits and _ . + - "
+                              "(e.g. resnet1d50_basic)")
         for m in self.meta_features:
             _one_of("model.meta_features[]", m, ("age", "sex"))
         if not 0 <= self.drop_rate < 1:
@@ -563,6 +577,7 @@ def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
     """12-hex-digit fingerprint of the given sections (stable across runs and machines)."""
     d = config_to_dict(cfg)
+    d["model"].pop("alias", None)  # a name in the run, not part of what made the weights
     payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

@@ -81,8 +81,8 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
         written = infer(c, progress=_tqdm_progress(progress, unit="fold"))
         probs, meta = load_probs(written["oof"])
         m = classification_metrics(meta["labels"], probs.argmax(1), 5)
-        preds[c.model.name] = written["oof"]
-        print(f"      {c.model.name}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
+        preds[c.model.key] = written["oof"]
+        print(f"      {c.model.key}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"accuracy {m['accuracy']:.3f}")
     from .pipeline import run_blend, run_evaluate, run_postprocess
 
@@ -105,7 +105,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
           + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     print(f"  contact sheet        : {sheet_path}")
     for c in cfgs:
-        print(f"  {c.model.name:20s} : {model_dir(c)}  (per-fold weights, metrics.csv)")
+        print(f"  {c.model.key:20s} : {model_dir(c)}  (per-fold weights, metrics.csv)")
     print(f"  predictions          : {cfg.run_path / 'preds'}")
     print(f"  blend (before post)  : {b['csv']}")
     print(f"  files_post.csv       : {post}")
@@ -135,5 +135,5 @@ def _write_curves(cfgs, out_dir: Path) -> None:
         for f in sorted(model_dir(c).glob("fold_*/metrics.csv")):
             frames.append(pd.read_csv(f).assign(fold=int(f.parent.name.split("_")[1])))
         if frames:
-            write_bytes(Path(out_dir) / f"training_curves_{c.model.name}.png",
-                        training_curves_png(pd.concat(frames, ignore_index=True), title=c.model.name))
+            write_bytes(Path(out_dir) / f"training_curves_{c.model.key}.png",
+                        training_curves_png(pd.concat(frames, ignore_index=True), title=c.model.key))

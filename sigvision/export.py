@@ -233,7 +233,7 @@ def export_run(cfg, *, which: str | None = None, out_dir: str | os.PathLike | No
         if not ck.is_file():
             raise InputFileError(ck, "checkpoint not found",
                                  f"train {cfg.model.name} first (sigvision train), or pick another --checkpoint")
-        out = (Path(out_dir) / f"{cfg.model.name}_fold_{k}_{which}.onnx") if out_dir else ck.with_suffix(".onnx")
+        out = (Path(out_dir) / f"{cfg.model.key}_fold_{k}_{which}.onnx") if out_dir else ck.with_suffix(".onnx")
         export_onnx(ck, out, opset=opset)
         if verify:
             diff = check_onnx(ck, out)

@@ -220,7 +220,7 @@ def _fold_key(p: Path) -> tuple:
 
 def _model_dirs(cfg, blend_report: dict | None) -> list[Path]:
     run = cfg.run_path
-    names = list((blend_report or {}).get("models", [])) + list(cfg.blend.models) + [cfg.model.name]
+    names = list((blend_report or {}).get("models", [])) + list(cfg.blend.models) + [cfg.model.key]
     if run.is_dir():
         names += sorted(p.name for p in run.iterdir() if p.is_dir() and any(p.glob("fold_*/metrics.csv")))
     out, seen = [], set()

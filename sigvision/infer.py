@@ -224,13 +224,13 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     which = cfg.infer.checkpoint
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
     out_dir = preds_dir(cfg)
-    name = cfg.model.name
+    name = cfg.model.key  # the model's name in the run (its files)
     chash = config_hash(cfg, ("data", "render", "model"))
     shifts = (0.0,) + tuple(cfg.infer.tta_shifts_s)
     if cfg.infer.tta_shifts_s and cfg.data.task != "sleep":
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} shifts the context window of sleep "
                           f"epochs; data.task={cfg.data.task} has none: set infer.tta_shifts_s: []")
-    if cfg.infer.tta_shifts_s and is_signal_model(name):
+    if cfg.infer.tta_shifts_s and is_signal_model(cfg.model.name):
         # the shifted windows are re-rendered images; a 1-D model reads the saved signals, so every
         # pass would be the same and the sidecar would list shifts that were never applied
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} re-renders shifted images; "

@@ -601,7 +601,7 @@ def make_optimizer(tcfg, model: nn.Module) -> torch.optim.Optimizer:
 
 # ---------------------------------------------------------------------------- paths
 def model_dir(cfg: Config) -> Path:
-    return cfg.run_path / cfg.model.name
+    return cfg.run_path / cfg.model.key
 
 
 def checkpoint_path(cfg: Config, fold: int, which: str) -> Path:
@@ -1183,7 +1183,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         pkg.addHandler(handler)
         if pkg.getEffectiveLevel() > logging.INFO:
             pkg.setLevel(logging.INFO)
-        log.info("training %s on %s: %d fold(s) of %d", cfg.model.name, cfg.prepared_path, len(todo), cfg.train.folds)
+        log.info("training %s on %s: %d fold(s) of %d", cfg.model.key, cfg.prepared_path, len(todo), cfg.train.folds)
     try:
         results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
                               epoch_callback=epoch_callback) for k in todo]

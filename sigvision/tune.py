@@ -119,8 +119,8 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
 
     run = cfg.run_path
     run.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(run / f'tune_{cfg.model.name}.db').resolve()}"
-    study_name = study_name or f"{cfg.name}_{cfg.model.name}"
+    storage = storage or f"sqlite:///{(run / f'tune_{cfg.model.key}.db').resolve()}"
+    study_name = study_name or f"{cfg.name}_{cfg.model.key}"
     task = cfg.data.task
     monitor = cfg.train.monitor if cfg.train.monitor != "auto" else ("kappa" if task == "sleep" else "macro_f1")
     direction = "minimize" if monitor == "loss" else "maximize"
@@ -154,7 +154,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
                 raise optuna.TrialPruned()
 
         def record(met: bool, score: float, state: str) -> None:
-            name = run / f"tune_{'kept' if met else 'avoid'}_{cfg.model.name}.csv"
+            name = run / f"tune_{'kept' if met else 'avoid'}_{cfg.model.key}.csv"
             row = pd.DataFrame([{"trial": trial.number, "state": state, monitor: score, **params,
                                  "weights": str(trial_dir) if met else ""}])
             write_csv(name, pd.concat([pd.read_csv(name), row]) if name.is_file() else row)
@@ -185,8 +185,8 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
         raise SigvisionError(f"tuning study {study_name!r} has no completed trial yet; run more trials")
     best = study.best_trial
     best_cfg = replace(cfg, train=replace(cfg.train, **best.params))
-    out = save_config(best_cfg, run / f"tune_best_{cfg.model.name}.yaml")
-    kept = run / f"tune_kept_{cfg.model.name}.csv"
+    out = save_config(best_cfg, run / f"tune_best_{cfg.model.key}.yaml")
+    kept = run / f"tune_kept_{cfg.model.key}.csv"
     return {"best_params": best.params, "best_value": best.value, "n_trials": len(study.trials),
             "n_kept": None if standard is None else (len(pd.read_csv(kept)) if kept.is_file() else 0),
             "n_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),

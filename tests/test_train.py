@@ -413,6 +413,40 @@ def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path
     assert best.model == cfg.model and best.data == cfg.data
 
 
+def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_dir4, tmp_path):
+    """The Hefei write-up ensembles variants of one network (ResNet50, ResNet50_noweight,
+    ResNet50_basic): model.alias names each in the run (folder, prediction files, blend entry),
+    so a second test_vit no longer collides with the first; predict reads both."""
+    import shutil
+
+    from sigvision.pipeline import run_blend
+    from sigvision.predict import predict_folder
+
+    base = {"train.epochs": 1, "blend.models": ["test_vit", "test_vit_ls0"], "blend.fit_metric": "none"}
+    a = _fix_root(_cfg(prepared, tmp_path / "al", **base), synth_dir4)
+    b = _fix_root(_cfg(prepared, tmp_path / "al", **base, **{"model.alias": "test_vit_ls0",
+                                                             "train.label_smoothing": 0.0}), synth_dir4)
+    for c in (a, b):
+        train(c)
+        infer(c)
+    run = tmp_path / "al" / "t"
+    assert (run / "test_vit" / "fold_0" / "best.pt").is_file() and (run / "test_vit_ls0" / "fold_0" / "best.pt").is_file()
+    pa, ma = load_probs(run / "preds" / "test_vit_oof_best.npy")
+    pb, mb = load_probs(run / "preds" / "test_vit_ls0_oof_best.npy")
+    assert ma["model"] == "test_vit" and mb["model"] == "test_vit_ls0" and not np.allclose(pa, pb)
+    assert ma["config_hash"] == mb["config_hash"]  # same network and data: the alias is only a name
+    rep = run_blend(a)["report"]
+    assert rep["models"] == ["test_vit", "test_vit_ls0"]
+    new = tmp_path / "new"
+    new.mkdir()
+    for f in sorted(Path(synth_dir4).glob("*"))[:2]:
+        shutil.copy(f, new)
+    out = pd.read_csv(predict_folder(run, new, tmp_path / "p.csv"))
+    assert len(out) > 0
+    with pytest.raises(ConfigError, match="model.alias='a/b'"):
+        _cfg(prepared, tmp_path, **{"model.alias": "a/b"})
+
+
 def test_tune_space_parsing_and_errors():
     from sigvision.tune import parse_space
 
