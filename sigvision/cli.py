@@ -161,6 +161,10 @@ def cmd_postprocess(args) -> int:
     cfg = _load_cfg(args)
     out = run_postprocess(cfg, args.input, args.out)
     print(f"wrote {out} ({cfg.postprocess.method})")
+    if cfg.data.task == "ecg" and cfg.postprocess.submission != "none":
+        from .submission import submission_path
+
+        print(f"wrote {submission_path(cfg.postprocess.submission, out)} ({cfg.postprocess.submission} answer file)")
     return 0
 
 

@@ -273,7 +273,8 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
 
 def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: str | Path | None = None) -> Path:
     """Smooth each night of a files_blend CSV (sleep), or apply tuned per-class thresholds
-    (ECG), and write files_post.csv."""
+    (ECG), and write files_post.csv; with ``postprocess.submission`` (ECG) also the
+    competition's answer file beside it (:mod:`sigvision.submission`)."""
     import pandas as pd
 
     from .postprocess import smooth
@@ -282,7 +283,15 @@ def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: s
         src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
         if not src.is_file():
             raise InputFileError(src, "blend CSV not found", "run blend.py (sigvision blend) first")
-        return _postprocess_ecg(cfg, src, out_csv)
+        post = _postprocess_ecg(cfg, src, out_csv)
+        if cfg.postprocess.submission != "none":
+            from .submission import write_submission
+
+            answer = write_submission(cfg, post)
+            if cfg.blend.split == "oof":
+                log.info("%s answers for the training records' out-of-fold predictions; the competition's "
+                         "answer comes from blend.split=test", answer)
+        return post
 
     src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
     if not src.is_file():
