@@ -161,6 +161,10 @@ def cmd_postprocess(args) -> int:
     cfg = _load_cfg(args)
     out = run_postprocess(cfg, args.input, args.out)
     print(f"wrote {out} ({cfg.postprocess.method})")
+    if cfg.data.task == "ecg" and cfg.postprocess.submission != "none":
+        from .submission import submission_path
+
+        print(f"wrote {submission_path(cfg.postprocess.submission, out)} ({cfg.postprocess.submission} answer file)")
     return 0
 
 
@@ -176,9 +180,16 @@ def cmd_evaluate(args) -> int:
         print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
         print(f"report: {res['report']}")
     else:
-        print(f"challenge score {o['challenge_score']:.3f}  macro-F1 {o['macro_f1']:.3f}  "
-              f"macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
-        print(f"metrics.json, metrics.md and per_class.csv in {res['out_dir']}")
+        split = f" ({cfg.blend.split} split, {o['n_recordings']} records)"
+        if "binary" in o:
+            b = o["binary"]
+            print(f"abnormal vs normal{split}: accuracy {b['accuracy']:.3f}  precision {b['precision']:.3f}  "
+                  f"recall {b['recall']:.3f}  F1 {b['f1']:.3f}  AUROC {b['auroc']:.3f}")
+        else:
+            print(f"challenge score {o['challenge_score']:.3f}  accuracy {o['accuracy']:.3f}{split}")
+        print(f"macro precision {o['macro_precision']:.3f}  macro recall {o['macro_recall']:.3f}  "
+              f"macro-F1 {o['macro_f1']:.3f}  macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
+        print(f"metrics.json, metrics.md and per_class.csv (precision, recall, F1 per class) in {res['out_dir']}")
         print(f"report: {res['report']}")
     return 0
 

@@ -360,10 +360,18 @@ class PostprocessConfig:
 
     ``method``: ``argmax``, ``mode``, ``rules`` (clinician rules) or ``hmm`` (Viterbi);
     ``options``: keyword options of that method (see :mod:`sigvision.postprocess`).
+    ``submission``: a competition answer file written beside ``files_post.csv`` from its
+    decisions: ``none``, or ``aiwin`` (ECG: ``answer.csv``; binary ``name,tag`` with tag 0/1,
+    which of them is normal given by ``data.normal_labels``; multi-label ``name`` plus one 0/1
+    column per class; see :mod:`sigvision.submission`).
     """
 
     method: str = "rules"
     options: dict[str, object] = field(default_factory=dict)
+    submission: str = "none"
+
+    def validate(self) -> None:
+        _one_of("postprocess.submission", self.submission, ("none", "aiwin"))
 
 
 @dataclass(frozen=True)
@@ -391,6 +399,15 @@ class Config:
         self.train.validate()
         self.infer.validate()
         self.blend.validate()
+        self.postprocess.validate()
+        if self.postprocess.submission == "aiwin":
+            if self.data.task != "ecg":
+                raise ConfigError("postprocess.submission=aiwin writes the AIWIN ECG answer file; "
+                                  f"data.task={self.data.task}: set postprocess.submission: none")
+            if self.data.ecg_task == "binary" and tuple(self.data.normal_labels) not in (("0",), ("1",)):
+                raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "
+                                  f"which of them is normal, not {list(self.data.normal_labels)}; set "
+                                  "data.normal_labels: ['0'] (AIWIN: 0 normal, 1 abnormal)")
 
     @property
     def prepared_path(self) -> Path:

@@ -506,6 +506,21 @@ def _f1_per_class(lab: np.ndarray, out: np.ndarray) -> np.ndarray:
         return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), np.nan)
 
 
+def _precision_recall_per_class(lab: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision TP / (TP + FP) and recall TP / (TP + FN) per class: 0 where that denominator is
+    0 (sklearn's ``zero_division=0``), NaN for a class in neither the labels nor the outputs
+    (where F1 is NaN too), so that their NaN-skipping means cover the classes F1's mean covers."""
+    tp = (lab & out).sum(axis=0).astype(np.float64)
+    n_out = out.sum(axis=0).astype(np.float64)
+    n_lab = lab.sum(axis=0).astype(np.float64)
+    precision = np.divide(tp, n_out, out=np.zeros_like(tp), where=n_out > 0)
+    recall = np.divide(tp, n_lab, out=np.zeros_like(tp), where=n_lab > 0)
+    absent = (n_out + n_lab) == 0
+    precision[absent] = np.nan
+    recall[absent] = np.nan
+    return precision, recall
+
+
 def _auc_per_class(lab: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -526,13 +541,21 @@ def _nanmean(v: np.ndarray) -> float:
     return float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
 
 
-def _prepare_eval(labels, probs, thresholds, classes, normal_class, normal_excludes_abnormal, ensure_one):
+def _prepare_eval(labels, probs, thresholds, classes, normal_class, normal_excludes_abnormal, ensure_one,
+                  outputs=None):
     lab = _as_binary(labels, "labels")
     p = _as_scores(probs, "probs")
     _check_same_shape(lab, p, "labels", "probs")
     if lab.shape[0] == 0:
         raise ValueError("labels has no recordings (shape (0, C))")
     cls = _check_classes(classes, lab.shape[1])
+    if outputs is not None:  # decisions already made (e.g. files_post.csv): thresholds unused
+        out = _as_binary(outputs, "outputs")
+        _check_same_shape(lab, out, "labels", "outputs")
+        t = np.full(lab.shape[1], np.nan) if thresholds is None else _check_thresholds(thresholds, lab.shape[1])
+        return lab, p, t, cls, out
+    if thresholds is None:
+        raise ValueError("thresholds is None; give thresholds, or the decisions themselves as outputs=")
     t = _check_thresholds(thresholds, lab.shape[1])
     normal_index = None
     if normal_excludes_abnormal:
@@ -551,6 +574,7 @@ def multilabel_metrics(
     normal_class: str = NORMAL_CLASS,
     normal_excludes_abnormal: bool = False,
     ensure_one: bool = True,
+    outputs=None,
 ) -> dict[str, Any]:
     """Macro metrics and the Challenge score of a multi-label classifier.
 
@@ -558,7 +582,7 @@ def multilabel_metrics(
     ----------
     labels : array_like of 0/1 or bool, shape (n_recordings, n_classes)
     probs : array_like, shape (n_recordings, n_classes)
-    thresholds : float or array_like, shape (n_classes,)
+    thresholds : float or array_like, shape (n_classes,); or None with ``outputs``
     classes : sequence of str, length n_classes
     weights : array_like, shape (n_classes, n_classes), optional
         Reward matrix; default: the shipped ``weights.csv`` restricted to ``classes``
@@ -566,12 +590,18 @@ def multilabel_metrics(
     normal_class : str, default ``"426783006"``
     normal_excludes_abnormal, ensure_one : bool
         Decision rules of :func:`apply_thresholds`.
+    outputs : array_like of 0/1 or bool, shape (n_recordings, n_classes), optional
+        The decisions to score, when they were made elsewhere (``files_post.csv``'s
+        ``label_`` columns, whose out-of-fold thresholds differ by fold); ``thresholds`` and
+        the decision rules are then not applied. ``probs`` still give AUROC/AUPRC.
 
     Returns
     -------
     dict
         ``macro_f1`` : mean F1 over classes where ``2TP + FP + FN > 0`` (the official
         convention; ``n_f1_undefined`` counts the others);
+        ``macro_precision``, ``macro_recall`` : means over the same classes of TP / (TP + FP)
+        and TP / (TP + FN), a zero denominator counting as 0 (sklearn's ``zero_division=0``);
         ``macro_auroc``, ``macro_auprc`` : means over classes with both label values present
         (sklearn ``roc_auc_score`` / ``average_precision_score``); ``n_auc_skipped`` and
         ``auc_skipped_classes`` name the classes with a single label value, which are skipped;
@@ -582,8 +612,9 @@ def multilabel_metrics(
         ``n_recordings``, ``n_classes``.
     """
     lab, p, t, cls, out = _prepare_eval(labels, probs, thresholds, classes, normal_class,
-                                        normal_excludes_abnormal, ensure_one)
+                                        normal_excludes_abnormal, ensure_one, outputs)
     f1 = _f1_per_class(lab, out)
+    precision, recall = _precision_recall_per_class(lab, out)
     auroc, auprc = _auc_per_class(lab, p)
     skipped = [cls[k] for k in range(len(cls)) if not np.isfinite(auroc[k])]
     note = ""
@@ -604,6 +635,8 @@ def multilabel_metrics(
             score = _normalised(_observed(lw, lab, out), correct, inactive)
     return {
         "macro_f1": _nanmean(f1),
+        "macro_precision": _nanmean(precision),
+        "macro_recall": _nanmean(recall),
         "macro_auroc": _nanmean(auroc),
         "macro_auprc": _nanmean(auprc),
         "accuracy": float(np.mean((lab == out).all(axis=1))),
@@ -626,6 +659,7 @@ def per_class_table(
     normal_class: str = NORMAL_CLASS,
     normal_excludes_abnormal: bool = False,
     ensure_one: bool = True,
+    outputs=None,
 ):
     """One row of metrics per class.
 
@@ -639,16 +673,19 @@ def per_class_table(
         Columns ``class`` (id), ``abbreviation`` (Challenge abbreviation, e.g. ``NSR``;
         the class id itself when the code is in neither Challenge table), ``support``
         (recordings labelled with the class), ``n_predicted`` (recordings output as it),
-        ``f1`` (NaN when ``2TP + FP + FN == 0``), ``auroc`` and ``auprc`` (NaN when the
-        class has a single label value), ``threshold``.
+        ``precision`` and ``recall`` (0 when their denominator is 0; NaN, like ``f1``, when
+        the class is in neither the labels nor the outputs), ``f1`` (NaN when
+        ``2TP + FP + FN == 0``), ``auroc`` and ``auprc`` (NaN when the class has a single
+        label value), ``threshold`` (NaN when ``outputs`` are given without thresholds).
     """
     import pandas as pd
 
     from sigvision.loaders.dx import code_to_abbreviation
 
     lab, p, t, cls, out = _prepare_eval(labels, probs, thresholds, classes, normal_class,
-                                        normal_excludes_abnormal, ensure_one)
+                                        normal_excludes_abnormal, ensure_one, outputs)
     auroc, auprc = _auc_per_class(lab, p)
+    precision, recall = _precision_recall_per_class(lab, out)
 
     def abbrev(c: str) -> str:
         try:
@@ -661,6 +698,8 @@ def per_class_table(
         "abbreviation": [abbrev(c) for c in cls],
         "support": lab.sum(axis=0).astype(int),
         "n_predicted": out.sum(axis=0).astype(int),
+        "precision": precision,
+        "recall": recall,
         "f1": _f1_per_class(lab, out),
         "auroc": auroc,
         "auprc": auprc,
@@ -668,7 +707,7 @@ def per_class_table(
     })
 
 
-def binary_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
+def binary_metrics(y, prob, threshold: float = 0.5, *, pred=None) -> dict[str, float]:
     """Metrics of one binary decision.
 
     Parameters
@@ -677,6 +716,9 @@ def binary_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
     prob : array_like, shape (n,)
         Scores; positive when ``prob >= threshold``.
     threshold : float, default 0.5
+    pred : array_like of 0/1 or bool, shape (n,), optional
+        The decisions themselves, when they were made elsewhere (e.g. by thresholds tuned per
+        fold); ``threshold`` is then not applied and ``prob`` gives the AUROC only.
 
     Returns
     -------
@@ -694,7 +736,13 @@ def binary_metrics(y, prob, threshold: float = 0.5) -> dict[str, float]:
     ps = _as_scores(pp[:, None], "prob")[:, 0]
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
         raise ValueError(f"threshold={threshold!r} is not valid; accepted: a finite number")
-    pred = ps >= float(threshold)
+    if pred is None:
+        pred = ps >= float(threshold)
+    else:
+        pr = np.asarray(pred)
+        if pr.shape != yy.shape:
+            raise ValueError(f"pred has shape {pr.shape} but y has shape {yy.shape}; they must match")
+        pred = _as_binary(pr[:, None], "pred")[:, 0]
     single = yb.all() or not yb.any()
     return {
         "accuracy": float(accuracy_score(yb, pred)),

@@ -273,7 +273,8 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
 
 def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: str | Path | None = None) -> Path:
     """Smooth each night of a files_blend CSV (sleep), or apply tuned per-class thresholds
-    (ECG), and write files_post.csv."""
+    (ECG), and write files_post.csv; with ``postprocess.submission`` (ECG) also the
+    competition's answer file beside it (:mod:`sigvision.submission`)."""
     import pandas as pd
 
     from .postprocess import smooth
@@ -282,7 +283,15 @@ def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: s
         src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
         if not src.is_file():
             raise InputFileError(src, "blend CSV not found", "run blend.py (sigvision blend) first")
-        return _postprocess_ecg(cfg, src, out_csv)
+        post = _postprocess_ecg(cfg, src, out_csv)
+        if cfg.postprocess.submission != "none":
+            from .submission import write_submission
+
+            answer = write_submission(cfg, post)
+            if cfg.blend.split == "oof":
+                log.info("%s answers for the training records' out-of-fold predictions; the competition's "
+                         "answer comes from blend.split=test", answer)
+        return post
 
     src = Path(blend_csv) if blend_csv else blend_csv_path(cfg)
     if not src.is_file():
@@ -309,44 +318,111 @@ def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: s
     return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), post[cols])
 
 
+def _test_truth(cfg: Config, src: Path, records, classes) -> tuple[np.ndarray, str]:
+    """True labels of test records, read from the labels of the prepared test folder
+    (``infer.test_dir``, prepared from the test recordings as the training folder was: WFDB
+    ``Dx`` headers, or ``data.labels_csv`` for AIWIN/Hefei) and encoded in the model's
+    ``classes``. Returns the (n, C) bool matrix in the order of ``records`` and its source."""
+    from .prepare import load_prepared
+    from .train import ecg_targets, index_label_codes
+
+    if not cfg.infer.test_dir:
+        raise ConfigError("evaluating blend.split=test reads the true labels from the prepared test folder "
+                          "infer.test_dir, which is not set; set infer.test_dir to the folder used by infer")
+    test_dir = Path(cfg.infer.test_dir)
+    index, _ = load_prepared(test_dir)
+    how = ("prepare the test recordings with their labels (WFDB: '# Dx:' header lines; AIWIN/Hefei: "
+           "--set data.labels_csv=<test label table>) into infer.test_dir, or evaluate the OOF predictions "
+           "(blend.split=oof)")
+    if "labels" not in index:
+        raise InputFileError(test_dir / "index.csv", "has no labels column (not an ECG prepared folder)", how)
+    index = index.assign(record=index["record"].astype(str)).drop_duplicates("record").set_index("record")
+    records = [str(r) for r in records]
+    missing = [r for r in records if r not in index.index]
+    if missing:
+        raise InputFileError(test_dir / "index.csv", f"lacks {len(missing)} record(s) of {src.name}: "
+                             f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+                             "evaluate predictions made from this test folder (re-run infer, blend and postprocess)")
+    codes = index_label_codes(index.loc[records].reset_index())
+    unlabelled = [r for r, c in zip(records, codes) if not c]
+    if unlabelled:
+        what = ("no true labels for any test record" if len(unlabelled) == len(records) else
+                f"no true labels for {len(unlabelled)} of {len(records)} test records "
+                f"({', '.join(unlabelled[:5])}{' ...' if len(unlabelled) > 5 else ''})")
+        raise InputFileError(test_dir / "index.csv", what, how)
+    spec = ecg_targets(cfg.data, codes, records, classes=classes)
+    if list(spec.classes) != list(classes):
+        raise InputFileError(src, f"classes {list(classes)} are not those of data.ecg_task={cfg.data.ecg_task} "
+                             f"({list(spec.classes)})", "evaluate with the config the predictions were made with")
+    if spec.multilabel:
+        known = {c for cls in classes for c in str(cls).split("|")}
+        other = sorted({c for cs in codes for c in cs} - known)
+        if other and cfg.data.label_set == "present":
+            log.warning("test labels %s are not among the model's classes; they count as absent", ", ".join(other[:10]))
+    return _truth_matrix(spec.targets, len(classes)), str(test_dir / "index.csv")
+
+
 def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
+    """files_post.csv's decisions (the ``label_`` columns, as written) and probabilities
+    against the true labels: those in the blend sidecar (OOF), or for ``blend.split=test``
+    those of the prepared test folder."""
     import json
 
     import pandas as pd
 
     from .artifacts import write_text
-    from .ecg import multilabel_metrics, per_class_table
+    from .ecg import binary_metrics, challenge_score, load_challenge_weights, multilabel_metrics, per_class_table
 
     post = pd.read_csv(src, dtype={"record": str})
-    side = json.loads(blend_csv_path(cfg).with_suffix(".json").read_text())
+    side_path = blend_csv_path(cfg).with_suffix(".json")
+    if not side_path.is_file():
+        raise InputFileError(side_path, "blend report not found", "run blend.py (sigvision blend) first")
+    side = json.loads(side_path.read_text())
     classes = side["classes"]
-    if side.get("labels") is None:
-        raise InputFileError(src, "no true labels for these records", "evaluate the OOF predictions")
-    y = _truth_matrix(side["labels"], len(classes))
-    probs = post[[f"prob_{c}" for c in classes]].to_numpy()
+    cols = [f"prob_{c}" for c in classes] + [f"label_{c}" for c in classes]
+    missing = [c for c in cols if c not in post]
+    if missing:
+        raise InputFileError(src, f"missing columns {', '.join(missing[:4])}", "post-process this blend again")
+    if cfg.blend.split == "test":
+        y, truth = _test_truth(cfg, src, post["record"], classes)
+    elif side.get("labels") is None:
+        raise InputFileError(side_path, "holds no true labels for these records",
+                             "re-run infer and blend to rewrite the OOF predictions with their labels")
+    else:
+        y, truth = _truth_matrix(side["labels"], len(classes)), str(side_path)
+        if len(y) != len(post):
+            raise InputFileError(src, f"has {len(post)} rows but {side_path.name} labels {len(y)}",
+                                 "post-process this blend again")
+    probs = post[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
     labels_out = post[[f"label_{c}" for c in classes]].to_numpy().astype(bool)
-    # thresholds realised per record: evaluate the binary outputs as written
-    m = multilabel_metrics(y, probs, np.full(len(classes), 0.5), classes)
-    from .ecg import challenge_score, load_challenge_weights
-
+    # the decisions as written (thresholds may differ by fold): F1, precision, recall and
+    # accuracy of the label_ columns; AUROC/AUPRC of the probabilities
+    m = multilabel_metrics(y, probs, None, classes, outputs=labels_out)
     wc, W = load_challenge_weights()
     m["challenge_score"] = float(challenge_score(y, labels_out, W, wc)) if list(wc) == list(classes) else float("nan")
-    from sklearn.metrics import f1_score
-
-    present = [j for j in range(len(classes)) if y[:, j].any() or labels_out[:, j].any()]
-    m["macro_f1"] = float(f1_score(y[:, present], labels_out[:, present], average="macro", zero_division=0))
-    tab = per_class_table(y, probs, np.full(len(classes), 0.5), classes)
+    binary = cfg.data.ecg_task == "binary" and list(classes) == ["normal", "abnormal"]
+    if binary:  # the decision is the abnormal label (what an AIWIN answer's tag holds)
+        m["binary"] = {"positive_class": "abnormal", **binary_metrics(y[:, 1], probs[:, 1], pred=labels_out[:, 1])}
+    tab = per_class_table(y, probs, None, classes, outputs=labels_out)
     write_csv(out / "per_class.csv", tab)
-    write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "source": str(src)})
-    keys = ("challenge_score", "macro_f1", "macro_auroc", "macro_auprc")
-    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" +
-               "".join(f"| {k} | {m[k]:.3f} |\n" for k in keys if k in m))
+    write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "split": cfg.blend.split,
+                                      "source": str(src), "truth": truth})
+    keys = ("challenge_score", "accuracy", "macro_f1", "macro_precision", "macro_recall", "macro_auroc", "macro_auprc")
+    lines = [f"| {k} | {m[k]:.3f} |" for k in keys]
+    if binary:
+        lines += [f"| abnormal {k} | {m['binary'][k]:.3f} |" for k in ("accuracy", "precision", "recall", "f1", "auroc")]
+    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" + "\n".join(lines) + "\n")
     return {"overall": m, "out_dir": out, "per_night": []}
 
 
 def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
     """Metrics, per-night sleep statistics and plots of files_post.csv against the truth
-    (ECG: Challenge score, macro-F1, macro-AUROC/AUPRC and a per-class table)."""
+    (ECG: Challenge score, accuracy, macro precision/recall/F1, macro-AUROC/AUPRC, a per-class
+    table, and for binary runs the abnormal-vs-normal accuracy/precision/recall/F1/AUROC).
+
+    With ``blend.split=test`` the truth is read from the prepared test folder
+    (``infer.test_dir``) for both tasks: its hypnograms (sleep) or its records' labels (ECG).
+    """
     import pandas as pd
 
     from .htmlreport import write_html_report

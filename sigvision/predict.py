@@ -1,6 +1,7 @@
 """``sigvision predict --run RUN_DIR --input DIR --out FILE``: new recordings through a
 trained run (every fold of every blended model, the blend weights, and the ECG thresholds or
-the sleep post-processing), written as ``files_post.csv``.
+the sleep post-processing), written as ``files_post.csv`` (plus, for an ECG run whose config
+sets ``postprocess.submission``, the competition's answer file beside it).
 
 ``RUN_DIR`` is ``<weights_dir>/<experiment>`` after ``train`` + ``infer`` + ``blend`` (+
 ``postprocess`` for ECG thresholds). The input folder is prepared with the run's own data and
@@ -60,7 +61,10 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
-        prepare_dataset(replace(first, prepared_dir=str(prepared)), prepared, labels_required=False)
+        new_data = first.data
+        if new_data.task == "ecg":  # new records have no label table: the training one (AIWIN, Hefei) lists others
+            new_data = replace(new_data, labels_csv="")
+        prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared, labels_required=False)
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)
@@ -102,7 +106,12 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
             out[f"prob_{c}"] = probs[:, j]
         for j, c in enumerate(classes):
             out[f"label_{c}"] = labels[:, j].astype(int)
-        return write_csv(out_csv, out)
+        written = write_csv(out_csv, out)
+        if first.postprocess.submission != "none":  # the run's answer file (AIWIN answer.csv) beside it
+            from .submission import write_submission
+
+            write_submission(first, written)
+        return written
     from .metrics import record_groups
     from .postprocess import smooth
 

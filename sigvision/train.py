@@ -79,20 +79,35 @@ def task_spec(cfg: Config, index) -> TaskSpec:
     d = cfg.data
     if d.task == "sleep":
         return TaskSpec(list(STAGES), False, index["label"].to_numpy(dtype=np.int64), {})
+    return ecg_targets(d, index_label_codes(index), index["record"].astype(str).tolist())
+
+
+def index_label_codes(index) -> list[list[str]]:
+    """The label codes of each row of a prepared ECG index (its ``labels`` column, codes joined
+    by ``;``); an unlabelled record has none."""
+    return [[c for c in str(v).split(";") if c] for v in index["labels"].fillna("")]
+
+
+def ecg_targets(d, codes, record_ids, classes=None) -> TaskSpec:
+    """Classes and targets of ECG records from their label codes under ``data`` settings ``d``
+    (``ecg_task``, ``label_set``, ``normal_labels``).
+
+    ``classes``: the class list of a trained model, to encode other records (a test set) in
+    its columns; codes of other classes then set no bit. Default: the classes of ``d``
+    (``label_set: present``: the codes found in ``codes``).
+    """
     from .loaders.dx import labels_to_multihot, scored_classes
 
-    codes = [[c for c in str(v).split(";") if c] for v in index["labels"].fillna("")]
     if d.ecg_task == "binary":
         normal = set(d.normal_labels)
         y = np.asarray([0 if (c and set(c) <= normal) else 1 for c in codes], dtype=np.int64)
         return TaskSpec(["normal", "abnormal"], False, y, {"normal": int((y == 0).sum()), "abnormal": int(y.sum())})
     if d.label_set == "cinc2021_scored":
-        classes = scored_classes(merge_equivalent=True)
-        y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_code,
-                                       record_ids=index["record"].astype(str).tolist())
+        classes = scored_classes(merge_equivalent=True) if classes is None else list(classes)
+        y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_code, record_ids=list(record_ids))
         return TaskSpec(classes, True, y.astype(np.float32), {k: dict(v) for k, v in counts.items()})
-    classes = sorted({c for cs in codes for c in cs})
-    y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32)
+    classes = sorted({c for cs in codes for c in cs}) if classes is None else [str(c) for c in classes]
+    y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32).reshape(len(codes), len(classes))
     return TaskSpec(classes, True, y, {})
 
 

@@ -1,6 +1,6 @@
 """The AIWIN 2021 task 1 preset (configs/ecg_aiwin_resnet50.yaml) end to end on a small
 synthetic AIWIN folder, at CPU size: .mat folder + trainreference.csv -> stacked-trace images ->
-ResNet (warmup then poly decay) -> OOF -> tuned threshold -> files_post.csv."""
+ResNet (warmup then poly decay) -> OOF -> tuned threshold -> files_post.csv + answer.csv."""
 import csv
 
 import numpy as np
@@ -70,3 +70,22 @@ def test_aiwin_preset_end_to_end_at_cpu_size(tmp_path):
     assert post["record"].tolist() == [f"A{i:04d}" for i in range(12)]
     assert {"prob_normal", "prob_abnormal", "label_normal", "label_abnormal"} <= set(post)
     assert set(post["label_abnormal"]) <= {0, 1}
+    # the preset writes the competition's answer file beside files_post.csv: name,tag with
+    # tag 1 = abnormal (data.normal_labels: ['0']), the rows of files_post.csv in its order
+    assert preset.postprocess.submission == "aiwin"
+    ans = pd.read_csv(cfg.run_path / "answer.csv", dtype={"name": str})
+    assert list(ans.columns) == ["name", "tag"]
+    assert ans["name"].tolist() == post["record"].tolist()
+    assert ans["tag"].tolist() == post["label_abnormal"].tolist()
+    # `sigvision predict` on a new AIWIN folder (no label table: the training one lists other
+    # records) writes the answer file beside its output too
+    from sigvision.predict import predict_folder
+
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in (0, 1, 2):
+        (new / f"T{i:04d}.mat").write_bytes((d / f"A{i:04d}.mat").read_bytes())
+    pred = pd.read_csv(predict_folder(cfg.run_path, new, tmp_path / "pred" / "files_post.csv"), dtype={"record": str})
+    ans = pd.read_csv(tmp_path / "pred" / "answer.csv", dtype={"name": str})
+    assert ans["name"].tolist() == pred["record"].tolist() == ["T0000", "T0001", "T0002"]
+    assert ans["tag"].tolist() == pred["label_abnormal"].tolist()

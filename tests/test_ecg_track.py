@@ -248,14 +248,42 @@ def test_multilabel_metrics_and_per_class_table():
     assert perfect["macro_f1"] == 1.0 and perfect["accuracy"] == 1.0
 
     table = ecg.per_class_table(labels, probs, 0.5, classes)
-    assert list(table.columns) == ["class", "abbreviation", "support", "n_predicted", "f1", "auroc",
-                                   "auprc", "threshold"]
+    assert list(table.columns) == ["class", "abbreviation", "support", "n_predicted", "precision", "recall", "f1",
+                                   "auroc", "auprc", "threshold"]
     assert len(table) == len(classes)
     row = table.set_index("class").loc[ecg.NORMAL_CLASS]
     assert row["abbreviation"] == "NSR"
     assert table.set_index("class").loc["713427006|59118001", "abbreviation"] == "CRBBB|RBBB"
     assert table["support"].tolist() == labels.sum(axis=0).tolist()
     assert np.isnan(table.loc[0, "auroc"])
+
+
+def test_precision_recall_of_given_outputs():
+    """outputs= scores decisions made elsewhere (files_post.csv, thresholds differing by fold):
+    per-class precision/recall as sklearn's (zero_division=0), NaN for a class absent from both
+    labels and outputs, and the macro means over the classes macro-F1 covers."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    labels = np.array([[1, 0, 0, 1], [1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]], bool)
+    outputs = np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]], bool)
+    probs = np.full(labels.shape, 0.9)  # thresholding these would output every class: outputs must win
+    classes = ["a", "b", "c", "d"]  # c: in neither labels nor outputs; d: labelled, never output
+    table = ecg.per_class_table(labels, probs, None, classes, outputs=outputs)
+    # a: output on rows 0, 3, 4, labelled on 0, 1, 4; b: output on 0, 1, 2, labelled on 1, 2
+    assert table["precision"].tolist()[:2] == pytest.approx([2 / 3, 2 / 3])
+    assert table["recall"].tolist()[:2] == pytest.approx([2 / 3, 2 / 2])
+    assert np.isnan(table.loc[2, "precision"]) and np.isnan(table.loc[2, "recall"]) and np.isnan(table.loc[2, "f1"])
+    assert table.loc[3, "precision"] == 0.0 and table.loc[3, "recall"] == 0.0
+    assert table["n_predicted"].tolist() == [3, 3, 0, 0] and table["threshold"].isna().all()
+    m = ecg.multilabel_metrics(labels, probs, None, classes, outputs=outputs)
+    present = [0, 1, 3]
+    for key, fn in (("macro_precision", precision_score), ("macro_recall", recall_score), ("macro_f1", f1_score)):
+        assert m[key] == pytest.approx(fn(labels[:, present], outputs[:, present], average="macro", zero_division=0))
+    assert m["accuracy"] == pytest.approx(2 / 5)  # rows 2 and 4 match exactly
+    with pytest.raises(ValueError, match="outputs"):
+        ecg.multilabel_metrics(labels, probs, None, classes)
+    with pytest.raises(ValueError, match="shape"):
+        ecg.per_class_table(labels, probs, None, classes, outputs=outputs[:, :3])
 
 
 def test_multilabel_metrics_unknown_classes_give_nan_score_with_note():
@@ -279,6 +307,12 @@ def test_binary_metrics():
     assert np.isnan(ecg.binary_metrics([1, 1], [0.2, 0.9])["auroc"])
     with pytest.raises(ValueError, match="0/1"):
         ecg.binary_metrics([2, 0], [0.1, 0.2])
+    # decisions given as pred: the threshold is not applied; the AUROC still ranks prob
+    g = ecg.binary_metrics(y, p, pred=[1, 1, 0, 0, 0, 0])  # TP 2, FP 0, FN 1, TN 3
+    assert g["precision"] == 1.0 and g["recall"] == pytest.approx(2 / 3) and g["accuracy"] == pytest.approx(5 / 6)
+    assert g["f1"] == pytest.approx(0.8) and g["auroc"] == m["auroc"]
+    with pytest.raises(ValueError, match="pred has shape"):
+        ecg.binary_metrics(y, p, pred=[1, 0])
 
 
 # ----------------------------------------------------------------------------- class weights
