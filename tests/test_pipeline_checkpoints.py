@@ -101,6 +101,10 @@ def test_blend_is_the_sqrt_mean_of_exactly_each_models_checkpoint(run):
     assert [Path(p).name for p in rep["inputs"]] == [f"{A}_oof_1.npy", f"{B}_oof_0.npy"]
     saved = json.loads(res["csv"].with_suffix(".json").read_text())
     assert saved["checkpoints"] == {A: "1", B: "0"} and saved["weights"] == {A: 0.3, B: 0.7}
+    from sigvision.htmlreport import _run_section  # the HTML report's blend table shows them
+
+    html = _run_section(cfg, saved)
+    assert "checkpoint test_vit" in html and "checkpoint test_efficientnet" in html
 
 
 def test_blend_mapping_form_via_blend_py_gives_the_same_file(run, capsys):
