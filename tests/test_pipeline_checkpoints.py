@@ -230,3 +230,31 @@ def test_run_checkpoints_fall_back_for_reports_without_checkpoints():
     assert run_checkpoints(old, cfgs, ["last", 4]) == {A: "last", B: "4"}
     with pytest.raises(ConfigError, match="--checkpoint has no checkpoint for test_efficientnet"):
         run_checkpoints(old, cfgs, {A: 2})
+
+
+def test_test_split_blend_reads_each_models_checkpoint(run):
+    """The submission's path: test predictions per model at its own epoch (per-fold files named
+    as in the write-up, <model>_fold_<k>_<epoch>.npy), blended with the OOF-fitted pieces of
+    the same checkpoints."""
+    from sigvision.pipeline import run_blend
+
+    base, cfg = run["base"], run["cfg"]
+    test_dir = str(cfg.prepared_path)  # the training nights stand in for held-out ones
+    argv = sys.argv
+    try:
+        sys.argv = ["inferblend.py", str(base / f"{A}.yaml"), str(base / f"{B}.yaml"), "--quiet",
+                    "--set", "infer.checkpoint=[1, 0]", "--set", f"infer.test_dir={test_dir}"]
+        runpy.run_path(str(ROOT / "inferblend.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    preds = cfg.run_path / "preds"
+    for name in (f"{A}_fold_0_1.npy", f"{A}_fold_1_1.npy", f"{B}_fold_0_0.npy", f"{B}_fold_1_0.npy"):
+        assert (preds / name).is_file(), name
+    tcfg = load_config(base / "run.yaml", ["blend.checkpoint=[1, 0]", "blend.split=test",
+                                           f"infer.test_dir={test_dir}"])
+    res = run_blend(tcfg)
+    assert res["csv"].name == "files_blend_sqrt_test.csv" and res["report"]["checkpoints"] == {A: "1", B: "0"}
+    pa = np.mean([np.load(preds / f"{A}_fold_{k}_1.npy") for k in (0, 1)], 0).astype(np.float64)
+    pb = np.mean([np.load(preds / f"{B}_fold_{k}_0.npy") for k in (0, 1)], 0).astype(np.float64)
+    table = pd.read_csv(res["csv"], dtype={"record": str})
+    np.testing.assert_allclose(table[STAGE_COLS].to_numpy(), _sqrt_mean(pa, pb), atol=1e-5)
