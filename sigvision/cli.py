@@ -149,6 +149,7 @@ def cmd_blend(args) -> int:
     rep = res["report"]
     print(f"blend ({rep['method']}), weights {rep['weights_from']}: "
           + ", ".join(f"{k} {v:.3f}" for k, v in rep["weights"].items()))
+    print("  checkpoints: " + ", ".join(f"{k} {v}" for k, v in rep["checkpoints"].items()))
     for name, sc in rep.get("scores", {}).items():
         print(f"  {name:24s} kappa {sc['kappa']:.3f}  macro-F1 {sc['macro_f1']:.3f}  accuracy {sc['accuracy']:.3f}")
     print(f"wrote {res['csv']}")
@@ -368,7 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run", required=True, help="<weights_dir>/<experiment> of a trained, inferred and blended run")
     sp.add_argument("--input", required=True, help="folder of new recordings (same format as the training data)")
     sp.add_argument("--out", required=True, help="CSV to write")
-    sp.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    sp.add_argument("--checkpoint", default=None, metavar="CKPT",
+                    help="override the checkpoint each model predicts with (default: the one the run's blend "
+                         "used for it): best, last or an epoch number for every model; 4,1 (one per blended "
+                         "model, in order); or MODEL=CKPT,... e.g. vit_base_patch16_224=4,tf_efficientnet_b4_ns=1")
     sp.add_argument("--device", default="cpu", help="cpu or cuda")
     sp.set_defaults(func=cmd_predict)
 

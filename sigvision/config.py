@@ -40,6 +40,10 @@ __all__ = [
     "config_to_dict",
     "config_hash",
     "save_config",
+    "checkpoint_choice",
+    "resolve_checkpoint",
+    "check_checkpoint_choice",
+    "parse_checkpoint_arg",
 ]
 
 SLEEP_CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
@@ -298,15 +302,20 @@ class TrainConfig:
 class InferConfig:
     """Prediction (``sigvision infer``; ``inferblend.py``).
 
-    ``checkpoint``: ``best``, ``last`` or an epoch number (as in the seed, which picked
-    epoch 4 for ViT and epoch 1 for EfficientNet). ``tta_shifts_s``: extra passes with the
+    ``checkpoint``: which weights to predict with, ``best``, ``last`` or an epoch number;
+    or, so that one config serves every model of a blend, the same per-model forms as
+    ``blend.checkpoint`` (a list in the order of ``blend.models``, or a mapping model ->
+    checkpoint), of which ``model.name``'s entry is used (the seed predicted with ViT at
+    epoch 4 and EfficientNet at epoch 1: ``[4, 1]``). The resolved value names the files
+    written (``<model>_oof_<checkpoint>.npy``); see :attr:`Config.infer_checkpoint`.
+    ``tta_shifts_s``: extra passes with the
     context window shifted by these many seconds (averaged); empty = off. ``amp``: autocast
     for prediction (``auto``: bf16 on CUDA when supported, else fp16; off on CPU).
     ``num_workers``: loader processes (-1: chosen from the machine, as ``train.num_workers``);
     ``prefetch_factor`` as ``train.prefetch_factor``.
     """
 
-    checkpoint: str = "best"
+    checkpoint: object = "best"  # see checkpoint_choice(): str, tuple of str or dict model -> str
     test_dir: str = ""
     batch_size: int = 64
     tta_shifts_s: tuple[float, ...] = ()
@@ -314,9 +323,10 @@ class InferConfig:
     num_workers: int = -1
     prefetch_factor: int = -1
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoint", checkpoint_choice(self.checkpoint, "infer.checkpoint"))
+
     def validate(self) -> None:
-        if self.checkpoint not in ("best", "last") and not self.checkpoint.isdigit():
-            raise ConfigError(f"infer.checkpoint={self.checkpoint!r}; accepted: best, last or an epoch number")
         _one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _check_workers("infer.num_workers", self.num_workers)
         _check_prefetch("infer.prefetch_factor", self.prefetch_factor)
@@ -329,7 +339,11 @@ class BlendConfig:
     """Ensembling (``sigvision blend``; ``blend.py``).
 
     ``models``: model names whose predictions to blend (empty = every model with predictions
-    in ``<weights_dir>/<name>/preds``). ``split``: ``oof`` (cross-validated training rows) or
+    in ``<weights_dir>/<name>/preds``). ``checkpoint``: whose predictions each model
+    contributes (``<model>_<split>_<checkpoint>.npy``): one value for every model (``best``,
+    ``last`` or an epoch number), a list with one value per entry of ``models`` (same
+    order), or a mapping model -> checkpoint naming every model of ``models``; the seed
+    blended ViT at epoch 4 with EfficientNet at epoch 1: ``[4, 1]``. ``split``: ``oof`` (cross-validated training rows) or
     ``test``. ``weights``: one per model; empty = fitted on the OOF predictions to maximise
     ``fit_metric`` (``none`` = equal weights). ``calibrate``: rescale the blended probabilities
     with a temperature fitted on the OOF blend (minimum log-loss), so that post-processing
@@ -337,15 +351,23 @@ class BlendConfig:
     """
 
     models: tuple[str, ...] = ()
-    checkpoint: str = "best"
+    checkpoint: object = "best"  # see checkpoint_choice(): str, tuple of str or dict model -> str
     split: str = "oof"
     method: str = "sqrt"
     weights: tuple[float, ...] = ()
     fit_metric: str = "kappa"
     calibrate: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoint", checkpoint_choice(self.checkpoint, "blend.checkpoint"))
+
+    def checkpoint_for(self, model: str) -> str:
+        """The checkpoint whose predictions ``model`` contributes to the blend."""
+        return resolve_checkpoint(self.checkpoint, model, self.models, "blend.checkpoint")
+
     def validate(self) -> None:
         _one_of("blend.split", self.split, ("oof", "test"))
+        check_checkpoint_choice(self.checkpoint, self.models, "blend.checkpoint")
         _one_of("blend.fit_metric", self.fit_metric, ("kappa", "macro_f1", "none"))
         if self.weights and len(self.weights) != len(self.models):
             raise ConfigError(f"blend.weights has {len(self.weights)} values for {len(self.models)} models; "
@@ -408,6 +430,15 @@ class Config:
                 raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "
                                   f"which of them is normal, not {list(self.data.normal_labels)}; set "
                                   "data.normal_labels: ['0'] (AIWIN: 0 normal, 1 abnormal)")
+        if not isinstance(self.infer.checkpoint, str):
+            check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint",
+                                    need=self.model.key, partial=True)
+
+    @property
+    def infer_checkpoint(self) -> str:
+        """The checkpoint ``infer`` (and ``export``) use for this model (``model.key``):
+        ``infer.checkpoint``, or its entry for this model when it is given per model."""
+        return resolve_checkpoint(self.infer.checkpoint, self.model.key, self.blend.models, "infer.checkpoint")
 
     @property
     def prepared_path(self) -> Path:
@@ -418,6 +449,124 @@ class Config:
     def run_path(self) -> Path:
         """Weights and predictions of this experiment: ``<weights_dir>/<name>``."""
         return Path(self.weights_dir) / self.name
+
+
+_CHECKPOINT_FORMS = ("best, last or an epoch number (one for every model), a list with one per entry of "
+                     "blend.models (same order), or a mapping model: checkpoint")
+
+
+def _checkpoint_value(v: Any, key: str) -> str:
+    """One checkpoint: ``best``, ``last`` or an epoch number (int or digits; ``'04'`` -> ``'4'``)."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return str(v)
+    if isinstance(v, str):
+        t = v.strip()
+        if t in ("best", "last"):
+            return t
+        if t.isdigit():
+            return str(int(t))
+    close = difflib.get_close_matches(str(v), ("best", "last"), n=1) if isinstance(v, str) else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"{key}={v!r} is not a checkpoint{hint}; accepted: best, last or an epoch number (0, 1, ...)")
+
+
+def checkpoint_choice(value: Any, key: str) -> str | tuple[str, ...] | dict[str, str]:
+    """Normalise a checkpoint choice (``blend.checkpoint``, ``infer.checkpoint``, ``predict
+    --checkpoint``): one value -> ``str``; a list -> ``tuple`` of ``str``; a mapping model ->
+    checkpoint -> ``dict`` of ``str``. Epoch numbers become digit strings (``4`` -> ``'4'``),
+    the form used in file names (``<model>_oof_4.npy``)."""
+    if isinstance(value, Mapping):
+        if not value:
+            raise ConfigError(f"{key} is an empty mapping; give {_CHECKPOINT_FORMS}")
+        return {str(m): _checkpoint_value(v, f"{key}.{m}") for m, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ConfigError(f"{key} is an empty list; give {_CHECKPOINT_FORMS}")
+        return tuple(_checkpoint_value(v, f"{key}[{i}]") for i, v in enumerate(value))
+    return _checkpoint_value(value, key)
+
+
+def check_checkpoint_choice(choice, models: Sequence[str], key: str, *, models_key: str = "blend.models",
+                            need: str | None = None, partial: bool = False) -> None:
+    """Check a per-model checkpoint choice against the models it is for (``models``, named
+    ``models_key`` in messages): a list needs one value per model, a mapping names only those
+    models and (unless ``partial``) every one of them; ``need``: a model that must have an entry."""
+    if isinstance(choice, str):
+        return
+    models = list(models)
+    shown = f"{models_key}={models}" if models else f"{models_key} is empty"
+    if isinstance(choice, tuple):
+        if not models:
+            raise ConfigError(f"{key}=[{', '.join(choice)}] gives one checkpoint per model, but {shown}; fix: list the "
+                              f"models in {models_key} in the same order, or give one value for every model")
+        if len(choice) != len(models):
+            raise ConfigError(f"{key} has {len(choice)} value(s) for {len(models)} model(s) ({shown}); fix: give "
+                              f"{len(models)} checkpoints in the order of {models_key}, or a mapping model: checkpoint")
+        if need is not None and need not in models:
+            raise ConfigError(f"{key}=[{', '.join(choice)}] is read in the order of {models_key}, which does not name "
+                              f"{need!r} ({shown}); fix: add {need} to {models_key} or use a mapping "
+                              f"{{{need}: <checkpoint>}}")
+        return
+    if need is not None and need not in choice:
+        close = difflib.get_close_matches(need, list(choice), n=1)
+        hint = f" (is {close[0]!r} a misspelling?)" if close else ""
+        raise ConfigError(f"{key} has no checkpoint for {need!r}{hint}; fix: add {need}: <best|last|epoch> to "
+                          "the mapping, or give one value for every model")
+    if partial:
+        return
+    if not models:
+        raise ConfigError(f"{key} maps models to checkpoints, but {shown}; fix: list the blended models in "
+                          f"{models_key}, or give one value for every model")
+    for m in choice:
+        if m not in models:
+            close = difflib.get_close_matches(m, models, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{key} names {m!r}{hint}, which is not in {shown}; fix: use the model names of "
+                              f"{models_key}")
+    missing = [m for m in models if m not in choice]
+    if missing:
+        raise ConfigError(f"{key} has no checkpoint for {', '.join(missing)}; fix: give every model of "
+                          f"{models_key} a checkpoint ({', '.join(f'{m}: <best|last|epoch>' for m in missing)}), "
+                          "or one value for every model")
+
+
+def resolve_checkpoint(choice, model: str, models: Sequence[str], key: str) -> str:
+    """The checkpoint ``choice`` (normalised by :func:`checkpoint_choice`) gives ``model``; a
+    list is read in the order of ``models``."""
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, tuple):
+        models = list(models)
+        if model not in models or len(models) != len(choice):
+            raise ConfigError(f"{key}=[{', '.join(choice)}] is read in the order of blend.models={models}, which does not "
+                              f"give {model!r} one; fix: use a mapping {{{model}: <checkpoint>}} or one value")
+        return choice[models.index(model)]
+    if model not in choice:
+        raise ConfigError(f"{key} has no checkpoint for {model!r} (it names {', '.join(choice)}); fix: add "
+                          f"{model}: <best|last|epoch>, or give one value for every model")
+    return choice[model]
+
+
+def parse_checkpoint_arg(text: str, key: str = "--checkpoint") -> str | tuple[str, ...] | dict[str, str]:
+    """A checkpoint choice from the command line: ``4`` (every model), ``4,1`` (one per
+    blended model, in order) or ``vit_base_patch16_224=4,tf_efficientnet_b4_ns=1``."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if any(not p for p in parts):
+        raise ConfigError(f"{key}={text!r} has an empty entry; fix: e.g. {key} 4, {key} 4,1 or "
+                          f"{key} MODEL_A=4,MODEL_B=1")
+    if any("=" in p for p in parts):
+        pairs = [p.split("=", 1) for p in parts]
+        bad = [p for p, kv in zip(parts, pairs) if len(kv) != 2 or not kv[0].strip() or not kv[1].strip()]
+        if bad:
+            raise ConfigError(f"{key}={text!r}: {bad[0]!r} is not MODEL=CHECKPOINT; fix: name every model, e.g. "
+                              f"{key} MODEL_A=4,MODEL_B=1")
+        names = [k.strip() for k, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{key}={text!r} names a model twice; fix: one MODEL=CHECKPOINT per model")
+        return checkpoint_choice({k.strip(): v.strip() for k, v in pairs}, key)
+    return checkpoint_choice(parts if len(parts) > 1 else parts[0], key)
 
 
 def _check_workers(key: str, n: int) -> None:

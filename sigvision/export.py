@@ -219,13 +219,13 @@ def check_onnx(checkpoint_path: str | os.PathLike, onnx_path: str | os.PathLike,
 def export_run(cfg, *, which: str | None = None, out_dir: str | os.PathLike | None = None,
                opset: int = DEFAULT_OPSET, verify: bool = False, atol: float = 1e-4) -> list[Path]:
     """Export every fold of ``cfg.model`` (``which``: best, last or an epoch number; default
-    ``cfg.infer.checkpoint``). Files go next to the checkpoints
+    ``infer.checkpoint``, for this model (``model.key``) when it is given per model). Files go next to the checkpoints
     (``<weights>/<experiment>/<model>/fold_<k>/<which>.onnx``) or to
     ``out_dir/<model>_fold_<k>_<which>.onnx``. With ``verify`` each file is run by
     onnxruntime and compared with PyTorch (max abs difference must stay below ``atol``)."""
     from .train import checkpoint_path
 
-    which = str(which or cfg.infer.checkpoint)
+    which = str(which or cfg.infer_checkpoint)
     folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
     written = []
     for k in folds:

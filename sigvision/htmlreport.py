@@ -328,6 +328,7 @@ def _run_section(cfg, blend_report: dict | None) -> str:
         w = blend_report.get("weights", {})
         parts.append(_kv_table({"method": blend_report.get("method"), "weights from": blend_report.get("weights_from"),
                                 **{f"weight {k}": v for k, v in w.items()},
+                                **{f"checkpoint {k}": v for k, v in (blend_report.get("checkpoints") or {}).items()},
                                 "temperature": blend_report.get("temperature")}))
         scores = blend_report.get("scores")
         if isinstance(scores, dict) and scores:

@@ -1,7 +1,9 @@
 """Prediction with trained folds (``sigvision infer``; ``inferblend.py``).
 
 For the experiment's model and checkpoint choice (``infer.checkpoint``: best, last or an
-epoch number) it writes, under ``<weights_dir>/<experiment>/preds/``:
+epoch number, or a per-model list/mapping of which the model's entry (``model.alias`` or ``model.name``) is used: see
+:attr:`sigvision.config.Config.infer_checkpoint`) it writes, under
+``<weights_dir>/<experiment>/preds/``:
 
 * ``<model>_oof_<checkpoint>.npy``: out-of-fold probabilities for every training row, each
   predicted by the fold model that did not see it (the blender fits weights on these);
@@ -221,7 +223,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
         index = index.assign(epoch=0)
     folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
     fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
-    which = cfg.infer.checkpoint
+    which = cfg.infer_checkpoint
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
     out_dir = preds_dir(cfg)
     name = cfg.model.key  # the model's name in the run (its files)

@@ -264,7 +264,7 @@ def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
 
 def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = None,
           channels: Sequence[str] | None = None, channel_types: Sequence[str] | None = None,
-          checkpoint: str = "best", device: str = "cpu", return_probs: bool = False):
+          checkpoint=None, device: str = "cpu", return_probs: bool = False):
     """Sleep stages of one night with a trained run (``sigvision.stage(raw, run_dir=...)``).
 
     Parameters
@@ -273,7 +273,9 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
         µV), or a NumPy array ``(n_channels, n_samples)`` in µV with ``fs_hz`` and ``channels``.
     run_dir : ``<weights_dir>/<experiment>`` after train -> infer -> blend.
     fs_hz, channels, channel_types : see :func:`load_signals`.
-    checkpoint : ``best``, ``last`` or an epoch number.
+    checkpoint : None (each model's checkpoint of the run's blend), or ``best``, ``last`` or an
+        epoch number for every model, a list (one per blended model) or a mapping model ->
+        checkpoint (see :func:`sigvision.predict.run_checkpoints`).
     device : ``cpu`` or ``cuda``.
     return_probs : also return the blended (calibrated) probabilities before post-processing.
 
@@ -294,8 +296,11 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .postprocess import smooth
     from .train import checkpoint_path, load_checkpoint_model
 
+    from .predict import run_checkpoints
+
     run = Path(run_dir)
     models, report = _run_models(run)
+    which = run_checkpoints(report, {name: cfg for name, _, cfg in models}, checkpoint)
     first = models[0][2]
     if first.data.task != "sleep":
         raise ValueError(f"{run} is an ECG run; stage() stages sleep. Use sigvision.predict.predict_folder for ECG")
@@ -325,7 +330,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
             folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
             probs = []
             for k in folds:
-                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, checkpoint), dev)
+                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[name]), dev)
                 probs.append(predict_rows_tta(model, mmeta, cfg, prepared[h], rows, device=dev))
                 classes = mmeta["classes"]
             per_model.append(np.mean(probs, axis=0))

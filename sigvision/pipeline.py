@@ -1,10 +1,11 @@
 """The file-level steps after inference: blend -> post-process -> evaluate.
 
 * :func:`run_blend` (``sigvision blend``; ``blend.py``) reads each model's probability file
-  (``<weights>/<experiment>/preds/<model>_<split>_<checkpoint>.npy`` + sidecar), checks they
+  (``<weights>/<experiment>/preds/<model>_<split>_<checkpoint>.npy`` + sidecar, each model at
+  its own ``blend.checkpoint``), checks they
   line up, blends them (weights from the config or fitted on the OOF predictions) and writes
   ``<weights>/<experiment>/files_blend_<method>_<split>.csv`` (before post-processing) plus a
-  JSON report (weights, each model's OOF score beside the blend's).
+  JSON report (weights, checkpoints, each model's OOF score beside the blend's).
 * :func:`run_postprocess` (``sigvision postprocess``; ``postprocess.py``) smooths each night
   and writes ``files_post.csv``.
 * :func:`run_evaluate` (``sigvision evaluate``) compares ``files_post.csv`` with the truth.
@@ -49,21 +50,40 @@ def post_csv_path(cfg: Config) -> Path:
 
 
 def blend_paths(cfg: Config) -> list[Path]:
-    """The probability files to blend, in the order of ``blend.models``."""
+    """The probability files to blend, in the order of ``blend.models``: each model's
+    ``<model>_<split>_<checkpoint>.npy`` for its own ``blend.checkpoint``."""
     preds = cfg.run_path / "preds"
     b = cfg.blend
-    suffix = f"_{b.split}_{b.checkpoint}.npy"
     if b.models:
-        paths = [preds / f"{m}{suffix}" for m in b.models]
-        for p in paths:
+        paths = []
+        for m in b.models:
+            ck = b.checkpoint_for(m)
+            p = preds / f"{m}_{b.split}_{ck}.npy"
             if not p.is_file():
-                raise InputFileError(p, "prediction file not found",
-                                     "run inferblend.py (sigvision infer) for this model first, or fix blend.models")
+                raise InputFileError(p, "prediction file not found", _infer_hint(cfg, m, ck))
+            paths.append(p)
         return paths
+    suffix = f"_{b.split}_{b.checkpoint}.npy"  # one checkpoint (per-model forms need blend.models)
     paths = sorted(preds.glob(f"*{suffix}")) if preds.is_dir() else []
     if not paths:
         raise InputFileError(preds, f"no '*{suffix}' prediction files", "run inferblend.py (sigvision infer) first")
     return paths
+
+
+def _infer_hint(cfg: Config, model: str, checkpoint: str) -> str:
+    """The fix for a missing ``<model>_<split>_<checkpoint>.npy``: the infer command that writes
+    it (with the model's saved training config when the run has one), and which checkpoints
+    the model has predictions for."""
+    saved = cfg.run_path / model / "config.yaml"
+    src = str(saved) if saved.is_file() else f"<{model}'s config>"
+    cmd = f"sigvision infer -c {src} --set infer.checkpoint={checkpoint}"
+    if cfg.blend.split == "test" and cfg.infer.test_dir:
+        cmd += f" --set infer.test_dir={cfg.infer.test_dir}"
+    tag = f"{model}_{cfg.blend.split}_"
+    have = sorted(p.name[len(tag):-4] for p in (cfg.run_path / "preds").glob(f"{tag}*.npy"))
+    found = f" ({model} has predictions for checkpoint(s) {', '.join(have)} only)" if have else ""
+    return (f"run inferblend.py for {model} at checkpoint {checkpoint}: {cmd}{found}; "
+            "or fix blend.models / blend.checkpoint")
 
 
 def _row_table(cfg: Config, records, epochs):
@@ -122,7 +142,8 @@ def run_blend(cfg: Config) -> dict:
     probs, meta = load_aligned(paths, multilabel=cfg.data.task == "ecg")
     names = [Path(p).name.rsplit(f"_{cfg.blend.split}_", 1)[0] for p in paths]
     classes = meta["classes"]
-    report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method}
+    report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method,
+                    "checkpoints": {n: cfg.blend.checkpoint_for(n) for n in names}}
     if meta.get("multilabel"):
         return _blend_multilabel(cfg, probs, meta, names, report)
     oof_cache: dict = {}

@@ -6,6 +6,11 @@ sets ``postprocess.submission``, the competition's answer file beside it).
 ``RUN_DIR`` is ``<weights_dir>/<experiment>`` after ``train`` + ``infer`` + ``blend`` (+
 ``postprocess`` for ECG thresholds). The input folder is prepared with the run's own data and
 render settings in a temporary folder (nothing is written next to the input).
+
+Each model predicts with the checkpoint whose predictions the blend weights were fitted on:
+the blend report's ``checkpoints`` (else the model config's ``blend.checkpoint``, else
+``best``). ``--checkpoint`` overrides it: ``4`` (every model), ``4,1`` (one per blended model,
+in the report's order) or ``vit_base_patch16_224=4,tf_efficientnet_b4_ns=1``.
 """
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputFileError
+from .errors import ConfigError, InputFileError
 
-__all__ = ["predict_folder"]
+__all__ = ["predict_folder", "run_checkpoints"]
 
 
 def _blend_report(run: Path) -> tuple[dict, Path]:
@@ -30,9 +35,39 @@ def _blend_report(run: Path) -> tuple[dict, Path]:
     return json.loads(reps[0].read_text()), reps[0]
 
 
+def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
+    """The checkpoint each blended model of a run predicts with: ``override`` (one value, a
+    list in the order of ``report["models"]``, a mapping model -> checkpoint, or the
+    command-line text of one of these), else the blend report's ``checkpoints``, else the
+    model's saved ``blend.checkpoint`` for it, else ``best``. ``cfgs``: model -> its config."""
+    from .config import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
+
+    models = list(report["models"])
+    if override is not None:
+        key = "--checkpoint"
+        choice = parse_checkpoint_arg(override, key) if isinstance(override, str) else checkpoint_choice(override, key)
+        check_checkpoint_choice(choice, models, key, models_key="the run's blended models")
+        return {m: resolve_checkpoint(choice, m, models, key) for m in models}
+    recorded = report.get("checkpoints") or {}
+    out = {}
+    for m in models:
+        if m in recorded:
+            out[m] = str(recorded[m])
+            continue
+        b = cfgs[m].blend
+        try:  # a report written before blends recorded their checkpoints
+            out[m] = b.checkpoint_for(m)
+        except ConfigError:
+            out[m] = "best"
+    return out
+
+
 def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
-                   *, checkpoint: str = "best", device: str = "cpu") -> Path:
-    """Predict every recording in ``input_dir`` with the trained run; returns the CSV path."""
+                   *, checkpoint=None, device: str = "cpu") -> Path:
+    """Predict every recording in ``input_dir`` with the trained run; returns the CSV path.
+
+    ``checkpoint``: None (each model's checkpoint of the blend, see :func:`run_checkpoints`)
+    or an override in any form :func:`run_checkpoints` accepts."""
     import pandas as pd
     import torch
 
@@ -58,6 +93,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         cfg = load_config(p)
         cfgs[m] = replace(cfg, weights_dir=str(run.parent), data=replace(cfg.data, root=str(input_dir)))
     first = next(iter(cfgs.values()))
+    which = run_checkpoints(report, cfgs, checkpoint)
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
@@ -73,7 +109,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
             cfg = replace(cfg, prepared_dir=str(prepared))
             fold_probs = []
             for k in (list(cfg.train.train_folds) or range(cfg.train.folds)):
-                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, checkpoint), dev)
+                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[m]), dev)
                 fold_probs.append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
             per_model.append(np.mean(fold_probs, axis=0))
             classes = mmeta["classes"]

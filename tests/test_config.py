@@ -113,3 +113,86 @@ def test_scheduler_and_loop_options_checked_with_the_config(over, match):
     silently trained nothing and a negative patience stopped after the first epoch."""
     with pytest.raises(ConfigError, match=match):
         load_config(None, [over])
+
+
+# --------------------------------------------------- per-model checkpoints (blend / infer)
+TWO = "blend.models=[vit_base_patch16_224, tf_efficientnet_b4_ns]"
+
+
+def test_blend_checkpoint_one_value_list_or_mapping(tmp_path):
+    """The MAIC write-up blends ViT at epoch 4 with EfficientNet at epoch 1; blend.checkpoint was
+    one string for every model and `blend.checkpoint=[4,1]` was refused (so was an unquoted 4)."""
+    cfg = load_config(None, [TWO, "blend.checkpoint=[4, 1]"])
+    assert cfg.blend.checkpoint == ("4", "1")
+    assert cfg.blend.checkpoint_for("vit_base_patch16_224") == "4"
+    assert cfg.blend.checkpoint_for("tf_efficientnet_b4_ns") == "1"
+    m = load_config(None, [TWO, "blend.checkpoint={tf_efficientnet_b4_ns: 1, vit_base_patch16_224: last}"])
+    assert m.blend.checkpoint_for("vit_base_patch16_224") == "last"
+    assert m.blend.checkpoint_for("tf_efficientnet_b4_ns") == "1"
+    one = load_config(None, [TWO, "blend.checkpoint=4"])  # an unquoted number, as the write-up writes it
+    assert one.blend.checkpoint == "4" and one.blend.checkpoint_for("tf_efficientnet_b4_ns") == "4"
+    assert load_config(None, []).blend.checkpoint == "best"  # default unchanged
+    assert load_config(None, ["blend.checkpoint='04'"]).blend.checkpoint == "4"  # the name infer writes
+    # the resolved config round-trips (predict re-reads each model's saved config.yaml)
+    for c in (cfg, m):
+        assert load_config(save_config(c, tmp_path / "c.yaml")) == c
+
+
+@pytest.mark.parametrize("over,match", [
+    (["blend.checkpoint=[4, 1]"], r"blend.checkpoint=\[4, 1\] gives one checkpoint per model, but blend.models is "
+                                  r"empty; fix: list the models in blend.models"),
+    ([TWO, "blend.checkpoint=[4, 1, 2]"], r"blend.checkpoint has 3 value\(s\) for 2 model\(s\).*fix: give 2 "
+                                          "checkpoints in the order of blend.models"),
+    ([TWO, "blend.checkpoint=[4]"], r"blend.checkpoint has 1 value\(s\) for 2 model\(s\)"),
+    ([TWO, "blend.checkpoint={vit_base_patch16_224: 4, tf_efficientnet_b4: 1}"],
+     r"blend.checkpoint names 'tf_efficientnet_b4' \(did you mean 'tf_efficientnet_b4_ns'\?\), which is not in "
+     r"blend.models=.*fix: use the model names of blend.models"),
+    ([TWO, "blend.checkpoint={vit_base_patch16_224: 4}"],
+     "blend.checkpoint has no checkpoint for tf_efficientnet_b4_ns; fix: give every model"),
+    (["blend.checkpoint={vit_base_patch16_224: 4}"], "blend.checkpoint maps models to checkpoints, but blend.models "
+                                                     "is empty; fix"),
+    ([TWO, "blend.checkpoint=[4, bset]"], r"blend.checkpoint\[1\]='bset' is not a checkpoint \(did you mean 'best'\?\)"),
+    ([TWO, "blend.checkpoint=[]"], "blend.checkpoint is an empty list"),
+    (["blend.checkpoint=-1"], "blend.checkpoint=-1 is not a checkpoint; accepted: best, last or an epoch number"),
+    (["blend.checkpoint=true"], "blend.checkpoint=True is not a checkpoint"),
+    (["infer.checkpoint=lats"], "infer.checkpoint='lats' is not a checkpoint .did you mean 'last'"),
+    (["infer.checkpoint={vit_base_patch16_224: 4}"], "infer.checkpoint has no checkpoint for 'test_vit'; fix: add "
+                                                     "test_vit: <best|last|epoch>"),
+    ([TWO, "infer.checkpoint=[4, 1]"], r"infer.checkpoint=\[4, 1\] is read in the order of blend.models, which does "
+                                       "not name 'test_vit'"),
+    (["model.name=vit_base_patch16_224", TWO, "infer.checkpoint=[4, 1, 0]"], "infer.checkpoint has 3 value"),
+])
+def test_per_model_checkpoint_errors_name_the_key_and_fix(over, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, over)
+
+
+def test_infer_checkpoint_per_model_resolves_for_model_name():
+    """One shared config (the presets' base) serves both models' `infer` runs: each uses its own
+    entry, and `--set infer.checkpoint=4` (unquoted) works for a single model."""
+    for over in ("infer.checkpoint=[4, 1]", "infer.checkpoint={vit_base_patch16_224: 4, tf_efficientnet_b4_ns: 1}"):
+        vit = load_config(None, [TWO, over, "model.name=vit_base_patch16_224"])
+        eff = load_config(None, [TWO, over, "model.name=tf_efficientnet_b4_ns"])
+        assert (vit.infer_checkpoint, eff.infer_checkpoint) == ("4", "1"), over
+    assert load_config(None, ["infer.checkpoint=4"]).infer_checkpoint == "4"
+    assert load_config(None, []).infer_checkpoint == "best"
+    # a mapping may name models beyond this one (the other model of the shared config)
+    assert load_config(None, ["infer.checkpoint={test_vit: last, other: 2}"]).infer_checkpoint == "last"
+    # the write-up's preset pair, with the shared base set as in the README
+    vit = load_config(Path(CONFIGS[0]).parent / "sleep_vit_b16.yaml", ["infer.checkpoint=[4, 1]"])
+    eff = load_config(Path(CONFIGS[0]).parent / "sleep_effnet_b4.yaml", ["infer.checkpoint=[4, 1]"])
+    assert (vit.infer_checkpoint, eff.infer_checkpoint) == ("4", "1")
+
+
+def test_checkpoint_command_line_forms():
+    from sigvision.config import parse_checkpoint_arg
+
+    assert parse_checkpoint_arg("4") == "4" and parse_checkpoint_arg("last") == "last"
+    assert parse_checkpoint_arg("4,1") == ("4", "1")
+    assert parse_checkpoint_arg("vit_base_patch16_224=4, tf_efficientnet_b4_ns=1") == {
+        "vit_base_patch16_224": "4", "tf_efficientnet_b4_ns": "1"}
+    for bad, match in (("a=4,1", "'1' is not MODEL=CHECKPOINT"), ("4,,1", "has an empty entry"),
+                       ("a=1,a=2", "names a model twice"), ("a=", "'a=' is not MODEL=CHECKPOINT"),
+                       ("bset", "--checkpoint='bset' is not a checkpoint")):
+        with pytest.raises(ConfigError, match=match):
+            parse_checkpoint_arg(bad)

@@ -128,7 +128,8 @@ def test_sleep_report_images_load_in_chromium(tmp_path_factory, tmp_path):
     n_img = len(re.findall(r"<img ", text))
     assert n_img == 2 + 1 + len(nights)  # training curves x 2, confusion matrix, a hypnogram per night
     for needle in ("Training curves", "Confusion matrix", "Sleep statistics", "Hypnograms (4)", "kappa", "TST",
-                   "prepare.json summary", "weight test_vit", "resolved config (YAML)", *nights):
+                   "prepare.json summary", "weight test_vit", "checkpoint test_vit", "resolved config (YAML)",
+                   *nights):
         assert needle in text, needle
     loaded, total = _loaded(render_dom(page, tmp_path))
     assert total == n_img and loaded == total
