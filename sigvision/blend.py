@@ -50,7 +50,8 @@ from .errors import ConfigError, InputFileError
 from .metrics import SCORES, score
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
-           "fit_weights", "report_frame", "load_aligned", "normalize_weights"]
+           "fit_weights", "fit_weights_multilabel", "multilabel_score", "report_frame", "load_aligned",
+           "normalize_weights"]
 
 #: Floor applied before the logarithm of the geometric mean.
 GEOMETRIC_EPS = 1e-12
@@ -280,6 +281,46 @@ def _simplex_grid(n_models: int, steps: int):
         yield np.array([edges[i + 1] - edges[i] - 1 for i in range(n_models)], dtype=np.float64) / steps
 
 
+def _search_simplex(m: int, evaluate: Callable[[np.ndarray], float], *, search: str, steps: int, n_random: int,
+                    seed: int, refine: bool | None, refine_rounds: int, max_grid: int) -> tuple[np.ndarray, float, str]:
+    """The weight vector on the simplex maximising ``evaluate``: equal weights, each model
+    alone, then the grid of spacing ``1/steps`` or seeded Dirichlet draws (see
+    :func:`fit_weights`), then pairwise coordinate refinement. Returns ``(weights summing to
+    1, best score, "grid" | "random")``; the first of equal scores wins."""
+    equal = np.full(m, 1.0 / m)
+    candidates: list[np.ndarray] = [equal] + [np.eye(m)[i] for i in range(m)]
+    n_grid = math.comb(steps + m - 1, m - 1)
+    used = search if search != "auto" else ("grid" if n_grid <= max_grid else "random")
+    if used == "grid":
+        candidates_iter = itertools.chain(candidates, _simplex_grid(m, steps))
+    else:
+        rng = np.random.default_rng(seed)
+        candidates_iter = itertools.chain(candidates, rng.dirichlet(np.ones(m), size=max(int(n_random), 0)))
+    best_w, best = equal, -np.inf
+    for w in candidates_iter:
+        s = evaluate(w)
+        if s > best:
+            best_w, best = w, s
+    if refine if refine is not None else used == "random":
+        step = 1.0 / steps
+        for _ in range(max(int(refine_rounds), 0) + 1):
+            improved = True
+            while improved:
+                improved = False
+                for i, j in itertools.permutations(range(m), 2):
+                    d = min(step, best_w[j])
+                    if d <= 0:
+                        continue
+                    w = best_w.copy()
+                    w[i] += d
+                    w[j] -= d
+                    s = evaluate(w)
+                    if s > best:
+                        best_w, best, improved = w, s, True
+            step /= 2
+    return best_w / best_w.sum(), float(best), used
+
+
 def _unique_names(names: Sequence[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -396,42 +437,77 @@ def fit_weights(oof_list, y_true, method: str = "sqrt", metric: str = "kappa", *
 
     singles = {names[i]: score(y, stack[i].argmax(1), c, metric) for i in range(m)}
     equal = np.full(m, 1.0 / m)
-    candidates: list[np.ndarray] = [equal] + [np.eye(m)[i] for i in range(m)]
-    n_grid = math.comb(steps + m - 1, m - 1)
-    used = search if search != "auto" else ("grid" if n_grid <= max_grid else "random")
-    if used == "grid":
-        candidates_iter = itertools.chain(candidates, _simplex_grid(m, steps))
-    else:
-        rng = np.random.default_rng(seed)
-        candidates_iter = itertools.chain(candidates, rng.dirichlet(np.ones(m), size=max(int(n_random), 0)))
-    best_w, best = equal, -np.inf
-    for w in candidates_iter:
-        s = evaluate(w)
-        if s > best:
-            best_w, best = w, s
-    if refine if refine is not None else used == "random":
-        step = grid_step
-        for _ in range(max(int(refine_rounds), 0) + 1):
-            improved = True
-            while improved:
-                improved = False
-                for i, j in itertools.permutations(range(m), 2):
-                    d = min(step, best_w[j])
-                    if d <= 0:
-                        continue
-                    w = best_w.copy()
-                    w[i] += d
-                    w[j] -= d
-                    s = evaluate(w)
-                    if s > best:
-                        best_w, best, improved = w, s, True
-            step /= 2
-    best_w = best_w / best_w.sum()
+    best_w, best, used = _search_simplex(m, evaluate, search=search, steps=steps, n_random=n_random, seed=seed,
+                                         refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
     top = max(singles, key=lambda k: singles[k])
     report = {
         "method": method, "metric": metric, "search": used, "grid_step": grid_step, "n_rows": int(y.size),
         "n_evaluated": len(cache), "models": names,
         "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
+        "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
+        "single_scores": {k: float(v) for k, v in singles.items()},
+        "best_single_model": top, "best_single_score": float(singles[top]),
+    }
+    return best_w, report
+
+
+MULTILABEL_SCORES = ("auroc", "macro_f1")
+
+
+def multilabel_score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
+    """Score of multi-label probabilities ``p`` (n, C) against multi-hot ``y``: ``auroc`` (the
+    mean over classes with both outcomes of the per-class ROC AUC, ties counted half; free of
+    the thresholds tuned later) or ``macro_f1`` (at 0.5, over the same classes)."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=bool)
+    pos = y.sum(0)
+    cols = np.flatnonzero((pos > 0) & (pos < len(y)))
+    if cols.size == 0:
+        return float("nan")
+    y, p, pos = y[:, cols], np.asarray(p)[:, cols], pos[cols]
+    if metric == "auroc":
+        ranks = rankdata(p, axis=0)
+        neg = len(y) - pos
+        return float(np.mean(((ranks * y).sum(0) - pos * (pos + 1) / 2) / (pos * neg)))
+    pred = p >= 0.5
+    tp = (pred & y).sum(0)
+    return float(np.mean(2 * tp / (pred.sum(0) + pos)))
+
+
+def fit_weights_multilabel(oof_list, y_true, metric: str = "auroc", *, search: str = "auto", grid_step: float = 0.05,
+                           n_random: int = 2000, seed: int = 0, refine: bool | None = None, refine_rounds: int = 4,
+                           max_grid: int = 20000, model_names: Sequence[str] | None = None) -> tuple[np.ndarray, dict]:
+    """Blend weights for multi-label (sigmoid) outputs, blended by a weighted mean per class:
+    the simplex search of :func:`fit_weights` maximising :func:`multilabel_score` on the OOF
+    predictions. ``y_true`` is multi-hot (n, C). Returns ``(weights, report)`` with the report
+    keys of :func:`fit_weights` (``method`` is ``mean``)."""
+    if metric not in MULTILABEL_SCORES:
+        raise ConfigError(f"metric={metric!r} is not a multi-label blend score; accepted: {', '.join(MULTILABEL_SCORES)}")
+    stack = np.stack([np.asarray(p, dtype=np.float64) for p in oof_list])
+    m, n, c = stack.shape
+    y = np.asarray(y_true, dtype=bool)
+    if y.shape != (n, c):
+        raise ValueError(f"y_true has shape {y.shape}; accepted: ({n}, {c}), one multi-hot row per OOF row")
+    steps = int(round(1 / float(grid_step)))
+    names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
+    cache: dict[tuple, float] = {}
+
+    def evaluate(w: np.ndarray) -> float:
+        key = tuple(np.round(w, 10))
+        if key not in cache:
+            v = multilabel_score(y, np.tensordot(w, stack, axes=1), metric)
+            cache[key] = -np.inf if np.isnan(v) else v
+        return cache[key]
+
+    singles = {names[i]: multilabel_score(y, stack[i], metric) for i in range(m)}
+    equal = np.full(m, 1.0 / m)
+    best_w, best, used = _search_simplex(m, evaluate, search=search, steps=steps, n_random=n_random, seed=seed,
+                                         refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
+    top = max(singles, key=lambda k: singles[k])
+    report = {
+        "method": "mean", "metric": metric, "search": used, "grid_step": 1 / steps, "n_rows": int(n),
+        "n_evaluated": len(cache), "models": names, "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
         "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
         "single_scores": {k: float(v) for k, v in singles.items()},
         "best_single_model": top, "best_single_score": float(singles[top]),

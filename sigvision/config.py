@@ -345,7 +345,9 @@ class BlendConfig:
     order), or a mapping model -> checkpoint naming every model of ``models``; the seed
     blended ViT at epoch 4 with EfficientNet at epoch 1: ``[4, 1]``. ``split``: ``oof`` (cross-validated training rows) or
     ``test``. ``weights``: one per model; empty = fitted on the OOF predictions to maximise
-    ``fit_metric`` (``none`` = equal weights). ``calibrate``: rescale the blended probabilities
+    ``fit_metric`` (``none`` = equal weights): for sleep ``kappa`` or ``macro_f1`` of the
+    blend's argmax; for ECG ``auroc`` (macro ROC AUC, free of the thresholds tuned later) or
+    ``macro_f1`` at 0.5; ``auto`` = ``kappa`` for sleep, ``none`` for ECG. ``calibrate``: rescale the blended probabilities
     with a temperature fitted on the OOF blend (minimum log-loss), so that post-processing
     sees calibrated confidences (the square-root blend of label-smoothed models is much too flat).
     """
@@ -355,7 +357,7 @@ class BlendConfig:
     split: str = "oof"
     method: str = "sqrt"
     weights: tuple[float, ...] = ()
-    fit_metric: str = "kappa"
+    fit_metric: str = "auto"
     calibrate: bool = True
 
     def __post_init__(self) -> None:
@@ -368,7 +370,7 @@ class BlendConfig:
     def validate(self) -> None:
         _one_of("blend.split", self.split, ("oof", "test"))
         check_checkpoint_choice(self.checkpoint, self.models, "blend.checkpoint")
-        _one_of("blend.fit_metric", self.fit_metric, ("kappa", "macro_f1", "none"))
+        _one_of("blend.fit_metric", self.fit_metric, ("auto", "kappa", "macro_f1", "auroc", "none"))
         if self.weights and len(self.weights) != len(self.models):
             raise ConfigError(f"blend.weights has {len(self.weights)} values for {len(self.models)} models; "
                               "list the models in blend.models, one weight each")
@@ -430,9 +432,19 @@ class Config:
                 raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "
                                   f"which of them is normal, not {list(self.data.normal_labels)}; set "
                                   "data.normal_labels: ['0'] (AIWIN: 0 normal, 1 abnormal)")
+        fit_ok = ("kappa", "macro_f1") if self.data.task == "sleep" else ("auroc", "macro_f1")
+        if self.blend.fit_metric not in ("auto", "none", *fit_ok):
+            raise ConfigError(f"blend.fit_metric={self.blend.fit_metric} does not score a data.task={self.data.task} "
+                              f"blend; accepted: {', '.join(fit_ok)}, none or auto")
         if not isinstance(self.infer.checkpoint, str):
             check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint",
                                     need=self.model.key, partial=True)
+
+    @property
+    def blend_fit_metric(self) -> str:
+        """``blend.fit_metric`` with ``auto`` resolved for the task."""
+        m = self.blend.fit_metric
+        return ("kappa" if self.data.task == "sleep" else "none") if m == "auto" else m
 
     @property
     def infer_checkpoint(self) -> str:

@@ -86,7 +86,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
               f"accuracy {m['accuracy']:.3f}")
     from .pipeline import run_blend, run_evaluate, run_postprocess
 
-    print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend.fit_metric}), "
+    print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend_fit_metric}), "
           f"temperature-calibrated")
     b = run_blend(cfg)
     print("      weights " + ", ".join(f"{k} {v:.2f}" for k, v in b["report"]["weights"].items())

@@ -166,11 +166,11 @@ def run_blend(cfg: Config) -> dict:
     if cfg.blend.weights:
         weights = list(cfg.blend.weights)
         report["weights_from"] = "config"
-    elif cfg.blend.fit_metric != "none" and len(paths) > 1:
+    elif cfg.blend_fit_metric != "none" and len(paths) > 1:
         oof, oof_y = oof_inputs()
-        weights, fit_report = fit_weights(oof, oof_y, method=cfg.blend.method, metric=cfg.blend.fit_metric)
+        weights, fit_report = fit_weights(oof, oof_y, method=cfg.blend.method, metric=cfg.blend_fit_metric)
         weights = [float(w) for w in weights]
-        report["weights_from"] = f"fitted on OOF ({cfg.blend.fit_metric})"
+        report["weights_from"] = f"fitted on OOF ({cfg.blend_fit_metric})"
         report["fit"] = fit_report
     else:
         weights = [1.0 / len(paths)] * len(paths)
@@ -203,10 +203,29 @@ def _blend_multilabel(cfg: Config, probs, meta, names, report) -> dict:
     """Multi-label (sigmoid) outputs: a weighted mean per class, no row renormalisation."""
     import pandas as pd
 
-    w = np.asarray(cfg.blend.weights if cfg.blend.weights else [1.0] * len(probs), dtype=np.float64)
+    from .blend import fit_weights_multilabel, load_aligned
+
+    metric = cfg.blend_fit_metric
+    if cfg.blend.weights:
+        w, source = np.asarray(cfg.blend.weights, dtype=np.float64), "config"
+    elif metric != "none" and len(probs) > 1:
+        if cfg.blend.split == "oof":
+            oof, ometa, src = probs, meta, blend_paths(cfg)[0]
+        else:
+            oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in blend_paths(cfg)]
+            (oof, ometa), src = load_aligned(oof_paths, multilabel=True), oof_paths[0]
+        if ometa.get("labels") is None:
+            raise InputFileError(src, "OOF sidecar has no labels to fit weights on",
+                                 "re-run inference to rewrite it, or set blend.weights or blend.fit_metric: none")
+        w, fit_report = fit_weights_multilabel(oof, _truth_matrix(ometa["labels"], len(ometa["classes"])),
+                                               metric=metric, model_names=names)
+        source = f"fitted on OOF ({metric})"
+        report["fit"] = fit_report
+    else:
+        w, source = np.ones(len(probs)), "equal"
     w = w / w.sum()
     out = np.tensordot(w, np.stack(probs), axes=1)
-    report.update({"weights": dict(zip(names, w.tolist())), "weights_from": "config" if cfg.blend.weights else "equal",
+    report.update({"weights": dict(zip(names, w.tolist())), "weights_from": source,
                    "note": "multi-label: weighted mean of per-class probabilities"})
     table = pd.DataFrame({"record": [str(r) for r in meta["records"]], "epoch": meta["epochs"]})
     for j, c in enumerate(meta["classes"]):

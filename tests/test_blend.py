@@ -270,3 +270,32 @@ def test_test_split_without_test_dir_names_the_missing_setting(tmp_path):
     cfg = config_from_dict({"prepared_dir": str(tmp_path), "blend": {"split": "test"}})
     with pytest.raises(ConfigError, match="infer.test_dir"):
         _row_table(cfg, ["a"], [0])
+
+
+def test_multilabel_score_matches_sklearn_and_skips_one_outcome_classes():
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from sigvision.blend import multilabel_score
+
+    rng = np.random.default_rng(3)
+    y = rng.random((200, 4)) < [0.3, 0.1, 0.5, 0.0]  # the last class never occurs: left out
+    p = np.clip(y * 0.3 + rng.random((200, 4)) * 0.7, 0, 1).round(2)  # ties on purpose
+    want_auc = np.mean([roc_auc_score(y[:, j], p[:, j]) for j in range(3)])
+    assert multilabel_score(y, p, "auroc") == pytest.approx(want_auc, abs=1e-12)
+    want_f1 = np.mean([f1_score(y[:, j], p[:, j] >= 0.5) for j in range(3)])
+    assert multilabel_score(y, p, "macro_f1") == pytest.approx(want_f1, abs=1e-12)
+
+
+def test_fit_weights_multilabel_prefers_the_informative_model():
+    from sigvision.blend import fit_weights_multilabel, multilabel_score
+
+    rng = np.random.default_rng(0)
+    y = rng.random((300, 3)) < 0.3
+    good = np.clip(0.6 * y + 0.4 * rng.random((300, 3)), 0, 1)
+    noise = rng.random((300, 3))
+    w, rep = fit_weights_multilabel([noise, good], y, "auroc", model_names=["noise", "good"])
+    assert w.sum() == pytest.approx(1) and w[1] > 0.8
+    assert rep["blend_score"] >= rep["best_single_score"] and rep["best_single_model"] == "good"
+    assert rep["blend_score"] == pytest.approx(multilabel_score(y, w[0] * noise + w[1] * good, "auroc"))
+    with pytest.raises(ConfigError, match="not a multi-label blend score"):
+        fit_weights_multilabel([noise, good], y, "kappa")

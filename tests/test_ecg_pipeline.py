@@ -61,6 +61,34 @@ def test_blend_thresholds_files_post_and_evaluation(ecg_run):
     assert (ev["out_dir"] / "per_class.csv").is_file()
 
 
+def test_ecg_blend_weights_fitted_on_oof_auroc(ecg_run):
+    """blend.fit_metric was silently ignored for ECG (equal weights whatever it said); auroc or
+    macro_f1 now fit the per-class weighted mean on the OOF predictions; kappa is refused."""
+    from dataclasses import replace
+
+    from sigvision.blend import multilabel_score
+    from sigvision.config import config_from_dict, config_to_dict
+    from sigvision.errors import ConfigError
+
+    cfg = replace(ecg_run, blend=replace(ecg_run.blend, fit_metric="auroc"))
+    rep = run_blend(cfg)["report"]
+    assert rep["weights_from"] == "fitted on OOF (auroc)" and rep["fit"]["n_evaluated"] >= 21
+    w = np.array([rep["weights"][m] for m in ("test_efficientnet", "resnet1d_tiny")])
+    a, meta = load_probs(cfg.run_path / "preds" / "test_efficientnet_oof_best.npy")
+    b, _ = load_probs(cfg.run_path / "preds" / "resnet1d_tiny_oof_best.npy")
+    table = pd.read_csv(cfg.run_path / "files_blend_mean_oof.csv", dtype={"record": str})
+    got = table[[f"prob_{c}" for c in meta["classes"]]].to_numpy()
+    np.testing.assert_allclose(got, w[0] * a + w[1] * b, atol=1e-6)
+    y = np.asarray(meta["labels"], dtype=bool)
+    assert rep["fit"]["blend_score"] == pytest.approx(multilabel_score(y, got, "auroc"), abs=1e-6)
+    assert rep["fit"]["blend_score"] >= max(rep["fit"]["single_scores"].values())
+    d = config_to_dict(ecg_run)
+    d["blend"]["fit_metric"] = "kappa"
+    with pytest.raises(ConfigError, match="blend.fit_metric=kappa does not score a data.task=ecg blend"):
+        config_from_dict(d)
+    run_blend(ecg_run)  # back to the fixture's equal-weight blend for the tests after this one
+
+
 def test_binary_normal_vs_abnormal(ecg_run):
     from dataclasses import replace
 
