@@ -61,7 +61,7 @@ def test_blend_thresholds_files_post_and_evaluation(ecg_run):
     assert (ev["out_dir"] / "per_class.csv").is_file()
 
 
-def test_ecg_blend_weights_fitted_on_oof_auroc(ecg_run):
+def test_ecg_blend_weights_fitted_on_oof_auroc(ecg_run, caplog):
     """blend.fit_metric was silently ignored for ECG (equal weights whatever it said); auroc or
     macro_f1 now fit the per-class weighted mean on the OOF predictions; kappa is refused."""
     from dataclasses import replace
@@ -82,11 +82,17 @@ def test_ecg_blend_weights_fitted_on_oof_auroc(ecg_run):
     y = np.asarray(meta["labels"], dtype=bool)
     assert rep["fit"]["blend_score"] == pytest.approx(multilabel_score(y, got, "auroc"), abs=1e-6)
     assert rep["fit"]["blend_score"] >= max(rep["fit"]["single_scores"].values())
+    # kappa (the default before 'auto', so in configs saved by earlier runs) scores no ECG blend:
+    # equal weights, said in a warning and in the report; auroc on a sleep run is refused
     d = config_to_dict(ecg_run)
     d["blend"]["fit_metric"] = "kappa"
-    with pytest.raises(ConfigError, match="blend.fit_metric=kappa does not score a data.task=ecg blend"):
+    with caplog.at_level("WARNING"):
+        rep = run_blend(config_from_dict(d))["report"]
+    assert rep["weights_from"] == "equal" and "does not score an ECG blend" in caplog.text
+    d = config_to_dict(ecg_run)
+    d["blend"]["fit_metric"], d["data"] = "auroc", {"task": "sleep"}
+    with pytest.raises(ConfigError, match="blend.fit_metric=auroc scores ECG blends"):
         config_from_dict(d)
-    run_blend(ecg_run)  # back to the fixture's equal-weight blend for the tests after this one
 
 
 def test_binary_normal_vs_abnormal(ecg_run):
