@@ -243,7 +243,8 @@ def cmd_tune(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict_folder
 
-    out = predict_folder(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device)
+    out = predict_folder(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device,
+                         labels_csv=args.labels)
     print(f"wrote {out}")
     return 0
 
@@ -374,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "used for it): best, last or an epoch number for every model; 4,1 (one per blended "
                          "model, in order); or MODEL=CKPT,... e.g. vit_base_patch16_224=4,tf_efficientnet_b4_ns=1")
     sp.add_argument("--device", default="cpu", help="cpu or cuda")
+    sp.add_argument("--labels", default=None, metavar="TABLE",
+                    help="ECG (AIWIN/Hefei): the new records' own table, e.g. Hefei's test list with age and sex "
+                         "for models trained with model.meta_features")
     sp.set_defaults(func=cmd_predict)
 
     sp = add("demo", "the whole chain on the shipped sample data: synthetic EDF nights -> files_post.csv")

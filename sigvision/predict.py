@@ -63,11 +63,14 @@ def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
 
 
 def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
-                   *, checkpoint=None, device: str = "cpu") -> Path:
+                   *, checkpoint=None, device: str = "cpu", labels_csv: str | os.PathLike | None = None) -> Path:
     """Predict every recording in ``input_dir`` with the trained run; returns the CSV path.
 
     ``checkpoint``: None (each model's checkpoint of the blend, see :func:`run_checkpoints`)
-    or an override in any form :func:`run_checkpoints` accepts."""
+    or an override in any form :func:`run_checkpoints` accepts. ``labels_csv``: the new
+    records' own table for AIWIN/Hefei folders (e.g. Hefei's test list, whose age and sex
+    columns feed models trained with ``model.meta_features``); the training table is never
+    used for new records."""
     import pandas as pd
     import torch
 
@@ -98,8 +101,10 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
         new_data = first.data
-        if new_data.task == "ecg":  # new records have no label table: the training one (AIWIN, Hefei) lists others
-            new_data = replace(new_data, labels_csv="")
+        if new_data.task == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
+            if labels_csv is not None and not Path(labels_csv).is_file():
+                raise InputFileError(labels_csv, "label table not found", "pass the new records' table, or no --labels")
+            new_data = replace(new_data, labels_csv=str(labels_csv) if labels_csv else "")
         prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared, labels_required=False)
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:

@@ -247,3 +247,52 @@ def test_bag_of_tricks_preset_through_the_physionet_entry_points(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     lines = (tmp_path / "o" / "HR06000.csv").read_text().splitlines()
     assert lines[0] == "#HR06000" and len(lines[1].split(",")) == 26
+
+
+def test_hefei_run_with_age_and_sex_predicts_new_records_with_their_own_list(tmp_path):
+    """A Hefei run trained with meta_features [age, sex]: predict reads the new records' age and
+    sex from their own list (--labels, the contest's test list), never from the training table,
+    and without a list the records get the 'missing' meta values (different probabilities)."""
+    from sigvision.cli import main
+    from sigvision.config import config_from_dict
+    from sigvision.predict import predict_folder
+
+    rng = np.random.default_rng(2)
+
+    def folder(name, ids):
+        d = tmp_path / name
+        d.mkdir()
+        for i in ids:
+            body = "\n".join(" ".join(str(int(v)) for v in row) for row in rng.integers(-300, 300, (1000, 8)))
+            (d / f"{i}.txt").write_text("I II V1 V2 V3 V4 V5 V6\n" + body + "\n")
+        return d
+
+    train_dir = folder("train", range(8))
+    (tmp_path / "label.txt").write_text("".join(f"{i}.txt\t{20 + 7 * i}\t{'MALE' if i % 2 else 'FEMALE'}\t"
+                                                f"{'窦性心律' if i % 2 else '心房颤动'}\n" for i in range(8)),
+                                        encoding="utf-8")
+    cfg = config_from_dict({
+        "name": "hf", "seed": 0, "prepared_dir": str(tmp_path / "prep"), "weights_dir": str(tmp_path / "w"),
+        "data": {"task": "ecg", "format": "hefei", "root": str(train_dir), "labels_csv": str(tmp_path / "label.txt"),
+                 "fs_hz": 250.0, "ecg_length_s": 2.0, "label_set": "present"},
+        "prepare": {"cache_images": False},
+        "model": {"name": "resnet1d_tiny", "meta_features": ["age", "sex"]},
+        "train": {"folds": 2, "epochs": 1, "batch_size": 4, "num_workers": 0},
+        "blend": {"models": ["resnet1d_tiny"], "method": "mean", "calibrate": False},
+        "postprocess": {"method": "thresholds"}})
+    prepare_dataset(cfg, cfg.prepared_path)
+    train(cfg)
+    infer(cfg)
+    run_blend(cfg)
+    new = folder("new", (100, 101))
+    (tmp_path / "subA.txt").write_text("100.txt\t85\tMALE\n101.txt\t3\tFEMALE\n", encoding="utf-8")
+    with_list = pd.read_csv(predict_folder(cfg.run_path, new, tmp_path / "a.csv", labels_csv=tmp_path / "subA.txt"))
+    without = pd.read_csv(predict_folder(cfg.run_path, new, tmp_path / "b.csv"))
+    probs = [c for c in with_list if c.startswith("prob_")]
+    assert with_list["record"].tolist() == [100, 101] and len(probs) == 2
+    assert not np.allclose(with_list[probs].to_numpy(), without[probs].to_numpy())
+    assert main(["predict", "--run", str(cfg.run_path), "--input", str(new), "--out", str(tmp_path / "c.csv"),
+                 "--labels", str(tmp_path / "subA.txt")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c.csv"), with_list)
+    assert main(["predict", "--run", str(cfg.run_path), "--input", str(new), "--out", str(tmp_path / "d.csv"),
+                 "--labels", str(tmp_path / "nope.txt")]) == 2
