@@ -1,7 +1,8 @@
 """Cross-validated ECG results on the real CinC 2021 sample shipped with sigvision.
 
 Runs, in a temporary folder, the documented chain on the 35 shipped records (5 folds by
-record, stratified by source database): prepare -> a tiny image model (rendered 6x2 ECGs) and
+record, stratified by source database and label; here by database, as every label stratum of
+35 records is too small to split): prepare -> a tiny image model (rendered 6x2 ECGs) and
 a tiny 1-D ResNet -> out-of-fold probabilities -> their mean blend; then scores, on the same
 folds: each model alone (0.5 thresholds), the blend with 0.5 thresholds and with per-class
 thresholds tuned on the other folds (nested), a classical baseline (RR-interval and
@@ -105,7 +106,7 @@ def main() -> None:
     for k, v in rows.items():
         auc = "n/a" if v["macro_auroc"] is None else f"{v['macro_auroc']:.3f}"
         print(f"{k:44s} {v['challenge']:9.3f} {v['macro_f1']:9.3f} {auc:>11s}")
-    print(f"({len(y)} records, 5 folds by record stratified by source, {args.epochs} epochs, "
+    print(f"({len(y)} records, 5 folds by record stratified by source and label, {args.epochs} epochs, "
           f"{time.perf_counter() - t0:.0f} s)")
     print(json.dumps({"ecg_cv": rows, "n_records": int(len(y)), "epochs": args.epochs,
                       "runtime_s": round(time.perf_counter() - t0, 1)}))
