@@ -476,19 +476,19 @@ def test_hefei_label_table_labels_only_layout(tmp_path):
     assert [(r.labels, r.age, r.sex) for r in t.values()] == [(["1", "2"], None, None), (["0"], None, None)]
 
 
-def test_hefei_label_table_bad_rows(tmp_path):
+@pytest.mark.parametrize("text,match", [
+    ("0.txt\t40\tFEMALE\tAF\n1.txt\tforty\tMALE\tAF\n",
+     r"lab\.txt: line 2: age 'forty' is not a number.*age empty when unknown"),
+    ("0.txt\t40\tFEMALE\tAF\n1.txt\t50\tX\tAF\n", r"lab\.txt: line 2: sex 'X' is not MALE or FEMALE"),
+    ("0.txt\t40\tFEMALE\tAF\n0.txt\t41\tFEMALE\tPVC\n", r"record '0' is listed twice \(lines 1 and 2\)"),
+    (None, r"lab\.txt: label table not found"),
+])
+def test_hefei_label_table_bad_rows(tmp_path, text, match):
     f = tmp_path / "lab.txt"
-    f.write_text("0.txt\t40\tFEMALE\tAF\n1.txt\tforty\tMALE\tAF\n")
-    with pytest.raises(InputFileError, match=r"lab\.txt: line 2: age 'forty' is not a number.*age empty when unknown"):
+    if text is not None:
+        f.write_text(text)
+    with pytest.raises(InputFileError, match=match):
         read_hefei_label_table(f)
-    f.write_text("0.txt\t40\tFEMALE\tAF\n1.txt\t50\tX\tAF\n")
-    with pytest.raises(InputFileError, match=r"lab\.txt: line 2: sex 'X' is not MALE or FEMALE"):
-        read_hefei_label_table(f)
-    f.write_text("0.txt\t40\tFEMALE\tAF\n0.txt\t41\tFEMALE\tPVC\n")
-    with pytest.raises(InputFileError, match=r"record '0' is listed twice \(lines 1 and 2\)"):
-        read_hefei_label_table(f)
-    with pytest.raises(InputFileError, match=r"nope\.txt: label table not found"):
-        read_hefei_label_table(tmp_path / "nope.txt")
 
 
 def test_iter_hefei_folder_attaches_age_sex_labels(tmp_path):
