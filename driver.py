@@ -21,12 +21,19 @@ if __name__ == "__main__":
 
     models, data, outputs = (Path(a) for a in sys.argv[1:])
     run_file = models / "sigvision_run.json"
-    try:
-        name = json.loads(run_file.read_text())["run"]
-    except FileNotFoundError:
-        sys.exit(f"driver.py: {run_file}: not found; fix: train first with python train_model.py DATA {models}")
-    except (ValueError, KeyError, TypeError):
-        sys.exit(f"driver.py: {run_file}: not a run file of train_model.py; fix: run python train_model.py again")
+    if run_file.is_file():
+        try:
+            name = json.loads(run_file.read_text())["run"]
+        except (ValueError, KeyError, TypeError):
+            sys.exit(f"driver.py: {run_file}: not a run file of train_model.py; fix: write "
+                     '{"run": "<experiment>"} in it, or run python train_model.py again')
+    else:  # a folder trained before train_model.py wrote the run file: its one blended experiment
+        done = sorted({p.parent.name for p in models.glob("*/files_blend_*_oof.json")})
+        if len(done) != 1:
+            sys.exit(f"driver.py: {run_file}: not found, and {models} holds {len(done)} blended experiments "
+                     f"({', '.join(done) or 'none'}); fix: train with python train_model.py DATA {models}, or write "
+                     '{"run": "<experiment>"} in that file')
+        name = done[0]
     with tempfile.TemporaryDirectory() as tmp:
         table = pd.read_csv(predict_folder(models / name, data, Path(tmp) / "p.csv"), dtype={"record": str})
     classes = [c[len("prob_"):] for c in table if c.startswith("prob_")]

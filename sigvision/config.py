@@ -436,8 +436,9 @@ class Config:
             raise ConfigError("blend.fit_metric=auroc scores ECG blends; for data.task=sleep use kappa, macro_f1, "
                               "none or auto")
         if not isinstance(self.infer.checkpoint, str):
-            check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint",
-                                    need=self.model.key, partial=True)
+            # the form only: whether this model has an entry matters to infer and export alone
+            # (Config.infer_checkpoint), not to blend, postprocess or evaluate loading the config
+            check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint", partial=True)
 
     @property
     def blend_fit_metric(self) -> str:
@@ -488,6 +489,10 @@ def _checkpoint_value(v: Any, key: str) -> str:
             return str(int(t))
     close = difflib.get_close_matches(str(v), ("best", "last"), n=1) if isinstance(v, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if isinstance(v, str) and "," in v:
+        hint = f" (one per model is a list: '[{v}]', or a mapping '{{model: 4, other: 1}}')"
+    elif isinstance(v, str) and v.strip().lower().startswith("epoch_") and v.strip()[6:].isdigit():
+        hint = f" (did you mean {int(v.strip()[6:])}? epoch_N.pt is chosen by its number)"
     raise ConfigError(f"{key}={v!r} is not a checkpoint{hint}; accepted: best, last or an epoch number (0, 1, ...)")
 
 

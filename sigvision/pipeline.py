@@ -70,6 +70,12 @@ def blend_paths(cfg: Config) -> list[Path]:
     return paths
 
 
+def _oof_paths(cfg: Config, names) -> list[Path]:
+    """The OOF probability files of the blended ``names`` (their own checkpoints): the inputs
+    of weight fitting and calibration when a test split is blended."""
+    return [cfg.run_path / "preds" / f"{n}_oof_{cfg.blend.checkpoint_for(n)}.npy" for n in names]
+
+
 def _infer_hint(cfg: Config, model: str, checkpoint: str) -> str:
     """The fix for a missing ``<model>_<split>_<checkpoint>.npy``: the infer command that writes
     it (with the model's saved training config when the run has one), and which checkpoints
@@ -155,7 +161,7 @@ def run_blend(cfg: Config) -> dict:
             if cfg.blend.split == "oof":
                 arrays, ometa, src = probs, meta, paths[0]
             else:
-                oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in paths]
+                oof_paths = _oof_paths(cfg, names)
                 (arrays, ometa), src = load_aligned(oof_paths), oof_paths[0]
             if ometa.get("labels") is None:
                 raise InputFileError(src, "OOF sidecar has no labels to fit weights or calibrate on",
@@ -212,7 +218,7 @@ def _blend_multilabel(cfg: Config, probs, meta, names, report) -> dict:
         if cfg.blend.split == "oof":
             oof, ometa, src = probs, meta, blend_paths(cfg)[0]
         else:
-            oof_paths = [p.with_name(p.name.replace(f"_{cfg.blend.split}_", "_oof_")) for p in blend_paths(cfg)]
+            oof_paths = _oof_paths(cfg, names)
             (oof, ometa), src = load_aligned(oof_paths, multilabel=True), oof_paths[0]
         if ometa.get("labels") is None:
             raise InputFileError(src, "OOF sidecar has no labels to fit weights on",

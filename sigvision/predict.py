@@ -102,6 +102,9 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         prepared = Path(tmp) / "prepared"
         new_data = first.data
         if new_data.task == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
+            if labels_csv is not None and new_data.format not in ("aiwin", "hefei"):
+                raise ConfigError(f"--labels reads an AIWIN or Hefei table; this run reads data.format="
+                                  f"{new_data.format}, whose files carry their own labels, age and sex: drop --labels")
             if labels_csv is not None and not Path(labels_csv).is_file():
                 raise InputFileError(labels_csv, "label table not found", "pass the new records' table, or no --labels")
             new_data = replace(new_data, labels_csv=str(labels_csv) if labels_csv else "")

@@ -1127,6 +1127,11 @@ def load_training_index(cfg: Config):
     if prep_hash and prep_hash != config_hash(cfg, ("data", "render")):
         raise InputFileError(cfg.prepared_path, "was prepared with different data/render settings than this config",
                              "run 'sigvision prepare' with this config (or point prepared_dir at the right folder)")
+    if cfg.data.format == "hefei" and "labels" in index:
+        tokens = {t for v in index["labels"].astype(str) for t in v.split(";")}
+        if tokens & {"MALE", "FEMALE"}:
+            raise InputFileError(cfg.prepared_path, "was prepared before the Hefei table's age and sex columns were "
+                                 "read (its labels hold MALE/FEMALE)", "run 'sigvision prepare --overwrite' again")
     if "label" in index:
         index = index[index["label"] >= 0]
     return index.reset_index(drop=True)
@@ -1168,6 +1173,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     from .runtime import dist_info
 
     info = dist_info()
+    if cfg.train.compile:
+        check_compile_toolchain()  # before --overwrite deletes anything
     index = load_training_index(cfg)
     spec = task_spec(cfg, index)
     mdir = model_dir(cfg)

@@ -44,6 +44,11 @@ SEARCH_SPACE = {
 }
 
 
+#: train settings a search must not vary: the fold layout and the metric (trials would score on
+#: different terms), and where or how a trial runs rather than what it learns
+NOT_SEARCHED = ("folds", "train_folds", "monitor", "device", "compile", "deterministic")
+
+
 def parse_space(items) -> dict:
     """``["lr=1e-5:1e-2:log", "batch_size=16,32", ...]`` -> ``{name: (low, high, log) or [choices]}``.
 
@@ -61,6 +66,9 @@ def parse_space(items) -> dict:
             close = difflib.get_close_matches(name, [k for k, t in types.items() if t in (int, float, bool, str)], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"tune space {item!r}: {name!r} is not a train setting that takes one value{hint}")
+        if name in NOT_SEARCHED:
+            raise ConfigError(f"tune space {item!r}: train.{name} is not searched (trials must share folds and "
+                              f"metric and differ only in what they learn); set it in the config instead")
         kind = types[name]
 
         def conv(v: str):
@@ -114,6 +122,12 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     space = dict(SEARCH_SPACE if space is None else space)
     if not space:
         raise ConfigError("tune space is empty; give at least one NAME=LOW:HIGH or NAME=A,B")
+    for k, spec in space.items():  # every end of every range must make a valid config, before any trial
+        for v in (spec if isinstance(spec, list) else spec[:2]):
+            try:
+                replace(cfg.train, **{k: v}).validate()
+            except ConfigError as exc:
+                raise ConfigError(f"tune space train.{k}={v} makes an invalid config: {exc}") from None
 
     from .train import train
 
@@ -154,12 +168,17 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
                 raise optuna.TrialPruned()
 
         def record(met: bool, score: float, state: str) -> None:
-            name = run / f"tune_{'kept' if met else 'avoid'}_{cfg.model.key}.csv"
-            row = pd.DataFrame([{"trial": trial.number, "state": state, monitor: score, **params,
-                                 "weights": str(trial_dir) if met else ""}])
-            write_csv(name, pd.concat([pd.read_csv(name), row]) if name.is_file() else row)
+            # kept in the study's storage, and both tables rebuilt from it: workers sharing a study
+            # each rewrite whole tables, so none loses another's rows
+            trial.set_user_attr("standard", {"trial": trial.number, "state": state, "met": met, monitor: score,
+                                             **params, "weights": str(trial_dir) if met else ""})
             if not met:
                 shutil.rmtree(trial_dir, ignore_errors=True)
+            rows = [t.user_attrs["standard"] for t in study.get_trials(deepcopy=False) if "standard" in t.user_attrs]
+            for kind, want in (("kept", True), ("avoid", False)):
+                mine = [{k: v for k, v in r.items() if k != "met"} for r in rows if r["met"] == want]
+                if mine:
+                    write_csv(run / f"tune_{kind}_{cfg.model.key}.csv", pd.DataFrame(mine).sort_values("trial"))
 
         try:
             res = train(tcfg_cfg, overwrite=True, epoch_callback=report, progress=progress)

@@ -155,16 +155,28 @@ def test_blend_checkpoint_one_value_list_or_mapping(tmp_path):
     ([TWO, "blend.checkpoint=[]"], "blend.checkpoint is an empty list"),
     (["blend.checkpoint=-1"], "blend.checkpoint=-1 is not a checkpoint; accepted: best, last or an epoch number"),
     (["blend.checkpoint=true"], "blend.checkpoint=True is not a checkpoint"),
+    ([TWO, "blend.checkpoint=4,1"], r"blend.checkpoint='4,1' is not a checkpoint \(one per model is a list: '\[4,1\]'"),
+    (["blend.checkpoint=epoch_4"], r"blend.checkpoint='epoch_4' is not a checkpoint \(did you mean 4\?"),
     (["infer.checkpoint=lats"], "infer.checkpoint='lats' is not a checkpoint .did you mean 'last'"),
-    (["infer.checkpoint={vit_base_patch16_224: 4}"], "infer.checkpoint has no checkpoint for 'test_vit'; fix: add "
-                                                     "test_vit: <best|last|epoch>"),
-    ([TWO, "infer.checkpoint=[4, 1]"], r"infer.checkpoint=\[4, 1\] is read in the order of blend.models, which does "
-                                       "not name 'test_vit'"),
     (["model.name=vit_base_patch16_224", TWO, "infer.checkpoint=[4, 1, 0]"], "infer.checkpoint has 3 value"),
 ])
 def test_per_model_checkpoint_errors_name_the_key_and_fix(over, match):
     with pytest.raises(ConfigError, match=match):
         load_config(None, over)
+
+
+@pytest.mark.parametrize("over,match", [
+    (["infer.checkpoint={vit_base_patch16_224: 4}"], r"infer.checkpoint has no checkpoint for 'test_vit' .*fix: add "
+                                                     "test_vit: <best|last|epoch>"),
+    ([TWO, "infer.checkpoint=[4, 1]"], r"infer.checkpoint=\[4, 1\] is read in the order of blend.models=.*which does "
+                                       "not give 'test_vit' one; fix"),
+])
+def test_infer_checkpoint_without_this_models_entry_fails_where_infer_needs_it(over, match):
+    """The config still loads (blend, postprocess and evaluate never read infer.checkpoint);
+    infer and export, which resolve it for their model, get the error with the fix."""
+    cfg = load_config(None, over)
+    with pytest.raises(ConfigError, match=match):
+        cfg.infer_checkpoint
 
 
 def test_infer_checkpoint_per_model_resolves_for_model_name():

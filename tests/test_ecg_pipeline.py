@@ -121,6 +121,9 @@ def test_predict_new_records_with_a_trained_run(ecg_run, tmp_path):
     assert main(["--quiet", "predict", "--run", str(ecg_run.run_path), "--input", str(new), "--out", str(out)]) == 0
     pred = pd.read_csv(out, dtype={"record": str})
     assert pred["record"].tolist() == ["E07500", "HR06000", "JS20000"]
+    (tmp_path / "list.txt").write_text("E07500.txt\t40\tMALE\n")  # --labels is for AIWIN/Hefei tables
+    assert main(["--quiet", "predict", "--run", str(ecg_run.run_path), "--input", str(new), "--out",
+                 str(tmp_path / "x.csv"), "--labels", str(tmp_path / "list.txt")]) == 2
     labels = pred[[c for c in pred if c.startswith("label_")]].to_numpy()
     assert labels.shape == (3, 26) and (labels.sum(1) >= 1).all()
     assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(new), "--out", str(out)]) == 2
@@ -151,6 +154,12 @@ def test_physionet_entry_points(tmp_path):
     lines = (tmp_path / "o" / "E07500.csv").read_text().splitlines()
     assert lines[0] == "#E07500" and len(lines[1].split(",")) == 26
     assert set(lines[2].split(",")) <= {"0", "1"} and all(0 <= float(v) <= 1 for v in lines[3].split(","))
+    # a folder trained before train_model.py wrote the run file: its one blended experiment
+    (tmp_path / "m" / "sigvision_run.json").unlink()
+    r = subprocess.run([sys.executable, str(REPO / "driver.py"), str(tmp_path / "m"), str(new), str(tmp_path / "o2")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "o2" / "E07500.csv").read_text() == (tmp_path / "o" / "E07500.csv").read_text()
 
 
 def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -237,3 +239,12 @@ def test_prepare_hefei_label_table_with_age_and_sex(tmp_path):
         out = model(x, meta=m)
         out_missing = model(x, meta=torch.tensor([missing] * 4, dtype=torch.float32))
     assert not torch.allclose(out, out_missing)
+
+    # a folder prepared by the earlier reader (age and sex taken as labels) is refused for training
+    from sigvision.train import load_training_index
+
+    old = pd.read_csv(tmp_path / "p" / "index.csv", keep_default_na=False)
+    old["labels"] = ["40;FEMALE;窦性心律;电轴左偏", "MALE;心房颤动", "72;窦性心律", "8;MALE;T波改变"]
+    old.to_csv(tmp_path / "p" / "index.csv", index=False)
+    with pytest.raises(InputFileError, match="before the Hefei table's age and sex columns were read.*--overwrite"):
+        load_training_index(replace(cfg, prepared_dir=str(tmp_path / "p")))

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -354,6 +355,13 @@ def test_torch_compile_without_a_compiler_is_refused_before_training(prepared, s
     with pytest.raises(ConfigError, match="train.compile=true needs a C/C\\+\\+ compiler"):
         train(cfg)
     assert not list((tmp_path / "nc").rglob("*.pt"))
+    # with --overwrite, earlier weights are not deleted before the refusal
+    old = tmp_path / "nc" / "t" / "test_vit" / "fold_0" / "best.pt"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"earlier run")
+    with pytest.raises(ConfigError, match="needs a C/C"):
+        train(cfg, overwrite=True)
+    assert old.read_bytes() == b"earlier run"
 
 
 def test_run_provenance_files(prepared, synth_dir4, tmp_path):
@@ -413,7 +421,7 @@ def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path
     assert best.model == cfg.model and best.data == cfg.data
 
 
-def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_dir4, tmp_path):
+def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_dir4, tmp_path, monkeypatch):
     """The Hefei write-up ensembles variants of one network (ResNet50, ResNet50_noweight,
     ResNet50_basic): model.alias names each in the run (folder, prediction files, blend entry),
     so a second test_vit no longer collides with the first; predict reads both."""
@@ -441,8 +449,14 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
     new.mkdir()
     for f in sorted(Path(synth_dir4).glob("*"))[:2]:
         shutil.copy(f, new)
+    import sigvision.train as T
+
+    loaded, real = [], T.load_checkpoint_model
+    monkeypatch.setattr(T, "load_checkpoint_model", lambda p, *a, **k: loaded.append(Path(p)) or real(p, *a, **k))
     out = pd.read_csv(predict_folder(run, new, tmp_path / "p.csv"))
-    assert len(out) > 0
+    assert len(out) > 0  # every fold of both variants, from their own folders
+    assert sorted(str(p.relative_to(run)) for p in loaded) == [
+        f"{m}/fold_{k}/best.pt" for m in ("test_vit", "test_vit_ls0") for k in (0, 1)]
     with pytest.raises(ConfigError, match="model.alias='a/b'"):
         _cfg(prepared, tmp_path, **{"model.alias": "a/b"})
 
@@ -457,7 +471,8 @@ def test_tune_space_parsing_and_errors():
     assert isinstance(sp["cutout_holes"][0], int) and isinstance(sp["fmix_p"][0], float)
     for bad, match in (("lrr=1:2", "did you mean 'lr'"), ("lr=0:1e-2:log", "LOW > 0"), ("lr=1:0.5", "LOW < HIGH"),
                        ("batch_size=8,x", "'x' is not a int"), ("lr", "NAME=LOW:HIGH"), ("lr=1:2:ln", "LOW:HIGH:log"),
-                       ("train_folds=0,1", "not a train setting that takes one value")):
+                       ("train_folds=0,1", "not a train setting that takes one value"),
+                       ("monitor=kappa,loss", "train.monitor is not searched"), ("folds=2:5", "train.folds is not")):
         with pytest.raises(ConfigError, match=match):
             parse_space([bad])
 
@@ -488,6 +503,9 @@ def test_tune_random_search_over_given_ranges_keeps_trials_that_meet_the_standar
     assert main(["--quiet", "tune", "-c", str(cfg_file), "--trials", "1", "--sampler", "random",
                  "--space", "lr=1e-4:1e-2:log", "--space", "batch_size=8,16", "--standard", "-1"]) == 0
     assert len(pd.read_csv(run / "tune_kept_test_vit.csv")) == 3
+    # a range end that makes an invalid config is refused before any trial
+    with pytest.raises(ConfigError, match="tune space train.epochs=1 makes an invalid config: train.warmup_epochs"):
+        tune(replace(cfg, train=replace(cfg.train, warmup_epochs=1.5, epochs=3)), space=parse_space(["epochs=1:3"]))
     # resuming the stored study with another range for lr: a clear error (optuna's says neither)
     with pytest.raises(ConfigError, match="searched train.lr as .* give the same space, or a new --study name"):
         tune(cfg, n_trials=1, sampler="random", space=parse_space(["lr=1e-3:1e-2"]))
