@@ -281,12 +281,36 @@ def _simplex_grid(n_models: int, steps: int):
         yield np.array([edges[i + 1] - edges[i] - 1 for i in range(n_models)], dtype=np.float64) / steps
 
 
-def _search_simplex(m: int, evaluate: Callable[[np.ndarray], float], *, search: str, steps: int, n_random: int,
-                    seed: int, refine: bool | None, refine_rounds: int, max_grid: int) -> tuple[np.ndarray, float, str]:
-    """The weight vector on the simplex maximising ``evaluate``: equal weights, each model
-    alone, then the grid of spacing ``1/steps`` or seeded Dirichlet draws (see
-    :func:`fit_weights`), then pairwise coordinate refinement. Returns ``(weights summing to
-    1, best score, "grid" | "random")``; the first of equal scores wins."""
+def _fit_simplex(mix_score: Callable[[np.ndarray], float], single_scores: Sequence[float], *, method: str,
+                 metric: str, n_rows: int, model_names, search: str, grid_step, n_random: int, seed: int,
+                 refine: bool | None, refine_rounds: int, max_grid: int) -> tuple[np.ndarray, dict]:
+    """The weight search of :func:`fit_weights` and :func:`fit_weights_multilabel`: candidates
+    scored by ``mix_score(weights)`` (once per weight vector) in this order, the first of
+    equal scores winning: equal weights, each model alone, then the grid of spacing
+    ``grid_step`` or seeded Dirichlet draws, then pairwise coordinate refinement. Returns
+    ``(weights summing to 1, report)``; ``single_scores`` are each model's own score."""
+    m = len(single_scores)
+    if search not in ("auto", "grid", "random"):
+        raise ConfigError(f"search={search!r} is not a weight search; accepted: auto, grid, random")
+    raw_step = grid_step
+    try:
+        grid_step = float(grid_step)
+    except (TypeError, ValueError):
+        grid_step = float("nan")
+    if not (0 < grid_step <= 1 and abs(1 / grid_step - round(1 / grid_step)) < 1e-6):
+        raise ConfigError(f"grid_step={raw_step!r}; accepted: a step in (0, 1] dividing 1 (0.05, 0.1, 0.25, ...)")
+    steps = int(round(1 / grid_step))
+    names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
+    if len(names) != m:
+        raise ValueError(f"model_names has {len(names)} names for {m} models; give one per model")
+    cache: dict[tuple, float] = {}
+
+    def evaluate(w: np.ndarray) -> float:
+        key = tuple(np.round(w, 10))
+        if key not in cache:
+            cache[key] = mix_score(w)
+        return cache[key]
+
     equal = np.full(m, 1.0 / m)
     candidates: list[np.ndarray] = [equal] + [np.eye(m)[i] for i in range(m)]
     n_grid = math.comb(steps + m - 1, m - 1)
@@ -302,7 +326,7 @@ def _search_simplex(m: int, evaluate: Callable[[np.ndarray], float], *, search: 
         if s > best:
             best_w, best = w, s
     if refine if refine is not None else used == "random":
-        step = 1.0 / steps
+        step = grid_step
         for _ in range(max(int(refine_rounds), 0) + 1):
             improved = True
             while improved:
@@ -318,7 +342,17 @@ def _search_simplex(m: int, evaluate: Callable[[np.ndarray], float], *, search: 
                     if s > best:
                         best_w, best, improved = w, s, True
             step /= 2
-    return best_w / best_w.sum(), float(best), used
+    best_w = best_w / best_w.sum()
+    singles = {nm: float(v) for nm, v in zip(names, single_scores)}
+    top = max(singles, key=lambda k: singles[k])
+    report = {
+        "method": method, "metric": metric, "search": used, "grid_step": grid_step, "n_rows": int(n_rows),
+        "n_evaluated": len(cache), "models": names,
+        "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
+        "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
+        "single_scores": singles, "best_single_model": top, "best_single_score": singles[top],
+    }
+    return best_w, report
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
@@ -396,10 +430,8 @@ def fit_weights(oof_list, y_true, method: str = "sqrt", metric: str = "kappa", *
         close = difflib.get_close_matches(str(metric), SCORES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"metric={metric!r} is not a blend score{hint}; accepted: {', '.join(SCORES)}")
-    if search not in ("auto", "grid", "random"):
-        raise ConfigError(f"search={search!r} is not a weight search; accepted: auto, grid, random")
     stack = _stack_probs(oof_list, "oof_list")
-    m, n, c = stack.shape
+    _, n, c = stack.shape
     y = np.asarray(y_true)
     if y.ndim != 1 or y.size != n:
         raise ValueError(f"y_true has shape {y.shape}; accepted: ({n},), one label per OOF row")
@@ -412,43 +444,15 @@ def fit_weights(oof_list, y_true, method: str = "sqrt", metric: str = "kappa", *
     stack, y = stack[:, keep], y[keep]
     if y.size == 0:
         raise ValueError("y_true has no scored rows (all negative); nothing to fit weights on")
-    raw_step = grid_step
-    try:
-        grid_step = float(grid_step)
-    except (TypeError, ValueError):
-        grid_step = float("nan")
-    if not (0 < grid_step <= 1 and abs(1 / grid_step - round(1 / grid_step)) < 1e-6):
-        raise ConfigError(f"grid_step={raw_step!r}; accepted: a step in (0, 1] dividing 1 (0.05, 0.1, 0.25, ...)")
-    steps = int(round(1 / grid_step))
-    names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
-    if len(names) != m:
-        raise ValueError(f"model_names has {len(names)} names for {m} models; give one per model")
-
     transformed = np.stack([blender.transform(p) for p in stack])
-    cache: dict[tuple, float] = {}
 
-    def evaluate(w: np.ndarray) -> float:
-        key = tuple(np.round(w, 10))
-        if key not in cache:
-            mixed = np.tensordot(w, transformed, axes=1)
-            pred = (mixed if blender.keeps_argmax else blender.finalize(mixed)).argmax(1)
-            cache[key] = score(y, pred, c, metric)
-        return cache[key]
+    def mix_score(w: np.ndarray) -> float:
+        mixed = np.tensordot(w, transformed, axes=1)
+        return score(y, (mixed if blender.keeps_argmax else blender.finalize(mixed)).argmax(1), c, metric)
 
-    singles = {names[i]: score(y, stack[i].argmax(1), c, metric) for i in range(m)}
-    equal = np.full(m, 1.0 / m)
-    best_w, best, used = _search_simplex(m, evaluate, search=search, steps=steps, n_random=n_random, seed=seed,
-                                         refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
-    top = max(singles, key=lambda k: singles[k])
-    report = {
-        "method": method, "metric": metric, "search": used, "grid_step": grid_step, "n_rows": int(y.size),
-        "n_evaluated": len(cache), "models": names,
-        "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
-        "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
-        "single_scores": {k: float(v) for k, v in singles.items()},
-        "best_single_model": top, "best_single_score": float(singles[top]),
-    }
-    return best_w, report
+    return _fit_simplex(mix_score, [score(y, p.argmax(1), c, metric) for p in stack], method=method, metric=metric,
+                        n_rows=y.size, model_names=model_names, search=search, grid_step=grid_step,
+                        n_random=n_random, seed=seed, refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
 
 
 MULTILABEL_SCORES = ("auroc", "macro_f1")
@@ -485,34 +489,18 @@ def fit_weights_multilabel(oof_list, y_true, metric: str = "auroc", *, search: s
     if metric not in MULTILABEL_SCORES:
         raise ConfigError(f"metric={metric!r} is not a multi-label blend score; accepted: {', '.join(MULTILABEL_SCORES)}")
     stack = np.stack([np.asarray(p, dtype=np.float64) for p in oof_list])
-    m, n, c = stack.shape
+    _, n, c = stack.shape
     y = np.asarray(y_true, dtype=bool)
     if y.shape != (n, c):
         raise ValueError(f"y_true has shape {y.shape}; accepted: ({n}, {c}), one multi-hot row per OOF row")
-    steps = int(round(1 / float(grid_step)))
-    names = _unique_names(model_names if model_names is not None else [f"model_{i}" for i in range(m)])
-    cache: dict[tuple, float] = {}
 
-    def evaluate(w: np.ndarray) -> float:
-        key = tuple(np.round(w, 10))
-        if key not in cache:
-            v = multilabel_score(y, np.tensordot(w, stack, axes=1), metric)
-            cache[key] = -np.inf if np.isnan(v) else v
-        return cache[key]
+    def mix_score(w: np.ndarray) -> float:
+        v = multilabel_score(y, np.tensordot(w, stack, axes=1), metric)
+        return -np.inf if np.isnan(v) else v
 
-    singles = {names[i]: multilabel_score(y, stack[i], metric) for i in range(m)}
-    equal = np.full(m, 1.0 / m)
-    best_w, best, used = _search_simplex(m, evaluate, search=search, steps=steps, n_random=n_random, seed=seed,
-                                         refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
-    top = max(singles, key=lambda k: singles[k])
-    report = {
-        "method": "mean", "metric": metric, "search": used, "grid_step": 1 / steps, "n_rows": int(n),
-        "n_evaluated": len(cache), "models": names, "weights": {nm: float(wi) for nm, wi in zip(names, best_w)},
-        "blend_score": float(best), "equal_weights_score": float(evaluate(equal)),
-        "single_scores": {k: float(v) for k, v in singles.items()},
-        "best_single_model": top, "best_single_score": float(singles[top]),
-    }
-    return best_w, report
+    return _fit_simplex(mix_score, [multilabel_score(y, p, metric) for p in stack], method="mean", metric=metric,
+                        n_rows=n, model_names=model_names, search=search, grid_step=grid_step, n_random=n_random,
+                        seed=seed, refine=refine, refine_rounds=refine_rounds, max_grid=max_grid)
 
 
 def report_frame(report: dict):

@@ -513,10 +513,11 @@ def checkpoint_choice(value: Any, key: str) -> str | tuple[str, ...] | dict[str,
 
 
 def check_checkpoint_choice(choice, models: Sequence[str], key: str, *, models_key: str = "blend.models",
-                            need: str | None = None, partial: bool = False) -> None:
+                            partial: bool = False) -> None:
     """Check a per-model checkpoint choice against the models it is for (``models``, named
     ``models_key`` in messages): a list needs one value per model, a mapping names only those
-    models and (unless ``partial``) every one of them; ``need``: a model that must have an entry."""
+    models and (unless ``partial``) every one of them. Whether a given model has an entry is
+    :func:`resolve_checkpoint`'s check."""
     if isinstance(choice, str):
         return
     models = list(models)
@@ -528,16 +529,7 @@ def check_checkpoint_choice(choice, models: Sequence[str], key: str, *, models_k
         if len(choice) != len(models):
             raise ConfigError(f"{key} has {len(choice)} value(s) for {len(models)} model(s) ({shown}); fix: give "
                               f"{len(models)} checkpoints in the order of {models_key}, or a mapping model: checkpoint")
-        if need is not None and need not in models:
-            raise ConfigError(f"{key}=[{', '.join(choice)}] is read in the order of {models_key}, which does not name "
-                              f"{need!r} ({shown}); fix: add {need} to {models_key} or use a mapping "
-                              f"{{{need}: <checkpoint>}}")
         return
-    if need is not None and need not in choice:
-        close = difflib.get_close_matches(need, list(choice), n=1)
-        hint = f" (is {close[0]!r} a misspelling?)" if close else ""
-        raise ConfigError(f"{key} has no checkpoint for {need!r}{hint}; fix: add {need}: <best|last|epoch> to "
-                          "the mapping, or give one value for every model")
     if partial:
         return
     if not models:

@@ -70,10 +70,20 @@ def blend_paths(cfg: Config) -> list[Path]:
     return paths
 
 
-def _oof_paths(cfg: Config, names) -> list[Path]:
-    """The OOF probability files of the blended ``names`` (their own checkpoints): the inputs
-    of weight fitting and calibration when a test split is blended."""
-    return [cfg.run_path / "preds" / f"{n}_oof_{cfg.blend.checkpoint_for(n)}.npy" for n in names]
+def _oof_with_labels(cfg: Config, names, probs, meta, paths, *, multilabel: bool, purpose: str, fix: str):
+    """The blended models' OOF probabilities and sidecar meta, for weight fitting and
+    calibration: the blend's inputs themselves when the OOF split is blended, else each
+    model's OOF file at its own checkpoint. Refused when the sidecar holds no labels."""
+    from .blend import load_aligned
+
+    if cfg.blend.split == "oof":
+        arrays, ometa, src = probs, meta, paths[0]
+    else:
+        oof_paths = [cfg.run_path / "preds" / f"{n}_oof_{cfg.blend.checkpoint_for(n)}.npy" for n in names]
+        (arrays, ometa), src = load_aligned(oof_paths, multilabel=multilabel), oof_paths[0]
+    if ometa.get("labels") is None:
+        raise InputFileError(src, f"OOF sidecar has no labels to {purpose}", fix)
+    return arrays, ometa
 
 
 def _infer_hint(cfg: Config, model: str, checkpoint: str) -> str:
@@ -151,32 +161,28 @@ def run_blend(cfg: Config) -> dict:
     report: dict = {"inputs": [str(p) for p in paths], "models": names, "method": cfg.blend.method,
                     "checkpoints": {n: cfg.blend.checkpoint_for(n) for n in names}}
     if meta.get("multilabel"):
-        return _blend_multilabel(cfg, probs, meta, names, report)
+        return _blend_multilabel(cfg, probs, meta, names, paths, report)
     oof_cache: dict = {}
 
     def oof_inputs():
         """The blended models' OOF probabilities and labels (read once; the inputs themselves
         when blending the OOF split). Weight fitting and calibration both need them."""
         if not oof_cache:
-            if cfg.blend.split == "oof":
-                arrays, ometa, src = probs, meta, paths[0]
-            else:
-                oof_paths = _oof_paths(cfg, names)
-                (arrays, ometa), src = load_aligned(oof_paths), oof_paths[0]
-            if ometa.get("labels") is None:
-                raise InputFileError(src, "OOF sidecar has no labels to fit weights or calibrate on",
-                                     "re-run inference to rewrite it, or set blend.weights and blend.calibrate: false")
+            arrays, ometa = _oof_with_labels(
+                cfg, names, probs, meta, paths, multilabel=False, purpose="fit weights or calibrate on",
+                fix="re-run inference to rewrite it, or set blend.weights and blend.calibrate: false")
             oof_cache.update(arrays=arrays, labels=np.asarray(ometa["labels"]))
         return oof_cache["arrays"], oof_cache["labels"]
 
+    metric = cfg.blend_fit_metric
     if cfg.blend.weights:
         weights = list(cfg.blend.weights)
         report["weights_from"] = "config"
-    elif cfg.blend_fit_metric != "none" and len(paths) > 1:
+    elif metric != "none" and len(paths) > 1:
         oof, oof_y = oof_inputs()
-        weights, fit_report = fit_weights(oof, oof_y, method=cfg.blend.method, metric=cfg.blend_fit_metric)
+        weights, fit_report = fit_weights(oof, oof_y, method=cfg.blend.method, metric=metric)
         weights = [float(w) for w in weights]
-        report["weights_from"] = f"fitted on OOF ({cfg.blend_fit_metric})"
+        report["weights_from"] = f"fitted on OOF ({metric})"
         report["fit"] = fit_report
     else:
         weights = [1.0 / len(paths)] * len(paths)
@@ -205,24 +211,18 @@ def run_blend(cfg: Config) -> dict:
     return {"csv": csv, "report": report}
 
 
-def _blend_multilabel(cfg: Config, probs, meta, names, report) -> dict:
+def _blend_multilabel(cfg: Config, probs, meta, names, paths, report) -> dict:
     """Multi-label (sigmoid) outputs: a weighted mean per class, no row renormalisation."""
     import pandas as pd
 
-    from .blend import fit_weights_multilabel, load_aligned
+    from .blend import fit_weights_multilabel
 
     metric = cfg.blend_fit_metric
     if cfg.blend.weights:
         w, source = np.asarray(cfg.blend.weights, dtype=np.float64), "config"
     elif metric != "none" and len(probs) > 1:
-        if cfg.blend.split == "oof":
-            oof, ometa, src = probs, meta, blend_paths(cfg)[0]
-        else:
-            oof_paths = _oof_paths(cfg, names)
-            (oof, ometa), src = load_aligned(oof_paths, multilabel=True), oof_paths[0]
-        if ometa.get("labels") is None:
-            raise InputFileError(src, "OOF sidecar has no labels to fit weights on",
-                                 "re-run inference to rewrite it, or set blend.weights or blend.fit_metric: none")
+        oof, ometa = _oof_with_labels(cfg, names, probs, meta, paths, multilabel=True, purpose="fit weights on",
+                                      fix="re-run inference to rewrite it, or set blend.weights or blend.fit_metric: none")
         w, fit_report = fit_weights_multilabel(oof, _truth_matrix(ometa["labels"], len(ometa["classes"])),
                                                metric=metric, model_names=names)
         source = f"fitted on OOF ({metric})"

@@ -166,7 +166,7 @@ def ecg_strata(index, n_folds: int) -> np.ndarray:
     n = len(index)
     src = (index["source_db"].astype(str) if "source_db" in index else pd.Series([""] * n)).to_numpy()
     if "labels" in index:
-        codes = [[c for c in str(v).split(";") if c] for v in index["labels"]]
+        codes = index_label_codes(index)
         freq = Counter(c for cs in codes for c in set(cs))
         rare = [min(cs, key=lambda c: (freq[c], c)) if cs else "" for cs in codes]
     else:
@@ -1128,8 +1128,7 @@ def load_training_index(cfg: Config):
         raise InputFileError(cfg.prepared_path, "was prepared with different data/render settings than this config",
                              "run 'sigvision prepare' with this config (or point prepared_dir at the right folder)")
     if cfg.data.format == "hefei" and "labels" in index:
-        tokens = {t for v in index["labels"].astype(str) for t in v.split(";")}
-        if tokens & {"MALE", "FEMALE"}:
+        if {c for cs in index_label_codes(index) for c in cs} & {"MALE", "FEMALE"}:
             raise InputFileError(cfg.prepared_path, "was prepared before the Hefei table's age and sex columns were "
                                  "read (its labels hold MALE/FEMALE)", "run 'sigvision prepare --overwrite' again")
     if "label" in index:
