@@ -7,11 +7,19 @@ Output folder layout::
     <out>/signals/<rec>.npy   float32 signals (sleep: (n_epochs, C, S) µV; ECG: (12, L) mV)
     <out>/cache/<hash>/<rec>.npy   uint8 rendered images, planar ((n_epochs, 3, H, W) or (3, H, W))
     <out>/cache/<hash>/render.json the render config the cache was made with
-    <out>/prepare.json        resolved config, config hash, summary, versions
+    <out>/prepare.json        resolved config, config hash, summary, versions (written last)
+    <out>/.prepare-journal.jsonl   while a prepare runs: one line per finished recording
+    <out>/.sigvision.lock     held (flock) while a prepare writes the folder
 
 Recordings are processed one at a time and images are streamed into memory-mapped
 ``.npy`` files, so memory stays flat however many nights there are. Every file is written
 under a temporary name and renamed when complete.
+
+A prepare that stops half-way (killed, disk full, a bad file) leaves its journal: the next
+plain ``prepare`` says an interrupted run is here; ``--update`` resumes it (recordings the
+journal lists as finished, with unchanged sources and complete arrays, are kept), and
+``--overwrite`` starts over. Two prepares of one folder at once: the second is refused
+(:func:`sigvision.artifacts.folder_lock`).
 
 The cache is planar (``"cache_layout": "chw"`` in ``prepare.json``): the layout the models
 take, so a training batch becomes model input by one contiguous conversion instead of a
@@ -21,6 +29,7 @@ transposition. Folders prepared before the layout was recorded hold (H, W, 3) im
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -32,7 +41,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .artifacts import atomic_path, save_npy, write_csv, write_json
+from .artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, save_npy, write_csv, write_json
 from .config import Config, config_hash, config_to_dict, save_config
 from .errors import InputFileError
 from .loaders.base import STAGES
@@ -60,22 +69,118 @@ class PrepareResult:
     summary: dict
 
 
+JOURNAL_NAME = ".prepare-journal.jsonl"
+
+
+def _children(path: Path) -> list[Path]:
+    return [c for c in path.iterdir() if c.name != LOCK_NAME] if path.is_dir() else []
+
+
+def folder_state(path: str | os.PathLike) -> str:
+    """What an output folder holds: ``"empty"`` (or missing), ``"finished"`` (a complete
+    prepare), ``"interrupted"`` (a prepare that stopped before writing ``prepare.json``, or
+    whose journal is still there) or ``"foreign"`` (other files)."""
+    path = Path(path)
+    kids = _children(path)
+    if not kids:
+        return "empty"
+    names = {c.name for c in kids}
+    if JOURNAL_NAME in names:
+        return "interrupted"
+    if "prepare.json" in names:
+        return "finished"
+    if names & {"signals", "cache", "index.csv", "records.csv", "config.yaml"}:
+        return "interrupted"
+    return "foreign"
+
+
+def _journal_count(path: Path) -> int:
+    try:
+        with open(path / JOURNAL_NAME, encoding="utf-8") as fh:
+            return max(0, sum(1 for line in fh if line.endswith("\n")) - 1)
+    except OSError:
+        return 0
+
+
 def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse a non-empty output folder unless ``overwrite``; then clear it."""
+    """Refuse a non-empty output folder unless ``overwrite``; then clear it (the lock file of
+    :func:`~sigvision.artifacts.folder_lock` stays). The refusal says what the folder holds:
+    a finished prepare, an interrupted one (``--update`` resumes it) or other files."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputFileError(path, "exists and is not a folder", "choose another --out")
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise InputFileError(path, "output folder already holds results",
-                                 "choose another --out or pass --overwrite to replace them")
-        for child in path.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+    state = folder_state(path)
+    if state != "empty" and not overwrite:
+        if state == "interrupted":
+            done = _journal_count(path)
+            held = f" ({done} recording(s) finished before it stopped)" if done else ""
+            raise InputFileError(path, f"an interrupted prepare is here{held}",
+                                 "--update resumes it, --overwrite starts over")
+        if state == "finished":
+            raise InputFileError(path, "already holds a finished prepare",
+                                 "--update refreshes it (new or changed recordings only), --overwrite starts "
+                                 "over, or choose another --out")
+        raise InputFileError(path, "output folder already holds other files",
+                             "choose another --out, or pass --overwrite to delete them")
+    for child in _children(path):
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class _Journal:
+    """Append-only record of the recordings a running prepare has finished (one JSON line
+    each, flushed and fsynced), so an interrupted prepare can be resumed by ``--update``."""
+
+    def __init__(self, out: Path, cfg_hash: str):
+        self.path = out / JOURNAL_NAME
+        fresh = not self.path.is_file()
+        self.fh = open(self.path, "a", encoding="utf-8")
+        if fresh:
+            self._write({"config_hash": cfg_hash, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    def _write(self, obj: dict) -> None:
+        self.fh.write(json.dumps(obj, default=str) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def add(self, rec: dict, rows: list[dict]) -> None:
+        self._write({"rec": rec, "rows": rows})
+
+    def close(self, *, remove: bool) -> None:
+        self.fh.close()
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+def _journal_entries(out: Path, cfg_hash: str) -> dict:
+    """record -> (records.csv row, index rows) that an interrupted prepare with the same config
+    hash journaled as finished; a last line cut short by a crash is ignored."""
+    import pandas as pd
+
+    entries: dict = {}
+    try:
+        with open(out / JOURNAL_NAME, encoding="utf-8") as fh:
+            lines = [line for line in fh if line.endswith("\n")]
+    except OSError:
+        return entries
+    try:
+        head = json.loads(lines[0]) if lines else {}
+    except ValueError:
+        return entries
+    if head.get("config_hash") != cfg_hash:
+        return entries
+    for line in lines[1:]:
+        try:
+            item = json.loads(line)
+            rec = item["rec"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        entries[str(rec["record"])] = (rec, pd.DataFrame(item["rows"]))
+    return entries
 
 
 CACHE_LAYOUT = "chw"  # how this version writes the render cache (see the module docstring)
@@ -94,9 +199,18 @@ def cache_dir_of(out_dir: str | os.PathLike, cfg: Config) -> Path:
 
 
 def _save_memmap_images(path: Path, shape: tuple[int, ...], fill: Callable[[np.ndarray], None]) -> None:
-    """Create ``path`` as a uint8 .npy memory map, let ``fill`` write into it, then rename."""
+    """Create ``path`` as a uint8 .npy memory map, let ``fill`` write into it, then rename.
+
+    The file's blocks are allocated before the map is written: a full disk then fails here
+    with ENOSPC (a clear error) instead of killing the process with SIGBUS on a page write."""
     with atomic_path(path, suffix=".npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
         fill(mm)
         mm.flush()
         del mm
@@ -108,22 +222,24 @@ def _source_stats(path: str | os.PathLike) -> dict:
 
 
 def _previous(out: Path, cfg: Config) -> dict:
-    """record -> (records.csv row, index rows) of an earlier prepare with the same config hash."""
-    import json
-
+    """record -> (records.csv row, index rows) of an earlier prepare with the same config hash,
+    and of the recordings an interrupted prepare journaled as finished."""
     import pandas as pd
 
+    cfg_hash = config_hash(cfg, ("data", "render"))
+    found: dict = {}
     try:
         meta = json.loads((out / "prepare.json").read_text())
-        if meta.get("config_hash") != config_hash(cfg, ("data", "render")) or \
-                (meta.get("cache_dir") and cache_layout(meta) != CACHE_LAYOUT):
-            return {}  # another config, or a cache in an older layout: rebuild every record
-        recs = pd.read_csv(out / "records.csv", dtype={"record": str}, keep_default_na=False)
-        index = pd.read_csv(out / "index.csv", dtype={"record": str}, keep_default_na=False)
+        if meta.get("config_hash") == cfg_hash and not (meta.get("cache_dir") and cache_layout(meta) != CACHE_LAYOUT):
+            # (another config, or a cache in an older layout: rebuild every record)
+            recs = pd.read_csv(out / "records.csv", dtype={"record": str}, keep_default_na=False)
+            index = pd.read_csv(out / "index.csv", dtype={"record": str}, keep_default_na=False)
+            groups = {r: g for r, g in index.groupby("record", sort=False)}
+            found = {str(r["record"]): (r.to_dict(), groups.get(str(r["record"]))) for _, r in recs.iterrows()}
     except (OSError, ValueError, KeyError):
-        return {}
-    groups = {r: g for r, g in index.groupby("record", sort=False)}
-    return {str(r["record"]): (r.to_dict(), groups.get(str(r["record"]))) for _, r in recs.iterrows()}
+        found = {}
+    found.update(_journal_entries(out, cfg_hash))
+    return found
 
 
 def _entry_valid(out: Path, cache: Path | None, rid: str, rec_row: dict, source: Path, hyp: Path | None) -> bool:
@@ -166,49 +282,69 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
     labels_required : False for new recordings to predict: sleep recordings without a
         hypnogram are cut into unlabelled 30-s epochs (label -1) over the whole signal.
     """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputFileError(out, "exists and is not a folder", "choose another --out")
+    with folder_lock(out, "sigvision prepare"):
+        remove_stale_temps(out)  # left by a killed run; no live writer holds the lock
+        return _prepare_locked(cfg, out, overwrite=overwrite, update=update, progress=progress or _no_progress,
+                               limit=limit, labels_required=labels_required, t0=t0)
+
+
+def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limit, labels_required, t0):
     import pandas as pd
 
-    t0 = time.perf_counter()
-    progress = progress or _no_progress
     previous: dict = {}
-    if update and Path(out_dir).is_dir():
-        out = Path(out_dir)
+    if update and folder_state(out) == "foreign":
+        raise InputFileError(out, "holds other files, not a sigvision prepare, so --update has nothing to resume",
+                             "choose another --out, or pass --overwrite to delete them")
+    if update:
         previous = _previous(out, cfg)
         keep = cache_dir_of(out, cfg).name
         for old in (out / "cache").glob("*") if (out / "cache").is_dir() else []:
             if old.is_dir() and old.name != keep:
                 shutil.rmtree(old)
     else:
-        out = check_output_dir(out_dir, overwrite)
+        check_output_dir(out, overwrite)
     d = cfg.data
     if not d.root:
         raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
     cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
-    if d.format == "sleep_edf":
-        rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit, previous, labels_required)
-    elif d.format == "image_folder":
-        rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
-    elif d.format in ("wfdb", "aiwin", "hefei"):
-        rows, recs = _prepare_ecg(cfg, out, cache, progress, limit)
-    else:  # validated by the config already
-        raise ValueError(d.format)
-    index = pd.DataFrame(rows)
-    index_csv = write_csv(out / "index.csv", index)
-    write_csv(out / "records.csv", pd.DataFrame(recs))
-    if cache is not None:
-        write_json(cache / "render.json", {"hash": cache.name, "layout": CACHE_LAYOUT,
-                                           "render": config_to_dict(cfg.render),
-                                           "data": config_to_dict(cfg.data)})
-    summary = _summary(cfg, index, recs)
-    save_config(cfg, out / "config.yaml")
-    write_json(out / "prepare.json", {
-        "config": config_to_dict(cfg),
-        "config_hash": config_hash(cfg, ("data", "render")),
-        "cache_dir": str(cache.relative_to(out)) if cache is not None else None,
-        "cache_layout": CACHE_LAYOUT,
-        "summary": summary,
-        "versions": _versions(),
-    })
+    journal = _Journal(out, config_hash(cfg, ("data", "render")))
+    try:
+        if d.format == "sleep_edf":
+            rows, recs = _prepare_sleep_edf(cfg, out, cache, progress, limit, previous, labels_required, journal)
+        elif d.format == "image_folder":
+            rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
+        elif d.format in ("wfdb", "aiwin", "hefei"):
+            rows, recs = _prepare_ecg(cfg, out, cache, progress, limit)
+        else:  # validated by the config already
+            raise ValueError(d.format)
+        index = pd.DataFrame(rows)
+        index_csv = write_csv(out / "index.csv", index)
+        write_csv(out / "records.csv", pd.DataFrame(recs))
+        if cache is not None:
+            write_json(cache / "render.json", {"hash": cache.name, "layout": CACHE_LAYOUT,
+                                               "render": config_to_dict(cfg.render),
+                                               "data": config_to_dict(cfg.data)})
+        summary = _summary(cfg, index, recs)
+        save_config(cfg, out / "config.yaml")
+        write_json(out / "prepare.json", {
+            "config": config_to_dict(cfg),
+            "config_hash": config_hash(cfg, ("data", "render")),
+            "cache_dir": str(cache.relative_to(out)) if cache is not None else None,
+            "cache_layout": CACHE_LAYOUT,
+            "summary": summary,
+            "versions": _versions(),
+        })
+    except BaseException as exc:
+        journal.close(remove=False)  # the next run says "interrupted" and --update resumes from it
+        again = disk_full_again(exc, "free space on that disk, then run the same prepare with --update to resume it")
+        if again is not exc:
+            raise again from None
+        raise
+    journal.close(remove=True)  # prepare.json is written: the folder is complete
     return PrepareResult(out_dir=out, index_csv=index_csv, n_records=len(recs), n_samples=len(index),
                          cache_dir=cache, seconds=time.perf_counter() - t0, summary=summary)
 
@@ -243,7 +379,7 @@ def _versions() -> dict:
     return v
 
 
-def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_required=True):
+def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_required=True, journal=None):
     from .loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
 
     d = cfg.data
@@ -287,6 +423,8 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
                      **{k: v for k, v in night.summary.items() if k != "hypnogram"},
                      **_source_stats(psg), "hyp_size": hyp.stat().st_size if hyp else -1,
                      "hyp_mtime": hyp.stat().st_mtime if hyp else -1})
+        if journal is not None:
+            journal.add(recs[-1], rows[len(rows) - night.n_epochs:])
         del night
     if reused:
         log.info("prepare: reused %d unchanged record(s), rebuilt %d", reused, len(pairs) - reused)
@@ -377,12 +515,14 @@ def _ecg_source_db(record_id: str) -> str:
 
 
 def load_prepared(prepared_dir: str | os.PathLike):
-    """Read a prepared folder's index and metadata: ``(index DataFrame, prepare.json dict)``."""
-    import json
-
+    """Read a prepared folder's index and metadata: ``(index DataFrame, prepare.json dict)``.
+    A folder whose prepare was interrupted (or is still running) is refused."""
     import pandas as pd
 
     d = Path(prepared_dir)
+    if (d / JOURNAL_NAME).is_file():
+        raise InputFileError(d, "holds an interrupted (or still running) prepare",
+                             "let it finish, or run the same 'sigvision prepare' command with --update to resume it")
     idx, meta = d / "index.csv", d / "prepare.json"
     for p in (idx, meta):
         if not p.is_file():

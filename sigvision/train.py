@@ -22,11 +22,13 @@ nccl on CUDA, gloo on CPU); only rank 0 writes. ``train.batch_size`` is per proc
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import mmap
 import os
+import pickle
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import atomic_path, write_csv
+from .artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, write_csv
 from .config import Config, config_hash, config_to_dict, save_config
 from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
@@ -1025,14 +1027,13 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     last = out / "last.pt"
     # every rank raises together (rank 0's view of the folder): a rank left behind would wait in
     # its first all-reduce until the collective timeout
-    held = bool(not resume and out.exists() and any(out.glob("*.pt")))
+    held = _held_checkpoints(out, tcfg) if not resume and info.primary else ""
     if info.enabled:
         box = [held]
         dist.broadcast_object_list(box, src=0)
-        held = bool(box[0])
+        held = str(box[0])
     if held:
-        raise InputFileError(out, "already holds checkpoints",
-                             "pass --resume to continue, --overwrite to start again, or change the experiment name")
+        raise InputFileError(out, *held.split("|", 1))
     if resume and last.is_file():
         # loaded before DDP wraps the model, so DDP starts every rank from rank 0's weights
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -1164,6 +1165,28 @@ def run_info() -> dict:
     return info
 
 
+def _held_checkpoints(out: Path, tcfg) -> str:
+    """``""`` when the fold folder ``out`` holds no checkpoint, else ``"problem|fix"`` saying
+    whether they are a finished training run or an interrupted one (read from ``last.pt``:
+    its epoch against ``train.epochs`` and early stopping)."""
+    if not (out.exists() and any(out.glob("*.pt"))):
+        return ""
+    done, epoch = False, None
+    try:
+        ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        epoch = int(ck["epoch"])
+        patience = tcfg.early_stopping_patience
+        done = epoch + 1 >= tcfg.epochs or bool(patience and int(ck.get("bad_epochs", 0)) >= patience)
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+        pass  # no (complete) last.pt: the run stopped before or while writing it
+    if done:
+        return ("already holds checkpoints of a finished training run|--overwrite retrains it, or change the "
+                "experiment name (--set name=...)")
+    where = f" after epoch {epoch} of {tcfg.epochs}" if epoch is not None else " before its first last.pt"
+    return (f"already holds checkpoints of an interrupted training run (it stopped{where})|--resume continues it, "
+            "--overwrite starts over")
+
+
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None,
           epoch_callback=None) -> list[dict]:
     """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
@@ -1177,14 +1200,51 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     index = load_training_index(cfg)
     spec = task_spec(cfg, index)
     mdir = model_dir(cfg)
-    if overwrite and info.primary and mdir.exists():
-        shutil.rmtree(mdir)
+    with contextlib.ExitStack() as stack:
+        # one training run per model folder at a time (two models of one experiment may train
+        # side by side); rank 0 holds the lock and every rank learns whether it got it
+        refused: InputFileError | None = None
+        if info.primary:
+            try:
+                stack.enter_context(folder_lock(mdir, "sigvision train"))
+            except InputFileError as exc:
+                refused = exc
+        if info.enabled:
+            import torch.distributed as dist
+
+            init_distributed(resolve_device(cfg.train.device))
+            box = [(refused.path, refused.problem, refused.fix) if refused else None]
+            dist.broadcast_object_list(box, src=0)
+            refused = InputFileError(*box[0]) if box[0] else None
+        if refused is not None:
+            cleanup_distributed()
+            raise refused
+        if info.primary:
+            remove_stale_temps(mdir)  # left by a killed run; no live writer holds the lock
+        if overwrite and info.primary:
+            for child in mdir.iterdir():
+                if child.name == LOCK_NAME:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        try:
+            return _train_locked(cfg, index, spec, mdir, info, resume=resume, progress=progress,
+                                 epoch_callback=epoch_callback)
+        except InputFileError as exc:
+            again = disk_full_again(exc, "free space on that disk, then run the same train with --resume to "
+                                         "continue from the last complete epoch")
+            if again is not exc:
+                raise again from None
+            raise
+
+
+def _train_locked(cfg: Config, index, spec, mdir: Path, info, *, resume, progress, epoch_callback) -> list[dict]:
     folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=info.primary)
     if info.enabled:
         import torch.distributed as dist
 
-        device = resolve_device(cfg.train.device)
-        init_distributed(device)
         dist.barrier()
         folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
     if info.primary:

@@ -103,8 +103,8 @@ def test_train_two_folds_outputs_and_resume_is_identical(prepared, synth_dir4, t
     assert list(m["epoch"]) == [0, 1, 2]
     assert {"train_loss", "val_loss", "accuracy", "macro_f1", "kappa", "train_img_s"} <= set(m.columns)
     assert (tmp_path / "a" / "t" / "test_vit" / "config.yaml").is_file()
-    # refuses to train over existing checkpoints without --resume/--overwrite
-    with pytest.raises(InputFileError, match="--resume"):
+    # refuses to train over existing checkpoints without --resume/--overwrite, saying what they are
+    with pytest.raises(InputFileError, match="checkpoints of a finished training run; fix: --overwrite retrains it"):
         train(cfg)
 
     # interrupted after epoch 1, then resumed: same final weights as uninterrupted
@@ -115,6 +115,9 @@ def test_train_two_folds_outputs_and_resume_is_identical(prepared, synth_dir4, t
     with pytest.raises(KeyboardInterrupt):
         train_fold(cfg_b, 0, index, folds, _stop_after_epoch=1)
     assert torch.load(tmp_path / "b" / "t" / "test_vit" / "fold_0" / "last.pt", weights_only=False)["epoch"] == 1
+    with pytest.raises(InputFileError, match=r"interrupted training run \(it stopped after epoch 1 of 3\); "
+                                             r"fix: --resume continues it, --overwrite starts over"):
+        train(cfg_b)
     train(cfg_b, resume=True)
     a = torch.load(fold_dir / "last.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "t" / "test_vit" / "fold_0" / "last.pt", weights_only=False)["model"]
