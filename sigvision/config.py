@@ -653,14 +653,69 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
 
 
+#: long or common spellings of keys -> the key (compared after removing '_', '-' and case)
+KEY_SYNONYMS: dict[str, str] = {
+    "learningrate": "lr", "lrate": "lr", "minlearningrate": "min_lr", "batch": "batch_size",
+    "batchsz": "batch_size", "bs": "batch_size", "nepochs": "epochs", "numepochs": "epochs", "maxepochs": "epochs",
+    "weightdecay": "weight_decay", "wd": "weight_decay", "workers": "num_workers", "numworker": "num_workers",
+    "nfolds": "folds", "numfolds": "folds", "kfold": "folds", "kfolds": "folds", "samplingrate": "fs_hz",
+    "fs": "fs_hz", "sfreq": "fs_hz", "srate": "fs_hz", "samplerate": "fs_hz", "patience": "early_stopping_patience",
+    "arch": "name", "architecture": "name", "modelname": "name", "optim": "optimizer", "opt": "optimizer",
+    "labelsmoothing": "label_smoothing", "mixedprecision": "amp", "fp16": "amp", "size": "height",
+    "imgsize": "height", "imagesize": "height", "ckpt": "checkpoint",
+}
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _all_keys(cls: type = None, prefix: str = "") -> list[str]:
+    """Every dotted key of the config schema (``train.lr``, ``data.fs_hz``, ...)."""
+    cls = cls or Config
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out += _all_keys(tp, prefix + f.name + ".")
+        else:
+            out.append(prefix + f.name)
+    return out
+
+
+def suggest_key(key: str, section_keys: Sequence[str], prefix: str = "") -> str | None:
+    """The closest valid key for an unknown ``key`` written under ``prefix`` (``"train."``):
+    a known synonym or a close spelling in the same section first (``lerning_rate`` ->
+    ``train.lr``), then the same name in another section (``train.fs_hz`` -> ``data.fs_hz``)."""
+    names = list(section_keys)
+    squashed = {_squash(n): n for n in names}
+    k = _squash(key)
+    if k in squashed:
+        return prefix + squashed[k]
+    syn_keys = list(KEY_SYNONYMS)
+    for cand in ([k] if k in KEY_SYNONYMS else []) + difflib.get_close_matches(k, syn_keys, n=3, cutoff=0.8):
+        if KEY_SYNONYMS[cand] in names:
+            return prefix + KEY_SYNONYMS[cand]
+    close = difflib.get_close_matches(k, list(squashed), n=1, cutoff=0.6)
+    if close:
+        return prefix + squashed[close[0]]
+    elsewhere = [full for full in _all_keys() if not full.startswith(prefix) and
+                 _squash(full.rsplit(".", 1)[-1]) in ({k} | {_squash(KEY_SYNONYMS.get(k, k))})]
+    if elsewhere:
+        return elsewhere[0]
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+    return prefix + close[0] if close else None
+
+
 def _build(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
     kwargs = {}
     for k, v in mapping.items():
         if k not in names:
-            close = difflib.get_close_matches(str(k), names, n=1, cutoff=0.5)
-            hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+            close = suggest_key(str(k), names, prefix)
+            hint = f"; did you mean {close!r}?" if close else ""
             raise ConfigError(f"unknown config key {prefix + str(k)!r}{hint} (valid keys: {', '.join(names)})")
         kwargs[k] = _coerce(v, hints[k], prefix + k)
     return cls(**kwargs)
@@ -707,24 +762,76 @@ def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
 
     for ov in overrides:
         if "=" not in ov:
-            raise ConfigError(f"override {ov!r} must look like section.key=value")
+            raise ConfigError(f"--set {ov}: an override must look like section.key=value")
         k, v = ov.split("=", 1)
-        _set_dotted(mapping, k.strip(), yaml.safe_load(v))
+        try:
+            value = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {ov}: the value {v!r} is not valid YAML; fix: quote it "
+                              f"(--set '{k}=\"{v}\"')") from None
+        try:
+            _set_dotted(mapping, k.strip(), value)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {ov}: {exc}") from None
     return mapping
 
 
+def _override_culprit(exc: ConfigError, overrides: Sequence[str]) -> str:
+    """``--set KEY=VALUE`` for the override an error is about (the one whose key the message
+    names, the longest such key), else every override."""
+    text = str(exc)
+    named = [ov for ov in overrides if "=" in ov and ov.split("=", 1)[0].strip() in text]
+    if named:
+        return "--set " + max(named, key=lambda ov: len(ov.split("=", 1)[0]))
+    return ", ".join(f"--set {ov}" for ov in overrides)
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
-    import yaml
+    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides.
+
+    An error caused by an override names the override (``--set train.lerning_rate=0.1: ...``);
+    one in the file names the file. Paths written ``sample:NAME`` resolve to the sample data
+    shipped with sigvision (:func:`sigvision.samples.sample_path`), from any working folder.
+    """
+    import copy
 
     data: dict = _read_yaml_with_base(Path(path)) if path is not None else {}
+    base = copy.deepcopy(data)
+    overrides = list(overrides)
     apply_overrides(data, overrides)
     try:
-        return config_from_dict(data)
+        return _resolve_sample_paths(config_from_dict(data))
     except ConfigError as exc:
+        if overrides:
+            try:  # does the file alone load? then an override is to blame
+                config_from_dict(base)
+            except ConfigError:
+                pass
+            else:
+                raise ConfigError(f"{_override_culprit(exc, overrides)}: {exc}") from None
         if path is not None:
             raise ConfigError(f"{path}: {exc}") from None
         raise
+
+
+SAMPLE_PREFIX = "sample:"
+
+
+def _resolve_sample_paths(cfg: Config) -> Config:
+    """``data.root`` / ``data.labels_csv`` / ``infer.test_dir`` written ``sample:NAME`` -> the
+    shipped sample folder's absolute path."""
+    def res(v: str) -> str:
+        if isinstance(v, str) and v.startswith(SAMPLE_PREFIX):
+            from .samples import sample_path
+
+            return str(sample_path(v[len(SAMPLE_PREFIX):]))
+        return v
+
+    data = dataclasses.replace(cfg.data, root=res(cfg.data.root), labels_csv=res(cfg.data.labels_csv))
+    infer = dataclasses.replace(cfg.infer, test_dir=res(cfg.infer.test_dir))
+    if data == cfg.data and infer == cfg.infer:
+        return cfg
+    return dataclasses.replace(cfg, data=data, infer=infer)
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -744,7 +851,9 @@ def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
     if p.resolve() in _seen:
         raise ConfigError(f"{p}: 'base' includes form a cycle")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        text = p.read_text(encoding="utf-8")
+        _check_duplicate_keys(yaml.compose(text), p)
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise ConfigError(f"{p}: not valid YAML ({first}); fix: check indentation and colons") from None
@@ -754,6 +863,24 @@ def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
     if base:
         data = _deep_merge(_read_yaml_with_base(p.parent / str(base), _seen + (p.resolve(),)), data)
     return data
+
+
+def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
+    """Refuse a key written twice in one mapping (YAML loaders keep the last silently)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for knode, vnode in node.value:
+            key = str(knode.value)
+            if key in seen:
+                raise ConfigError(f"{path}: key {prefix + key!r} is written twice (lines {seen[key] + 1} and "
+                                  f"{knode.start_mark.line + 1}); fix: keep one of them")
+            seen[key] = knode.start_mark.line
+            _check_duplicate_keys(vnode, path, prefix + key + ".")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, path, f"{prefix[:-1]}[{i}].")
 
 
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:

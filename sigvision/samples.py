@@ -19,13 +19,27 @@ import numpy as np
 
 from .errors import InputFileError
 
-__all__ = ["resource_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
+__all__ = ["resource_path", "sample_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
            "load_sample_hypnogram", "consensus_hypnogram", "write_sample_psg", "crop_hypnogram"]
 
 
 def resource_path(*parts: str) -> Path:
     """Path of a file or folder under ``sigvision/resources``."""
     return Path(str(resources.files("sigvision").joinpath("resources", *parts)))
+
+
+def sample_path(name: str) -> Path:
+    """The shipped sample folder ``name`` (what a config's ``sample:NAME`` path means): under
+    ``sigvision/resources/sample/`` in the installed package, else under ``sample_data/`` of the
+    source checkout the package runs from (larger sets ship only with the repository)."""
+    name = name.strip().strip("/")
+    roots = [resource_path("sample"), Path(__file__).resolve().parent.parent / "sample_data"]
+    for root in roots:
+        if name and (root / name).exists():
+            return root / name
+    have = sorted({p.name for r in roots if r.is_dir() for p in r.iterdir() if not p.name.startswith(".")})
+    raise InputFileError(f"sample:{name}", "no such sample data shipped with sigvision",
+                         f"use one of: {', '.join('sample:' + h for h in have)}, or a folder path")
 
 
 def sample_ecg_dir() -> Path:
