@@ -1,6 +1,10 @@
 # The two commands a new user types (each sets up its own environment first):
 #   make demo   - run the pipeline on the sample data shipped in the repo
 #   make test   - run the test suite
+# Every output can be redirected: `make demo OUT=/scratch/me/demo`, `make ecg-demo OUT=/scratch/me/ecg`,
+# `make bench OUT=/scratch/me/bench` (JSON of every benchmark there). Without OUT the outputs go
+# where the README says (demo_out/, runs/ + weights/, the terminal).
+OUT ?=
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,23 +23,27 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install -q -r requirements-bench.txt
 	touch $(BENCH_STAMP)
 
+DEMO_OUT := $(if $(OUT),$(OUT),demo_out)
+ECG_SET := $(if $(OUT),--set output_dir=$(OUT) --set weights_dir=$(OUT)/weights,)
+BENCH_JSON := $(if $(OUT),--json-out $(OUT)/benchmarks.json,)
+
 demo: $(STAMP)
-	$(BIN)/sigvision demo --out demo_out --overwrite
+	$(BIN)/sigvision demo --out $(DEMO_OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 ecg-demo: $(STAMP)
-	$(BIN)/sigvision -q prepare -c configs/ecg_cinc2021.yaml --overwrite
-	$(BIN)/sigvision -q train -c configs/ecg_demo_img.yaml --overwrite
-	$(BIN)/sigvision -q train -c configs/ecg_demo_1d.yaml --overwrite
-	$(BIN)/python inferblend.py configs/ecg_demo_img.yaml configs/ecg_demo_1d.yaml
-	$(BIN)/python blend.py -c configs/ecg_cinc2021.yaml
-	$(BIN)/python postprocess.py -c configs/ecg_cinc2021.yaml
-	$(BIN)/sigvision evaluate -c configs/ecg_cinc2021.yaml
+	$(BIN)/sigvision -q prepare -c configs/ecg_cinc2021.yaml $(ECG_SET) --overwrite
+	$(BIN)/sigvision -q train -c configs/ecg_demo_img.yaml $(ECG_SET) --overwrite
+	$(BIN)/sigvision -q train -c configs/ecg_demo_1d.yaml $(ECG_SET) --overwrite
+	$(BIN)/python inferblend.py configs/ecg_demo_img.yaml configs/ecg_demo_1d.yaml $(ECG_SET)
+	$(BIN)/python blend.py -c configs/ecg_cinc2021.yaml $(ECG_SET)
+	$(BIN)/python postprocess.py -c configs/ecg_cinc2021.yaml $(ECG_SET)
+	$(BIN)/sigvision evaluate -c configs/ecg_cinc2021.yaml $(ECG_SET)
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks --full
+	$(BIN)/python -m benchmarks --full $(BENCH_JSON)
 	$(BIN)/python benchmarks/ecg_cv.py
 
 bench-realism: $(BENCH_STAMP)

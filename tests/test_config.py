@@ -208,3 +208,91 @@ def test_checkpoint_command_line_forms():
                        ("bset", "--checkpoint='bset' is not a checkpoint")):
         with pytest.raises(ConfigError, match=match):
             parse_checkpoint_arg(bad)
+
+
+# --- errors that name what the user wrote -------------------------------------------------
+
+@pytest.mark.parametrize("key,suggested", [
+    ("train.lerning_rate", "train.lr"),          # a synonym, misspelt, in the section written
+    ("train.learning_rate", "train.lr"),
+    ("train.batch", "train.batch_size"),
+    ("train.epoch", "train.epochs"),
+    ("train.fs_hz", "data.fs_hz"),               # the same name in another section
+    ("render.widht", "render.width"),
+    ("data.sampling_rate", "data.fs_hz"),
+])
+def test_key_suggestions_rank_the_section_written_first(key, suggested):
+    sec, k = key.split(".")
+    with pytest.raises(ConfigError, match=rf"unknown config key '{key}'; did you mean '{suggested}'\?"):
+        config_from_dict({sec: {k: 1}})
+
+
+def test_set_errors_name_the_override_not_the_file(tmp_path):
+    preset = CONFIGS[0]
+    with pytest.raises(ConfigError, match=r"^--set train\.lerning_rate=0\.1: unknown config key 'train\.lerning_rate'; "
+                                          r"did you mean 'train\.lr'"):
+        load_config(preset, ["render.width=64", "train.lerning_rate=0.1"])
+    with pytest.raises(ConfigError, match=r"^--set train\.epochs=many: train\.epochs must be an integer"):
+        load_config(preset, ["train.epochs=many"])
+    with pytest.raises(ConfigError, match=r"^--set render\.width: an override must look like section\.key=value"):
+        load_config(preset, ["render.width"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: many\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: train\.epochs must be an integer"):  # the file's own error
+        load_config(bad, ["render.width=64"])
+    # an override that repairs the file is accepted
+    assert load_config(bad, ["train.epochs=3"]).train.epochs == 3
+
+
+def test_set_error_from_the_cli_is_one_line_exit_2(capsys):
+    from sigvision.cli import main
+
+    assert main(["config", "show", "--set", "train.lerning_rate=0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("sigvision: error: --set train.lerning_rate=0.1: unknown config key 'train.lerning_rate'; did you "
+                   "mean 'train.lr'? (valid keys: " + err.split("(valid keys: ", 1)[1])
+
+
+@pytest.mark.parametrize("text,key,lines", [
+    ("train:\n  lr: 0.1\n  epochs: 3\n  lr: 0.2\n", "train.lr", (2, 4)),
+    ("name: a\ntrain:\n  lr: 0.1\nname: b\n", "name", (1, 4)),
+    ("data:\n  channel_aliases:\n    EEG: [a]\n    EEG: [b]\n", "data.channel_aliases.EEG", (3, 4)),
+])
+def test_duplicated_yaml_key_is_refused_naming_key_and_lines(tmp_path, text, key, lines):
+    p = tmp_path / "dup.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=rf"dup\.yaml: key '{key}' is written twice \(lines {lines[0]} and "
+                                          rf"{lines[1]}\); fix: keep one of them"):
+        load_config(p)
+
+
+def test_shipped_presets_find_their_sample_data_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "ecg_cinc2021.yaml")
+    root = Path(cfg.data.root)
+    assert root.is_absolute() and len(list(root.glob("*.hea"))) == 35
+    assert load_config(None, ["data.root=sample:cinc2021"]).data.root == str(root)
+    with pytest.raises(Exception, match=r"sample:nope: no such sample data shipped with sigvision; fix: use one of: "
+                                        r".*sample:cinc2021"):
+        load_config(None, ["data.root=sample:nope"])
+
+
+def test_every_makefile_target_that_writes_can_be_redirected():
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    assert make, "make is needed to run the README's commands"
+    repo = Path(__file__).resolve().parent.parent
+
+    def dry(target, *extra):
+        r = subprocess.run([make, "-n", "-o", ".venv/.installed", "-o",
+                            ".venv/.installed-bench", target, *extra], cwd=repo, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return [ln for ln in r.stdout.splitlines() if "sigvision" in ln or ".py" in ln or "benchmarks" in ln]
+
+    assert any("demo --out /x/d " in ln for ln in dry("demo", "OUT=/x/d"))
+    assert any("demo --out demo_out " in ln for ln in dry("demo"))
+    ecg = dry("ecg-demo", "OUT=/x/e")
+    assert ecg and all("--set output_dir=/x/e --set weights_dir=/x/e/weights" in ln for ln in ecg)
+    assert any("--json-out /x/b/benchmarks.json" in ln for ln in dry("bench", "OUT=/x/b"))
