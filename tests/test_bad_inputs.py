@@ -114,7 +114,7 @@ def case_missing_hypnogram(t):
 
 def case_empty_recordings_folder(t):
     (t / "in").mkdir()
-    return _prep(t / "in", t / "out"), "no '*-PSG.edf' files"
+    return _prep(t / "in", t / "out"), "no recordings"
 
 
 def case_missing_root(t):

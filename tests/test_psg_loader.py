@@ -143,7 +143,7 @@ def test_pairing_sleep_edf_names(tmp_path):
 
 
 def test_empty_folder(tmp_path):
-    with pytest.raises(InputFileError, match="no '\\*-PSG.edf' files"):
+    with pytest.raises(InputFileError, match="no recordings"):
         pair_sleep_edf_files(tmp_path)
 
 
