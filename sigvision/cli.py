@@ -197,6 +197,14 @@ def cmd_evaluate(args) -> int:
     if "kappa" in o:
         print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
               f"({len(res['per_night'])} night(s))")
+        q = res.get("quality") or {}
+        if q.get("flagged"):
+            from .quality import format_counts
+
+            u = q.get("overall_unflagged")
+            print(f"  {q['flagged']} of {q['of']} epochs flagged for signal quality ({format_counts(q['counts'])})"
+                  + (f"; on the {q['of'] - q['flagged']} unflagged: accuracy {u['accuracy']:.3f}  macro-F1 "
+                     f"{u['macro_f1']:.3f}  kappa {u['kappa']:.3f}" if u else ""))
         print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
         print(f"report: {res['report']}")
     else:
@@ -209,6 +217,11 @@ def cmd_evaluate(args) -> int:
             print(f"challenge score {o['challenge_score']:.3f}  accuracy {o['accuracy']:.3f}{split}")
         print(f"macro precision {o['macro_precision']:.3f}  macro recall {o['macro_recall']:.3f}  "
               f"macro-F1 {o['macro_f1']:.3f}  macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
+        q = res.get("quality") or {}
+        if q.get("flagged"):
+            from .quality import format_counts
+
+            print(f"  {q['flagged']} of {q['of']} records flagged for signal quality ({format_counts(q['counts'])})")
         print(f"metrics.json, metrics.md and per_class.csv (precision, recall, F1 per class) in {res['out_dir']}")
         print(f"report: {res['report']}")
     return 0
