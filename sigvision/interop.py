@@ -227,8 +227,18 @@ def _edf_unit_correction(raw, picks, source) -> np.ndarray:
     from .loaders.edfinfo import unit_to_uv
     from .loaders.psg import _mne_scales
 
+    from .loaders.edfinfo import read_edf_header
+
     out = np.ones(len(picks), dtype=np.float32)
-    written = getattr(raw, "_orig_units", None) or {}
+    written = dict(getattr(raw, "_orig_units", None) or {})  # MNE rewrites some spellings ('UV' -> 'µV')
+    files = getattr(raw, "filenames", None) or ()
+    if written and files and files[0] and str(files[0]).lower().endswith((".edf", ".bdf")):
+        try:
+            sigs = read_edf_header(files[0]).data_signals
+            if len(sigs) == len(raw.ch_names):
+                written = {ch: s.unit for ch, s in zip(raw.ch_names, sigs)}
+        except (InputFileError, OSError):
+            pass
     applied = _mne_scales(raw) if written else {}
     for k, ch in enumerate(picks):
         to_uv = unit_to_uv(written.get(ch))
