@@ -298,13 +298,16 @@ def read_hypnogram_text(path: str | os.PathLike, *, epoch_s: float = 30.0,
     path = Path(path)
     _check_file(path)
     labels: list[str | int] = []
+    first = True
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for line in fh:
             s = line.split("#", 1)[0].strip()
             if not s:
                 continue
-            if not labels and " ".join(s.upper().split()) in _HEADER_WORDS:
+            if first and " ".join(s.upper().split()) in _HEADER_WORDS:
+                first = False
                 continue  # a header line
+            first = False
             labels.append(int(s) if s.lstrip("-").isdigit() else s)
     if not labels:
         raise InputFileError(path, "the hypnogram file holds no stages",
