@@ -582,14 +582,16 @@ def pair_sleep_edf_files(folder: str | os.PathLike, *, require_hypnogram: bool =
         what = f"no recordings matching data.file_pattern={pattern!r}" if pattern else \
             "no recordings (.edf, .bdf or .fif files)"
         raise InputFileError(folder, what, "put the recordings in this folder" +
-                             (", or change data.file_pattern" if pattern else ""))
+                             (", or change data.file_pattern (--set 'data.file_pattern=\"*.edf\"' reads every EDF "
+                              "file)" if pattern else ""))
     ids: dict[str, Path] = {}
     for r in recs:
         rid = _record_id_of(r)
         if rid in ids:
+            tail = max((r.name[len(rid):], ids[rid].name[len(rid):]), key=len)  # '-PSG.edf' rather than '.edf'
             raise InputFileError(folder, f"two recordings have the record id {rid!r}: {ids[rid].name} and {r.name}",
-                                 "keep one of them in the folder, or narrow the recordings with "
-                                 "--set data.file_pattern=<glob>")
+                                 "keep one of them in the folder, or read only the files named like one of them: "
+                                 f"--set 'data.file_pattern=\"*{tail}\"'")
         ids[rid] = r
     if not use_hypnograms:
         return [(r, None) for r in recs]
