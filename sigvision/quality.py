@@ -221,13 +221,13 @@ def assess(x: np.ndarray, channel_types: Sequence[str], *, unit: str, names: Seq
     band = []
     for j in range(c):  # one channel at a time: temporaries of one channel, not of the night
         xj = x[:, j, :]
-        finite = np.isfinite(xj)
-        nonfinite = ~finite.all(axis=1)
+        lo_w, hi_w = xj.min(axis=1).astype(np.float64), xj.max(axis=1).astype(np.float64)
+        nonfinite = ~(np.isfinite(lo_w) & np.isfinite(hi_w))  # NaN and inf show in the extremes
         if nonfinite.any():
             flags[nonfinite, j] |= NONFINITE
-            xj = np.where(finite, xj, 0)
-        std[:, j] = xj.std(axis=1, dtype=np.float64)
-        lo_w, hi_w = xj.min(axis=1).astype(np.float64), xj.max(axis=1).astype(np.float64)
+            xj = np.where(np.isfinite(xj), xj, 0)
+            lo_w, hi_w = xj.min(axis=1).astype(np.float64), xj.max(axis=1).astype(np.float64)
+        std[:, j] = xj.std(axis=1)
         lo, hi = rails[j]
         if not (np.isfinite(lo) and np.isfinite(hi)):
             lo, hi = lo_w.min(), hi_w.max()  # the channel's own extremes
@@ -235,7 +235,10 @@ def assess(x: np.ndarray, channel_types: Sequence[str], *, unit: str, names: Seq
         tol = max(1.5 * st, 1e-4 * (hi - lo))
         flat_thr = max(floor, 2.0 * st)
         if hi - lo > flat_thr:  # a channel constant over the whole recording has no limits to sit at
-            clipped = _stuck_fraction((xj >= hi - tol) | (xj <= lo + tol)) >= CLIP_FRACTION
+            at = (xj >= hi - tol) | (xj <= lo + tol)
+            clipped = at.mean(axis=1) >= CLIP_FRACTION  # necessary; then only those rows are looked at closely
+            if clipped.any():
+                clipped[clipped] = _stuck_fraction(at[clipped]) >= CLIP_FRACTION
             flags[clipped, j] |= CLIPPED
         else:
             clipped = np.zeros(n, bool)
