@@ -219,6 +219,8 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     run = Path(run_dir)
     if not run.is_dir():
         raise InputFileError(run, "run folder not found", "point --run at <weights_dir>/<experiment>")
+    if not Path(input_dir).is_dir():
+        raise InputFileError(input_dir, "folder not found", "pass --input the folder holding the new recordings")
     report, rep_path = _blend_report(run)
     models = report["models"]
     weights = [report["weights"][m] for m in models]
@@ -249,6 +251,12 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
                                   labels_required=False, progress=progress)
         except MissingChannelError as e:
             raise InputFileError(e.path, e.problem, _channel_fix(e, run_data, new_data)) from None
+        except InputFileError as e:
+            if "data.root" not in e.fix:
+                raise
+            # the recordings of predict are --input (it refuses --set data.root)
+            raise InputFileError(e.path, e.problem, e.fix.replace("set data.root to", "pass --input")
+                                 .replace("data.root", "--input")) from None
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)

@@ -246,3 +246,13 @@ def test_stage_checks_arrays_too(run):
     assert s[0] == -1 and s[2] == -1 and (s[[1, 3, 4, 5]] >= 0).all()
     with pytest.raises(InputFileError, match="on_bad_signal='flag' keeps them"):
         stage(y, run_dir=run, fs_hz=FS, channels=names, on_bad_signal="raise")
+
+
+def test_predict_errors_about_the_folder_name_input_not_data_root(run, tmp_path, capsys):
+    assert _predict(run, tmp_path / "nowhere", tmp_path / "p.csv") == 2
+    err = capsys.readouterr().err
+    assert "nowhere: folder not found; fix: pass --input" in err and "data.root" not in err
+    (tmp_path / "empty").mkdir()
+    assert _predict(run, tmp_path / "empty", tmp_path / "p.csv") == 2
+    err = capsys.readouterr().err
+    assert "no recordings (.edf, .bdf or .fif files)" in err and "data.root" not in err
