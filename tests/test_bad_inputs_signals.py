@@ -10,10 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from sigvision.cli import main
 
 from .conftest import START, write_test_edf, write_test_hypnogram
-from .test_bad_inputs import NAMES, _ecg, _ecg_prep, _night, _prep, _sig
+from .test_bad_inputs import NAMES, _ecg, _ecg_prep, _night, _prep, _sig, check_case
 
 
 def _edf(d, sig, name="N1-PSG.edf", stages=(0, 1, 2, 2, 3, 4, 0), **kw):
@@ -129,13 +128,4 @@ CASES = {k[5:]: v for k, v in sorted(globals().items()) if k.startswith("case_")
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_signal_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parent.parent)
-    argv, needle = CASES[name](tmp_path)
-    rc = main(["--quiet", *argv])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert err.startswith("sigvision: error:") and "\n" not in err and "Traceback" not in err
-    assert needle in err, err
-    out = tmp_path / "out"
-    if out.exists():  # nothing half-written
-        assert not [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")]
+    check_case(CASES[name], name, tmp_path, capsys, monkeypatch)
