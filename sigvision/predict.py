@@ -119,10 +119,16 @@ def predict_overrides(cfg, overrides=(), channel_picks: dict | None = None):
             raise ConfigError(f"predict --set {ov}: {key} is fixed by the trained run (its models were trained with "
                               f"it); fix: drop it, or set one of the keys predict accepts: {', '.join(PREDICT_SETTABLE)}")
     if overrides:
+        import yaml
+
         try:
             cfg = config_from_dict(apply_overrides(config_to_dict(cfg), list(overrides)))
         except ConfigError as exc:
             raise ConfigError(f"predict --set {' '.join(overrides)}: {exc}") from None
+        except yaml.YAMLError as exc:  # e.g. an unquoted glob: *-PSG.edf reads as a YAML alias
+            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            raise ConfigError(f"predict --set {' '.join(overrides)}: a value is not valid YAML ({first}); fix: quote "
+                              "it, e.g. --set 'data.file_pattern=\"*-PSG.edf\"'") from None
     d = cfg.data
     types = _run_types(run_d)
     if tuple(d.channels) != tuple(run_d.channels):

@@ -164,3 +164,12 @@ def test_truncated_edf_hypnogram_is_called_damaged(tmp_path):
     p.write_bytes(p.read_bytes()[:-200])
     with pytest.raises(InputFileError, match="t-Hypnogram.edf: EDF is damaged \\(truncated\\)"):
         read_hypnogram(p)
+
+
+def test_an_unscored_span_off_the_grid_is_not_an_epoch_mismatch():
+    from sigvision.loaders.hypnogram import hypnogram_from_annotations
+
+    h = hypnogram_from_annotations([0, 60, 90], [60, 30, 1234], ["Sleep stage W", "Sleep stage 1", "Sleep stage ?"])
+    assert h.stages[:3].tolist() == [0, 0, 1] and (h.stages[3:] == UNSCORED).all()
+    with pytest.raises(InputFileError, match="scored in 15-s epochs"):
+        hypnogram_from_annotations([0, 45], [45, 30], ["Sleep stage W", "Sleep stage 1"])

@@ -110,7 +110,8 @@ def test_predict_set_and_channel_option_errors(run, tmp_path, capsys):
                          (["--set", "data.channels=[a, b]"], "the run reads 4 channels"),
                          (["--eeg", "C3-M2"], "the run uses 2 EEG channel(s) (EEG Fpz-Cz, EEG Pz-Oz)"),
                          (["--ecg", "ECG"], "the run uses 0 ECG channel(s); fix: drop --ecg"),
-                         (["--set", "data.on_bad_signal=skip"], "data.on_bad_signal='skip' is not valid")):
+                         (["--set", "data.on_bad_signal=skip"], "data.on_bad_signal='skip' is not valid"),
+                         (["--set", "data.file_pattern=*-PSG.edf"], "a value is not valid YAML")):
         assert _predict(run, d, tmp_path / "p.csv", *argv) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and "\n" not in err, err

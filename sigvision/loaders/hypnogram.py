@@ -208,7 +208,9 @@ def hypnogram_from_annotations(onsets_s: Sequence[float], durations_s: Sequence[
                              "give a Sleep-EDF hypnogram (annotations 'Sleep stage W/1/2/3/4/R/?')")
     stage_ann.sort(key=lambda t: t[0])
     first = stage_ann[0][0]
-    grid = [on - first for on, _, _ in stage_ann] + [du for _, du, _ in stage_ann if du > 0]
+    # the grid of the scored stages (an unscored '?' or movement span may end anywhere)
+    scored = [(on, du) for on, du, de in stage_ann if map_stage_labels([de], source=source)[0] >= 0]
+    grid = [on - first for on, _ in scored] + [du for _, du in scored if du > 0]
     off_grid = [v for v in grid if abs(v / epoch_s - round(v / epoch_s)) > 1e-3]
     if off_grid:
         native = _grid_step_s(grid)

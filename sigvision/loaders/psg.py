@@ -1,11 +1,14 @@
-"""PSG loading: EDF/EDF+ signals plus a hypnogram, cut into aligned 30-s epochs.
+"""PSG loading: EDF/EDF+/BDF (or MNE .fif) signals plus a hypnogram, cut into aligned 30-s epochs.
 
-The signal file is read with :func:`mne.io.read_raw_edf`. MNE returns volts; we convert to
-microvolts explicitly (``get_data(units="uV")``) and refuse channels whose physical unit
-is not a voltage. Channels are picked by name with aliases (``EEG Fpz-Cz`` also matches
-``Fpz-Cz``, ``FPZ-CZ`` ...), resampled to ``fs_hz`` with a polyphase filter, cut into
-epochs aligned to the hypnogram onset, and movement/unscored epochs are dropped and
-counted in :attr:`SleepNight.summary`.
+The EDF header is first checked against the file size (a truncated file is refused as
+damaged, :mod:`.edfinfo`); the signals are read with MNE. MNE returns volts; we convert to
+microvolts explicitly, reading the header's unit case-insensitively (MNE reads ``UV`` as
+volts), and refuse channels whose physical unit is not a voltage. Channels are picked by
+name with aliases (:data:`DEFAULT_CHANNEL_ALIASES`, extended by ``data.channel_aliases``),
+resampled to ``fs_hz`` with a polyphase filter, cut into epochs aligned to the hypnogram
+onset; movement/unscored epochs are dropped and counted in :attr:`SleepNight.summary`, and
+every epoch's signal quality is checked (:mod:`sigvision.quality`). The folder pairing rule
+is :data:`PAIRING_RULE` (:func:`pair_sleep_edf_files`).
 """
 from __future__ import annotations
 
