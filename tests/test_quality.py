@@ -265,3 +265,20 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
     gain_1("HR06000")
     with pytest.raises(InputFileError, match="mostly unusable: 3 of 3 records have bad signals"):
         prepare_dataset(load_config("configs/ecg_cinc2021.yaml", over), tmp_path / "p4")
+
+
+def test_ecg_lead_stuck_at_the_adc_limit_is_clipped(tmp_path):
+    """WFDB: the recordable range is the storage format's ADC range through the header's gain."""
+    from sigvision.loaders.ecg import read_wfdb_record, write_wfdb_mat_record
+    from sigvision.prepare import _wfdb_rails_mv
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, (12, 5000))
+    x[1, 1000:3000] = 32.767  # lead II saturated for 4 of 10 s (int16 maximum at 1000 adu/mV)
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    write_wfdb_mat_record(tmp_path / "R1", x, 500.0, leads)
+    rec = read_wfdb_record(tmp_path / "R1.hea")
+    rails = _wfdb_rails_mv(rec)
+    np.testing.assert_allclose(rails[1], [-32.767, 32.767])
+    q = assess(rec.signals[None], ["ecg"] * 12, unit="mV", names=leads, rails=rails)
+    assert q.labels() == ["clipped:II"]
