@@ -282,13 +282,15 @@ def check_folder(n_bad: int, n: int, counts: Mapping[str, Mapping[str, int]], *,
         return
     detail = format_counts(counts)
     names = f" ({', '.join(examples[:5])}{' ...' if len(examples) > 5 else ''})" if examples else ""
+    have = "has" if n_bad == 1 else "have"
+    plural = what + ("s" if n != 1 else "")
     if n_bad > max_bad_fraction * n:
-        raise InputFileError(source, f"mostly unusable: {n_bad} of {n} {what}s have bad signals{names}: {detail}",
+        raise InputFileError(source, f"mostly unusable: {n_bad} of {n} {plural} {have} bad signals{names}: {detail}",
                              "check the recordings, their leads and units (a gain off by 1000 shows as "
                              "'amplitude'); to use them anyway, " + setting_text("max_bad_fraction", 1.0, syntax))
     done = "dropped" if policy == "drop" else "kept and flagged in the quality column"
-    log.warning("%s: %d of %d %ss have bad signals%s: %s; %s (data.on_bad_signal: %s)", source, n_bad, n, what,
-                names, detail, done, policy)
+    log.warning("%s: %d of %d %s %s bad signals%s: %s; %s (data.on_bad_signal: %s)", source, n_bad, n, plural,
+                have, names, detail, done, policy)
 
 
 def _stuck_fraction(at: np.ndarray) -> np.ndarray:
@@ -330,19 +332,20 @@ def apply_policy(q: Quality, *, policy: str, max_bad_fraction: float, source, wh
         return np.ones(n, bool)
     detail = q.describe()
     plural = what + ("s" if n != 1 else "")
+    have = "has" if n_bad == 1 else "have"
     if n_bad > max_bad_fraction * n:
-        raise InputFileError(source, f"mostly unusable: {n_bad} of {n} {plural} have bad signals ({detail})",
+        raise InputFileError(source, f"mostly unusable: {n_bad} of {n} {plural} {have} bad signals ({detail})",
                              "check the recording, its channels and their units (a wrong unit or gain shows as "
                              "'amplitude'); to use it anyway, " + setting_text("max_bad_fraction", 1.0, syntax))
     if policy == "raise":
-        raise InputFileError(source, f"{n_bad} of {n} {plural} have bad signals ({detail})",
+        raise InputFileError(source, f"{n_bad} of {n} {plural} {have} bad signals ({detail})",
                              f"check the recording; {setting_text('on_bad_signal', 'flag', syntax)} keeps them, "
                              f"flagged in the quality column, or {setting_text('on_bad_signal', 'drop', syntax)} "
                              "leaves them out")
     if policy == "drop":
-        log.warning("%s: %d of %d %s have bad signals (%s); dropped (data.on_bad_signal: drop)", source, n_bad, n,
-                    plural, detail)
+        log.warning("%s: %d of %d %s %s bad signals (%s); dropped (data.on_bad_signal: drop)", source, n_bad, n,
+                    plural, have, detail)
         return ~bad
-    log.warning("%s: %d of %d %s have bad signals (%s); kept and flagged in the quality column "
-                "(data.on_bad_signal: flag)", source, n_bad, n, plural, detail)
+    log.warning("%s: %d of %d %s %s bad signals (%s); kept and flagged in the quality column "
+                "(data.on_bad_signal: flag)", source, n_bad, n, plural, have, detail)
     return np.ones(n, bool)

@@ -43,7 +43,7 @@ def case_bad_signal_policy_raise(t):
     sig = _sig(7)
     sig[3, :3000] = 0.0
     return _prep(_edf(t / "in", sig), t / "out", "--set", "data.on_bad_signal=raise"), \
-        "1 of 7 epochs have bad signals (flat: EMG submental (1))"
+        "1 of 7 epochs has bad signals (flat: EMG submental (1))"
 
 
 def case_edf_unit_off_by_1e6(t):
@@ -70,7 +70,7 @@ def case_ecg_gain_off_by_1000(t):
         h = d / "E07500.hea"
         h.write_text(re.sub(r" 1000(\.0)?\(0\)/m[vV]", " 1(0)/mV", h.read_text()))
 
-    return _ecg_prep(_ecg(t / "ecg", mut), t / "out"), "mostly unusable: 1 of 1 records have bad signals (E07500)"
+    return _ecg_prep(_ecg(t / "ecg", mut), t / "out"), "mostly unusable: 1 of 1 record has bad signals (E07500)"
 
 
 def case_hypnogram_20_s_epochs(t):

@@ -199,7 +199,7 @@ def test_predict_flags_bad_epochs_and_drops_them_when_asked(run, tmp_path, capsy
     with caplog.at_level(logging.WARNING):
         assert _predict(run, d, out) == 0
     assert "quality: 1 of 8 epochs flagged (flat: EMG submental (1)); see the quality column" in capsys.readouterr().out
-    assert "1 of 8 epochs have bad signals (flat: EMG submental (1)); kept and flagged" in caplog.text  # logged
+    assert "1 of 8 epochs has bad signals (flat: EMG submental (1)); kept and flagged" in caplog.text  # logged
     p = pd.read_csv(out)
     assert p["quality"].tolist() == ["ok", "flat:EMG submental"] + ["ok"] * 6
     assert _predict(run, d, out, "--set", "data.on_bad_signal=drop") == 0

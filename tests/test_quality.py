@@ -254,7 +254,7 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
     assert q["E07501"] == "ok" and q["HR06000"] == "ok"
     assert q["E07500"].startswith("amplitude:I,II,III")
     assert res.summary["quality"]["flagged"] == 1
-    with pytest.raises(InputFileError, match="E07500.hea: 1 of 1 record have bad signals \\(amplitude: I"):
+    with pytest.raises(InputFileError, match="E07500.hea: 1 of 1 record has bad signals \\(amplitude: I"):
         prepare_dataset(load_config("configs/ecg_cinc2021.yaml", over + ["data.on_bad_signal=raise"]),
                         tmp_path / "p2")
     res = prepare_dataset(load_config("configs/ecg_cinc2021.yaml", over + ["data.on_bad_signal=drop"]),
