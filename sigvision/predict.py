@@ -230,16 +230,16 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     report, rep_path = _blend_report(run)
     models = report["models"]
     weights = [report["weights"][m] for m in models]
-    cfgs = {}
+    cfgs, trained = {}, {}
     for m in models:
         p = run / m / "config.yaml"
         if not p.is_file():
             raise InputFileError(p, "missing", "the run folder must hold each model's training config")
-        cfg = load_config(p)
-        cfg = predict_overrides(cfg, overrides, channel_picks)
+        trained[m] = load_config(p)
+        cfg = predict_overrides(trained[m], overrides, channel_picks)
         cfgs[m] = replace(cfg, weights_dir=str(run.parent), data=replace(cfg.data, root=str(input_dir)))
     first = next(iter(cfgs.values()))
-    run_data = load_config(run / models[0] / "config.yaml").data
+    run_data = trained[models[0]].data  # the channels the models were trained on, before --set/--eeg
     which = run_checkpoints(report, cfgs, checkpoint)
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,7 +266,6 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)
-        per_model = []
         jobs = [(m, k) for m, cfg in cfgs.items() for k in (list(cfg.train.train_folds) or range(cfg.train.folds))]
         fold_probs: dict[str, list] = {m: [] for m in cfgs}
         for m, k in progress(jobs, len(jobs), "predict"):
