@@ -26,7 +26,8 @@ EXAMPLES = {
     "doctor": "sigvision doctor",
     "weights": "sigvision weights",
     "tune": "sigvision tune -c configs/sleep_demo_vit.yaml --trials 20",
-    "predict": "sigvision predict --run weights/ecg_demo --input new_records/ --out files_post.csv",
+    "predict": "sigvision predict --run weights/sleep_demo --input my_edfs/ --out stages.csv --eeg C4-M1,O2-M1 "
+               "--eog E1-M2 --emg Chin",
     "train": "sigvision train -c configs/sleep_demo_vit.yaml --set data.root=demo_out/psg",
     "infer": "sigvision infer -c configs/sleep_demo_vit.yaml --set infer.checkpoint=last",
     "blend": "sigvision blend -c configs/sleep_demo.yaml --set blend.method=sqrt",
@@ -79,6 +80,22 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _quality_lines(q: dict) -> list[str]:
+    """The signal-quality part of a prepare/predict summary (nothing when all is clean)."""
+    from .quality import format_counts
+
+    if not q or not (q.get("flagged") or q.get("dropped")):
+        return []
+    unit = q.get("unit", "epochs")
+    lines = []
+    if q.get("flagged"):
+        lines.append(f"  quality: {q['flagged']} of {q['of']} {unit} flagged ({format_counts(q.get('counts', {}))}); "
+                     "see the quality column")
+    if q.get("dropped"):
+        lines.append(f"  quality: {q['dropped']} {unit} with bad signals dropped (data.on_bad_signal: drop)")
+    return lines
+
+
 def cmd_prepare(args) -> int:
     from .prepare import prepare_dataset
 
@@ -90,6 +107,8 @@ def cmd_prepare(args) -> int:
     print(f"  index: {res.index_csv}")
     if res.cache_dir is not None:
         print(f"  image cache: {res.cache_dir}")
+    for line in _quality_lines(res.summary.get("quality", {})):
+        print(line)
     return 0
 
 
@@ -178,6 +197,14 @@ def cmd_evaluate(args) -> int:
     if "kappa" in o:
         print(f"accuracy {o['accuracy']:.3f}  macro-F1 {o['macro_f1']:.3f}  kappa {o['kappa']:.3f}  "
               f"({len(res['per_night'])} night(s))")
+        q = res.get("quality") or {}
+        if q.get("flagged"):
+            from .quality import format_counts
+
+            u = q.get("overall_unflagged")
+            print(f"  {q['flagged']} of {q['of']} epochs flagged for signal quality ({format_counts(q['counts'])})"
+                  + (f"; on the {q['of'] - q['flagged']} unflagged: accuracy {u['accuracy']:.3f}  macro-F1 "
+                     f"{u['macro_f1']:.3f}  kappa {u['kappa']:.3f}" if u else ""))
         print(f"metrics, per-night sleep statistics, hypnograms and confusion matrix in {res['out_dir']}")
         print(f"report: {res['report']}")
     else:
@@ -190,6 +217,11 @@ def cmd_evaluate(args) -> int:
             print(f"challenge score {o['challenge_score']:.3f}  accuracy {o['accuracy']:.3f}{split}")
         print(f"macro precision {o['macro_precision']:.3f}  macro recall {o['macro_recall']:.3f}  "
               f"macro-F1 {o['macro_f1']:.3f}  macro-AUROC {o['macro_auroc']:.3f}  macro-AUPRC {o['macro_auprc']:.3f}")
+        q = res.get("quality") or {}
+        if q.get("flagged"):
+            from .quality import format_counts
+
+            print(f"  {q['flagged']} of {q['of']} records flagged for signal quality ({format_counts(q['counts'])})")
         print(f"metrics.json, metrics.md and per_class.csv (precision, recall, F1 per class) in {res['out_dir']}")
         print(f"report: {res['report']}")
     return 0
@@ -241,11 +273,20 @@ def cmd_tune(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_folder
+    from .predict import run_predict
 
-    out = predict_folder(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device,
-                         labels_csv=args.labels)
-    print(f"wrote {out}")
+    picks = {t: [c.strip() for v in getattr(args, t) for c in v.split(",") if c.strip()]
+             for t in ("eeg", "eog", "emg", "ecg") if getattr(args, t)}
+    res = run_predict(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device,
+                      labels_csv=args.labels, overrides=args.overrides, channel_picks=picks,
+                      progress=_tqdm_progress(not args.quiet))
+    what = "epoch(s)" if "stage_counts" in res else "record(s)"
+    print(f"predicted {res['rows']} {what} of {res['records']} recording(s)")
+    if "stage_counts" in res:
+        print("  stages: " + ", ".join(f"{k} {v}" for k, v in res["stage_counts"].items()))
+    for line in _quality_lines(res.get("quality", {})):
+        print(line)
+    print(f"wrote {res['csv']}")
     return 0
 
 
@@ -378,6 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--labels", default=None, metavar="TABLE",
                     help="ECG (AIWIN/Hefei): the new records' own table, e.g. Hefei's test list with age and sex "
                          "for models trained with model.meta_features")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="how to read the new files, repeatable: data.channels, data.channel_aliases, "
+                         "data.channel_units, data.leads, data.file_pattern, the data.on_* policies, "
+                         "data.amplitude_bounds, data.max_bad_fraction, infer.batch_size ... (keys that change "
+                         "what the models were trained on are refused)")
+    for t, ex in (("eeg", "C4-M1,O2-M1"), ("eog", "E1-M2"), ("emg", "Chin"), ("ecg", "ECG")):
+        sp.add_argument(f"--{t}", action="append", default=[], metavar="NAMES",
+                        help=f"the file's {t.upper()} channel(s) for the run's {t.upper()} channels, in the run's "
+                             f"order, comma-separated (e.g. --{t} {ex})")
     sp.set_defaults(func=cmd_predict)
 
     sp = add("demo", "the whole chain on the shipped sample data: synthetic EDF nights -> files_post.csv")

@@ -65,6 +65,22 @@ class DataConfig:
     rhythm alone). ``label_set``: ``cinc2021_scored`` (the Challenge's 26 scored classes,
     equivalent codes merged) or ``present`` (every label found in the data, for AIWIN/Hefei
     or any label table).
+
+    Reading recordings as they come (each may also be set by ``sigvision predict --set``):
+    ``channel_aliases`` (run channel -> names it may have in a file; extends
+    :data:`sigvision.loaders.psg.DEFAULT_CHANNEL_ALIASES`), ``channel_units`` (channel -> the
+    unit to read it in when its EDF unit field is empty or wrong, e.g. ``{EEG Fpz-Cz: uV}``),
+    ``file_pattern`` (a glob narrowing the recordings of ``root``, e.g. ``*-PSG.edf``; default
+    every ``.edf``/``.bdf``/``.fif``), ``on_epoch_mismatch`` (``raise`` | ``resample`` an
+    EDF+ hypnogram scored in other epochs than ``epoch_s``).
+
+    Signal quality (:mod:`sigvision.quality`): ``on_bad_signal`` (``flag`` | ``drop`` |
+    ``raise`` epochs/records with a flat, clipped, non-finite or implausibly scaled channel;
+    ``flag`` keeps them, logged and marked in the ``quality`` column), ``amplitude_bounds``
+    (plausible standard deviation per channel type, ``{eeg_uv: [0.5, 1000], ecg_mv: [0.005,
+    10], ...}``, overriding :data:`sigvision.quality.DEFAULT_AMPLITUDE_BOUNDS`),
+    ``max_bad_fraction`` (a night, or an ECG folder, with more of its epochs/records flagged
+    is refused).
     """
 
     task: str = "sleep"
@@ -87,6 +103,12 @@ class DataConfig:
     ecg_task: str = "multilabel"
     label_set: str = "cinc2021_scored"
     normal_labels: tuple[str, ...] = ("426783006",)
+    channel_units: dict[str, str] = field(default_factory=dict)
+    file_pattern: str = ""
+    on_epoch_mismatch: str = "raise"
+    on_bad_signal: str = "flag"
+    amplitude_bounds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    max_bad_fraction: float = 0.5
 
     def validate(self) -> None:
         _one_of("data.task", self.task, ("sleep", "ecg"))
@@ -95,6 +117,13 @@ class DataConfig:
         _one_of("data.label_set", self.label_set, ("cinc2021_scored", "present"))
         for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code", "on_low_sampling_rate"):
             _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
+        _one_of("data.on_bad_signal", self.on_bad_signal, ("flag", "drop", "raise"))
+        _one_of("data.on_epoch_mismatch", self.on_epoch_mismatch, ("raise", "resample"))
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise ConfigError(f"data.max_bad_fraction={self.max_bad_fraction} must be a fraction in [0, 1]")
+        from .quality import check_bounds_table
+
+        check_bounds_table(self.amplitude_bounds)
         if self.fs_hz <= 0:
             raise ConfigError(f"data.fs_hz={self.fs_hz} must be positive (Hz)")
         if self.epoch_s <= 0:
@@ -883,10 +912,21 @@ def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
             _check_duplicate_keys(item, path, f"{prefix[:-1]}[{i}].")
 
 
+#: Keys added after folders were prepared and models trained: left out of the hash while they
+#: hold their default, so those folders and checkpoints keep their hash (and stay usable).
+_HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
+                         "max_bad_fraction")}
+
+
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
     """12-hex-digit fingerprint of the given sections (stable across runs and machines)."""
     d = config_to_dict(cfg)
     d["model"].pop("alias", None)  # a name in the run, not part of what made the weights
+    defaults = config_to_dict(Config())
+    for sec, keys in _HASH_IF_SET.items():
+        for k in keys:
+            if d[sec].get(k) == defaults[sec][k]:
+                d[sec].pop(k, None)
     payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

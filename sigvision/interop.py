@@ -112,7 +112,8 @@ def _expected_types(data_cfg) -> list[str]:
 
 
 def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[str] | None = None,
-                 channel_types: Sequence[str] | None = None, source: str = "input") -> tuple[np.ndarray, float]:
+                 channel_types: Sequence[str] | None = None, source: str = "input",
+                 clean: bool = True) -> tuple[np.ndarray, float]:
     """The run's channels (``data_cfg.channels``, in that order) from ``x``, in µV.
 
     Parameters
@@ -126,6 +127,10 @@ def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[
         use for each of the run's channels, in the run's order (else picked by name/alias).
     channel_types : optional, one per entry of ``channels`` (``eeg``, ``eog``, ``emg``, ...);
         each is checked against the type the run was trained with for that channel.
+    clean : set NaN/inf samples to 0 (with a logged warning); ``False`` keeps them.
+
+    A Raw read from an EDF whose unit field MNE does not recognise (``UV``, read as volts by
+    MNE) is rescaled from its written unit, with a logged warning.
 
     Returns
     -------
@@ -167,7 +172,7 @@ def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[
             raise InputFileError(source, f"cannot read {', '.join(picks)} in µV ({exc})",
                                  "set those channels' types to eeg/eog/emg (raw.set_channel_types) so MNE "
                                  "knows they are voltages") from None
-        data = np.asarray(data, dtype=np.float32)
+        data = np.asarray(data, dtype=np.float32) * _edf_unit_correction(x, picks, source)[:, None]
         fs = sfreq
     else:
         try:
@@ -206,13 +211,45 @@ def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[
             if mine is not None and mine != typ:
                 raise ValueError(f"channel {given[run_ch]!r} is given as {mine} but the run uses it as "
                                  f"{run_ch} ({typ}); pass the right channel for {run_ch}")
-    bad = ~np.isfinite(data)
-    if bad.any():
-        log.warning("%s: %d NaN/inf sample(s) set to 0", source, int(bad.sum()))
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     if data.shape[1] == 0:
         raise ValueError("the signal holds no samples")
+    if clean:
+        bad = ~np.isfinite(data)
+        if bad.any():
+            log.warning("%s: %d NaN/inf sample(s) set to 0", source, int(bad.sum()))
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     return data, fs
+
+
+def _edf_unit_correction(raw, picks, source) -> np.ndarray:
+    """Per picked channel, the factor that corrects MNE's scale of an EDF-read Raw whose unit
+    field MNE does not recognise (``UV`` is read as volts): 1 where MNE read it right."""
+    from .loaders.edfinfo import unit_to_uv
+    from .loaders.psg import _mne_scales
+
+    from .loaders.edfinfo import read_edf_header
+
+    out = np.ones(len(picks), dtype=np.float32)
+    written = dict(getattr(raw, "_orig_units", None) or {})  # MNE rewrites some spellings ('UV' -> 'µV')
+    files = getattr(raw, "filenames", None) or ()
+    if written and files and files[0] and str(files[0]).lower().endswith((".edf", ".bdf")):
+        try:
+            sigs = read_edf_header(files[0]).data_signals
+            if len(sigs) == len(raw.ch_names):
+                written = {ch: s.unit for ch, s in zip(raw.ch_names, sigs)}
+        except (InputFileError, OSError):
+            pass
+    applied = _mne_scales(raw) if written else {}
+    for k, ch in enumerate(picks):
+        to_uv = unit_to_uv(written.get(ch))
+        if to_uv is None or ch not in applied:
+            continue
+        f = to_uv / (applied[ch] * 1e6)
+        if abs(f - 1.0) > 1e-9:
+            log.warning("%s: channel %r has EDF unit %r, which MNE read as %g V per unit; rescaled to %g µV per "
+                        "unit", source, ch, written[ch], applied[ch], to_uv)
+            out[k] = f
+    return out
 
 
 # ---------------------------------------------------------------------------- run
@@ -262,9 +299,32 @@ def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     return folder
 
 
+def _night_quality(data: np.ndarray, fs: float, d, names: Sequence[str], n_epochs: int, *,
+                   bounds=None):
+    """(epochs (n_epochs, C, S) µV at ``d.fs_hz`` with NaN set to 0, their :class:`Quality`)
+    from ``data`` (C, n) µV at ``fs`` Hz, which may hold NaN."""
+    from .loaders.psg import resample_signals
+    from .quality import NONFINITE, assess
+
+    n_raw = int(round(d.epoch_s * fs))
+    finite = np.isfinite(data[:, :n_epochs * n_raw])
+    nonfinite = ~finite.reshape(data.shape[0], n_epochs, n_raw).all(axis=2).T  # (n_epochs, C)
+    if nonfinite.any():
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    data = resample_signals(data, fs, d.fs_hz).astype(np.float32, copy=False)
+    n_per = int(round(d.epoch_s * d.fs_hz))
+    epochs = np.ascontiguousarray(data[:, :n_epochs * n_per].reshape(data.shape[0], n_epochs, n_per)
+                                  .transpose(1, 0, 2))
+    q = assess(epochs, _expected_types(d), unit="uV", names=list(names), bounds=bounds)
+    q.flags[nonfinite] |= NONFINITE
+    return epochs, q
+
+
 def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = None,
           channels: Sequence[str] | None = None, channel_types: Sequence[str] | None = None,
-          checkpoint=None, device: str = "cpu", return_probs: bool = False):
+          checkpoint=None, device: str = "cpu", return_probs: bool = False, return_quality: bool = False,
+          on_bad_signal: str | None = None, max_bad_fraction: float | None = None,
+          amplitude_bounds: dict | None = None):
     """Sleep stages of one night with a trained run (``sigvision.stage(raw, run_dir=...)``).
 
     Parameters
@@ -278,12 +338,21 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
         checkpoint (see :func:`sigvision.predict.run_checkpoints`).
     device : ``cpu`` or ``cuda``.
     return_probs : also return the blended (calibrated) probabilities before post-processing.
+    return_quality : also return one signal-quality text per epoch (``ok`` or the flags, as
+        the ``quality`` column of ``sigvision predict``).
+    on_bad_signal, max_bad_fraction, amplitude_bounds : the signal-quality settings
+        (default: the run's ``data.*``; see :mod:`sigvision.quality`). Epochs with a flat,
+        clipped, non-finite or implausibly scaled channel are staged and flagged (``flag``,
+        a logged warning), staged as unscored ``-1`` (``drop``: the output stays one value per
+        epoch) or refused (``raise``); a night with more than ``max_bad_fraction`` of its
+        epochs flagged is refused, naming the channels.
 
     Returns
     -------
     numpy.ndarray of int64, shape (n_epochs,)
         Stage per 30-s epoch from the first sample (0 W, 1 N1, 2 N2, 3 N3, 4 REM); a final
-        partial epoch is dropped. With ``return_probs``: ``(stages, probs (n_epochs, 5))``.
+        partial epoch is dropped. With ``return_probs``: ``(stages, probs (n_epochs, 5))``;
+        with ``return_quality`` the list of quality texts comes last.
     """
     import pandas as pd
     import torch
@@ -291,9 +360,9 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .blend import blend
     from .config import config_hash
     from .infer import predict_rows_tta
-    from .loaders.psg import resample_signals
     from .pipeline import apply_temperature
     from .postprocess import smooth
+    from .quality import apply_policy
     from .train import checkpoint_path, load_checkpoint_model
 
     from .predict import run_checkpoints
@@ -309,15 +378,17 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     source = getattr(raw_or_array, "filenames", None)
     source = str(source[0]) if source and source[0] else ("mne Raw" if _is_raw(raw_or_array) else "array")
     data, fs = load_signals(raw_or_array, first.data, fs_hz=fs_hz, channels=channels, channel_types=channel_types,
-                            source=source)
+                            source=source, clean=False)
     d = first.data
-    data = resample_signals(data, fs, d.fs_hz).astype(np.float32, copy=False)
-    n_per = int(round(d.epoch_s * d.fs_hz))
-    n_epochs = data.shape[1] // n_per
+    n_epochs = int(data.shape[1] // round(d.epoch_s * fs))
     if n_epochs == 0:
-        raise ValueError(f"the signal lasts {data.shape[1] / d.fs_hz:.1f} s, shorter than one {d.epoch_s:g}-s epoch")
-    epochs = np.ascontiguousarray(data[:, :n_epochs * n_per].reshape(data.shape[0], n_epochs, n_per)
-                                  .transpose(1, 0, 2))
+        raise ValueError(f"the signal lasts {data.shape[1] / fs:.1f} s, shorter than one {d.epoch_s:g}-s epoch")
+    policy = on_bad_signal if on_bad_signal is not None else d.on_bad_signal
+    epochs, q = _night_quality(data, fs, d, d.channels, n_epochs,
+                               bounds=amplitude_bounds if amplitude_bounds is not None else d.amplitude_bounds)
+    del data
+    keep = apply_policy(q, policy=policy, source=source, syntax="python",
+                        max_bad_fraction=max_bad_fraction if max_bad_fraction is not None else d.max_bad_fraction)
     rows = pd.DataFrame({"record": [_RECORD] * n_epochs, "epoch": np.arange(n_epochs)})
     dev = torch.device(device)
     per_model, classes = [], None
@@ -341,6 +412,10 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     probs = blend(per_model, weights=[w for _, w, _ in models], method=report["method"])
     if report.get("temperature"):
         probs = apply_temperature(probs, report["temperature"])
-    stages = np.asarray(smooth(probs, method=first.postprocess.method, **dict(first.postprocess.options)),
-                        dtype=np.int64)
-    return (stages, probs) if return_probs else stages
+    stages = np.full(n_epochs, -1, dtype=np.int64)  # drop: unscored, so the output stays one value per epoch
+    if keep.any():
+        stages[keep] = smooth(probs[keep], method=first.postprocess.method, **dict(first.postprocess.options))
+    out = (stages, probs) if return_probs else (stages,)
+    if return_quality:
+        out += (q.labels(),)
+    return out if len(out) > 1 else out[0]

@@ -21,7 +21,12 @@ onset_s     epoch onset in seconds from the start of the signal file
 stage       predicted stage: ``W``, ``N1``, ``N2``, ``N3`` or ``REM``
 stage_code  the same as an integer (0 W, 1 N1, 2 N2, 3 N3, 4 REM: YASA's coding)
 file        image file name (image-folder input only)
+quality     ``ok``, or the epoch's signal-quality flags, e.g. ``flat:EMG submental``
+            (:mod:`sigvision.quality`; signal input prepared by this version)
 ==========  =======================================================================
+
+ECG ``files_post.csv`` has one row per record (``record``, ``prob_<class>``,
+``label_<class>``) and the record's ``quality`` likewise.
 """
 from __future__ import annotations
 
@@ -116,7 +121,7 @@ def _row_table(cfg: Config, records, epochs):
     index = index.assign(record=index["record"].astype(str))
     rows = pd.DataFrame({"record": [str(r) for r in records], "epoch": np.asarray(epochs, dtype=np.int64)})
     cols = ["record", "epoch", "onset_s"] + (["file"] if "file" in index else []) + \
-        (["label"] if "label" in index else [])
+        (["label"] if "label" in index else []) + (["quality"] if "quality" in index else [])
     merged = rows.merge(index[cols], on=["record", "epoch"], how="left", validate="one_to_one")
     if merged["onset_s"].isna().any():
         raise InputFileError(prepared, "predictions name epochs the prepared index does not have",
@@ -314,7 +319,40 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
         out[f"prob_{c}"] = probs[:, j]
     for j, c in enumerate(classes):
         out[f"label_{c}"] = labels_out[:, j].astype(int)
+    quality = _record_quality(cfg, out["record"])
+    if quality is not None:
+        out["quality"] = quality
     return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), out)
+
+
+def _record_quality(cfg: Config, records):
+    """Each ECG record's ``quality`` from the prepared index of the split (None when the
+    folder was prepared before quality was recorded)."""
+    from .prepare import load_prepared
+
+    prepared = cfg.infer.test_dir if cfg.blend.split == "test" else cfg.prepared_path
+    try:
+        index, _ = load_prepared(prepared)
+    except InputFileError:
+        return None
+    if "quality" not in index:
+        return None
+    q = dict(zip(index["record"].astype(str), index["quality"].astype(str)))
+    return [q.get(str(r), "") for r in records]
+
+
+def _quality_summary(quality, y=None, p=None) -> dict:
+    """Flagged counts of a ``quality`` column, and for sleep the metrics of the unflagged epochs."""
+    from .quality import OK, parse_labels
+
+    q = np.asarray([str(v) for v in quality])
+    bad = (q != OK) & (q != "")
+    out: dict = {"flagged": int(bad.sum()), "of": int(q.size), "counts": parse_labels(q[bad])}
+    if y is not None and bad.any() and (~bad).any():
+        from .metrics import classification_metrics
+
+        out["overall_unflagged"] = classification_metrics(y[~bad], p[~bad], 5, list(STAGES))
+    return out
 
 
 def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: str | Path | None = None) -> Path:
@@ -358,9 +396,12 @@ def run_postprocess(cfg: Config, blend_csv: str | Path | None = None, out_csv: s
         part = night[["record", "epoch", "onset_s"] + (["file"] if "file" in night else [])].copy()
         part["stage"] = [STAGES[int(k)] for k in stages]
         part["stage_code"] = np.asarray(stages, dtype=np.int64)
+        if "quality" in night:
+            part["quality"] = night["quality"].fillna("").astype(str).to_numpy()
         out_parts.append(part)
     post = pd.concat(out_parts, ignore_index=True)
-    cols = ["record", "epoch", "onset_s", "stage", "stage_code"] + (["file"] if "file" in post else [])
+    cols = ["record", "epoch", "onset_s", "stage", "stage_code"] + (["file"] if "file" in post else []) + \
+        (["quality"] if "quality" in post else [])
     return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), post[cols])
 
 
@@ -451,14 +492,16 @@ def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
         m["binary"] = {"positive_class": "abnormal", **binary_metrics(y[:, 1], probs[:, 1], pred=labels_out[:, 1])}
     tab = per_class_table(y, probs, None, classes, outputs=labels_out)
     write_csv(out / "per_class.csv", tab)
+    quality = _quality_summary(post["quality"].fillna("")) if "quality" in post else None
     write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "split": cfg.blend.split,
-                                      "source": str(src), "truth": truth})
+                                      "source": str(src), "truth": truth,
+                                      **({"quality": quality} if quality else {})})
     keys = ("challenge_score", "accuracy", "macro_f1", "macro_precision", "macro_recall", "macro_auroc", "macro_auprc")
     lines = [f"| {k} | {m[k]:.3f} |" for k in keys]
     if binary:
         lines += [f"| abnormal {k} | {m['binary'][k]:.3f} |" for k in ("accuracy", "precision", "recall", "f1", "auroc")]
     write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" + "\n".join(lines) + "\n")
-    return {"overall": m, "out_dir": out, "per_night": []}
+    return {"overall": m, "out_dir": out, "per_night": [], "quality": quality}
 
 
 def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str | Path | None = None) -> dict:
@@ -514,9 +557,15 @@ def run_evaluate(cfg: Config, post_csv: str | Path | None = None, out_dir: str |
     write_csv(out / "sleep_statistics.csv", pd.concat(stats, ignore_index=True))
     write_csv(out / "confusion.csv", pd.DataFrame(cm, index=list(STAGES), columns=list(STAGES)).reset_index()
               .rename(columns={"index": "truth"}))
-    write_json(out / "metrics.json", {"overall": overall, "n_epochs": int(len(y)), "source": str(src)})
+    quality = _quality_summary(rows["quality"].fillna(""), y, p) if "quality" in rows else None
+    write_json(out / "metrics.json", {"overall": overall, "n_epochs": int(len(y)), "source": str(src),
+                                      **({"quality": quality} if quality else {})})
     lines = ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in overall.items()]
+    if quality and quality["flagged"]:
+        lines.append(f"| epochs flagged for signal quality | {quality['flagged']} of {quality['of']} |")
+        lines += [f"| {k} (unflagged epochs) | {v:.3f} |" for k, v in quality.get("overall_unflagged", {}).items()
+                  if k in ("accuracy", "macro_f1", "kappa")]
     write_text(out / "metrics.md", "\n".join(lines) + "\n")
-    res = {"overall": overall, "out_dir": out, "per_night": per_night}
+    res = {"overall": overall, "out_dir": out, "per_night": per_night, "quality": quality}
     res["report"] = write_html_report(cfg, out)
     return res

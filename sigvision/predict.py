@@ -11,6 +11,18 @@ Each model predicts with the checkpoint whose predictions the blend weights were
 the blend report's ``checkpoints`` (else the model config's ``blend.checkpoint``, else
 ``best``). ``--checkpoint`` overrides it: ``4`` (every model), ``4,1`` (one per blended model,
 in the report's order) or ``vit_base_patch16_224=4,tf_efficientnet_b4_ns=1``.
+
+A user's folder is read as it is: any ``.edf``/``.bdf``/``.fif`` is a recording, no
+hypnogram is read, and ``--set`` adjusts how files are read (:data:`PREDICT_SETTABLE`:
+channel and lead names, aliases, units, file pattern, length and quality policies) without
+touching what the models were trained on; ``--eeg C3-M2 --eog E1-M2 --emg Chin`` names the
+file's channel for each of the run's channels of that type, in the run's order.
+
+Sleep output: ``record, epoch, onset_s, stage, stage_code``, the hypnodensity ``p_W, p_N1,
+p_N2, p_N3, p_REM`` (the blend's calibrated probabilities), ``confidence`` (the probability of
+the stage written, after post-processing) and ``quality`` (``ok`` or the epoch's signal flags,
+see :mod:`sigvision.quality`). ECG output: ``record``, ``prob_<class>``, ``label_<class>``,
+``quality``.
 """
 from __future__ import annotations
 
@@ -24,7 +36,7 @@ import numpy as np
 
 from .errors import ConfigError, InputFileError
 
-__all__ = ["predict_folder", "run_checkpoints"]
+__all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
 
 
 def _blend_report(run: Path) -> tuple[dict, Path]:
@@ -62,15 +74,136 @@ def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
     return out
 
 
+#: ``--set`` keys ``predict`` accepts: how new recordings are read (channel and lead names,
+#: aliases, units, file names, length and quality policies) and how prediction runs; none
+#: changes what the models were trained on (rates, epochs, rendering, models, blending and
+#: post-processing are the run's own).
+PREDICT_SETTABLE = ("data.channels", "data.channel_aliases", "data.channel_units", "data.leads", "data.file_pattern",
+                    "data.on_length_mismatch", "data.on_start_mismatch", "data.on_epoch_mismatch", "data.min_fs_hz",
+                    "data.on_low_sampling_rate", "data.on_unknown_code", "data.on_bad_signal",
+                    "data.amplitude_bounds", "data.max_bad_fraction", "infer.batch_size", "infer.num_workers",
+                    "infer.prefetch_factor", "infer.amp")
+_TYPED_OPTIONS = ("eeg", "eog", "emg", "ecg")  # predict --eeg/--eog/--emg/--ecg
+
+
+def _run_types(d) -> list[str]:
+    from .loaders.psg import channel_type_of
+
+    return list(d.channel_types) or [channel_type_of(c) for c in d.channels]
+
+
+def predict_overrides(cfg, overrides=(), channel_picks: dict | None = None):
+    """``cfg`` (a model's training config) with ``predict``'s ``--set`` overrides and its
+    ``--eeg/--eog/--emg/--ecg`` picks applied.
+
+    Only :data:`PREDICT_SETTABLE` keys are accepted; others are refused naming the key.
+    ``data.channels`` may rename the run's channels (the file's names, same number and
+    types; the types stay the run's); ``data.leads`` likewise for ECG leads.
+    ``channel_picks``: type -> the file's channel names for the run's channels of that
+    type, in the run's order (YASA's ``eeg_name``/``eog_name``/``emg_name``).
+    """
+    from .config import apply_overrides, config_from_dict, config_to_dict
+
+    run_d = cfg.data
+    for ov in overrides:
+        key = ov.split("=", 1)[0].strip()
+        if "=" not in ov:
+            raise ConfigError(f"predict --set {ov!r} must look like section.key=value; fix: e.g. "
+                              "--set data.on_bad_signal=drop")
+        if key == "data.root":
+            raise ConfigError(f"predict --set {ov}: the recordings to predict are --input; fix: drop this --set and "
+                              "pass --input FOLDER")
+        if key == "data.labels_csv":
+            raise ConfigError(f"predict --set {ov}: the new records' label table is --labels; fix: pass --labels TABLE")
+        if not any(key == k or key.startswith(k + ".") for k in PREDICT_SETTABLE):
+            raise ConfigError(f"predict --set {ov}: {key} is fixed by the trained run (its models were trained with "
+                              f"it); fix: drop it, or set one of the keys predict accepts: {', '.join(PREDICT_SETTABLE)}")
+    if overrides:
+        data = apply_overrides(config_to_dict(cfg), list(overrides))  # its errors name the --set already
+        try:
+            cfg = config_from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"predict --set {' '.join(overrides)}: {exc}") from None
+    d = cfg.data
+    types = _run_types(run_d)
+    if tuple(d.channels) != tuple(run_d.channels):
+        if len(d.channels) != len(run_d.channels):
+            raise ConfigError(f"predict --set data.channels={list(d.channels)}: the run reads {len(run_d.channels)} "
+                              f"channels ({', '.join(run_d.channels)}); fix: give one file channel for each, in that "
+                              "order, or use --eeg/--eog/--emg")
+        d = replace(d, channel_types=tuple(types))
+    if tuple(d.leads) != tuple(run_d.leads) and len(d.leads) != len(run_d.leads):
+        raise ConfigError(f"predict --set data.leads={list(d.leads)}: the run reads {len(run_d.leads)} leads "
+                          f"({', '.join(run_d.leads)}); fix: give the records' name for each, in that order")
+    picks = {t: list(v) for t, v in (channel_picks or {}).items() if v}
+    if picks:
+        if run_d.task != "sleep":
+            raise ConfigError(f"--{next(iter(picks))} picks PSG channels; this is an ECG run: use --set data.leads=[...]")
+        chans = list(d.channels)
+        for t, names in picks.items():
+            mine = [i for i, ty in enumerate(types) if ty == t]
+            want = [run_d.channels[i] for i in mine]
+            if len(names) != len(mine):
+                raise ConfigError(f"--{t} {','.join(names)}: the run uses {len(mine)} {t.upper()} channel(s)"
+                                  + (f" ({', '.join(want)})" if want else "") +
+                                  (f"; fix: give {len(mine)}, comma-separated, e.g. --{t} "
+                                   f"{','.join(['NAME'] * len(mine))}" if mine else f"; fix: drop --{t}"))
+            for i, name in zip(mine, names):
+                chans[i] = name
+        d = replace(d, channels=tuple(chans), channel_types=tuple(types))
+    return replace(cfg, data=d)
+
+
+def _channel_fix(e, run_d, d) -> str:
+    """The fix for a channel the file lacks, in ``predict``'s terms: ``--eeg/--eog/--emg``
+    with the file's channels of each type as the suggestion."""
+    from .loaders.psg import DEFAULT_CHANNEL_ALIASES, candidates_of_type
+
+    types = _run_types(run_d)
+    missing_types = {types[list(d.channels).index(m)] for m in e.missing if m in d.channels}
+    order = [a for aliases in DEFAULT_CHANNEL_ALIASES.values() for a in aliases[:1]]  # the derivations themselves
+    parts = []
+    for t in _TYPED_OPTIONS:
+        n = types.count(t)
+        if t not in missing_types or not n:
+            continue
+        cands = candidates_of_type(e.available, t)
+        cands.sort(key=lambda c: (c not in order, order.index(c) if c in order else 0))
+        names = (cands + [f"<{t.upper()} channel>"] * n)[:n]
+        parts.append(f"--{t} {','.join(names)}")
+    runs = ", ".join(f"{c} ({ty})" for c, ty in zip(run_d.channels, types))
+    return (f"name the file's channel for each of the run's ({runs}): {' '.join(parts)}" if parts else
+            "name the file's channels with --eeg/--eog/--emg") + \
+        f", or --set 'data.channel_aliases={{{e.missing[0]}: [<name in the file>]}}'"
+
+
 def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
-                   *, checkpoint=None, device: str = "cpu", labels_csv: str | os.PathLike | None = None) -> Path:
-    """Predict every recording in ``input_dir`` with the trained run; returns the CSV path.
+                   *, checkpoint=None, device: str = "cpu", labels_csv: str | os.PathLike | None = None,
+                   overrides=(), channel_picks: dict | None = None, progress=None) -> Path:
+    """Predict every recording in ``input_dir`` with the trained run; returns the CSV path
+    (:func:`run_predict` also returns what was flagged)."""
+    return run_predict(run_dir, input_dir, out_csv, checkpoint=checkpoint, device=device, labels_csv=labels_csv,
+                       overrides=overrides, channel_picks=channel_picks, progress=progress)["csv"]
+
+
+def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
+                *, checkpoint=None, device: str = "cpu", labels_csv: str | os.PathLike | None = None,
+                overrides=(), channel_picks: dict | None = None, progress=None) -> dict:
+    """Predict every recording in ``input_dir`` with the trained run.
 
     ``checkpoint``: None (each model's checkpoint of the blend, see :func:`run_checkpoints`)
     or an override in any form :func:`run_checkpoints` accepts. ``labels_csv``: the new
     records' own table for AIWIN/Hefei folders (e.g. Hefei's test list, whose age and sex
     columns feed models trained with ``model.meta_features``); the training table is never
-    used for new records."""
+    used for new records. ``overrides`` / ``channel_picks``: see :func:`predict_overrides`.
+    No hypnogram is read (a folder's hypnograms may not fit new recordings). ``progress``:
+    ``progress(iterable, total, desc)`` (the CLI passes tqdm).
+
+    Returns
+    -------
+    dict with ``csv`` (the written path), ``rows``, ``records`` and ``quality`` (the prepare
+    summary's flagged/dropped counts).
+    """
     import pandas as pd
     import torch
 
@@ -79,23 +212,29 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     from .config import load_config
     from .infer import predict_rows_tta
     from .loaders.base import STAGES
+    from .loaders.psg import MissingChannelError
     from .prepare import load_prepared, prepare_dataset
     from .train import checkpoint_path, load_checkpoint_model
 
+    progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)
     if not run.is_dir():
         raise InputFileError(run, "run folder not found", "point --run at <weights_dir>/<experiment>")
+    if not Path(input_dir).is_dir():
+        raise InputFileError(input_dir, "folder not found", "pass --input the folder holding the new recordings")
     report, rep_path = _blend_report(run)
     models = report["models"]
     weights = [report["weights"][m] for m in models]
-    cfgs = {}
+    cfgs, trained = {}, {}
     for m in models:
         p = run / m / "config.yaml"
         if not p.is_file():
             raise InputFileError(p, "missing", "the run folder must hold each model's training config")
-        cfg = load_config(p)
+        trained[m] = load_config(p)
+        cfg = predict_overrides(trained[m], overrides, channel_picks)
         cfgs[m] = replace(cfg, weights_dir=str(run.parent), data=replace(cfg.data, root=str(input_dir)))
     first = next(iter(cfgs.values()))
+    run_data = trained[models[0]].data  # the channels the models were trained on, before --set/--eeg
     which = run_checkpoints(report, cfgs, checkpoint)
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,20 +247,32 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
             if labels_csv is not None and not Path(labels_csv).is_file():
                 raise InputFileError(labels_csv, "label table not found", "pass the new records' table, or no --labels")
             new_data = replace(new_data, labels_csv=str(labels_csv) if labels_csv else "")
-        prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared, labels_required=False)
+        try:
+            res = prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared,
+                                  labels_required=False, progress=progress)
+        except MissingChannelError as e:
+            raise InputFileError(e.path, e.problem, _channel_fix(e, run_data, new_data)) from None
+        except InputFileError as e:
+            if "data.root" not in e.fix:
+                raise
+            # the recordings of predict are --input (it refuses --set data.root)
+            raise InputFileError(e.path, e.problem, e.fix.replace("set data.root to", "pass --input")
+                                 .replace("data.root", "--input")) from None
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)
-        per_model = []
-        for m, cfg in cfgs.items():
-            cfg = replace(cfg, prepared_dir=str(prepared))
-            fold_probs = []
-            for k in (list(cfg.train.train_folds) or range(cfg.train.folds)):
-                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[m]), dev)
-                fold_probs.append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
-            per_model.append(np.mean(fold_probs, axis=0))
+        jobs = [(m, k) for m, cfg in cfgs.items() for k in (list(cfg.train.train_folds) or range(cfg.train.folds))]
+        fold_probs: dict[str, list] = {m: [] for m in cfgs}
+        for m, k in progress(jobs, len(jobs), "predict"):
+            cfg = replace(cfgs[m], prepared_dir=str(prepared))
+            model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[m]), dev)
+            fold_probs[m].append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
             classes = mmeta["classes"]
             multilabel = bool(mmeta.get("multilabel", False))
+        per_model = [np.mean(fold_probs[m], axis=0) for m in cfgs]
+    quality = rows["quality"].astype(str).to_numpy() if "quality" in rows else None
+    info = {"rows": int(len(rows)), "records": int(rows["record"].nunique()),
+            "quality": res.summary.get("quality", {})}
     out = pd.DataFrame({"record": rows["record"].astype(str)})
     if multilabel:
         w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
@@ -150,12 +301,14 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
             out[f"prob_{c}"] = probs[:, j]
         for j, c in enumerate(classes):
             out[f"label_{c}"] = labels[:, j].astype(int)
+        if quality is not None:
+            out["quality"] = quality
         written = write_csv(out_csv, out)
         if first.postprocess.submission != "none":  # the run's answer file (AIWIN answer.csv) beside it
             from .submission import write_submission
 
             write_submission(first, written)
-        return written
+        return {"csv": written, **info}
     from .metrics import record_groups
     from .postprocess import smooth
 
@@ -166,4 +319,10 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
     out["onset_s"] = rows["onset_s"].to_numpy()
     out["stage"] = [STAGES[k] for k in stages]
     out["stage_code"] = stages
-    return write_csv(out_csv, out)
+    for j, c in enumerate(classes):  # the hypnodensity: the blend's calibrated probability of each stage
+        out[f"p_{c}"] = probs[:, j]
+    out["confidence"] = probs[np.arange(len(stages)), stages]  # of the stage written (after post-processing)
+    if quality is not None:
+        out["quality"] = quality
+    info["stage_counts"] = {s: int((stages == i).sum()) for i, s in enumerate(STAGES)}
+    return {"csv": write_csv(out_csv, out), **info}

@@ -136,6 +136,7 @@ class _Journal:
     each, flushed and fsynced), so an interrupted prepare can be resumed by ``--update``."""
 
     def __init__(self, out: Path, cfg_hash: str):
+        self.count = 0  # recordings this run has journaled
         self.path = out / JOURNAL_NAME
         fresh = not self.path.is_file()
         self.fh = open(self.path, "a", encoding="utf-8")
@@ -149,6 +150,7 @@ class _Journal:
 
     def add(self, rec: dict, rows: list[dict]) -> None:
         self._write({"rec": rec, "rows": rows})
+        self.count += 1
 
     def close(self, *, remove: bool) -> None:
         self.fh.close()
@@ -295,6 +297,7 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
 def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limit, labels_required, t0):
     import pandas as pd
 
+    n_dropped = None
     previous: dict = {}
     if update and folder_state(out) == "foreign":
         raise InputFileError(out, "holds other files, not a sigvision prepare, so --update has nothing to resume",
@@ -311,6 +314,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
     if not d.root:
         raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
     cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
+    resuming = (out / JOURNAL_NAME).is_file()
     journal = _Journal(out, config_hash(cfg, ("data", "render")))
     try:
         if d.format == "sleep_edf":
@@ -318,7 +322,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
         elif d.format == "image_folder":
             rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
         elif d.format in ("wfdb", "aiwin", "hefei"):
-            rows, recs = _prepare_ecg(cfg, out, cache, progress, limit)
+            rows, recs, n_dropped = _prepare_ecg(cfg, out, cache, progress, limit)
         else:  # validated by the config already
             raise ValueError(d.format)
         index = pd.DataFrame(rows)
@@ -328,7 +332,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
             write_json(cache / "render.json", {"hash": cache.name, "layout": CACHE_LAYOUT,
                                                "render": config_to_dict(cfg.render),
                                                "data": config_to_dict(cfg.data)})
-        summary = _summary(cfg, index, recs)
+        summary = _summary(cfg, index, recs, n_dropped)
         save_config(cfg, out / "config.yaml")
         write_json(out / "prepare.json", {
             "config": config_to_dict(cfg),
@@ -339,7 +343,12 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
             "versions": _versions(),
         })
     except BaseException as exc:
-        journal.close(remove=False)  # the next run says "interrupted" and --update resumes from it
+        if journal.count or resuming:
+            journal.close(remove=False)  # the next run says "interrupted" and --update resumes from it
+        else:  # nothing finished: leave the folder as it was (empty, or the earlier finished prepare)
+            journal.close(remove=True)
+            if not update:
+                check_output_dir(out, overwrite=True)
         again = disk_full_again(exc, "free space on that disk, then run the same prepare with --update to resume it")
         if again is not exc:
             raise again from None
@@ -349,12 +358,23 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
                          cache_dir=cache, seconds=time.perf_counter() - t0, summary=summary)
 
 
-def _summary(cfg: Config, index, recs: list[dict]) -> dict:
+def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None) -> dict:
+    from .quality import OK, parse_labels
+
     s: dict = {"records": len(recs), "samples": int(len(index))}
+    if "quality" in index:
+        q = index["quality"].astype(str)
+        s["quality"] = {"flagged": int((q != OK).sum()), "of": int(len(q)),
+                        "unit": "epochs" if cfg.data.task == "sleep" else "records",
+                        "policy": cfg.data.on_bad_signal,
+                        "dropped": int(n_dropped if n_dropped is not None else
+                                       sum(int(r.get("dropped_bad_epochs", 0) or 0) for r in recs)),
+                        "counts": parse_labels(q)}
     if cfg.data.task == "sleep" and len(index) and "label" in index:
         s["stage_counts"] = {st: int((index["label"] == i).sum()) for i, st in enumerate(STAGES)}
         for k in ("movement_epochs", "unscored_epochs", "trimmed_wake_epochs", "epochs_outside_signal",
-                  "nonfinite_epochs", "flat_channel_epochs", "clipped_channel_epochs"):
+                  "nonfinite_epochs", "flat_channel_epochs", "clipped_channel_epochs", "bad_signal_epochs",
+                  "dropped_bad_epochs"):
             vals = [r.get(k, 0) or 0 for r in recs]
             s[k] = int(sum(vals))
     if cfg.data.task == "ecg" and len(index) and "labels" in index:
@@ -383,13 +403,15 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
     from .loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
 
     d = cfg.data
-    pairs = pair_sleep_edf_files(d.root, require_hypnogram=labels_required)[:limit]
+    # new recordings to predict: no hypnogram is read (a folder's hypnograms may not fit them)
+    pairs = pair_sleep_edf_files(d.root, require_hypnogram=labels_required, use_hypnograms=labels_required,
+                                 pattern=d.file_pattern)[:limit]
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
     rows, recs = [], []
     reused = 0
     for psg, hyp in progress(pairs, len(pairs), "prepare"):
         old = (previous or {}).get(_record_id_of(psg))
-        if old is not None and old[1] is not None and hyp is not None and \
+        if old is not None and old[1] is not None and hyp is not None and "quality" in old[1] and \
                 _entry_valid(out, cache, _record_id_of(psg), old[0], psg, hyp):
             rows.extend(old[1].to_dict("records"))
             recs.append(old[0])
@@ -400,10 +422,13 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
             aliases=d.channel_aliases or None, fs_hz=d.fs_hz, epoch_s=d.epoch_s,
             trim_wake_edges_min=d.trim_wake_edges_min, on_length_mismatch=d.on_length_mismatch,
             on_start_mismatch=d.on_start_mismatch, min_fs_hz=d.min_fs_hz,
-            on_low_sampling_rate=d.on_low_sampling_rate)
+            on_low_sampling_rate=d.on_low_sampling_rate, channel_units=d.channel_units or None,
+            on_bad_signal=d.on_bad_signal, amplitude_bounds=d.amplitude_bounds or None,
+            max_bad_fraction=d.max_bad_fraction, on_epoch_mismatch=d.on_epoch_mismatch)
         if night.n_epochs == 0:
-            raise InputFileError(psg, "no scored epochs left after excluding movement/unscored epochs",
-                                 "check the hypnogram, or drop this recording")
+            raise InputFileError(psg, "no scored epochs left after excluding movement/unscored epochs"
+                                 + (" and epochs with bad signals" if night.summary.get("dropped_bad_epochs") else ""),
+                                 "check the hypnogram and the signals, or drop this recording")
         rid = night.record_id
         if cfg.prepare.save_signals:
             save_npy(out / "signals" / f"{rid}.npy", night.epochs)
@@ -415,7 +440,8 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
         for i in range(night.n_epochs):
             rows.append({"record": rid, "subject": night.subject_id, "epoch": i,
                          "onset_s": float(night.onsets_s[i]), "label": int(night.labels[i]),
-                         "stage": STAGES[int(night.labels[i])] if night.labels[i] >= 0 else ""})
+                         "stage": STAGES[int(night.labels[i])] if night.labels[i] >= 0 else "",
+                         "quality": night.quality[i]})
         recs.append({"record": rid, "subject": night.subject_id, "n_epochs": night.n_epochs,
                      "source": str(psg), "hypnogram": str(hyp or ""), "fs_hz": night.fs_hz,
                      "channels": ";".join(night.channel_names),
@@ -468,23 +494,62 @@ def _iter_ecg(cfg):
         yield from E.iter_hefei_folder(d.root, d.labels_csv or None)
 
 
+def _wfdb_rails_mv(rec) -> np.ndarray | None:
+    """(n_leads, 2): the recordable range of each lead in mV (the WFDB storage format's ADC
+    limits through the header's gain and baseline); None for other formats or odd headers."""
+    from .loaders.ecg import parse_wfdb_header
+    from .loaders.edfinfo import unit_to_uv
+
+    bits = {"16": 16, "61": 16, "160": 16, "212": 12, "310": 10, "311": 10, "24": 24, "32": 32, "80": 8, "8": 8}
+    if not str(rec.source).endswith(".hea"):
+        return None
+    try:
+        hdr = parse_wfdb_header(rec.source)
+        out = []
+        for sp in hdr.signals:
+            b = int(sp.adc_res) if sp.adc_res else bits.get(str(sp.fmt))
+            per_mv = unit_to_uv(sp.units or "mV")
+            if b is None or per_mv is None or not sp.gain:
+                return None
+            lo, hi = -(2 ** (b - 1)) + (1 if b == 16 else 0), 2 ** (b - 1) - 1  # -32768 marks a missing sample
+            out.append(sorted(((lo - sp.baseline) / sp.gain * per_mv / 1e3, (hi - sp.baseline) / sp.gain * per_mv / 1e3)))
+        return np.asarray(out, dtype=np.float64)
+    except (InputFileError, OSError, ValueError, TypeError):
+        return None
+
+
 def _prepare_ecg(cfg, out, cache, progress, limit):
     from .loaders import ecg as E
+    from .quality import apply_policy, assess, check_folder, parse_labels
 
     d = cfg.data
     n_target = int(round(d.ecg_length_s * d.fs_hz))
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
     rows, recs = [], []
+    flagged, dropped, seen = [], [], 0
     for k, rec in enumerate(progress(_iter_ecg(cfg), None, "prepare")):
         if limit is not None and k >= limit:
             break
+        rails = _wfdb_rails_mv(rec)
         if list(rec.lead_names) != list(d.leads):
             missing = [l for l in d.leads if l not in rec.lead_names]
             if missing:
                 raise InputFileError(rec.source, f"leads {', '.join(missing)} missing (record has "
                                                  f"{', '.join(rec.lead_names)})",
                                      "set data.leads to the leads the records have")
-            rec.signals = rec.signals[[list(rec.lead_names).index(l) for l in d.leads]]
+            order = [list(rec.lead_names).index(l) for l in d.leads]
+            rec.signals = rec.signals[order]
+            rails = rails[order] if rails is not None and len(rails) == len(rec.lead_names) else None
+        seen += 1
+        q = assess(rec.signals[None], ["ecg"] * len(d.leads), unit="mV", names=list(d.leads), rails=rails,
+                   bounds=d.amplitude_bounds or None)
+        if q.bad.any():  # one record, judged alone; the folder-level rule comes after the loop
+            flagged.append(rec.record_id)
+            if d.on_bad_signal == "raise":
+                apply_policy(q, policy="raise", max_bad_fraction=1.0, source=rec.source, what="record")
+            if d.on_bad_signal == "drop":
+                dropped.append(q.labels()[0])
+                continue
         x = E.resample_ecg(rec.signals, rec.fs_hz, d.fs_hz)
         x = E.fix_length(x, n_target, mode="center").astype(np.float32)
         rid = rec.record_id
@@ -494,13 +559,17 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
             img = renderer.render(x[None], ["ecg"] * x.shape[0])[0]
             save_npy(cache / f"{rid}.npy", np.ascontiguousarray(img.transpose(2, 0, 1)))
         rows.append({"record": rid, "subject": rec.subject_id, "source_db": _ecg_source_db(rid),
-                     "age": rec.age, "sex": rec.sex or "", "labels": ";".join(rec.labels)})
+                     "age": rec.age, "sex": rec.sex or "", "labels": ";".join(rec.labels),
+                     "quality": q.labels()[0]})
         recs.append({"record": rid, "subject": rec.subject_id, "fs_hz_file": rec.fs_hz,
                      "n_samples_file": int(rec.signals.shape[1]), "source": rec.source,
                      **_source_stats(rec.source)})
+    counts = parse_labels([r["quality"] for r in rows] + dropped)
+    check_folder(len(flagged), seen, counts, policy=d.on_bad_signal, max_bad_fraction=d.max_bad_fraction,
+                 source=d.root, what="record", examples=flagged)
     if not rows:
         raise InputFileError(d.root, "no ECG records found", "set data.root to the folder of records")
-    return rows, recs
+    return rows, recs, len(dropped)
 
 
 def _ecg_source_db(record_id: str) -> str:

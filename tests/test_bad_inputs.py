@@ -114,7 +114,7 @@ def case_missing_hypnogram(t):
 
 def case_empty_recordings_folder(t):
     (t / "in").mkdir()
-    return _prep(t / "in", t / "out"), "no '*-PSG.edf' files"
+    return _prep(t / "in", t / "out"), "no recordings"
 
 
 def case_missing_root(t):
@@ -261,8 +261,13 @@ def test_catalogue_has_at_least_30_cases():
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
+    check_case(CASES[name], name, tmp_path, capsys, monkeypatch)
+
+
+def check_case(case, name, tmp_path, capsys, monkeypatch):
+    """Run a catalogue case from the repository root: one line, exit 2, the needle, nothing half-written."""
     monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parent.parent)
-    argv, needle = CASES[name](tmp_path)
+    argv, needle = case(tmp_path)
     rc = main(["--quiet", *argv])
     err = capsys.readouterr().err.strip()
     assert rc == 2, err

@@ -47,7 +47,8 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     import pandas as pd
 
     post = pd.read_csv(out / "weights" / "sleep_demo" / "files_post.csv")
-    assert list(post.columns) == ["record", "epoch", "onset_s", "stage", "stage_code"]
+    assert list(post.columns) == ["record", "epoch", "onset_s", "stage", "stage_code", "quality"]
+    assert (post["quality"] == "ok").all()  # synthetic nights: no flat, clipped or implausible channel
     assert set(post["stage"]) <= {"W", "N1", "N2", "N3", "REM"} and post["record"].nunique() == 4
     assert (post["onset_s"].diff().dropna()[post["record"].eq(post["record"].shift()).iloc[1:]] >= 30).all()
     assert (out / "weights" / "sleep_demo" / "files_blend_sqrt_oof.csv").is_file()
@@ -61,7 +62,10 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     assert main(["--quiet", "predict", "--run", str(out / "weights" / "sleep_demo"), "--input", str(out / "psg"),
                  "--out", str(pred)]) == 0
     p = pd.read_csv(pred)
-    assert list(p.columns) == ["record", "epoch", "onset_s", "stage", "stage_code"] and len(p) == len(post)
+    assert list(p.columns) == ["record", "epoch", "onset_s", "stage", "stage_code", "p_W", "p_N1", "p_N2", "p_N3",
+                               "p_REM", "confidence", "quality"]
+    assert len(p) >= len(post)  # predict reads no hypnogram: every epoch of the signals, no wake trimmed
+    np.testing.assert_allclose(p[["p_W", "p_N1", "p_N2", "p_N3", "p_REM"]].sum(1), 1.0, atol=1e-6)
     # a new recording without any hypnogram is staged over its whole signal
     import shutil
 

@@ -49,7 +49,10 @@ def test_blend_thresholds_files_post_and_evaluation(ecg_run):
     b = run_blend(ecg_run)
     assert b["report"]["weights"] == {"test_efficientnet": 0.5, "resnet1d_tiny": 0.5}
     post = pd.read_csv(run_postprocess(ecg_run), dtype={"record": str})
-    assert post.shape == (35, 1 + 2 * 26) and post.columns[0] == "record"
+    assert post.shape == (35, 2 + 2 * 26) and post.columns[0] == "record" and post.columns[-1] == "quality"
+    # two real Ningbo records of the shipped sample have leads V2, V4 and V6 all zero
+    flagged = post[post["quality"] != "ok"]
+    assert dict(zip(flagged["record"], flagged["quality"])) == {"JS20004": "flat:V2,V4,V6", "JS20008": "flat:V2,V4,V6"}
     assert "prob_426783006" in post and "label_713427006|59118001" in post
     labels = post[[c for c in post if c.startswith("label_")]].to_numpy()
     assert set(np.unique(labels)) <= {0, 1} and (labels.sum(1) >= 1).all()  # at least one label per record
@@ -188,7 +191,7 @@ def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
     infer(cfg)
     run_blend(cfg)
     post = pd.read_csv(run_postprocess(cfg), dtype={"record": str})
-    assert post.shape == (35, 5) and {"label_normal", "label_abnormal"} <= set(post)
+    assert post.shape == (35, 6) and {"label_normal", "label_abnormal", "quality"} <= set(post)
     o = run_evaluate(cfg)["overall"]
     assert 0 <= o["macro_f1"] <= 1
     # predict writes the same columns as files_post.csv, decided by the tuned thresholds

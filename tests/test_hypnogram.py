@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,67 @@ def test_corrupt_edf_hypnogram(tmp_path):
     p.write_bytes(b"0       garbage" * 10)
     with pytest.raises(InputFileError, match="c-Hypnogram.edf"):
         read_hypnogram(p)
+
+
+def test_bom_and_a_stage_header_line_are_accepted(tmp_path):
+    """Windows editors write a UTF-8 byte-order mark; spreadsheets export a 'Stage' header line:
+    both made the reader reject the file ('unknown stage label')."""
+    p = tmp_path / "h-Hypnogram.txt"
+    p.write_bytes("\ufeffStage\nW\nN1\nN2\nR\n".encode("utf-8"))
+    assert read_hypnogram(p).stages.tolist() == [0, 1, 2, 4]
+    p.write_bytes("\ufeffW\n1\n".encode("utf-8"))
+    assert read_hypnogram(p).stages.tolist() == [0, 1]
+    p.write_bytes("sleep stage\n0\n3\n".encode("utf-8"))
+    assert read_hypnogram(p).stages.tolist() == [0, 3]
+    c = tmp_path / "h.csv"
+    c.write_bytes("\ufeffstage\nW\nN3\n".encode("utf-8"))
+    assert read_hypnogram(c).stages.tolist() == [0, 3]
+    j = tmp_path / "h.json"
+    j.write_bytes("\ufeff[0, 2, 4]".encode("utf-8"))
+    assert read_hypnogram(j).stages.tolist() == [0, 2, 4]
+    p.write_text("Stage\nStage\nW\n")  # a second header line is not a header
+    with pytest.raises(InputFileError, match=r"unknown stage label\(s\) 'Stage'"):
+        read_hypnogram(p)
+
+
+def test_20_s_epoch_hypnogram_is_refused_or_resampled_when_asked(tmp_path, caplog):
+    """A hypnogram scored in 20-s epochs was silently re-mapped onto 30-s epochs."""
+    import logging
+
+    from sigvision.loaders.edf_write import write_hypnogram_edf
+
+    # 20-s epochs: W W N1 N2 N2 N2 N3 N3 N3 (180 s = six 30-s epochs)
+    p = write_hypnogram_edf(tmp_path / "x-Hypnogram.edf", [0, 0, 1, 2, 2, 2, 3, 3, 3], epoch_s=20.0)
+    with pytest.raises(InputFileError) as ei:
+        read_hypnogram(p)
+    msg = str(ei.value)
+    assert "x-Hypnogram.edf" in msg and "scored in 20-s epochs" in msg
+    assert "--set data.epoch_s=20" in msg and "--set data.on_epoch_mismatch=resample" in msg
+    assert read_hypnogram(p, epoch_s=20.0).stages.tolist() == [0, 0, 1, 2, 2, 2, 3, 3, 3]
+    with caplog.at_level(logging.WARNING):
+        h = read_hypnogram(p, on_epoch_mismatch="resample")
+    # 30-s epoch k covers 20-s epochs 1.5k .. 1.5k+1.5: the stage covering most of it
+    # [0,30): W 20 s + W 10 s; [30,60): W 10 + N1 20 -> N1; [60,90): N2; [90,120): N2; [120,150): N3; [150,180): N3
+    assert h.stages.tolist() == [0, 1, 2, 2, 3, 3] and h.extra["resampled_from_epoch_s"] == 20.0
+    assert "scored in 20-s epochs; re-scored on 6 30-s epochs" in caplog.text
+    # Sleep-EDF's real hypnogram lies on the 30-s grid
+    real = read_hypnogram(Path(__file__).parent / "data" / "psg_real" / "SC4001EC-Hypnogram.edf")
+    assert len(real) == 2880 and real.counts()["W"] > 1000
+
+
+def test_truncated_edf_hypnogram_is_called_damaged(tmp_path):
+    from sigvision.loaders.edf_write import write_hypnogram_edf
+
+    p = write_hypnogram_edf(tmp_path / "t-Hypnogram.edf", [0, 1, 2] * 40)
+    p.write_bytes(p.read_bytes()[:-200])
+    with pytest.raises(InputFileError, match="t-Hypnogram.edf: EDF is damaged \\(truncated\\)"):
+        read_hypnogram(p)
+
+
+def test_an_unscored_span_off_the_grid_is_not_an_epoch_mismatch():
+    from sigvision.loaders.hypnogram import hypnogram_from_annotations
+
+    h = hypnogram_from_annotations([0, 60, 90], [60, 30, 1234], ["Sleep stage W", "Sleep stage 1", "Sleep stage ?"])
+    assert h.stages[:3].tolist() == [0, 0, 1] and (h.stages[3:] == UNSCORED).all()
+    with pytest.raises(InputFileError, match="scored in 15-s epochs"):
+        hypnogram_from_annotations([0, 45], [45, 30], ["Sleep stage W", "Sleep stage 1"])

@@ -86,7 +86,7 @@ def test_prepare_image_folder(tmp_path):
 
 
 def test_empty_root_is_a_clear_error(tmp_path):
-    with pytest.raises(InputFileError, match="no '\\*-PSG.edf' files"):
+    with pytest.raises(InputFileError, match="no recordings"):
         prepare_dataset(_sleep_cfg(tmp_path), tmp_path / "out")
 
 

@@ -143,7 +143,7 @@ def test_pairing_sleep_edf_names(tmp_path):
 
 
 def test_empty_folder(tmp_path):
-    with pytest.raises(InputFileError, match="no '\\*-PSG.edf' files"):
+    with pytest.raises(InputFileError, match="no recordings"):
         pair_sleep_edf_files(tmp_path)
 
 
@@ -177,3 +177,80 @@ def test_clipped_epochs_are_flagged(tmp_path):
     psg = write_test_edf(tmp_path / "c-PSG.edf", sig, FS_FILE, NAMES)
     n = load_sleep_night(psg, Hypnogram(np.array([0, 1, 2])), channels=WANT, fs_hz=FS_FILE, trim_wake_edges_min=None)
     assert n.summary["clipped_channel_epochs"] == 1 and np.isfinite(n.epochs).all()
+
+
+def test_recordings_need_not_be_named_psg_and_pairing_is_checked(tmp_path, caplog):
+    """Any .edf/.bdf/.fif is a recording; the pairing rule is documented and ambiguity refused."""
+    from sigvision.loaders.edf_write import write_hypnogram_edf
+
+    sig = _signals(2)
+    write_test_edf(tmp_path / "night1.edf", sig, FS_FILE, NAMES)
+    (tmp_path / "night1-hypnogram.TXT").write_text("W\nN1\n")
+    write_test_edf(tmp_path / "night2.edf", sig, FS_FILE, NAMES)
+    (tmp_path / "night2.txt").write_text("Stage\nW\nN2\n")  # a text hypnogram with the recording's name
+    write_test_edf(tmp_path / "night3_PSG.edf", sig, FS_FILE, NAMES)
+    write_hypnogram_edf(tmp_path / "night3.edf", [0, 0])  # annotation-only EDF+: a hypnogram, not a recording
+    _write_pair(tmp_path, [0, 1], rid="SC4001E0", hyp_rid="SC4001EC")
+    (tmp_path / "README.txt").write_text("not a hypnogram")
+    pairs = {p.name: h.name for p, h in pair_sleep_edf_files(tmp_path)}
+    assert pairs == {"night1.edf": "night1-hypnogram.TXT", "night2.edf": "night2.txt",
+                     "night3_PSG.edf": "night3.edf", "SC4001E0-PSG.edf": "SC4001EC-Hypnogram.edf"}
+    assert [h for _, h in pair_sleep_edf_files(tmp_path, use_hypnograms=False)] == [None] * 4
+    assert [p.name for p, _ in pair_sleep_edf_files(tmp_path, pattern="night*")] == \
+        ["night1.edf", "night2.edf", "night3_PSG.edf"]
+    n = load_sleep_night(tmp_path / "night2.edf", tmp_path / "night2.txt", channels=WANT, trim_wake_edges_min=None)
+    assert n.labels.tolist() == [0, 2] and n.record_id == "night2"
+
+    # two hypnograms for one recording: the .edf used to win silently
+    write_test_hypnogram(tmp_path / "SC4001E0-Hypnogram.edf", [0, 1])
+    with pytest.raises(InputFileError) as ei:
+        pair_sleep_edf_files(tmp_path)
+    msg = str(ei.value)
+    assert "SC4001E0-PSG.edf: 2 hypnograms pair with this recording" in msg
+    assert "SC4001E0-Hypnogram.edf" in msg and "SC4001EC-Hypnogram.edf" in msg
+    (tmp_path / "SC4001E0-Hypnogram.edf").unlink()
+
+    # one hypnogram for two recordings (Sleep-EDF's last-character rule)
+    write_test_edf(tmp_path / "SC4001E1-PSG.edf", sig, FS_FILE, NAMES)
+    with pytest.raises(InputFileError, match="SC4001EC-Hypnogram.edf: pairs with 2 recordings: SC4001E0-PSG.edf, "
+                                             "SC4001E1-PSG.edf"):
+        pair_sleep_edf_files(tmp_path)
+    (tmp_path / "SC4001E1-PSG.edf").unlink()
+
+    # two recordings with one record id
+    write_test_edf(tmp_path / "night1-PSG.edf", sig, FS_FILE, NAMES)
+    with pytest.raises(InputFileError, match="two recordings have the record id .night1.*data.file_pattern=.\\*-PSG.edf."):
+        pair_sleep_edf_files(tmp_path)
+    (tmp_path / "night1-PSG.edf").unlink()
+
+    # a hypnogram of no recording is named in a warning
+    (tmp_path / "other-Hypnogram.txt").write_text("W\n")
+    with caplog.at_level(logging.WARNING):
+        pair_sleep_edf_files(tmp_path)
+    assert "other-Hypnogram.txt pair with no recording" in caplog.text
+
+
+def test_fif_recordings_are_read_through_mne(tmp_path):
+    import mne
+
+    psg, hyp = _write_pair(tmp_path, [0, 1, 2, 2])
+    raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+    raw.set_channel_types({"Fpz-Cz": "eeg", "Pz-Oz": "eeg", "EOG horizontal": "eog", "EMG submental": "emg"})
+    raw.save(tmp_path / "SC4001E0-PSG_raw.fif", verbose="error")
+    psg.unlink()
+    a = load_sleep_night(tmp_path / "SC4001E0-PSG_raw.fif", None, channels=WANT, fs_hz=100.0)
+    assert a.epochs.shape == (4, 4, 3000) and a.quality == ["ok"] * 4
+    amp = np.abs(a.epochs[:, 0, 100:-100]).max(axis=1)
+    np.testing.assert_allclose(amp, 10.0 + np.arange(4), rtol=0.02)  # µV, as from the EDF
+    assert [p.name for p, _ in pair_sleep_edf_files(tmp_path, require_hypnogram=False)] == ["SC4001E0-PSG_raw.fif"]
+
+
+def test_aasm_channel_names_and_user_aliases(tmp_path):
+    from sigvision.loaders.psg import find_channels
+
+    have = ["C3-M2", "C4-M1", "E1-M2", "E2-M1", "Chin1-Chin2", "F4-M1", "O2-M1"]
+    assert find_channels(have, ["EEG C4-M1", "EEG F4-M1", "EOG horizontal", "EOG E2-M1", "EMG submental"]) == \
+        ["C4-M1", "F4-M1", "E1-M2", "E2-M1", "Chin1-Chin2"]
+    # data.channel_aliases extends the table (it used to replace a channel's defaults)
+    assert find_channels(have + ["Fp1-M2"], ["EEG Fpz-Cz", "EOG horizontal"],
+                         aliases={"EEG Fpz-Cz": ["Fp1-M2"], "EOG horizontal": ["LOC"]}) == ["Fp1-M2", "E1-M2"]

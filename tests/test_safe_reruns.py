@@ -303,3 +303,28 @@ def test_train_of_a_model_folder_another_run_holds_is_refused(synth_dir4, tmp_pa
         assert not list(model_dir(vit).glob("fold_*")) and not (model_dir(vit) / "config.yaml").exists()
         assert [r["epochs_run"] for r in train(eff)] == [1, 1]
     assert [r["epochs_run"] for r in train(vit)] == [1, 1]
+
+
+def test_a_prepare_that_fails_before_finishing_a_recording_leaves_the_folder_as_it_was(synth_dir, tmp_path,
+                                                                                      monkeypatch):
+    """Nothing to resume: a fresh folder stays empty (the fixed command then runs as typed) and
+    an --update of a finished folder leaves it finished."""
+    from sigvision.loaders import psg
+
+    out = tmp_path / "p"
+    real = psg.load_sleep_night
+
+    def bad(*a, **kw):
+        raise InputFileError("x.edf", "a bad file", "fix it")
+
+    monkeypatch.setattr(psg, "load_sleep_night", bad)
+    with pytest.raises(InputFileError, match="a bad file"):
+        prepare_dataset(_cfg(synth_dir), out)
+    assert folder_state(out) == "empty"
+    monkeypatch.setattr(psg, "load_sleep_night", real)
+    res = prepare_dataset(_cfg(synth_dir), out)
+    monkeypatch.setattr(psg, "load_sleep_night", bad)
+    (res.cache_dir / "SYN_SC4001E0.npy").unlink()  # so --update reads that night again
+    with pytest.raises(InputFileError, match="a bad file"):
+        prepare_dataset(_cfg(synth_dir), out, update=True)
+    assert folder_state(out) == "finished" and (out / "index.csv").is_file()

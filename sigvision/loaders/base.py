@@ -41,6 +41,9 @@ class SleepNight:
         Epoch length in seconds (30 by default).
     summary : dict
         Counts of what the loader excluded (movement, unscored, trimmed wake, ...).
+    quality : list of str
+        One per epoch: ``ok``, or the signal-quality flags (``flat:EMG submental;...``, see
+        :mod:`sigvision.quality`); empty when not assessed.
     """
 
     record_id: str
@@ -55,6 +58,7 @@ class SleepNight:
     units: str = "uV"
     source: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    quality: list[str] = field(default_factory=list)
 
     @property
     def n_epochs(self) -> int:

@@ -155,15 +155,48 @@ class Hypnogram:
         return c
 
 
+def _grid_step_s(values_s: Sequence[float]) -> float:
+    """The largest step (s, millisecond resolution) dividing every value: the epoch length a
+    hypnogram was scored in."""
+    import math
+
+    g = 0
+    for v in values_s:
+        g = math.gcd(g, int(round(abs(v) * 1000)))
+    return g / 1000.0
+
+
+def _resample_annotations(ann: list, first: float, epoch_s: float, source: str) -> np.ndarray:
+    """Stage per ``epoch_s`` epoch: the stage covering most of it (gaps count as unscored)."""
+    end = max(on + du for on, du, _ in ann)
+    n = int(np.ceil((end - first) / epoch_s - 1e-6))
+    cover = np.zeros((n, 7))  # seconds of each code (-2..4) per epoch
+    for on, du, de in ann:
+        code = int(map_stage_labels([de], source=source)[0])
+        a, b = on - first, on - first + du
+        for k in range(int(a // epoch_s), min(n, int(np.ceil(b / epoch_s - 1e-9)))):
+            cover[k, code + 2] += max(0.0, min(b, (k + 1) * epoch_s) - max(a, k * epoch_s))
+    cover[:, UNSCORED + 2] += np.clip(epoch_s - cover.sum(axis=1), 0, None)
+    return (cover.argmax(axis=1) - 2).astype(np.int64)
+
+
 def hypnogram_from_annotations(onsets_s: Sequence[float], durations_s: Sequence[float],
                                descriptions: Sequence[str], *, epoch_s: float = 30.0,
-                               source: str = "", start: datetime | None = None) -> Hypnogram:
+                               source: str = "", start: datetime | None = None,
+                               on_epoch_mismatch: str = "raise") -> Hypnogram:
     """Expand (onset, duration, description) stage annotations into 30-s epochs.
 
     Annotations whose description is not a stage (lights off, arousals, ...) are ignored
     unless they look like stage labels (``Sleep stage ...``, ``Movement time``), in which
     case an unknown value raises. Gaps between stage annotations become unscored epochs.
+
+    Stage annotations that start or last off the ``epoch_s`` grid were scored in other
+    epochs (20-s epochs, as R&K scorers used): ``on_epoch_mismatch="raise"`` refuses them,
+    naming their epoch length; ``"resample"`` re-scores them on ``epoch_s`` epochs, each
+    taking the stage that covers most of it, with a logged warning.
     """
+    if on_epoch_mismatch not in ("raise", "resample"):
+        raise ValueError(f"on_epoch_mismatch={on_epoch_mismatch!r}; accepted: 'raise', 'resample'")
     stage_ann = []
     for on, du, de in zip(onsets_s, durations_s, descriptions):
         norm = _normalise(de)
@@ -175,6 +208,23 @@ def hypnogram_from_annotations(onsets_s: Sequence[float], durations_s: Sequence[
                              "give a Sleep-EDF hypnogram (annotations 'Sleep stage W/1/2/3/4/R/?')")
     stage_ann.sort(key=lambda t: t[0])
     first = stage_ann[0][0]
+    # the grid of the scored stages (an unscored '?' or movement span may end anywhere)
+    scored = [(on, du) for on, du, de in stage_ann if map_stage_labels([de], source=source)[0] >= 0]
+    grid = [on - first for on, _ in scored] + [du for _, du in scored if du > 0]
+    off_grid = [v for v in grid if abs(v / epoch_s - round(v / epoch_s)) > 1e-3]
+    if off_grid:
+        native = _grid_step_s(grid)
+        if on_epoch_mismatch == "raise":
+            raise InputFileError(source, f"stage annotations lie on a {native:g}-s grid, not on {epoch_s:g}-s epochs "
+                                         f"(it was scored in {native:g}-s epochs)",
+                                 f"--set data.epoch_s={native:g} to use its epochs, or --set "
+                                 f"data.on_epoch_mismatch=resample to re-score it on {epoch_s:g}-s epochs (each "
+                                 "takes the stage covering most of it)")
+        stages = _resample_annotations(stage_ann, first, epoch_s, source)
+        log.warning("%s: scored in %g-s epochs; re-scored on %d %g-s epochs, each taking the stage covering most "
+                    "of it (data.on_epoch_mismatch: resample)", source, native, stages.size, epoch_s)
+        return Hypnogram(stages=stages, epoch_s=epoch_s, onset_s=first, start=start, source=source,
+                         extra={"resampled_from_epoch_s": native})
     end = max(on + du for on, du, _ in stage_ann)
     n = int(round((end - first) / epoch_s))
     stages = np.full(n, UNSCORED, dtype=np.int64)
@@ -188,12 +238,16 @@ def hypnogram_from_annotations(onsets_s: Sequence[float], durations_s: Sequence[
     return Hypnogram(stages=stages, epoch_s=epoch_s, onset_s=first, start=start, source=source)
 
 
-def read_hypnogram_edf(path: str | os.PathLike, *, epoch_s: float = 30.0) -> Hypnogram:
-    """Read a Sleep-EDF style EDF+ hypnogram (``*-Hypnogram.edf``) with MNE."""
+def read_hypnogram_edf(path: str | os.PathLike, *, epoch_s: float = 30.0, on_epoch_mismatch: str = "raise") -> Hypnogram:
+    """Read a Sleep-EDF style EDF+ hypnogram (``*-Hypnogram.edf``) with MNE; a truncated file
+    is refused as damaged (:func:`sigvision.loaders.edfinfo.check_complete`)."""
     import mne
+
+    from .edfinfo import check_complete, read_edf_header
 
     path = Path(path)
     _check_file(path)
+    check_complete(read_edf_header(path))
     try:
         ann = mne.read_annotations(path)
     except Exception as exc:  # mne raises many types on corrupt files
@@ -203,7 +257,8 @@ def read_hypnogram_edf(path: str | os.PathLike, *, epoch_s: float = 30.0) -> Hyp
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
     return hypnogram_from_annotations(ann.onset, ann.duration, ann.description,
-                                      epoch_s=epoch_s, source=str(path), start=start)
+                                      epoch_s=epoch_s, source=str(path), start=start,
+                                      on_epoch_mismatch=on_epoch_mismatch)
 
 
 def edf_start_time(path: str | os.PathLike) -> datetime | None:
@@ -231,17 +286,30 @@ def edf_start_time(path: str | os.PathLike) -> datetime | None:
         return None
 
 
+#: First lines of text hypnograms that name the column rather than give a stage.
+_HEADER_WORDS = {"STAGE", "STAGES", "SLEEP STAGE", "SLEEP STAGES", "SLEEP_STAGE", "LABEL", "LABELS", "HYPNOGRAM",
+                 "HYPNO", "SCORE", "SCORES", "ANNOTATION", "EPOCH STAGE", "VALUE"}
+
+
 def read_hypnogram_text(path: str | os.PathLike, *, epoch_s: float = 30.0,
                         int_coding: str = "yasa") -> Hypnogram:
-    """Read a one-stage-per-line text file (strings or integers; ``#`` starts a comment)."""
+    """Read a one-stage-per-line text file (strings or integers; ``#`` starts a comment).
+
+    A UTF-8 byte-order mark (as Windows editors write it) and a first line naming the column
+    (``Stage``, ``stage``, ``Sleep stage``, ``label``, ``hypnogram`` ...) are accepted."""
     path = Path(path)
     _check_file(path)
     labels: list[str | int] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    first = True
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for line in fh:
             s = line.split("#", 1)[0].strip()
             if not s:
                 continue
+            if first and " ".join(s.upper().split()) in _HEADER_WORDS:
+                first = False
+                continue  # a header line
+            first = False
             labels.append(int(s) if s.lstrip("-").isdigit() else s)
     if not labels:
         raise InputFileError(path, "the hypnogram file holds no stages",
@@ -256,7 +324,7 @@ def read_hypnogram_json(path: str | os.PathLike, *, epoch_s: float = 30.0,
     path = Path(path)
     _check_file(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(path, f"not valid JSON ({exc})", "give a JSON list of stages") from None
     if isinstance(data, dict):
@@ -280,7 +348,7 @@ def read_hypnogram_csv(path: str | os.PathLike, *, epoch_s: float = 30.0,
     """
     path = Path(path)
     _check_file(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
     if not rows:
         raise InputFileError(path, "the CSV holds no rows", "write a 'stage' column, one row per epoch")
@@ -324,16 +392,18 @@ def read_hypnogram_csv(path: str | os.PathLike, *, epoch_s: float = 30.0,
                      epoch_s=epoch_s, onset_s=onset0, source=str(path))
 
 
-def read_hypnogram(path: str | os.PathLike, *, epoch_s: float = 30.0, **kw) -> Hypnogram:
+def read_hypnogram(path: str | os.PathLike, *, epoch_s: float = 30.0, on_epoch_mismatch: str = "raise",
+                   **kw) -> Hypnogram:
     """Read a hypnogram, choosing the reader from the file extension.
 
     ``.edf`` -> EDF+ annotations; ``.csv``/``.tsv`` -> CSV; ``.json`` -> JSON list;
-    anything else -> one stage per line.
+    anything else -> one stage per line. ``on_epoch_mismatch`` (EDF+ only: text files carry
+    no times) is :func:`hypnogram_from_annotations`'s.
     """
     path = Path(path)
     ext = path.suffix.lower()
     if ext in (".edf", ".bdf", ".rec"):
-        return read_hypnogram_edf(path, epoch_s=epoch_s)
+        return read_hypnogram_edf(path, epoch_s=epoch_s, on_epoch_mismatch=on_epoch_mismatch)
     if ext == ".csv":
         return read_hypnogram_csv(path, epoch_s=epoch_s, **kw)
     if ext == ".json":

@@ -1,11 +1,14 @@
-"""PSG loading: EDF/EDF+ signals plus a hypnogram, cut into aligned 30-s epochs.
+"""PSG loading: EDF/EDF+/BDF (or MNE .fif) signals plus a hypnogram, cut into aligned 30-s epochs.
 
-The signal file is read with :func:`mne.io.read_raw_edf`. MNE returns volts; we convert to
-microvolts explicitly (``get_data(units="uV")``) and refuse channels whose physical unit
-is not a voltage. Channels are picked by name with aliases (``EEG Fpz-Cz`` also matches
-``Fpz-Cz``, ``FPZ-CZ`` ...), resampled to ``fs_hz`` with a polyphase filter, cut into
-epochs aligned to the hypnogram onset, and movement/unscored epochs are dropped and
-counted in :attr:`SleepNight.summary`.
+The EDF header is first checked against the file size (a truncated file is refused as
+damaged, :mod:`.edfinfo`); the signals are read with MNE. MNE returns volts; we convert to
+microvolts explicitly, reading the header's unit case-insensitively (MNE reads ``UV`` as
+volts), and refuse channels whose physical unit is not a voltage. Channels are picked by
+name with aliases (:data:`DEFAULT_CHANNEL_ALIASES`, extended by ``data.channel_aliases``),
+resampled to ``fs_hz`` with a polyphase filter, cut into epochs aligned to the hypnogram
+onset; movement/unscored epochs are dropped and counted in :attr:`SleepNight.summary`, and
+every epoch's signal quality is checked (:mod:`sigvision.quality`). The folder pairing rule
+is :data:`PAIRING_RULE` (:func:`pair_sleep_edf_files`).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from .hypnogram import MOVEMENT, UNSCORED, Hypnogram, read_hypnogram
 
 __all__ = [
     "DEFAULT_CHANNEL_ALIASES",
+    "MissingChannelError",
+    "candidates_of_type",
     "channel_type_of",
     "find_channels",
     "read_psg_signals",
@@ -37,22 +42,33 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Canonical channel name -> accepted aliases (compared case- and punctuation-insensitively).
+#: Canonical channel name -> accepted aliases (compared case- and punctuation-insensitively,
+#: so ``C3-M2``, ``c3m2`` and ``C3 M2`` are one name). The canonical names are the run's
+#: channel names (``data.channels``); a file's channel is picked by the canonical name first,
+#: then by the aliases of ``data.channel_aliases`` (which extend this table, tried first),
+#: then by these, in order. AASM montages: EEG F4-M1, C4-M1, O2-M1 (and F3-M2, C3-M2, O1-M2;
+#: ``-A1``/``-A2`` are the older names of the mastoid references), EOG E1-M2 / E2-M1, chin EMG.
+#: An alias names the same derivation; using another derivation for a run's channel (C3-M2
+#: for a run trained on Fpz-Cz) is an explicit choice: ``sigvision predict --eeg C3-M2,...``.
 DEFAULT_CHANNEL_ALIASES: dict[str, tuple[str, ...]] = {
     "EEG Fpz-Cz": ("Fpz-Cz", "FpzCz", "EEG Fpz-Cz"),
     "EEG Pz-Oz": ("Pz-Oz", "PzOz", "EEG Pz-Oz"),
-    "EEG C4-M1": ("C4-M1", "C4-A1", "EEG C4-A1", "C4", "EEG C4"),
+    "EEG F3-M2": ("F3-M2", "F3-A2", "EEG F3-A2", "F3", "EEG F3"),
+    "EEG F4-M1": ("F4-M1", "F4-A1", "EEG F4-A1", "F4", "EEG F4"),
     "EEG C3-M2": ("C3-M2", "C3-A2", "EEG C3-A2", "C3", "EEG C3"),
-    "EEG O2-M1": ("O2-M1", "O2-A1", "EEG O2-A1"),
-    "EEG F4-M1": ("F4-M1", "F4-A1", "EEG F4-A1"),
-    "EOG horizontal": ("EOG", "HEOG", "EOG horizontal", "EOG E1-M2", "E1-M2", "LOC-A2",
-                       "EOG LOC-A2", "EOG(L)", "EOG left", "LOC"),
-    "EMG submental": ("EMG", "Chin", "EMG chin", "Chin EMG", "Chin1-Chin2", "EMG Chin1-Chin2",
-                      "EMG submental", "CHIN1-CHIN2"),
+    "EEG C4-M1": ("C4-M1", "C4-A1", "EEG C4-A1", "C4", "EEG C4"),
+    "EEG O1-M2": ("O1-M2", "O1-A2", "EEG O1-A2", "O1", "EEG O1"),
+    "EEG O2-M1": ("O2-M1", "O2-A1", "EEG O2-A1", "O2", "EEG O2"),
+    "EOG horizontal": ("EOG", "HEOG", "EOG horizontal", "EOG E1-M2", "E1-M2", "E1-A2", "EOG E1-A2", "E1",
+                       "LOC-A2", "LOC-M2", "EOG LOC-A2", "EOG(L)", "EOG L", "EOG left", "LEOG", "LOC"),
+    "EOG E2-M1": ("E2-M1", "E2-A1", "EOG E2-A1", "E2", "ROC-A1", "ROC-M1", "EOG ROC-A1", "EOG(R)", "EOG R",
+                  "EOG right", "REOG", "ROC"),
+    "EMG submental": ("EMG", "Chin", "EMG chin", "Chin EMG", "Chin-EMG", "Chin1-Chin2", "Chin 1-Chin 2",
+                      "EMG Chin1-Chin2", "Chin1-Chin3", "Chin2-Chin3", "EMG1-EMG2", "EMG submental", "Submental",
+                      "CHIN1-CHIN2"),
 }
 
 _TYPE_PREFIXES = (("EEG", "eeg"), ("EOG", "eog"), ("EMG", "emg"), ("ECG", "ecg"), ("EKG", "ecg"))
-_VOLT_SCALE_TO_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
 
 def _key(name: str) -> str:
@@ -71,35 +87,52 @@ def channel_type_of(name: str) -> str:
     return "other"
 
 
+class MissingChannelError(InputFileError):
+    """A wanted channel is not in the file: ``missing`` (the run's names), ``available``
+    (the file's), so a caller can phrase the fix in its own terms (``predict --eeg ...``)."""
+
+    def __init__(self, source, missing: Sequence[str], available: Sequence[str], fix: str):
+        self.missing, self.available = list(missing), list(available)
+        super().__init__(source, f"required channel(s) {', '.join(missing)} not found; the file has: "
+                                 f"{', '.join(available)}", fix)
+
+
+def candidates_of_type(available: Sequence[str], channel_type: str) -> list[str]:
+    """The ``available`` channel names whose type (:func:`channel_type_of`) is ``channel_type``."""
+    return [ch for ch in available if channel_type_of(ch) == channel_type]
+
+
 def find_channels(available: Sequence[str], wanted: Sequence[str], *,
                   aliases: dict[str, Sequence[str]] | None = None,
                   source: str | os.PathLike | None = None) -> list[str]:
     """Return the file's channel name for each wanted channel.
 
+    Each wanted name is looked up as itself, then through ``aliases`` (``data.channel_aliases``,
+    which extends :data:`DEFAULT_CHANNEL_ALIASES`), then through the default aliases.
+
     Raises
     ------
-    InputFileError
+    MissingChannelError
         When a wanted channel (and all its aliases) is absent; lists the channels present.
     """
-    table = dict(DEFAULT_CHANNEL_ALIASES)
-    if aliases:
-        table.update({k: tuple(v) for k, v in aliases.items()})
+    user = {_key(k): tuple(v) for k, v in (aliases or {}).items()}
     by_key = {}
     for ch in available:
         by_key.setdefault(_key(ch), ch)
     found, missing = [], []
     for w in wanted:
-        cands = (w,) + tuple(table.get(w, ()))
+        cands = (w,) + user.get(_key(w), ()) + tuple(DEFAULT_CHANNEL_ALIASES.get(w, ()))
         hit = next((by_key[_key(c)] for c in cands if _key(c) in by_key), None)
         if hit is None:
             missing.append(w)
         else:
             found.append(hit)
     if missing:
-        raise InputFileError(
-            source, f"required channel(s) {', '.join(missing)} not found; the file has: "
-                    f"{', '.join(available)}",
-            "set data.channels to channels the file has, or add an alias in data.channel_aliases")
+        first = missing[0]
+        raise MissingChannelError(
+            source, missing, available,
+            f"name the file's channel for it: --set 'data.channel_aliases={{{first}: [<name in the file>]}}' "
+            "(or the same under data.channel_aliases in the YAML)")
     return found
 
 
@@ -120,71 +153,126 @@ class _Signals:
     names: list[str]
     start: object
     duration_s: float
+    rails_uv: np.ndarray | None = None  # (n_channels, 2): recordable min, max (EDF physical range) in µV
+    step_uv: np.ndarray | None = None  # (n_channels,): one digital step in µV
+    file_channels: list[str] | None = None  # the file's name of each channel
 
 
-def _native_rates(raw) -> dict[str, float]:
-    """Each channel's own sampling rate in the EDF file (MNE upsamples all to the highest)."""
+def _is_fif(path: Path) -> bool:
+    return path.suffix.lower() == ".fif" or path.name.lower().endswith(".fif.gz")
+
+
+def _open_raw(path: Path):
+    """The MNE Raw of an EDF/BDF/FIF file (not preloaded); errors name the file."""
+    import mne
+
     try:
-        ex = raw._raw_extras[0]
-        rec_s = float(ex["record_length"][0])
-        names = list(ex.get("ch_names") or raw.ch_names)
-        return {n: float(k) / rec_s for n, k in zip(names, ex["n_samps"])}
-    except (AttributeError, KeyError, IndexError, TypeError, ZeroDivisionError):  # pragma: no cover
-        return {}
+        if _is_fif(path):
+            return mne.io.read_raw_fif(path, preload=False, verbose="error")
+        if path.suffix.lower() == ".bdf":
+            return mne.io.read_raw_bdf(path, preload=False, verbose="error")
+        return mne.io.read_raw_edf(path, preload=False, verbose="error")
+    except Exception as exc:
+        kind = "FIF" if _is_fif(path) else "EDF"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise InputFileError(path, f"cannot read as {kind} ({type(exc).__name__}: {first})",
+                             f"check the file is a complete {kind} file (re-download or re-export it)") from None
+
+
+def _unit_override(ch: str, canon: str, units: dict[str, str] | None) -> str | None:
+    """``data.channel_units`` entry for a picked channel: by the run's name or the file's."""
+    if not units:
+        return None
+    by_key = {_key(k): v for k, v in units.items()}
+    return by_key.get(_key(canon), by_key.get(_key(ch)))
 
 
 def read_psg_signals(path: str | os.PathLike, channels: Sequence[str], *, fs_hz: float | None = None,
                      aliases: dict[str, Sequence[str]] | None = None, min_fs_hz: float = 0.0,
-                     on_low_sampling_rate: str = "warn") -> _Signals:
-    """Read the chosen channels of an EDF/EDF+ file in microvolts.
+                     on_low_sampling_rate: str = "warn", channel_units: dict[str, str] | None = None) -> _Signals:
+    """Read the chosen channels of an EDF/EDF+/BDF (or MNE ``.fif``) file in microvolts.
 
     Parameters
     ----------
-    path : path to ``.edf`` (or ``.bdf``).
+    path : path to ``.edf``, ``.bdf`` or ``.fif``.
     channels : canonical channel names (see :data:`DEFAULT_CHANNEL_ALIASES`).
     fs_hz : target sampling rate; ``None`` keeps the file's rate.
+    channel_units : channel (the run's name or the file's) -> the unit to read it in when
+        the header's unit field is empty or wrong (``data.channel_units``).
 
     Returns
     -------
     An object with ``data`` float32 (n_channels, n_samples) in µV, ``fs_hz``, ``names``,
-    ``start`` (the file's measurement date) and ``duration_s``.
+    ``start`` (the file's measurement date), ``duration_s``, and for EDF/BDF files
+    ``rails_uv`` (n_channels, 2), the physical range of each channel in µV, and ``step_uv``.
+
+    EDF units are read case-insensitively (``uV``, ``UV``, ``µV``, ``mV``, ``V``): MNE scales
+    only the exact spellings ``uV``/``µV``/``mV`` and reads the rest as volts, so the loader
+    corrects its scale. The header is checked against the file size first: a truncated file
+    is refused as damaged (:func:`sigvision.loaders.edfinfo.check_complete`).
     """
-    import mne
+    from .edfinfo import check_complete, read_edf_header, unit_to_uv
 
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, "file not found", "check data.root and the file name")
-    if path.stat().st_size < 256:
-        raise InputFileError(path, f"only {path.stat().st_size} bytes, shorter than an EDF header",
-                             "the file is truncated: copy it again from the source")
-    try:
-        raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
-    except Exception as exc:
-        raise InputFileError(path, f"cannot read as EDF ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                             "check the file is a complete EDF/EDF+ file (re-download or re-export it)") from None
+    fif = _is_fif(path)
+    header = None
+    if not fif:
+        header = read_edf_header(path)
+        check_complete(header)
+    raw = _open_raw(path)
     picks = find_channels(raw.ch_names, channels, aliases=aliases, source=path)
-    rates = _native_rates(raw)
+    pos = [raw.ch_names.index(ch) for ch in picks]
+    hsig = None
+    if header is not None and len(header.data_signals) == len(raw.ch_names):
+        hsig = [header.data_signals[i] for i in pos]
+    rates = {ch: s.rate_hz(header.record_s) for ch, s in zip(picks, hsig)} if hsig else {}
     floor = max(float(min_fs_hz), 0.0)
     low = [f"{ch} ({rates[ch]:g} Hz)" for ch in picks if ch in rates and rates[ch] < floor]
     if low:
         _apply_policy(on_low_sampling_rate, path,
                       f"channel(s) {', '.join(low)} sampled below data.min_fs_hz={floor:g} Hz",
-                      "use channels recorded at a higher rate, lower data.min_fs_hz, or set "
-                      "data.on_low_sampling_rate: warn to upsample them anyway", "upsampled")
-    orig_units = getattr(raw, "_orig_units", {}) or {}
-    scales = []
-    for ch in picks:
-        unit = str(orig_units.get(ch, "uV")).strip().lower().replace("micro", "u")
-        if unit not in _VOLT_SCALE_TO_UV:
-            raise InputFileError(path, f"channel {ch!r} has physical unit {orig_units.get(ch)!r}, not a voltage",
-                                 "export the channel in uV, mV or V")
-        scales.append(unit)
+                      "use channels recorded at a higher rate, or --set data.min_fs_hz=<Hz> to lower the floor, "
+                      "or --set data.on_low_sampling_rate=warn to upsample them anyway", "upsampled")
+    rails = step = None
+    if fif:
+        from mne.io.constants import FIFF
+
+        for ch, i in zip(picks, pos):
+            unit = raw.info["chs"][i]["unit"]
+            if unit != FIFF.FIFF_UNIT_V:
+                raise InputFileError(path, f"channel {ch!r} is not a voltage (FIFF unit code {int(unit)})",
+                                     "pick voltage channels (EEG, EOG, EMG, ECG)")
+        data = _get_data(raw, picks, path, units=None) * np.float32(1e6)
+    else:
+        mne_scale = _mne_scales(raw)
+        scale = np.ones(len(picks))
+        rails = np.full((len(picks), 2), np.nan)
+        step = np.full(len(picks), np.nan)
+        for k, (ch, canon) in enumerate(zip(picks, channels)):
+            written = hsig[k].unit if hsig else str((getattr(raw, "_orig_units", {}) or {}).get(ch, ""))
+            over = _unit_override(ch, canon, channel_units)
+            to_uv = unit_to_uv(over if over is not None else written)
+            if to_uv is None:
+                what = f"has data.channel_units {over!r}" if over is not None else f"has physical unit {written!r}"
+                raise InputFileError(path, f"channel {ch!r} {what}, not a voltage",
+                                     f"export the channel in uV, mV or V, or, if it is a voltage whose unit field is "
+                                     f"empty or wrong, --set 'data.channel_units={{{canon}: uV}}'")
+            applied = mne_scale.get(ch)
+            if applied is None:  # pragma: no cover - MNE versions without _raw_extras units
+                applied = 1e-6 if written in ("uV", "\u00b5V", "\u03bcV") else 1e-3 if written == "mV" else 1.0
+            scale[k] = to_uv / (applied * 1e6)
+            if abs(scale[k] - 1.0) > 1e-9:
+                log.info("%s: channel %r unit field %r read as %g µV per unit (MNE read it as %g V)", path, ch,
+                         written, to_uv, applied)
+            if hsig:
+                s = hsig[k]
+                rails[k] = sorted((s.physical_min * to_uv, s.physical_max * to_uv))
+                step[k] = s.step * to_uv
+        data = _get_data(raw, picks, path, units="uV")
+        data *= scale[:, None].astype(np.float32)
     fs_file = float(raw.info["sfreq"])
-    try:
-        data = raw.get_data(picks=picks, units="uV").astype(np.float32)
-    except Exception as exc:
-        raise InputFileError(path, f"cannot read the signal data ({type(exc).__name__}: {exc})",
-                             "the file is truncated or corrupt: copy it again from the source") from None
     if fs_hz is not None:
         data = resample_signals(data, fs_file, float(fs_hz))
         fs_out = float(fs_hz)
@@ -192,7 +280,27 @@ def read_psg_signals(path: str | os.PathLike, channels: Sequence[str], *, fs_hz:
         fs_out = fs_file
     start = raw.info.get("meas_date")
     duration = data.shape[1] / fs_out
-    return _Signals(data=data, fs_hz=fs_out, names=list(channels), start=start, duration_s=duration)
+    return _Signals(data=data, fs_hz=fs_out, names=list(channels), start=start, duration_s=duration,
+                    rails_uv=rails, step_uv=step, file_channels=list(picks))
+
+
+def _mne_scales(raw) -> dict[str, float]:
+    """The factor (volts per unit as written) MNE applied to each channel of an EDF/BDF Raw."""
+    try:
+        units = np.asarray(raw._raw_extras[0]["units"], dtype=np.float64)
+        if units.shape[0] == len(raw.ch_names):
+            return dict(zip(raw.ch_names, units.tolist()))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):  # pragma: no cover - other MNE versions
+        pass
+    return {}  # pragma: no cover
+
+
+def _get_data(raw, picks, path, units):
+    try:
+        return raw.get_data(picks=picks, units=units).astype(np.float32)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read the signal data ({type(exc).__name__}: {exc})",
+                             "the file is truncated or corrupt: copy it again from the source") from None
 
 
 def trim_wake_edges(stages: np.ndarray, keep_wake_epochs: int) -> tuple[int, int]:
@@ -225,12 +333,15 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
                      on_length_mismatch: str = "raise",
                      on_start_mismatch: str = "raise",
                      min_fs_hz: float = 0.0, on_low_sampling_rate: str = "warn",
+                     channel_units: dict[str, str] | None = None,
+                     on_bad_signal: str = "flag", amplitude_bounds: dict | None = None,
+                     max_bad_fraction: float = 0.5, on_epoch_mismatch: str = "raise",
                      record_id: str | None = None, subject_id: str | None = None) -> SleepNight:
     """Load one night: signals in µV at ``fs_hz``, cut into epochs aligned to the hypnogram.
 
     Parameters
     ----------
-    psg_path : EDF/EDF+ signal file.
+    psg_path : EDF/EDF+/BDF (or MNE ``.fif``) signal file.
     hypnogram : hypnogram file (EDF+, text, CSV or JSON), a :class:`Hypnogram`, or ``None``
         to cut the whole signal into unlabelled epochs (labels ``-1``).
     channels : canonical channel names, in the order of the output's channel axis.
@@ -245,29 +356,47 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
         starts at a different time than the signal (the offset is applied either way).
     min_fs_hz, on_low_sampling_rate : a picked channel recorded below ``min_fs_hz`` (for
         example Sleep-EDF SC's 1-Hz chin-EMG envelope) raises, warns or is silently upsampled.
+    channel_units : channel -> unit to read it in when its EDF unit field is empty or wrong.
+    on_bad_signal, amplitude_bounds, max_bad_fraction : the signal-quality policy
+        (:mod:`sigvision.quality`): epochs with a flat, clipped, non-finite or implausibly
+        scaled channel are kept and flagged (``flag``), left out (``drop``) or refused
+        (``raise``); a night with more than ``max_bad_fraction`` of its epochs flagged is
+        refused, naming the file and the channels.
+    on_epoch_mismatch : ``"raise"`` | ``"resample"`` when an EDF+ hypnogram is scored in
+        epochs of another length than ``epoch_s`` (see :func:`hypnogram_from_annotations`).
+
+    Returns
+    -------
+    :class:`SleepNight`, whose ``quality`` holds one text per epoch (``ok`` or the flags) and
+    whose ``summary`` counts what was excluded and flagged.
     """
+    from ..quality import FLAT, CLIPPED, NONFINITE, apply_policy, assess
+
     for name, val in (("on_length_mismatch", on_length_mismatch), ("on_start_mismatch", on_start_mismatch)):
         if val not in ("raise", "warn", "ignore"):
             raise ValueError(f"{name}={val!r}; accepted: 'raise', 'warn', 'ignore'")
     psg_path = Path(psg_path)
+    hyp = None
+    if hypnogram is not None:  # read first: a bad hypnogram is refused before the signals are read
+        hyp = hypnogram if isinstance(hypnogram, Hypnogram) else \
+            read_hypnogram(hypnogram, epoch_s=epoch_s, on_epoch_mismatch=on_epoch_mismatch)
     sig = read_psg_signals(psg_path, channels, fs_hz=fs_hz, aliases=aliases, min_fs_hz=min_fs_hz,
-                           on_low_sampling_rate=on_low_sampling_rate)
+                           on_low_sampling_rate=on_low_sampling_rate, channel_units=channel_units)
     types = list(channel_types) if channel_types else [channel_type_of(c) for c in channels]
     n_per = int(round(epoch_s * fs_hz))
     n_sig_epochs = sig.data.shape[1] // n_per
     rid = record_id or _record_id_of(psg_path)
     summary: dict = {"epochs_in_signal": int(n_sig_epochs)}
 
-    if hypnogram is None:
+    if hyp is None:
         stages = np.full(n_sig_epochs, -1, dtype=np.int64)
         offset_s = 0.0
         hyp_src = ""
     else:
-        hyp = hypnogram if isinstance(hypnogram, Hypnogram) else read_hypnogram(hypnogram, epoch_s=epoch_s)
         hyp_src = hyp.source
         if abs(hyp.epoch_s - epoch_s) > 1e-9:
             raise InputFileError(hyp.source, f"hypnogram epochs are {hyp.epoch_s:g} s, config says {epoch_s:g} s",
-                                 "set data.epoch_s to the hypnogram's epoch length")
+                                 f"--set data.epoch_s={hyp.epoch_s:g} to use the hypnogram's epoch length")
         offset_s = float(hyp.onset_s)
         if hyp.start is not None and sig.start is not None:
             delta = (hyp.start - sig.start).total_seconds()
@@ -275,8 +404,8 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
                 msg = (f"hypnogram starts {delta:+.0f} s after the signal file {psg_path.name} "
                        f"({hyp.start.isoformat()} vs {sig.start.isoformat()})")
                 _apply_policy(on_start_mismatch, hyp.source, msg,
-                              "pair the hypnogram with its own recording, or set "
-                              "data.on_start_mismatch: warn to apply the offset", "offset applied")
+                              "pair the hypnogram with its own recording, or --set "
+                              "data.on_start_mismatch=warn to apply the offset", "offset applied")
                 offset_s += delta
         stages = hyp.stages.copy()
         first = offset_s / epoch_s
@@ -299,8 +428,8 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
                        f"{n_sig_epochs} epochs of {psg_path.name}")
         if problem:
             _apply_policy(on_length_mismatch, hyp.source, problem,
-                          "check the hypnogram belongs to this recording, or set "
-                          "data.on_length_mismatch: warn to keep the overlap", "keeping the overlap")
+                          "check the hypnogram belongs to this recording, or --set "
+                          "data.on_length_mismatch=warn to keep the overlap", "keeping the overlap")
         summary["epochs_outside_signal"] = int(np.sum(outside))
         stages = stages[~outside]
         offset_s = float(idx_sig[~outside][0] * epoch_s) if (~outside).any() else 0.0
@@ -308,37 +437,37 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
     n = stages.shape[0]
     first_epoch = int(round(offset_s / epoch_s))
     keep = np.ones(n, dtype=bool)
-    if trim_wake_edges_min is not None and hypnogram is not None:
+    if trim_wake_edges_min is not None and hyp is not None:
         a, b = trim_wake_edges(stages, int(round(trim_wake_edges_min * 60 / epoch_s)))
         keep[:a] = False
         keep[b:] = False
         summary["trimmed_wake_epochs"] = int(n - (b - a))
     summary["movement_epochs"] = int(np.sum(keep & (stages == MOVEMENT)))
-    summary["unscored_epochs"] = int(np.sum(keep & (stages == UNSCORED))) if hypnogram is not None else 0
-    if hypnogram is not None:
+    summary["unscored_epochs"] = int(np.sum(keep & (stages == UNSCORED))) if hyp is not None else 0
+    if hyp is not None:
         keep &= stages >= 0
     idx = np.flatnonzero(keep)
     epoch_idx = first_epoch + idx
     starts = epoch_idx * n_per
     windows = starts[:, None] + np.arange(n_per)[None, :]
     epochs = np.ascontiguousarray(np.transpose(sig.data[:, windows], (1, 0, 2)))
-    bad = ~np.isfinite(epochs).all(axis=(1, 2))
+    del sig.data
+    q = assess(epochs, types, unit="uV", names=list(channels), rails=sig.rails_uv, step=sig.step_uv,
+               bounds=amplitude_bounds)
+    bad = q.flags & NONFINITE
     if bad.any():
-        log.warning("%s: %d epoch(s) hold NaN/inf samples; set to 0 and flagged", psg_path, int(bad.sum()))
         epochs = np.nan_to_num(epochs, nan=0.0, posinf=0.0, neginf=0.0)
-    summary["nonfinite_epochs"] = int(bad.sum())
-    flat = (np.ptp(epochs, axis=2) < 1e-3)  # (n_epochs, n_channels) flat at 0.001 µV
-    summary["flat_channel_epochs"] = int(flat.any(axis=1).sum())
-    # clipped: a channel sits at its night-wide extreme for >= 20 % of an epoch (saturated amplifier)
-    if epochs.size:
-        hi = epochs.max(axis=(0, 2), keepdims=True)
-        lo = epochs.min(axis=(0, 2), keepdims=True)
-        at_rail = (np.isclose(epochs, hi, atol=1e-3) | np.isclose(epochs, lo, atol=1e-3)).mean(axis=2)
-        clipped = (at_rail >= 0.2) & ~flat
-        summary["clipped_channel_epochs"] = int(clipped.any(axis=1).sum())
-        if clipped.any():
-            log.warning("%s: %d epoch(s) look clipped (signal at the amplifier's limit)", psg_path,
-                        int(clipped.any(axis=1).sum()))
+    summary["nonfinite_epochs"] = int(bad.any(axis=1).sum())
+    summary["flat_channel_epochs"] = int((q.flags & FLAT).any(axis=1).sum())
+    summary["clipped_channel_epochs"] = int((q.flags & CLIPPED).any(axis=1).sum())
+    summary["bad_signal_epochs"] = int(q.bad.sum())
+    summary["bad_signal"] = q.describe()
+    keep_q = apply_policy(q, policy=on_bad_signal, max_bad_fraction=max_bad_fraction, source=psg_path)
+    labels_q = q.labels()
+    if not keep_q.all():
+        summary["dropped_bad_epochs"] = int((~keep_q).sum())
+        epochs, idx, epoch_idx = epochs[keep_q], idx[keep_q], epoch_idx[keep_q]
+        labels_q = [t for t, k in zip(labels_q, keep_q) if k]
     summary["epochs_kept"] = int(idx.size)
     summary["hypnogram"] = hyp_src
     return SleepNight(
@@ -354,6 +483,7 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
         units="uV",
         source=str(psg_path),
         summary=summary,
+        quality=labels_q,
     )
 
 
@@ -368,51 +498,135 @@ def subject_of(record_id: str) -> str:
 
 
 def _record_id_of(psg_path: Path) -> str:
-    stem = psg_path.stem
-    for suf in ("-PSG", "_PSG", "-psg", "_psg"):
-        if stem.endswith(suf):
+    stem = psg_path.name[: -len(".fif.gz")] if psg_path.name.lower().endswith(".fif.gz") else psg_path.stem
+    for suf in ("-psg", "_psg"):
+        if stem.lower().endswith(suf):
             return stem[: -len(suf)]
     return stem
 
 
-_HYP_SUFFIXES = ("-Hypnogram", "_Hypnogram", "-hypnogram", "_hypnogram", "-hypno", "_hypno")
+_HYP_SUFFIXES = ("-hypnogram", "_hypnogram", "-hypno", "_hypno")  # compared case-insensitively
 _HYP_EXTS = (".edf", ".txt", ".csv", ".json", ".tsv")
+_TEXT_HYP_EXTS = (".txt", ".csv", ".json", ".tsv")
+RECORDING_EXTS = (".edf", ".bdf", ".fif")
+
+#: The pairing rule, as the README states it.
+PAIRING_RULE = (
+    "recordings are the .edf/.bdf/.fif files of the folder (data.file_pattern narrows them), except hypnograms; "
+    "hypnograms are files named <key>-Hypnogram (or _Hypnogram, -hypno, _hypno, any case) with extension "
+    ".edf/.txt/.csv/.tsv/.json, annotation-only EDF+ files, and text hypnograms (.txt/.csv/.tsv/.json) with a "
+    "recording's own name; a recording <id>[-PSG].edf pairs with the hypnograms whose key is <id>, else (Sleep-EDF) "
+    "whose key differs from <id> in the last character only; more than one is an error")
 
 
-def pair_sleep_edf_files(folder: str | os.PathLike, *, require_hypnogram: bool = True) -> list[tuple[Path, Path | None]]:
-    """Pair each ``*-PSG.edf`` in ``folder`` with its hypnogram file.
+def _hyp_key(p: Path) -> str | None:
+    """The record key of a hypnogram-named file (``SC4001EC-Hypnogram.edf`` -> ``SC4001EC``), else None."""
+    if p.suffix.lower() not in _HYP_EXTS:
+        return None
+    for suf in _HYP_SUFFIXES:
+        if p.stem.lower().endswith(suf):
+            return p.stem[: -len(suf)]
+    return None
 
-    The hypnogram is ``<record>-Hypnogram.<ext>`` or, Sleep-EDF style, a file whose record
-    id differs only in the last character (``SC4001E0-PSG.edf`` + ``SC4001EC-Hypnogram.edf``).
+
+def _annotation_only(p: Path) -> bool:
+    """An EDF+ file whose only signal is 'EDF Annotations' (a hypnogram under any name)."""
+    from .edfinfo import read_edf_header
+
+    if p.suffix.lower() not in (".edf", ".bdf"):
+        return False
+    try:
+        return read_edf_header(p).annotation_only
+    except (InputFileError, OSError):
+        return False  # read as a recording, where the error is explained
+
+
+def _is_recording_name(p: Path) -> bool:
+    return p.suffix.lower() in RECORDING_EXTS or p.name.lower().endswith(".fif.gz")
+
+
+def pair_sleep_edf_files(folder: str | os.PathLike, *, require_hypnogram: bool = True, use_hypnograms: bool = True,
+                         pattern: str = "") -> list[tuple[Path, Path | None]]:
+    """Pair each recording in ``folder`` with its hypnogram file.
+
+    Rule (:data:`PAIRING_RULE`): recordings are the ``.edf``/``.bdf``/``.fif`` files (their
+    names need not end in ``-PSG``; ``pattern``, a glob on the file name such as
+    ``*-PSG.edf``, narrows them), except hypnograms. Hypnograms are files named
+    ``<key>-Hypnogram.<ext>`` (also ``_Hypnogram``, ``-hypno``, ``_hypno``, any case;
+    ``.edf``, ``.txt``, ``.csv``, ``.tsv``, ``.json``), EDF+ files holding annotations only
+    (key: the file stem), and text hypnograms named as a recording (``night1.edf`` +
+    ``night1.txt``). A recording ``<id>.edf`` or ``<id>-PSG.edf`` takes the hypnograms whose
+    key is ``<id>`` and, Sleep-EDF style, those whose key differs from ``<id>`` in the last
+    character only (``SC4001E0-PSG.edf`` + ``SC4001EC-Hypnogram.edf``) unless another
+    recording has that id. Two candidates for one recording, or one hypnogram claimed by
+    two recordings, is an error naming them; so are two recordings with one id.
+
     A recording without a hypnogram raises an error naming it, unless
-    ``require_hypnogram=False`` (prediction of new recordings), where it pairs with ``None``.
+    ``require_hypnogram=False``, where it pairs with ``None``. ``use_hypnograms=False``
+    (``sigvision predict``) pairs every recording with ``None`` without reading any hypnogram.
     """
+    import fnmatch
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(folder, "folder not found", "set data.root to the folder holding the EDF files")
-    psgs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".edf" and
-                  p.stem.upper().endswith(("-PSG", "_PSG")))
-    if not psgs:
-        raise InputFileError(folder, "no '*-PSG.edf' files found",
-                             "put the EDF recordings (named <record>-PSG.edf) in this folder")
-    hyps: dict[str, Path] = {}
-    for p in folder.iterdir():
-        if p.suffix.lower() in _HYP_EXTS:
-            for suf in _HYP_SUFFIXES:
-                if p.stem.endswith(suf):
-                    hyps[p.stem[: -len(suf)]] = p
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    recs, hyps = [], []  # hyps: (key, path)
+    for p in files:
+        key = _hyp_key(p)
+        if key is not None:
+            hyps.append((key, p))
+        elif _is_recording_name(p):
+            if _annotation_only(p):
+                hyps.append((p.stem, p))
+            elif not pattern or fnmatch.fnmatch(p.name.lower(), pattern.lower()):
+                recs.append(p)
+    if not recs:
+        what = f"no recordings matching data.file_pattern={pattern!r}" if pattern else \
+            "no recordings (.edf, .bdf or .fif files)"
+        raise InputFileError(folder, what, "put the recordings in this folder" +
+                             (", or change data.file_pattern (--set 'data.file_pattern=\"*.edf\"' reads every EDF "
+                              "file)" if pattern else ""))
+    ids: dict[str, Path] = {}
+    for r in recs:
+        rid = _record_id_of(r)
+        if rid in ids:
+            tail = max((r.name[len(rid):], ids[rid].name[len(rid):]), key=len)  # '-PSG.edf' rather than '.edf'
+            raise InputFileError(folder, f"two recordings have the record id {rid!r}: {ids[rid].name} and {r.name}",
+                                 "keep one of them in the folder, or read only the files named like one of them: "
+                                 f"--set 'data.file_pattern=\"*{tail}\"'")
+        ids[rid] = r
+    if not use_hypnograms:
+        return [(r, None) for r in recs]
+    stems = {r: r.name[: -len(r.suffix)] for r in recs}
+    hyps += [(p.stem, p) for p in files if p.suffix.lower() in _TEXT_HYP_EXTS and _hyp_key(p) is None
+             and p.stem in set(stems.values()) | set(ids)]
+    claimed: dict[Path, list[Path]] = {}
     pairs = []
-    for psg in psgs:
-        rid = _record_id_of(psg)
-        hyp = hyps.get(rid)
-        if hyp is None:
-            cands = [h for k, h in hyps.items() if len(k) == len(rid) and k[:-1] == rid[:-1]]
-            if len(cands) == 1:
-                hyp = cands[0]
+    for rid, r in ids.items():
+        exact = [h for k, h in hyps if k in (rid, stems[r])]
+        near = [h for k, h in hyps if k not in ids and k != rid and len(k) == len(rid) and k[:-1] == rid[:-1]]
+        cands = list(dict.fromkeys(exact + near))
+        if len(cands) > 1:
+            raise InputFileError(r, f"{len(cands)} hypnograms pair with this recording: "
+                                    f"{', '.join(h.name for h in cands)}",
+                                 "keep the one that belongs to it in the folder (move the others away)")
+        hyp = cands[0] if cands else None
         if hyp is None and require_hypnogram:
-            raise InputFileError(psg, "no hypnogram file found for this recording",
-                                 f"add {rid}-Hypnogram.edf (or .txt/.csv) next to it")
-        pairs.append((psg, hyp))
+            raise InputFileError(r, "no hypnogram file found for this recording",
+                                 f"add {rid}-Hypnogram.edf (or .txt/.csv/.tsv/.json) next to it")
+        if hyp is not None:
+            claimed.setdefault(hyp, []).append(r)
+        pairs.append((r, hyp))
+    for h, rs in claimed.items():
+        if len(rs) > 1:
+            raise InputFileError(h, f"pairs with {len(rs)} recordings: {', '.join(r.name for r in rs)}",
+                                 f"rename it {_record_id_of(rs[0])}-Hypnogram{h.suffix} after the recording it "
+                                 "belongs to")
+    unused = [h.name for _, h in hyps if h not in claimed]
+    if unused:
+        log.warning("%s: hypnogram file(s) %s pair with no recording; ignored (%s)", folder, ", ".join(unused),
+                    PAIRING_RULE)
     return pairs
 
 
