@@ -1268,6 +1268,12 @@ def _train_locked(cfg: Config, index, spec, mdir: Path, info, *, resume, progres
     try:
         results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
                               epoch_callback=epoch_callback) for k in todo]
+        if info.enabled:
+            # no rank tears the process group down while rank 0 still writes its last checkpoint:
+            # a gloo rank that did aborted now and then ('terminate called without an active exception')
+            import torch.distributed as dist
+
+            dist.barrier()
     finally:
         if handler is not None:
             logging.getLogger("sigvision").removeHandler(handler)
