@@ -57,7 +57,8 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# one thread: on a shared 2-core machine two torch threads can be 50x slower than one
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
@@ -276,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("sigvision").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     import mne
+    import torch
 
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from sigvision.config import load_config
     from sigvision.loaders.psg import pair_sleep_edf_files
 

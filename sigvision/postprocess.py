@@ -1020,13 +1020,43 @@ def _check_divide_priors(divide_priors) -> bool | np.ndarray:
 #: ``benchmarks/postprocess_gain.py``): posterior emissions and transition weight 0.4 gave
 #: +0.01 to +0.03 kappa on average and no recording with argmax kappa > 0.6 lost more than
 #: 0.03, where the textbook decoder lost up to 0.2.
-HMM_OPTIONS = {"divide_priors": False, "transition_weight": 0.4, "initial": "any"}
+HMM_OPTIONS = {"divide_priors": False, "transition_weight": 0.4, "initial": "any", "sharpen_to": 0.8}
+
+
+def _sharpen(log_p: np.ndarray, lengths: np.ndarray | None, target: float) -> np.ndarray:
+    """Divide each night's log probabilities by a temperature T <= 1 (bisection) so that the
+    mean of the renormalised epochs' maximum probability reaches ``target``; nights already
+    as confident are left alone. log_p: (n_nights, max_epochs, 5) or (n_epochs, 5)."""
+    one = log_p.ndim == 2
+    lp = log_p[None] if one else log_p
+    b, t_max, _ = lp.shape
+    lens = np.full(b, t_max) if lengths is None else np.asarray(lengths).reshape(-1)
+    valid = np.arange(t_max)[None, :] < lens[:, None]
+
+    def mean_max(temp):  # temp (b,) -> mean max prob per night
+        z = lp / temp[:, None, None]
+        z = z - z.max(-1, keepdims=True)
+        pm = 1.0 / np.exp(z).sum(-1)  # max prob = exp(0) / sum
+        return np.where(valid, pm, 0.0).sum(1) / np.maximum(lens, 1)
+
+    temp = np.ones(b)
+    need = mean_max(temp) < target
+    if need.any():
+        lo, hi = np.full(b, 1e-3), np.ones(b)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            ok = mean_max(mid) >= target
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        temp = np.where(need, lo, 1.0)
+    out = lp / temp[:, None, None]
+    return out[0] if one else out
 
 
 def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
                hmm: HMMParams | None = None, transition_weight: float = HMM_OPTIONS["transition_weight"],
                temperature: float | None = None, divide_priors=HMM_OPTIONS["divide_priors"],
-               initial: str = HMM_OPTIONS["initial"]) -> np.ndarray:
+               initial: str = HMM_OPTIONS["initial"], sharpen_to: float | None = HMM_OPTIONS["sharpen_to"]
+               ) -> np.ndarray:
     """Viterbi stages from model probabilities and a stage-transition model.
 
     Emissions are the model's probabilities (floored at :data:`PROB_FLOOR` before the
@@ -1062,6 +1092,15 @@ def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
         naps, excerpts and recordings cut anywhere. ``"night"``: the learned distribution
         of the first scored epoch of whole nights (mostly wake), for recordings that start
         at lights-off.
+    sharpen_to : float in (0.2, 1) or None
+        An under-confident stager (label smoothing, model averaging, a model unsure on
+        unfamiliar recordings) gives flat probabilities whose argmax is still informative;
+        the transitions would then overrule it everywhere (a whole excerpt decoded as N2).
+        Each recording's log probabilities are divided by a temperature <= 1 until the mean
+        maximum probability reaches ``sharpen_to`` (default 0.8, about what a calibrated
+        stager reaches); recordings already that confident are unchanged. ``None``
+        disables it. It never changes an epoch's argmax, only how much it weighs against
+        the transitions.
 
     Notes
     -----
@@ -1095,24 +1134,30 @@ def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
     if initial not in ("any", "night"):
         raise ValueError(f"initial must be 'any' (a recording may start in any stage) or 'night' (it starts "
                          f"at lights-off); got {initial!r}")
+    if sharpen_to is not None:
+        sharpen_to = _check_number("sharpen_to", sharpen_to, low=0.2, high=0.999)
     log_a, log_pi, log_prior = _hmm_log_terms(hmm, w, divide_priors, initial)
     p = np.asarray(probs, dtype=np.float64)
-    log_e = np.log(np.maximum(p, PROB_FLOOR)) - log_prior
-    return viterbi(log_e, log_a, log_pi, lengths)
+    log_p = np.log(np.maximum(p, PROB_FLOOR))
+    if sharpen_to is not None and p.size:
+        log_p = _sharpen(log_p, lengths, sharpen_to)
+    return viterbi(log_p - log_prior, log_a, log_pi, lengths)
 
 
 @register_postprocessor("hmm", batched=True)
 def _hmm_batch(probs: np.ndarray, lengths: np.ndarray, hmm: HMMParams | None = None,
                transition_weight: float = HMM_OPTIONS["transition_weight"], temperature: float | None = None,
-               divide_priors=HMM_OPTIONS["divide_priors"], initial: str = HMM_OPTIONS["initial"]) -> np.ndarray:
+               divide_priors=HMM_OPTIONS["divide_priors"], initial: str = HMM_OPTIONS["initial"],
+               sharpen_to: float | None = HMM_OPTIONS["sharpen_to"]) -> np.ndarray:
     """Viterbi decoding; see :func:`hmm_decode` for the options."""
     return hmm_decode(probs, lengths, hmm=hmm, transition_weight=transition_weight,
-                      temperature=temperature, divide_priors=divide_priors, initial=initial)
+                      temperature=temperature, divide_priors=divide_priors, initial=initial,
+                      sharpen_to=sharpen_to)
 
 
 #: Options of ``method="hmm_robust"`` (the safe variant before it became ``"hmm"``'s
 #: default; it keeps the night-start distribution).
-ROBUST_HMM_OPTIONS = {"divide_priors": False, "transition_weight": 0.4, "initial": "night"}
+ROBUST_HMM_OPTIONS = {"divide_priors": False, "transition_weight": 0.4, "initial": "night", "sharpen_to": 0.8}
 
 
 @register_postprocessor("hmm_robust", batched=True)
@@ -1120,10 +1165,12 @@ def _hmm_robust_batch(probs: np.ndarray, lengths: np.ndarray, hmm: HMMParams | N
                       transition_weight: float = ROBUST_HMM_OPTIONS["transition_weight"],
                       temperature: float | None = None,
                       divide_priors=ROBUST_HMM_OPTIONS["divide_priors"],
-                      initial: str = ROBUST_HMM_OPTIONS["initial"]) -> np.ndarray:
+                      initial: str = ROBUST_HMM_OPTIONS["initial"],
+                      sharpen_to: float | None = ROBUST_HMM_OPTIONS["sharpen_to"]) -> np.ndarray:
     """``"hmm"`` with the night-start initial distribution; see :func:`hmm_decode`."""
     return hmm_decode(probs, lengths, hmm=hmm, transition_weight=transition_weight,
-                      temperature=temperature, divide_priors=divide_priors, initial=initial)
+                      temperature=temperature, divide_priors=divide_priors, initial=initial,
+                      sharpen_to=sharpen_to)
 
 
 # --------------------------------------------------------------------------- HMM files
