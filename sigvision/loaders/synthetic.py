@@ -345,7 +345,7 @@ def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
         "spindle_density": float(ln(0.0, 0.35)),
         "spindle_amp": float(ln(0.0, 0.3)),
         "slow_spindle_frac": float(rng.uniform(0.2, 0.6)),
-        "sw_gain": float(ln(0.0, 0.25)),
+        "sw_gain": float(ln(0.0, 0.2)),
         "sw_decay_h": float(rng.uniform(2.5, 8.0)),
         "kc_density": float(ln(0.0, 0.3)),
         "kc_amp": float(ln(0.0, 0.25)),
@@ -353,7 +353,7 @@ def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
         "beta_gain": float(ln(0.0, 0.35)),
         "bg_slope": float(rng.normal(0.0, 0.15)),
         "noise_uv": float(ln(np.log(0.8), 0.4)),
-        "emg_tone_nrem": float(rng.uniform(0.25, 0.7)),
+        "emg_tone_nrem": float(rng.uniform(0.4, 0.8)),
         "emg_tone_rem": float(rng.uniform(0.05, 0.25)),
         "rem_density": float(ln(0.0, 0.3)),
         "heart_rate_bpm": float(np.clip(rng.normal(62.0, 7.0), 45.0, 90.0)),
@@ -367,7 +367,7 @@ def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
         "sweat_per_h": float(0.0 if rng.random() < 0.6 else ln(np.log(0.5), 0.8)),
         "movement_gain": float(ln(0.0, 0.5)),
         "arousal_per_h": float(ln(np.log(8.0), 0.5)),
-        "ambiguity": float(rng.uniform(0.5, 1.5)),
+        "ambiguity": float(rng.uniform(0.2, 0.8)),
         "n1_alpha": float(rng.uniform(0.1, 0.6)),
     }
     return p
@@ -484,7 +484,7 @@ def _epoch_mixtures(rng, cat: np.ndarray, ambiguity: float, n1_alpha: float) -> 
     nxt = np.concatenate([cat[1:], cat[-1:]])
     u_side = rng.random(n)
     leak_tr = rng.beta(2.0, 4.0, n) * 0.7 * ambiguity
-    leak_in = rng.beta(1.0, 9.0, n) * ambiguity
+    leak_in = rng.beta(1.0, 12.0, n) * ambiguity
     pick = rng.random(n)
     wake_n1 = rng.beta(2.0, 2.0, n) * 2.0 * n1_alpha
     for i in range(n):
@@ -709,14 +709,14 @@ def synthesize_night(
 
     slope = p["bg_slope"]
     a_pink = stage_mix([5.5, 5.5, 5.0, 5.0, 5.5, 5.5]) * mod_bg
-    a_brown = stage_mix([8.0, 10.0, 13.5, 13.0, 9.0, 9.0]) * mod_bg
+    a_brown = stage_mix([9.5, 10.0, 13.5, 13.0, 9.0, 9.0]) * mod_bg
     # a subject's slow-wave gain scales N3 fully, N2 partly (scorers' 75-uV criterion is absolute)
     sw = p["sw_gain"]
     a_delta = stage_mix([2.5, 4.5, 8.5 * np.sqrt(sw), 23.0 * sw, 3.5, 3.0], w_slow) * mod_delta * swa_s
     a_theta = stage_mix([2.7, 5.5, 5.5, 6.3, 4.5, 2.7]) * p["theta_gain"]
     a_beta = (stage_mix([2.0, 1.6, 0.7, 0.55, 1.2, 2.4]) + 1.2 * wo + 1.5 * arousal) * p["beta_gain"]
-    a_alpha = (6.0 * wc + 1.5 * wo + 3.5 * N1 * (1 - wake_like) + 2.8 * N2 + 3.0 * N3
-               + 1.5 * REM + 5.0 * arousal) * mod_alpha * p["alpha_gain"]
+    a_alpha = (4.5 * wc + 1.5 * wo + 3.5 * N1 * (1 - wake_like) + 2.8 * N2 + 3.0 * N3
+               + 1.5 * REM + 3.5 * arousal) * mod_alpha * p["alpha_gain"]
     a_sigma = stage_mix([0.0, 0.5, 1.3, 2.0, 0.0, 0.0]) * mod_spin_bg
     a_ralpha = 1.5 * REM * _slow_process(rng, n_ticks, 3.0, 0.6) * p["alpha_gain"]
 
