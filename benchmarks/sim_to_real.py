@@ -374,6 +374,18 @@ def main(argv: list[str] | None = None) -> int:
         res["yasa_accuracy_pooled"] = float(np.mean(np.concatenate(pooled["yasa"][1]) == truth_all))
     print(f"{'pooled':<26}{truth_all.size:>7}  {'':<18}{_fmt(res['kappa_pooled']):>7}{res['accuracy_pooled']:7.3f}"
           + (f"{_fmt(res.get('yasa_kappa_pooled')):>8}{res['yasa_accuracy_pooled']:9.3f}" if not args.no_yasa else ""))
+    from sklearn.metrics import confusion_matrix
+
+    for who in ("ours", "yasa"):
+        if pooled[who][0]:
+            cm = confusion_matrix(np.concatenate(pooled[who][0]), np.concatenate(pooled[who][1]), labels=range(5))
+            res[f"confusion_{who}"] = cm.tolist()
+            print(f"confusion, {who} (rows truth, columns predicted; W N1 N2 N3 R):")
+            for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
+                print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
+    if args.keep:
+        np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
+                 record=rows["record"].astype(str).to_numpy())
     if res["kappa_pooled"] is None:
         print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
               "wake); the accuracy is the only honest figure, and it says nothing about the other stages")
