@@ -133,9 +133,9 @@ DERIVATIONS: dict[str, dict[str, float]] = {
     #         bg    delta theta alpha sigma beta  sp_sl sp_fa  kc    saw   eye   musc  ecg   phase
     "Fpz-Cz": dict(zip(_KEYS, (1.00, 1.10, 0.85, 0.22, 0.55, 0.90, 0.40, -0.70, -0.60, -0.6, 0.60, 1.20, 0.25, 0.2))),
     "Pz-Oz": dict(zip(_KEYS, (0.65, 0.30, 0.50, 0.60, 0.30, 0.60, 0.15, 0.35, 0.25, 0.30, 0.01, 0.50, 0.20, 1.4))),
-    "F-M": dict(zip(_KEYS, (1.00, 1.15, 1.00, 0.35, 0.75, 1.00, 1.00, 0.60, 0.90, 0.85, 0.20, 1.10, 0.80, 0.0))),
-    "C-M": dict(zip(_KEYS, (1.00, 1.00, 1.00, 0.50, 1.00, 0.90, 0.75, 1.00, 1.00, 1.00, 0.06, 0.70, 0.80, 0.5))),
-    "Cz-M": dict(zip(_KEYS, (1.00, 1.05, 1.00, 0.50, 1.05, 0.90, 0.80, 1.00, 1.15, 1.05, 0.05, 0.55, 0.80, 0.6))),
+    "F-M": dict(zip(_KEYS, (1.00, 1.15, 1.00, 0.30, 0.75, 1.00, 1.00, 0.60, 0.90, 0.85, 0.20, 1.10, 0.80, 0.0))),
+    "C-M": dict(zip(_KEYS, (1.00, 1.00, 1.00, 0.40, 1.00, 0.90, 0.75, 1.00, 1.00, 1.00, 0.06, 0.70, 0.80, 0.5))),
+    "Cz-M": dict(zip(_KEYS, (1.00, 1.05, 1.00, 0.40, 1.05, 0.90, 0.80, 1.00, 1.15, 1.05, 0.05, 0.55, 0.80, 0.6))),
     "O-M": dict(zip(_KEYS, (0.90, 0.60, 0.80, 1.00, 0.50, 0.80, 0.30, 0.60, 0.45, 0.55, 0.02, 0.80, 0.80, 1.2))),
 }
 
@@ -708,26 +708,27 @@ def synthesize_night(
         return (v[:, None] * weights).sum(axis=0)
 
     slope = p["bg_slope"]
-    a_pink = stage_mix([5.5, 5.5, 5.0, 5.0, 5.5, 5.5]) * mod_bg
-    a_brown = stage_mix([9.5, 10.0, 13.5, 13.0, 9.0, 9.0]) * mod_bg
+    a_pink = stage_mix([6.5, 6.0, 5.0, 5.0, 5.5, 6.0]) * mod_bg
+    a_brown = stage_mix([9.5, 8.5, 15.0, 13.0, 9.0, 9.0]) * mod_bg
     # a subject's slow-wave gain scales N3 fully, N2 partly (scorers' 75-uV criterion is absolute)
     sw = p["sw_gain"]
-    a_delta = stage_mix([2.5, 4.5, 8.5 * np.sqrt(sw), 23.0 * sw, 3.5, 3.0], w_slow) * mod_delta * swa_s
-    a_theta = stage_mix([2.7, 5.5, 5.5, 6.3, 4.5, 2.7]) * p["theta_gain"]
-    a_beta = (stage_mix([2.0, 1.6, 0.7, 0.55, 1.2, 2.4]) + 1.2 * wo + 1.5 * arousal) * p["beta_gain"]
-    a_alpha = (4.5 * wc + 1.5 * wo + 3.5 * N1 * (1 - wake_like) + 2.8 * N2 + 3.0 * N3
+    a_delta = stage_mix([2.5, 4.5, 8.5 * np.sqrt(sw), 21.0 * sw, 3.5, 3.0], w_slow) * mod_delta * swa_s
+    a_theta = stage_mix([2.0, 4.0, 4.0, 4.5, 3.3, 2.0]) * p["theta_gain"]
+    a_beta = (stage_mix([2.8, 1.9, 0.7, 0.55, 1.3, 3.0]) + 1.2 * wo + 1.5 * arousal) * p["beta_gain"]
+    a_alpha = (6.5 * wc + 1.5 * wo + 3.5 * N1 * (1 - wake_like) + 3.0 * N2 + 3.2 * N3
                + 1.5 * REM + 3.5 * arousal) * mod_alpha * p["alpha_gain"]
-    a_sigma = stage_mix([0.0, 0.5, 1.3, 2.0, 0.0, 0.0]) * mod_spin_bg
+    a_sigma = stage_mix([0.6, 0.9, 1.8, 3.0, 0.5, 0.6]) * mod_spin_bg
     a_ralpha = 1.5 * REM * _slow_process(rng, n_ticks, 3.0, 0.6) * p["alpha_gain"]
 
     fa = p["alpha_hz"]
     # (key, spectral shape, amplitude envelope, how differently derivations mix the two copies)
     components = (
-        ("bg", _power_law(1.0 + slope, 0.2, 45.0), a_pink, 1.0),
+        # real background spectra are smooth power laws that steepen above ~15 Hz
+        ("bg", lambda f: _power_law(1.0 + slope, 0.2, 45.0)(f) * _band(f, 0, 15.0, 1), a_pink, 1.0),
         ("bg", _power_law(2.0 + slope, 0.2, 45.0), a_brown, 0.8),
-        ("delta", _log_gauss(0.9, 0.45), a_delta, 0.5),
-        ("theta", _gauss(5.5, 1.2), a_theta, 0.7),
-        ("alpha", _gauss(fa, 0.5), a_alpha, 0.5),
+        ("delta", _log_gauss(1.0, 0.75), a_delta, 0.5),  # 0.5-3 Hz, no textbook notch at 3 Hz
+        ("theta", _log_gauss(5.0, 0.3), a_theta, 0.7),
+        ("alpha", _gauss(fa, 1.0), a_alpha, 0.5),
         ("sigma", _gauss(p["spindle_hz"], 0.9), a_sigma, 0.6),
         ("beta", _gauss(20.0, 5.0), a_beta, 1.0),
         ("alpha", _gauss(fa - 1.5, 0.5), a_ralpha, 0.5),  # REM alpha, 1-2 Hz slower
