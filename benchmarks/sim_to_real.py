@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs-per-night", type=int, default=300,
                     help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300)")
     ap.add_argument("--montage", default="random", help="montage of the synthetic nights (default random)")
-    ap.add_argument("--label-noise", type=float, default=1.0,
-                    help="maximum human-scorer label noise of the synthetic nights (0-1, default 1)")
+    ap.add_argument("--label-noise", type=float, default=0.5,
+                    help="maximum human-scorer label noise of the synthetic nights (0-1, default 0.5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yasa", action="store_true", help="skip the YASA reference")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here (default: temporary)")
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
     if args.keep:
         np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
-                 record=rows["record"].astype(str).to_numpy())
+                 record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str))
     if res["kappa_pooled"] is None:
         print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
               "wake); the accuracy is the only honest figure, and it says nothing about the other stages")

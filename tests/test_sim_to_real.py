@@ -93,7 +93,7 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     as undefined (one stage) with the accuracy instead, for every post-processing method."""
     rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--no-yasa", "--keep", str(tmp_path / "w"),
                    "--set", "train.epochs=1", "--set", "render.width=32", "--set", "render.height=32",
-                   "--set", "model.name=test_vit", "--set", "train.optimizer=adam"])
+                   "--set", "render.context_epochs=1"])
     assert rc == 0
     out = capsys.readouterr().out
     res = json.loads(out.strip().splitlines()[-1])
