@@ -1,4 +1,4 @@
-"""Realism benchmark for the synthetic PSG generator: blind staging with YASA.
+"""Realism benchmark for the synthetic PSG generator: blind staging with YASA, and spectra.
 
 For a fixed, seeded selection of real human-scored nights (Sleep-EDF SC and ST nights,
 and Dreem DOD-H / DOD-O nights whose 5 scorers are merged by majority vote), the script
@@ -6,11 +6,22 @@ and Dreem DOD-H / DOD-O nights whose 5 scorers are merged by majority vote), the
 1. synthesises the night with :func:`sigvision.loaders.synthetic.write_synthetic_night`
    (EDF pair written to a temporary folder),
 2. reads the PSG back with ``mne.io.read_raw_edf`` (so the EDF writer is exercised),
-3. stages it with YASA's pre-trained classifier, ``yasa.SleepStaging(raw,
-   eeg_name="EEG Fpz-Cz", eog_name="EOG horizontal", emg_name="EMG submental")`` --
-   YASA never sees the hypnogram,
+3. stages it with YASA's pre-trained classifier on the montage's central EEG (or its first
+   EEG lead), its EOG and chin EMG -- by default the AASM montage, ``yasa.SleepStaging(raw,
+   eeg_name="EEG C4-M1", eog_name="EOG E1-M2", emg_name="EMG chin")``, the derivations
+   YASA was trained on; ``--montage sleep_edf`` stages Fpz-Cz -- YASA never sees the
+   hypnogram,
 4. computes Cohen's kappa between YASA's stages and the driving hypnogram on scored
-   epochs (sklearn).
+   epochs (sklearn); with ``--label-noise`` also against the noisy labels written.
+
+``--spectra`` instead prints the spectral realism table: per-stage medians (over 30-s
+epochs, then over nights) of the 0.5-30 Hz RMS and the relative delta/theta/alpha/sigma/
+beta powers on the central derivation of synthetic nights, next to the same statistics of
+the real recordings available (the Sleep-EDF wake excerpt and YASA's N2/N3 snippets in
+tests/data/real_psg; any folder of scored EDF pairs given with ``--real DIR``, e.g. the
+DREAMS excerpts converted by ``benchmarks/sim_to_real.py --convert-dreams``), and three
+ratios: wake alpha / N2 alpha (relative), N2 sigma / N1 sigma (relative), N3 delta / N2
+delta (absolute power).
 
 It prints a per-night table and, on its last line, one JSON object::
 
@@ -19,6 +30,8 @@ It prints a per-night table and, on its last line, one JSON object::
 Usage::
 
     python benchmarks/synthetic_realism.py [--nights 10] [--hypnogram-dir DIR] [--seed 0]
+        [--montage aasm] [--label-noise 0]
+    python benchmarks/synthetic_realism.py --spectra [--real DIR] [--nights 10]
 
 Needs the benchmark extras (``pip install -r requirements-bench.txt``: yasa and its
 LightGBM / antropy dependencies).
@@ -41,12 +54,123 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sigvision.loaders.synthetic import write_synthetic_night  # noqa: E402
+from sigvision.loaders.synthetic import DERIVATIONS, MONTAGES, write_synthetic_night  # noqa: E402
 
 STAGE_CHARS = {"WAKE": 0, "W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 #: share of the selected nights per source (largest-remainder rounding)
 SOURCE_SHARE = (("sleep_edf_sc", 0.4), ("sleep_edf_st", 0.2), ("dodh", 0.2), ("dodo", 0.2))
-EEG, EOG, EMG = "EEG Fpz-Cz", "EOG horizontal", "EMG submental"
+BANDS = (("delta", 0.5, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 12.0), ("sigma", 12.0, 16.0),
+         ("beta", 16.0, 30.0))
+REAL_FIXTURES = REPO / "tests" / "data" / "real_psg"
+
+
+def montage_leads(montage: str) -> tuple[str, str | None, str | None]:
+    """(EEG, EOG, EMG) channel names YASA reads on a montage: the central EEG when there is one."""
+    spec = MONTAGES[montage]
+    eeg = [name for name, t, d in spec if t == "eeg"]
+    central = [name for name, t, d in spec if t == "eeg" and d in ("C-M", "Cz-M")]
+    eog = next((name for name, t, _ in spec if t == "eog"), None)
+    emg = next((name for name, t, d in spec if t == "emg" and d == "chin"), None)  # not the 1-Hz envelope
+    return (central or eeg)[0], eog, emg
+
+
+def central_row(names: list[str]) -> int:
+    """Row of the central derivation of a synthetic montage (else its first EEG lead)."""
+    for spec in MONTAGES.values():
+        if [s[0] for s in spec] == list(names):
+            for i, (_, t, d) in enumerate(spec):
+                if t == "eeg" and d in ("C-M", "Cz-M"):
+                    return i
+            return next(i for i, (_, t, _) in enumerate(spec) if t == "eeg")
+    raise ValueError(f"not a synthetic montage: {names}")
+
+
+def epoch_stats(x: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+    """Per-epoch 0.5-30 Hz RMS (uV), absolute delta power and relative band powers; x (n, samples)."""
+    from scipy.signal import butter, sosfiltfilt, welch
+
+    f, p = welch(x, fs, nperseg=int(4 * fs), axis=-1)
+    hi = min(30.0, 0.45 * fs)
+    tot = p[:, (f >= 0.5) & (f < hi)].sum(1)
+    out = {b: p[:, (f >= lo) & (f < h)].sum(1) / tot for b, lo, h in BANDS}
+    out["delta_abs"] = p[:, (f >= 0.5) & (f < 4)].sum(1) * (f[1] - f[0])
+    out["rms"] = sosfiltfilt(butter(4, [0.5, hi], "bandpass", fs=fs, output="sos"), x, axis=-1).std(1)
+    return out
+
+
+def stage_medians(x: np.ndarray, fs: float, stages: np.ndarray) -> dict[int, dict[str, float]]:
+    st = epoch_stats(x, fs)
+    return {s: {k: float(np.median(v[stages == s])) for k, v in st.items()} for s in range(5)
+            if np.any(stages == s)}
+
+
+def ratios(m: dict[int, dict[str, float]]) -> dict[str, float | None]:
+    def r(a, b, s1, s2):
+        return round(m[s1][a] / m[s2][b], 2) if s1 in m and s2 in m and m[s2][b] > 0 else None
+    return {"alpha W/N2": r("alpha", "alpha", 0, 2), "sigma N2/N1": r("sigma", "sigma", 2, 1),
+            "delta N3/N2": r("delta_abs", "delta_abs", 3, 2)}
+
+
+def spectra_report(args) -> dict:
+    """The spectral realism table (see the module docstring)."""
+    import mne
+
+    from sigvision.loaders.hypnogram import read_hypnogram
+    from sigvision.loaders.psg import pair_sleep_edf_files
+    from sigvision.loaders.synthetic import synthesize_night
+
+    rows: list[tuple[str, dict]] = []
+    # synthetic: central derivation of the AASM montage (and Fpz-Cz of the Sleep-EDF one)
+    nights = select_nights(args.hypnogram_dir or default_hypnogram_dir(), args.nights, args.seed)
+    for montage, row in (("aasm", 1), ("sleep_edf", 0), ("sleep_edf", 1)):
+        per = []
+        for i, (_, name, hyp) in enumerate(nights):
+            n = synthesize_night(np.where(hyp < 0, 0, hyp), seed=args.seed * 1000 + i, montage=montage)
+            per.append(stage_medians(n.signals[row].reshape(hyp.size, -1).astype(np.float64), n.fs_hz, n.hypnogram))
+        rows.append((f"synthetic {n.channel_names[row]} ({len(nights)} nights)", _median_of(per)))
+    # real snippets shipped with the tests
+    raw = mne.io.read_raw_edf(REAL_FIXTURES / "SC4001E0-PSG.edf", preload=True, verbose="error")
+    for ch in ("EEG Fpz-Cz", "EEG Pz-Oz"):
+        x = raw.get_data(picks=[ch], units="uV")[0]
+        rows.append((f"real Sleep-EDF SC4001 {ch} (10 W epochs)",
+                     stage_medians(x[: x.size // 3000 * 3000].reshape(-1, 3000), 100.0, np.zeros(x.size // 3000, int))))
+    n3 = np.loadtxt(REAL_FIXTURES / "data_N3_no-spindles_30sec_100Hz.txt")[None]
+    n2 = np.loadtxt(REAL_FIXTURES / "data_N2_spindles_15sec_200Hz.txt")[None]
+    rows.append(("real YASA snippet N3 (30 s)", stage_medians(n3, 100.0, np.array([3]))))
+    rows.append(("real YASA snippet N2 (15 s, spindles)", stage_medians(n2, 200.0, np.array([2]))))
+    if args.real:
+        per = []
+        for psg, hyp_path in pair_sleep_edf_files(args.real):
+            r = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+            eeg = [c for c in r.ch_names if any(k in c.upper() for k in ("C3", "C4", "CZ"))] or r.ch_names[:1]
+            fs = float(r.info["sfreq"])
+            x = r.get_data(picks=[eeg[0]], units="uV")[0]
+            st = read_hypnogram(hyp_path).stages
+            spe = int(round(30 * fs))
+            k = min(st.size, x.size // spe)
+            ok = st[:k] >= 0
+            per.append(stage_medians(x[: k * spe].reshape(k, spe)[ok], fs, st[:k][ok]))
+        rows.append((f"real {Path(args.real).name} central ({len(per)} recordings)", _median_of(per)))
+    print(f"{'source':<46}{'stage':<6}{'RMS uV':>7}" + "".join(f"{b:>7}" for b, _, _ in BANDS))
+    for label, m in rows:
+        for s, v in m.items():
+            print(f"{label:<46}{'W N1 N2 N3 R'.split()[s]:<6}{v['rms']:7.1f}" + "".join(f"{v[b]:7.3f}" for b, _, _ in BANDS))
+    print("\nratios (relative alpha W/N2, relative sigma N2/N1, absolute delta N3/N2):")
+    for label, m in rows:
+        rr = ratios(m)
+        if any(v is not None for v in rr.values()):
+            print(f"  {label:<46}" + "  ".join(f"{k} {v}" for k, v in rr.items() if v is not None))
+    return {label: {"stages": {"W N1 N2 N3 R".split()[s]: {k: round(v, 4) for k, v in d.items()} for s, d in m.items()},
+                    "ratios": ratios(m)} for label, m in rows}
+
+
+def _median_of(per: list[dict]) -> dict[int, dict[str, float]]:
+    out = {}
+    for s in range(5):
+        have = [p[s] for p in per if s in p]
+        if have:
+            out[s] = {k: float(np.median([h[k] for h in have])) for k in have[0]}
+    return out
 
 
 def default_hypnogram_dir() -> Path:
@@ -141,12 +265,13 @@ def select_nights(root: Path, n_nights: int, seed: int) -> list[tuple[str, str, 
     return chosen
 
 
-def stage_with_yasa(psg_path: Path) -> np.ndarray:
+def stage_with_yasa(psg_path: Path, montage: str = "aasm") -> np.ndarray:
     import mne
     import yasa
 
+    eeg, eog, emg = montage_leads(montage)
     raw = mne.io.read_raw_edf(psg_path, preload=True, verbose="error")
-    sls = yasa.SleepStaging(raw, eeg_name=EEG, eog_name=EOG, emg_name=EMG)
+    sls = yasa.SleepStaging(raw, eeg_name=eeg, eog_name=eog, emg_name=emg)
     hyp = sls.predict()
     # yasa >= 0.7 returns a yasa.Hypnogram (stages in .hypno), older versions an array
     values = np.asarray(getattr(hyp, "hypno", hyp))
@@ -161,9 +286,20 @@ def main(argv: list[str] | None = None) -> int:
                          "(default: sigvision/resources/sample/hypnograms if present, "
                          "else /work/shared/data/sleep_hypnograms)")
     ap.add_argument("--seed", type=int, default=0, help="selection and synthesis seed")
+    ap.add_argument("--montage", default="aasm", choices=sorted(MONTAGES),
+                    help="montage of the synthetic nights (default aasm: YASA reads C4-M1, E1-M2, chin)")
+    ap.add_argument("--label-noise", type=float, default=0.0,
+                    help="human-scorer label noise of the written hypnograms (0-1); kappa is reported "
+                         "against the driving hypnogram and against these labels")
+    ap.add_argument("--spectra", action="store_true", help="print the spectral realism table instead")
+    ap.add_argument("--real", type=Path, default=None,
+                    help="with --spectra: a folder of real scored EDF pairs to add to the table")
     args = ap.parse_args(argv)
     if args.nights < 1:
         ap.error("--nights must be >= 1")
+    if args.spectra:
+        print(json.dumps(spectra_report(args)))
+        return 0
     root = args.hypnogram_dir or default_hypnogram_dir()
     logging.getLogger("yasa").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
@@ -172,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     nights = select_nights(root, args.nights, args.seed)
     per_night: dict[str, dict] = {}
+    per_night_scored: list[float] = []
+    eeg, eog, emg = montage_leads(args.montage)
+    print(f"montage {args.montage}: YASA reads EEG {eeg!r}, EOG {eog!r}, EMG {emg!r}")
     conf_total = np.zeros((5, 5), dtype=np.int64)
     print(f"hypnograms: {root}")
     print(f"{'night':<22}{'source':<14}{'epochs':>7}{'kappa':>8}{'acc':>7}{'synth_s':>9}{'yasa_s':>8}  "
@@ -179,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sigvision_realism_") as tmp:
         for i, (source, name, hyp) in enumerate(nights):
             t0 = time.perf_counter()
-            psg, _ = write_synthetic_night(tmp, name, hyp, seed=args.seed * 1000 + i)
+            psg, hyp_path = write_synthetic_night(tmp, name, hyp, seed=args.seed * 1000 + i,
+                                                  montage=args.montage, label_noise=args.label_noise)
             t1 = time.perf_counter()
-            pred = stage_with_yasa(psg)
+            pred = stage_with_yasa(psg, args.montage)
             t2 = time.perf_counter()
             n = min(hyp.size, pred.size)  # one YASA stage per complete 30-s epoch
             m = hyp[:n] >= 0  # kappa on scored epochs only
@@ -190,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
             acc = float(np.mean(truth == guess))
             conf_total += confusion_matrix(truth, guess, labels=range(5))
             cnt = Counter(truth.tolist())
+            if args.label_noise > 0:
+                from sigvision.loaders.hypnogram import read_hypnogram
+
+                scored = read_hypnogram(hyp_path).stages[:n]
+                ms = scored >= 0
+                per_night_scored.append(float(cohen_kappa_score(scored[ms], pred[:n][ms])))
             per_night[name] = {
                 "source": source,
                 "n_epochs": int(hyp.size),
@@ -205,11 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     for k, row in zip(("W", "N1", "N2", "N3", "R"), conf_total):
         print(f"  {k:<3}" + "".join(f"{v:>7}" for v in row))
     print(f"total time {time.perf_counter() - t_all:.1f} s")
+    if per_night_scored:
+        print(f"kappa against the noisy labels written (label noise {args.label_noise}): "
+              f"mean {np.mean(per_night_scored):.3f}")
     result = {
         "yasa_kappa_mean": round(float(np.mean(kappas)), 4),
         "yasa_kappa_min": round(float(np.min(kappas)), 4),
         "n_nights": len(kappas),
+        "montage": args.montage,
+        "eeg": eeg,
+        "label_noise": args.label_noise,
         "per_night": per_night,
+        **({"yasa_kappa_mean_vs_scored": round(float(np.mean(per_night_scored)), 4)} if per_night_scored else {}),
     }
     print(json.dumps(result))
     return 0

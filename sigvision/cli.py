@@ -69,11 +69,26 @@ def _load_cfg(args):
     return load_config(args.config, [*args.overrides, *extra])
 
 
+#: ``sigvision synth --montage`` choices (the keys of sigvision.loaders.synthetic.MONTAGES,
+#: listed here so that building the parser does not import the generator; a test checks).
+SYNTH_MONTAGES = ("sleep_edf", "sleep_edf_sc", "aasm", "aasm_left", "central", "cz", "frontal")
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1]")
+    return v
+
+
 def cmd_synth(args) -> int:
     from .samples import write_sample_psg
 
     pairs = write_sample_psg(args.out, args.nights, seed=args.seed, source=args.source,
-                             max_epochs=args.max_epochs)
+                             max_epochs=args.max_epochs, montage=args.montage, label_noise=args.label_noise)
     for psg, hyp in pairs:
         print(f"wrote {psg}  +  {hyp.name}")
     print(f"{len(pairs)} synthetic night(s) (signals synthesised from real human-scored hypnograms) in {args.out}")
@@ -324,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which shipped hypnograms drive the generator")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--max-epochs", type=int, default=None, help="crop each night to this many 30-s epochs")
+    sp.add_argument("--montage", default="sleep_edf", choices=[*SYNTH_MONTAGES, "random"],
+                    help="electrode montage: sleep_edf (Fpz-Cz, Pz-Oz; default), sleep_edf_sc (1-Hz EMG "
+                         "envelope), aasm / aasm_left (F-M, C-M, O-M), central (C3-A2), cz (Cz-A1), "
+                         "frontal (F4-M1), random (one per night, drawn from the seed)")
+    sp.add_argument("--label-noise", type=_unit_interval, default=0.0,
+                    help="0-1: relabel the written hypnograms like a single human scorer (1 = the "
+                         "inter-scorer disagreement of the Dreem nights); default 0")
     sp.set_defaults(func=cmd_synth)
 
     sp = add("prepare", "index a folder of recordings and cache rendered images")

@@ -4,8 +4,9 @@
   training set (WFDB), see its ``PROVENANCE.md``.
 * ``resources/sample/hypnograms``: real human-scored hypnograms (Sleep-EDF Expanded,
   Dreem DOD-H/DOD-O with 5 scorers, YASA examples), see ``PROVENANCE.md``.
-* No real PSG signals ship (none could be redistributed here): :func:`write_sample_psg`
-  synthesises EDF+ nights from the real hypnograms. Accuracy measured on them says how
+* No real PSG nights ship (none could be redistributed here): :func:`write_sample_psg`
+  synthesises EDF+ nights from the real hypnograms, with amplitudes and spectra calibrated
+  to real EEG (see :mod:`sigvision.loaders.synthetic`). Accuracy measured on them says how
   well a model recovers the *synthetic* physiology, not real-PSG performance.
 """
 from __future__ import annotations
@@ -126,12 +127,16 @@ def crop_hypnogram(stages: np.ndarray, max_epochs: int | None, lead_in: int = 10
 
 def write_sample_psg(out_dir: str | os.PathLike, n_nights: int = 4, *, seed: int = 0,
                      source: str = "sleep_edf", max_epochs: int | None = None,
-                     names: list[str] | None = None, prefix: str = "SYN_") -> list[tuple[Path, Path]]:
+                     names: list[str] | None = None, prefix: str = "SYN_",
+                     montage: str = "sleep_edf", label_noise: float = 0.0) -> list[tuple[Path, Path]]:
     """Synthesise EDF+ PSG nights (+ Sleep-EDF-style hypnogram files) from shipped hypnograms.
 
     The first ``n_nights`` nights of ``source`` (sorted by name; for Sleep-EDF that pairs
     the two nights of each subject) drive the generator; night ``i`` uses seed ``seed + i``.
     Files are named ``<prefix><night>-PSG.edf`` and ``<prefix><night>-Hypnogram.edf``.
+    ``montage`` (a key of :data:`sigvision.loaders.synthetic.MONTAGES`, or ``"random"``:
+    one drawn per night) and ``label_noise`` (0-1, human-scorer-like relabelling of the
+    written hypnograms) are passed to the generator.
     """
     from .loaders.synthetic import write_synthetic_night
 
@@ -141,5 +146,6 @@ def write_sample_psg(out_dir: str | os.PathLike, n_nights: int = 4, *, seed: int
     out = []
     for i, name in enumerate(names):
         hyp = crop_hypnogram(load_sample_hypnogram(name, source), max_epochs)
-        out.append(tuple(write_synthetic_night(out_dir, f"{prefix}{name}", hyp, seed=seed + i)))
+        out.append(tuple(write_synthetic_night(out_dir, f"{prefix}{name}", hyp, seed=seed + i,
+                                               montage=montage, label_noise=label_noise)))
     return out

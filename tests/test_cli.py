@@ -97,6 +97,27 @@ def test_synth_and_prepare_commands(tmp_path, capsys):
     assert "width: 77" in capsys.readouterr().out
 
 
+def test_synth_montage_and_label_noise(tmp_path, capsys):
+    import mne
+
+    from sigvision.cli import SYNTH_MONTAGES
+    from sigvision.loaders.hypnogram import read_hypnogram
+    from sigvision.loaders.synthetic import MONTAGES
+
+    assert set(SYNTH_MONTAGES) == set(MONTAGES)
+    out = tmp_path / "psg"
+    assert main(["synth", "--out", str(out), "--nights", "1", "--max-epochs", "12", "--montage", "aasm_left",
+                 "--label-noise", "1"]) == 0
+    psg = next(out.glob("*-PSG.edf"))
+    raw = mne.io.read_raw_edf(psg, verbose="error")
+    assert raw.ch_names[:3] == ["EEG F3-M2", "EEG C3-M2", "EEG O1-M2"]
+    scored = read_hypnogram(next(out.glob("*-Hypnogram.edf"))).stages
+    assert scored.shape == (12,)
+    with pytest.raises(SystemExit):
+        main(["synth", "--out", str(out), "--label-noise", "2"])
+    assert "not a number in [0, 1]" in capsys.readouterr().err
+
+
 def test_pretrained_file_flag_reaches_the_config(capsys):
     assert main(["config", "show", "--pretrained-file", "/w/vit.safetensors"]) == 0
     out = capsys.readouterr().out

@@ -1,55 +1,81 @@
-"""Seeded synthetic polysomnography (PSG) driven by a real hypnogram.
+"""Seeded synthetic polysomnography (PSG) driven by a real hypnogram, calibrated to real EEG.
 
-:func:`synthesize_night` turns a hypnogram (one stage per 30-s epoch) into four Sleep-EDF
-channels at 100 Hz, in microvolts:
+:func:`synthesize_night` turns a hypnogram (one stage per 30-s epoch) into PSG channels in
+microvolts, in one of several electrode montages (:data:`MONTAGES`):
 
-==================  =====  ============================================================
-channel             type   content
-==================  =====  ============================================================
-``EEG Fpz-Cz``      eeg    fronto-central: slow waves, K-complexes, spindles, vertex
-                           waves, theta, sawtooth waves; alpha attenuated; blinks
-``EEG Pz-Oz``       eeg    parieto-occipital: strongest alpha, weaker delta/spindles
-``EOG horizontal``  eog    eye position (saccades, slow and rapid eye movements, blinks)
-                           plus frontal EEG by volume conduction
-``EMG submental``   emg    chin muscle tone (high in wake, low in NREM, atonic in REM),
-                           REM twitches, ECG and EEG by volume conduction
-==================  =====  ============================================================
+==============  ==========================================================================
+montage         channels
+==============  ==========================================================================
+``sleep_edf``   ``EEG Fpz-Cz``, ``EEG Pz-Oz`` (bipolar), ``EOG horizontal``, ``EMG
+                submental`` (Sleep-EDF Expanded; the default)
+``sleep_edf_sc``  the same, with the chin EMG written as Sleep-EDF SC's 1-Hz envelope
+                (high-pass 16 Hz, rectified, low-pass 0.7 Hz)
+``aasm``        ``EEG F4-M1``, ``EEG C4-M1``, ``EEG O2-M1``, ``EOG E1-M2``, ``EMG chin``
+                (AASM recommended derivations, mastoid references)
+``aasm_left``   ``EEG F3-M2``, ``EEG C3-M2``, ``EEG O1-M2``, ``EOG E1-M2``, ``EMG chin``
+``central``     ``EEG C3-A2``, ``EEG O1-A2``, ``EOG LOC-A2``, ``EMG chin`` (older naming)
+``cz``          ``EEG Cz-A1``, ``EOG E1-M2``, ``EMG chin`` (one central lead)
+``frontal``     ``EEG F4-M1``, ``EOG E2-M1``, ``EMG chin`` (frontal-only systems)
+``random``      one of the above, drawn from the seed (domain randomisation)
+==============  ==========================================================================
 
-Physiology per stage (AASM / Rechtschaffen & Kales definitions):
+How the signals are built
+-------------------------
+Each EEG derivation is a weighted sum of shared generators (1/f background, slow waves,
+theta, alpha, sigma, beta) and discrete events (slow and fast spindles, K-complexes,
+vertex waves, sawtooth waves, arousals), with a gain per generator and derivation
+(:data:`DERIVATIONS`: slow waves frontal-maximal, spindles and K-complexes central, alpha
+occipital; a bipolar derivation such as Fpz-Cz sees the difference of its two electrodes,
+so a vertex K-complex appears inverted and smaller on it). Derivations share the same
+generators with a derivation-specific phase mix, so they are correlated but not identical.
+Eye movements and blinks reach the frontal leads, ECG the mastoid-referenced ones, scalp
+muscle the frontal and temporal ones.
 
-* **W** -- alternating relaxed eyes-closed periods (posterior alpha at a per-night
-  frequency of 8.5-11.5 Hz, strongest on Pz-Oz) and eyes-open periods (alpha blocked, more
-  beta, blinks, saccades, higher chin tone); movement artefacts.
-* **N1** -- alpha drops out, low-amplitude 4-7 Hz theta, vertex sharp waves, slow rolling
-  eye movements (0.2-0.6 Hz), chin tone below wake.
-* **N2** -- sleep spindles (11-16 Hz, 0.5-2 s, waxing-waning, per-night density and
-  frequency), K-complexes (biphasic, >0.5 s, often followed by a spindle), more delta.
-* **N3** -- high-amplitude 0.5-2 Hz slow waves (>75 uV peak to peak most of the epoch on
-  Fpz-Cz), fewer and slower spindles.
-* **REM** -- low-amplitude mixed-frequency EEG with theta and sawtooth-wave trains, alpha
-  bursts 1-2 Hz slower than wake alpha, rapid eye movements in phasic bursts, chin
-  atonia with brief twitches.
-* **unscored (-1)** -- wake-like signal with frequent movement artefacts (Sleep-EDF's
-  "Movement time" / "Sleep stage ?").
+Amplitudes are calibrated on a central-mastoid derivation (C3-A1/C4-M1/Cz-A1) to these
+references (0.5-30 Hz, medians per 30-s epoch; relative power = band / 0.5-30 Hz power):
 
-Background activity is 1/f^beta noise whose slope steepens with depth of sleep; stage
-changes are blended with smooth envelopes over several seconds (slow-wave activity over
-longer), not switched at epoch boundaries. Scalp-muscle (frontalis/temporalis) activity
-reaches the EEG and EOG leads in wake, cortical EEG reaches the EOG and chin leads by volume
-conduction. Artefacts: movement bursts, blinks, electrode pops, ECG in every lead, brief
-arousals inside sleep. Inter-night variation (channel
-gains, alpha and spindle frequency, spindle density, slow-wave amplitude, chin-tone level,
-noise level, eye-movement density, heart rate) is drawn from the seed.
+=====  ======  =======  =======  =======  =======  =======  ================================
+stage  RMS uV  delta    theta    alpha    sigma    beta     source
+=====  ======  =======  =======  =======  =======  =======  ================================
+W      7-19    .47-.86  .04-.23  .03-.21  .02-.12  .01-.09  DREAMS, 6 subjects (see below)
+N1     8-16    .48-.84  .06-.28  .03-.20  .02-.05  .01-.12  DREAMS
+N2     15-22   .69-.84  .07-.17  .03-.09  .02-.05  .01-.02  DREAMS; YASA N2 snippet .047
+N3     21-31   .77-.90  .06-.14  .03-.04  .01-.03  <=.01    DREAMS; YASA N3 snippet 18.6 uV
+R      ~10     --       high     some     low      some     AASM: low-voltage mixed frequency
+=====  ======  =======  =======  =======  =======  =======  ================================
+
+DREAMS: the DREAMS Sleep Spindles database (Devuyst et al. 2011, University of Mons; 8
+30-min central-EEG excerpts, R&K hypnograms, CC BY-NC-ND: used for measurement only, not
+shipped); YASA snippets: the N2 and N3 example EEG of YASA's notebooks (Vallat & Walker,
+eLife 2021). Physiological definitions follow the AASM Manual v2.6 (N3: >= 20 % of the
+epoch with 0.5-2 Hz waves >= 75 uV peak to peak, frontal; spindles 11-16 Hz, >= 0.5 s;
+K-complexes >= 0.5 s; alpha 8-13 Hz posterior, attenuated by eye opening), spindle density
+and frequency follow Purcell et al. (Nat Commun 2017; 2-7 per minute in N2, slow frontal
+~12 Hz and fast centro-parietal ~13.5 Hz spindles), slow-wave activity decays across the
+night (process S; Borbely 1982) and the background spectrum steepens with depth of sleep
+(Lendner et al., eLife 2020). ``benchmarks/synthetic_realism.py --spectra`` prints these
+statistics for synthetic nights next to the real snippets.
+
+Variability instead of textbook stages
+--------------------------------------
+Everything varies between nights (:func:`draw_night_params`): overall EEG amplitude (age,
+skull), alpha frequency and prominence (some people have almost none), the share of
+eyes-closed wake, spindle density, frequency and amplitude, slow-wave amplitude and its
+decay over the night, K-complex rate, 1/f slope, chin-EMG tone in NREM and REM, eye-movement
+density, heart rate, ECG pick-up, amplifier noise, recording filters (high-pass 0.1-0.5 Hz,
+low-pass 25-45 Hz when the sampling rate allows), mains interference (50 or 60 Hz, when the
+sampling rate can carry it), sweat artefacts, movement, electrode pops, arousal rate, and
+how ambiguous transitional epochs are: every epoch's physiology leaks towards its
+neighbours' stages (strongly at stage changes), N1 keeps some wake alpha or borrows N2
+features. ``label_noise`` relabels epochs the way a single human scorer departs from the
+consensus of four others on the Dreem DOD-H/DOD-O nights shipped in
+``resources/sample/hypnograms`` (:data:`SCORER_CONFUSION_STABLE`,
+:data:`SCORER_CONFUSION_TRANSITION`; overall agreement 83 %).
 
 Every random draw comes from ``numpy.random.default_rng(seed)`` in a fixed order, so the
 same seed gives bit-identical signals (same platform and numpy/scipy versions), and
 :func:`write_synthetic_night` writes byte-identical EDF files. A 1,000-epoch night takes
-about 1-3 s (vectorised numpy/FFT; envelopes are built at 10 Hz and interpolated).
-
-Realism check: ``benchmarks/synthetic_realism.py`` stages synthetic nights blind with
-YASA's pre-trained classifier (``eeg_name="EEG Fpz-Cz"``, the fronto-central lead, closest
-to the central leads YASA was trained on) and reports Cohen's kappa against the driving
-hypnogram.
+about 2-4 s (vectorised numpy/FFT; envelopes are built at 10 Hz and interpolated).
 """
 from __future__ import annotations
 
@@ -63,6 +89,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import signal as sps
 from scipy.ndimage import uniform_filter1d
+from scipy.special import ndtr
 
 from .edf_write import write_edf, write_hypnogram_edf
 
@@ -70,13 +97,20 @@ __all__ = [
     "CHANNEL_NAMES",
     "CHANNEL_TYPES",
     "DEFAULT_START",
+    "DERIVATIONS",
+    "MONTAGES",
+    "RANDOM_MONTAGES",
+    "SCORER_CONFUSION_STABLE",
+    "SCORER_CONFUSION_TRANSITION",
     "SyntheticNight",
     "draw_night_params",
+    "montage_channels",
+    "scorer_labels",
     "synthesize_night",
     "write_synthetic_night",
 ]
 
-#: Sleep-EDF channel labels produced by the generator (row order of ``signals``).
+#: Sleep-EDF channel labels of the default montage (row order of ``signals``).
 CHANNEL_NAMES: tuple[str, ...] = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
 CHANNEL_TYPES: tuple[str, ...] = ("eeg", "eeg", "eog", "emg")
 #: Start time written into the EDF headers unless another is given (fixed for determinism).
@@ -86,6 +120,66 @@ _N_CAT = 6  # W, N1, N2, N3, REM, unscored/movement
 _W, _N1, _N2, _N3, _REM, _MT = range(_N_CAT)
 _TICK_HZ = 10.0  # resolution of envelopes and event sampling
 
+# Generators and events each derivation mixes (columns of DERIVATIONS).
+_KEYS = ("bg", "delta", "theta", "alpha", "sigma", "beta", "spin_slow", "spin_fast", "kc",
+         "saw", "eye", "muscle", "ecg", "phase")
+
+#: Gain of each generator on each derivation, relative to a central-mastoid derivation
+#: (alpha: relative to occipital-mastoid). Negative gains: the event is larger at the
+#: derivation's reference electrode (Cz in Fpz-Cz), so it appears inverted. ``phase``
+#: (radians) sets how the derivation mixes the two copies of each shared generator:
+#: derivations with close phases are strongly correlated.
+DERIVATIONS: dict[str, dict[str, float]] = {
+    #         bg    delta theta alpha sigma beta  sp_sl sp_fa  kc    saw   eye   musc  ecg   phase
+    "Fpz-Cz": dict(zip(_KEYS, (1.00, 1.10, 0.85, 0.22, 0.55, 0.90, 0.40, -0.70, -0.60, -0.6, 0.60, 1.20, 0.25, 0.2))),
+    "Pz-Oz": dict(zip(_KEYS, (0.65, 0.30, 0.50, 0.60, 0.30, 0.60, 0.15, 0.35, 0.25, 0.30, 0.01, 0.50, 0.20, 1.4))),
+    "F-M": dict(zip(_KEYS, (1.00, 1.15, 1.00, 0.30, 0.75, 1.00, 1.00, 0.60, 0.90, 0.85, 0.20, 1.10, 0.80, 0.0))),
+    "C-M": dict(zip(_KEYS, (1.00, 1.00, 1.00, 0.40, 1.00, 0.90, 0.75, 1.00, 1.00, 1.00, 0.06, 0.70, 0.80, 0.5))),
+    "Cz-M": dict(zip(_KEYS, (1.00, 1.05, 1.00, 0.40, 1.05, 0.90, 0.80, 1.00, 1.15, 1.05, 0.05, 0.55, 0.80, 0.6))),
+    "O-M": dict(zip(_KEYS, (0.90, 0.60, 0.80, 1.00, 0.50, 0.80, 0.30, 0.60, 0.45, 0.55, 0.02, 0.80, 0.80, 1.2))),
+}
+
+#: montage name -> ((channel label, type, derivation or sensor), ...). EOG sensors:
+#: ``hEOG`` (bipolar across the outer canthi, Sleep-EDF), ``E-M`` (one eye electrode
+#: against a mastoid: horizontal and vertical movements plus frontal EEG); EMG ``chin``.
+MONTAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "sleep_edf": (("EEG Fpz-Cz", "eeg", "Fpz-Cz"), ("EEG Pz-Oz", "eeg", "Pz-Oz"),
+                  ("EOG horizontal", "eog", "hEOG"), ("EMG submental", "emg", "chin")),
+    "sleep_edf_sc": (("EEG Fpz-Cz", "eeg", "Fpz-Cz"), ("EEG Pz-Oz", "eeg", "Pz-Oz"),
+                     ("EOG horizontal", "eog", "hEOG"), ("EMG submental", "emg", "chin_envelope")),
+    "aasm": (("EEG F4-M1", "eeg", "F-M"), ("EEG C4-M1", "eeg", "C-M"), ("EEG O2-M1", "eeg", "O-M"),
+             ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
+    "aasm_left": (("EEG F3-M2", "eeg", "F-M"), ("EEG C3-M2", "eeg", "C-M"), ("EEG O1-M2", "eeg", "O-M"),
+                  ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
+    "central": (("EEG C3-A2", "eeg", "C-M"), ("EEG O1-A2", "eeg", "O-M"), ("EOG LOC-A2", "eog", "E-M"),
+                ("EMG chin", "emg", "chin")),
+    "cz": (("EEG Cz-A1", "eeg", "Cz-M"), ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
+    "frontal": (("EEG F4-M1", "eeg", "F-M"), ("EOG E2-M1", "eog", "E-M"), ("EMG chin", "emg", "chin")),
+}
+#: Montages ``montage="random"`` draws from (uniformly).
+RANDOM_MONTAGES: tuple[str, ...] = ("sleep_edf", "sleep_edf_sc", "aasm", "aasm_left", "central", "cz",
+                                    "frontal")
+
+#: P(label a single scorer gives | consensus of the other four), rows/columns W, N1, N2, N3,
+#: REM, for epochs whose consensus neighbours have the same stage. Computed from the 60
+#: Dreem DOD-H/DOD-O nights (5 scorers each) shipped in resources/sample/hypnograms
+#: (tests/test_synthetic.py recomputes it); 256,614 epochs.
+SCORER_CONFUSION_STABLE = np.array([
+    [0.932, 0.037, 0.024, 0.001, 0.007],
+    [0.208, 0.364, 0.368, 0.004, 0.055],
+    [0.014, 0.042, 0.866, 0.059, 0.020],
+    [0.001, 0.001, 0.229, 0.768, 0.002],
+    [0.015, 0.027, 0.055, 0.000, 0.903],
+])
+#: The same for epochs next to a consensus stage change (52,298 epochs).
+SCORER_CONFUSION_TRANSITION = np.array([
+    [0.747, 0.125, 0.092, 0.007, 0.030],
+    [0.177, 0.513, 0.259, 0.005, 0.047],
+    [0.058, 0.126, 0.649, 0.117, 0.050],
+    [0.008, 0.004, 0.424, 0.563, 0.000],
+    [0.033, 0.089, 0.186, 0.002, 0.691],
+])
+
 
 @dataclass
 class SyntheticNight:
@@ -93,13 +187,14 @@ class SyntheticNight:
 
     Attributes
     ----------
-    signals : ndarray, float32, shape (4, n_samples)
-        ``EEG Fpz-Cz``, ``EEG Pz-Oz``, ``EOG horizontal``, ``EMG submental`` in microvolts;
-        ``n_samples = n_epochs * epoch_s * fs_hz``.
+    signals : ndarray, float32, shape (n_channels, n_samples)
+        One row per channel of the montage, in microvolts; ``n_samples = n_epochs *
+        epoch_s * fs_hz``. A channel written at a lower rate (``channel_fs_hz``) holds its
+        low-rate samples repeated to ``fs_hz``.
     fs_hz : float
-        Sampling rate of every channel (100 Hz by default).
+        Sampling rate of ``signals`` (100 Hz by default).
     channel_names, channel_types : list of str
-        Sleep-EDF labels and ``eeg``/``eog``/``emg`` per row.
+        EDF labels and ``eeg``/``eog``/``emg`` per row.
     hypnogram : ndarray, int64, shape (n_epochs,)
         The driving stages: -1 unscored, 0 W, 1 N1, 2 N2, 3 N3, 4 REM.
     epoch_s : float
@@ -113,6 +208,13 @@ class SyntheticNight:
         ``k_complexes``, ``rapid_eye_movements``, ``blinks``, ``movements``, ...).
     units : str
         Always ``"uV"``.
+    montage : str
+        The montage (a key of :data:`MONTAGES`; the drawn one when ``"random"`` was asked).
+    scored : ndarray, int64, shape (n_epochs,)
+        Labels a human scorer would give (:func:`scorer_labels`); equal to ``hypnogram``
+        when ``label_noise=0``. :func:`write_synthetic_night` writes these.
+    channel_fs_hz : list of float
+        Rate each channel is written at in EDF (``fs_hz``, or 1 Hz for an EMG envelope).
     """
 
     signals: np.ndarray
@@ -125,6 +227,15 @@ class SyntheticNight:
     params: dict[str, Any] = field(default_factory=dict)
     events: dict[str, np.ndarray] = field(default_factory=dict)
     units: str = "uV"
+    montage: str = "sleep_edf"
+    scored: np.ndarray | None = None
+    channel_fs_hz: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.scored is None:
+            self.scored = self.hypnogram
+        if not self.channel_fs_hz:
+            self.channel_fs_hz = [float(self.fs_hz)] * len(self.channel_names)
 
     @property
     def n_epochs(self) -> int:
@@ -171,11 +282,39 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
+def _check_label_noise(label_noise) -> float:
+    try:
+        v = float(label_noise)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if isinstance(label_noise, bool) or not (0.0 <= v <= 1.0):
+        raise ValueError(f"label_noise must be a number in [0, 1] (0: labels = driving hypnogram, "
+                         f"1: a human scorer's disagreement), got {label_noise!r}")
+    return v
+
+
+def _resolve_montage(montage: str, seed: int) -> str:
+    if not isinstance(montage, str) or (montage not in MONTAGES and montage != "random"):
+        raise ValueError(f"unknown montage {montage!r}; accepted: {', '.join([*MONTAGES, 'random'])}")
+    if montage == "random":
+        # separate stream: drawing the montage does not shift the signal's random draws
+        pick = np.random.default_rng([seed, 7919]).integers(len(RANDOM_MONTAGES))
+        return RANDOM_MONTAGES[int(pick)]
+    return montage
+
+
+def montage_channels(montage: str) -> list[tuple[str, str]]:
+    """(channel label, type) of a montage, in row order (``"random"`` is not a montage)."""
+    if montage not in MONTAGES:
+        raise ValueError(f"unknown montage {montage!r}; accepted: {', '.join(MONTAGES)}")
+    return [(name, typ) for name, typ, _ in MONTAGES[montage]]
+
+
 # --------------------------------------------------------------------------------------
 # per-night parameters
 # --------------------------------------------------------------------------------------
 def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
-    """Draw the inter-night parameters.
+    """Draw the inter-night (and inter-subject) parameters.
 
     Parameters
     ----------
@@ -184,34 +323,52 @@ def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
 
     Returns
     -------
-    dict
-        ``gain_fpz, gain_pz, gain_eog, gain_emg`` (channel gains), ``alpha_hz``,
-        ``alpha_gain``, ``spindle_hz``, ``spindle_density`` (multiplier),
-        ``sw_gain`` (slow-wave amplitude), ``noise_uv`` (amplifier noise),
-        ``eyes_closed_frac`` (wake), ``rem_density``, ``heart_rate_bpm``, ``ecg_uv``,
-        ``eog_leak``, ``emg_leak``, ``kc_density``, ``theta_gain``, ``emg_tone_nrem``.
+    dict of str to float
+        Amplitude gains (``gain_eeg``, ``gain_eog``, ``gain_emg``), ``alpha_hz``,
+        ``alpha_gain``, ``eyes_closed_frac``, ``spindle_hz``, ``spindle_density``,
+        ``spindle_amp``, ``slow_spindle_frac``, ``sw_gain``, ``sw_decay_h``,
+        ``kc_density``, ``kc_amp``, ``theta_gain``, ``beta_gain``, ``bg_slope``,
+        ``noise_uv``, ``emg_tone_nrem``, ``emg_tone_rem``, ``rem_density``,
+        ``heart_rate_bpm``, ``ecg_uv``, ``eog_leak``, ``emg_leak``, ``hp_hz``, ``lp_hz``,
+        ``line_hz``, ``line_uv``, ``sweat_per_h``, ``movement_gain``, ``arousal_per_h``,
+        ``ambiguity``, ``n1_alpha``.
     """
     ln = rng.lognormal
     p = {
-        "gain_fpz": float(ln(0.0, 0.12)),
-        "gain_pz": float(ln(0.0, 0.15)),
-        "gain_eog": float(ln(0.0, 0.2)),
-        "gain_emg": float(ln(0.0, 0.3)),
-        "alpha_hz": float(np.clip(rng.normal(10.0, 0.6), 8.5, 11.5)),
-        "alpha_gain": float(ln(0.0, 0.25)),
-        "spindle_hz": float(np.clip(rng.normal(13.0, 0.5), 11.8, 14.5)),
-        "spindle_density": float(ln(0.0, 0.2)),
-        "sw_gain": float(ln(0.0, 0.15)),
-        "noise_uv": float(ln(np.log(1.0), 0.3)),
-        "eyes_closed_frac": float(rng.uniform(0.45, 0.8)),
-        "rem_density": float(ln(0.0, 0.25)),
-        "heart_rate_bpm": float(np.clip(rng.normal(62.0, 6.0), 48.0, 85.0)),
-        "ecg_uv": float(ln(np.log(5.0), 0.4)),
-        "eog_leak": float(rng.uniform(0.25, 0.45)),
-        "emg_leak": float(rng.uniform(0.1, 0.25)),
-        "kc_density": float(ln(0.0, 0.25)),
-        "theta_gain": float(ln(0.0, 0.15)),
-        "emg_tone_nrem": float(rng.uniform(0.4, 0.6)),
+        "gain_eeg": float(ln(0.0, 0.25)),
+        "gain_eog": float(ln(0.0, 0.25)),
+        "gain_emg": float(ln(0.0, 0.5)),
+        "alpha_hz": float(np.clip(rng.normal(10.0, 0.7), 8.0, 12.5)),
+        "alpha_gain": float(ln(0.0, 0.55)),
+        "eyes_closed_frac": float(rng.uniform(0.15, 0.85)),
+        "spindle_hz": float(np.clip(rng.normal(13.5, 0.5), 12.3, 15.0)),
+        "spindle_density": float(ln(0.0, 0.35)),
+        "spindle_amp": float(ln(0.0, 0.3)),
+        "slow_spindle_frac": float(rng.uniform(0.2, 0.6)),
+        "sw_gain": float(ln(0.0, 0.2)),
+        "sw_decay_h": float(rng.uniform(2.5, 8.0)),
+        "kc_density": float(ln(0.0, 0.3)),
+        "kc_amp": float(ln(0.0, 0.25)),
+        "theta_gain": float(ln(0.0, 0.2)),
+        "beta_gain": float(ln(0.0, 0.35)),
+        "bg_slope": float(rng.normal(0.0, 0.15)),
+        "noise_uv": float(ln(np.log(0.8), 0.4)),
+        "emg_tone_nrem": float(rng.uniform(0.4, 0.8)),
+        "emg_tone_rem": float(rng.uniform(0.05, 0.25)),
+        "rem_density": float(ln(0.0, 0.3)),
+        "heart_rate_bpm": float(np.clip(rng.normal(62.0, 7.0), 45.0, 90.0)),
+        "ecg_uv": float(ln(np.log(4.0), 0.6)),
+        "eog_leak": float(rng.uniform(0.2, 0.5)),
+        "emg_leak": float(rng.uniform(0.05, 0.25)),
+        "hp_hz": float(np.exp(rng.uniform(np.log(0.1), np.log(0.5)))),
+        "lp_hz": float(rng.uniform(25.0, 45.0)),
+        "line_hz": float(rng.choice([50.0, 60.0])),
+        "line_uv": float(0.0 if rng.random() < 0.5 else ln(np.log(3.0), 0.8)),
+        "sweat_per_h": float(0.0 if rng.random() < 0.6 else ln(np.log(0.5), 0.8)),
+        "movement_gain": float(ln(0.0, 0.5)),
+        "arousal_per_h": float(ln(np.log(8.0), 0.5)),
+        "ambiguity": float(rng.uniform(0.2, 0.8)),
+        "n1_alpha": float(rng.uniform(0.1, 0.6)),
     }
     return p
 
@@ -227,18 +384,20 @@ class _NoiseSource:
         self.nfft = sfft.next_fast_len(n, real=True)
         self.f = np.fft.rfftfreq(self.nfft, 1.0 / fs).astype(np.float32)
 
-    def __call__(self, amp_fn) -> np.ndarray:
-        """Noise with amplitude spectrum ``amp_fn(f)`` scaled to unit standard deviation."""
+    def __call__(self, amp_fn, count: int = 1) -> np.ndarray:
+        """``count`` noises with amplitude spectrum ``amp_fn(f)``, each of unit standard
+        deviation; shape (n,) for one, (count, n) for several (one batched FFT)."""
         amp = amp_fn(self.f).astype(np.float32, copy=False)
         amp[0] = 0.0
         m = self.f.size
-        spec = np.empty(m, dtype=np.complex64)
-        spec.real = self.rng.standard_normal(m, dtype=np.float32)
-        spec.imag = self.rng.standard_normal(m, dtype=np.float32)
+        spec = np.empty((count, m), dtype=np.complex64)
+        spec.real = self.rng.standard_normal((count, m), dtype=np.float32)
+        spec.imag = self.rng.standard_normal((count, m), dtype=np.float32)
         spec *= amp
-        x = sfft.irfft(spec, self.nfft)[: self.n].astype(np.float32, copy=False)
-        sd = float(x.std())
-        return x / np.float32(sd) if sd > 0 else x
+        x = sfft.irfft(spec, self.nfft, axis=-1)[:, : self.n].astype(np.float32, copy=False)
+        sd = x.std(axis=1, keepdims=True)
+        x /= np.where(sd > 0, sd, 1.0).astype(np.float32)
+        return x[0] if count == 1 else x
 
 
 def _band(f, lo, hi, order=2):
@@ -296,18 +455,6 @@ def _add_waveforms(x: np.ndarray, starts: np.ndarray, waves: np.ndarray) -> None
     )
 
 
-def _stage_weights(hyp: np.ndarray, epoch_s: float, n_ticks: int) -> np.ndarray:
-    """One-hot stage per tick, shape (6, n_ticks): W, N1, N2, N3, REM, unscored."""
-    per_epoch = int(round(epoch_s * _TICK_HZ))
-    cat = np.where(hyp < 0, _MT, hyp)
-    tick_cat = np.repeat(cat, per_epoch)[:n_ticks]
-    if tick_cat.size < n_ticks:
-        tick_cat = np.pad(tick_cat, (0, n_ticks - tick_cat.size), mode="edge")
-    w = np.zeros((_N_CAT, n_ticks), dtype=np.float32)
-    w[tick_cat, np.arange(n_ticks)] = 1.0
-    return w
-
-
 def _markov_binary(rng, n_ticks, p_on, mean_on_s, mean_off_s):
     """Alternating on/off renewal process at tick resolution (exponential durations)."""
     n_seg = int(4 * n_ticks / (_TICK_HZ * (mean_on_s + mean_off_s))) + 16
@@ -322,6 +469,90 @@ def _markov_binary(rng, n_ticks, p_on, mean_on_s, mean_off_s):
     return on.astype(np.float32)
 
 
+# Depth order used to blur epochs towards neighbouring stages (REM sits next to N1).
+_ADJACENT = {_W: (_N1,), _N1: (_W, _N2, _REM), _N2: (_N1, _N3), _N3: (_N2,), _REM: (_N1, _W), _MT: (_W,)}
+
+
+def _epoch_mixtures(rng, cat: np.ndarray, ambiguity: float, n1_alpha: float) -> np.ndarray:
+    """Per-epoch stage mixture, shape (n_epochs, 6): mostly the epoch's own stage, with a
+    share of a neighbouring epoch's stage at stage changes (0.1-0.45) and a small share of
+    an adjacent stage elsewhere; N1 keeps ``n1_alpha`` of wake on average."""
+    n = cat.size
+    mix = np.zeros((n, _N_CAT), dtype=np.float32)
+    mix[np.arange(n), cat] = 1.0
+    prev = np.concatenate([cat[:1], cat[:-1]])
+    nxt = np.concatenate([cat[1:], cat[-1:]])
+    u_side = rng.random(n)
+    leak_tr = rng.beta(2.0, 4.0, n) * 0.7 * ambiguity
+    leak_in = rng.beta(1.0, 12.0, n) * ambiguity
+    pick = rng.random(n)
+    wake_n1 = rng.beta(2.0, 2.0, n) * 2.0 * n1_alpha
+    for i in range(n):
+        c = cat[i]
+        other = prev[i] if (prev[i] != c and (nxt[i] == c or u_side[i] < 0.5)) else nxt[i]
+        if other != c:
+            share = min(leak_tr[i], 0.45)
+        else:
+            adj = _ADJACENT[c]
+            other = adj[int(pick[i] * len(adj))]
+            share = min(leak_in[i], 0.3)
+        if c == _N1:
+            share_w = min(wake_n1[i], 0.6)
+            mix[i, _W] += share_w
+            mix[i, c] -= share_w
+        mix[i, other] += share * mix[i, c]
+        mix[i, c] -= share * mix[i, c]
+    return mix
+
+
+# --------------------------------------------------------------------------------------
+# human-like labels
+# --------------------------------------------------------------------------------------
+def scorer_labels(hypnogram, rng: np.random.Generator, level: float = 1.0, *, rho: float = 0.6) -> np.ndarray:
+    """Relabel a hypnogram the way one human scorer departs from a consensus.
+
+    Parameters
+    ----------
+    hypnogram : array_like of int, shape (n_epochs,)
+        Consensus stages (-1 unscored stays -1).
+    rng : numpy.random.Generator
+        Source of randomness.
+    level : float in [0, 1]
+        0 keeps every label; 1 uses the inter-scorer confusion of the Dreem nights as is
+        (:data:`SCORER_CONFUSION_STABLE` away from stage changes,
+        :data:`SCORER_CONFUSION_TRANSITION` next to them); in between, ``(1 - level) I +
+        level C``.
+    rho : float in [0, 1)
+        Correlation of consecutive epochs' draws (a Gaussian AR(1) copula), so that a
+        scorer's deviations come in runs as they do in real scorings.
+
+    Returns
+    -------
+    ndarray, int64, shape (n_epochs,)
+    """
+    hyp = _check_hypnogram(hypnogram)
+    level = _check_label_noise(level)
+    n = hyp.size
+    z = rng.standard_normal(n)
+    for i in range(1, n):
+        z[i] = rho * z[i - 1] + np.sqrt(1.0 - rho * rho) * z[i]
+    u = ndtr(z)
+    if level == 0.0:
+        return hyp.copy()
+    change = np.zeros(n, dtype=bool)
+    d = np.flatnonzero(np.diff(hyp) != 0)
+    change[d] = True
+    change[np.minimum(d + 1, n - 1)] = True
+    eye = np.eye(5)
+    out = hyp.copy()
+    for mat, m in ((SCORER_CONFUSION_STABLE, ~change), (SCORER_CONFUSION_TRANSITION, change)):
+        p = (1.0 - level) * eye + level * mat
+        cdf = np.cumsum(p / p.sum(1, keepdims=True), axis=1)
+        idx = np.flatnonzero(m & (hyp >= 0))
+        out[idx] = np.minimum((u[idx, None] > cdf[hyp[idx]]).sum(1), 4)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # generator
 # --------------------------------------------------------------------------------------
@@ -333,8 +564,10 @@ def synthesize_night(
     epoch_s: float = 30.0,
     artifacts: bool = True,
     params: dict[str, float] | None = None,
+    montage: str = "sleep_edf",
+    label_noise: float = 0.0,
 ) -> SyntheticNight:
-    """Synthesise one night of 4-channel PSG that follows ``hypnogram``.
+    """Synthesise one night of PSG that follows ``hypnogram``.
 
     Parameters
     ----------
@@ -348,23 +581,33 @@ def synthesize_night(
     epoch_s : float
         Epoch length in seconds (30).
     artifacts : bool
-        Add movement bursts, electrode pops and blinks (default). ``False`` gives clean
-        signals (ECG, eye movements and arousals are physiology and stay).
+        Add movement bursts, electrode pops, blinks, sweat and mains interference
+        (default). ``False`` gives clean signals (ECG, eye movements and arousals are
+        physiology and stay).
     params : dict, optional
         Overrides for the per-night parameters drawn by :func:`draw_night_params`.
+    montage : str
+        A key of :data:`MONTAGES` (default ``"sleep_edf"``) or ``"random"`` (drawn from
+        the seed, from :data:`RANDOM_MONTAGES`).
+    label_noise : float in [0, 1]
+        Strength of human-scorer-like relabelling of ``scored`` (see
+        :func:`scorer_labels`); 0 (default) keeps the driving hypnogram.
 
     Returns
     -------
     SyntheticNight
-        ``signals`` float32 (4, n_epochs * epoch_s * fs_hz) in microvolts.
+        ``signals`` float32 (n_channels, n_epochs * epoch_s * fs_hz) in microvolts.
 
     Raises
     ------
     ValueError
-        Empty hypnogram, a stage outside -1..4, bad seed or sampling rate.
+        Empty hypnogram, a stage outside -1..4, bad seed, sampling rate, montage or
+        label_noise.
     """
     hyp = _check_hypnogram(hypnogram)
     seed = _check_seed(seed)
+    label_noise = _check_label_noise(label_noise)
+    montage = _resolve_montage(montage, seed)
     fs = float(fs_hz)
     epoch_s = float(epoch_s)
     if not (np.isfinite(fs) and fs >= 60.0):
@@ -379,7 +622,8 @@ def synthesize_night(
         )
     spe = int(round(spe))
     n = hyp.size * spe
-    n_ticks = int(round(hyp.size * epoch_s * _TICK_HZ))
+    per_epoch = int(round(epoch_s * _TICK_HZ))
+    n_ticks = hyp.size * per_epoch
 
     rng = np.random.default_rng(seed)
     p = draw_night_params(rng)
@@ -389,9 +633,19 @@ def synthesize_night(
             raise ValueError(f"unknown night parameters {sorted(unknown)}; known: {sorted(p)}")
         p.update({k: float(v) for k, v in params.items()})
 
+    spec = MONTAGES[montage]
+    eeg_rows = [i for i, (_, t, _) in enumerate(spec) if t == "eeg"]
+    derivs = [DERIVATIONS[spec[i][2]] for i in eeg_rows]
+    # the frontal-mastoid mixture reaches the EOG electrodes, the central one the chin
+    leak_f, leak_c = DERIVATIONS["F-M"], DERIVATIONS["C-M"]
+    targets = derivs + [leak_f, leak_c]  # accumulated together; the last two are leaks
+    n_t = len(targets)
+    gains = {k: np.array([d[k] for d in targets], dtype=np.float32)[:, None] for k in _KEYS}
+    ch_jitter = rng.lognormal(0.0, 0.12, n_t).astype(np.float32)
+    ch_jitter[-2:] = 1.0
+
     t_tick = np.arange(n_ticks, dtype=np.float64) / _TICK_HZ
     t_samp = np.arange(n, dtype=np.float64) / fs
-
     noise = _NoiseSource(rng, n, fs)
 
     def up(env_ticks: np.ndarray) -> np.ndarray:
@@ -399,20 +653,20 @@ def synthesize_night(
         return np.interp(t_samp, t_tick, env_ticks).astype(np.float32)
 
     # ---------------- stage envelopes (tick resolution) ------------------------------
-    w_raw = _stage_weights(hyp, epoch_s, n_ticks)
+    cat = np.where(hyp < 0, _MT, hyp)
+    mix = _epoch_mixtures(rng, cat, p["ambiguity"], p["n1_alpha"])
+    w_raw = np.repeat(mix.T, per_epoch, axis=1)
     w = _smooth(w_raw, 3.0 * _TICK_HZ)  # ~6 s transitions
     w_slow = _smooth(w_raw, 8.0 * _TICK_HZ)  # slow-wave activity builds up over ~15 s
     W, N1, N2, N3, REM, MT = w
     wake_like = W + MT
 
     # Wake sub-states: eyes closed (alpha) vs eyes open (beta, blinks, saccades).
-    eyes_closed = _markov_binary(
-        rng, n_ticks, p["eyes_closed_frac"], 60.0 * p["eyes_closed_frac"],
-        60.0 * (1 - p["eyes_closed_frac"]),
-    )
-    # Wake next to sleep is drowsy, eyes closed.
+    ec = p["eyes_closed_frac"]
+    eyes_closed = _markov_binary(rng, n_ticks, ec, 60.0 * ec, 60.0 * (1 - ec))
+    # Wake next to sleep is drowsy, eyes mostly closed.
     near_sleep = _smooth((1.0 - w_raw[_W] - w_raw[_MT]), 120.0 * _TICK_HZ, passes=1) > 0.02
-    eyes_closed = np.maximum(eyes_closed, near_sleep.astype(np.float32))
+    eyes_closed = np.maximum(eyes_closed, 0.8 * near_sleep.astype(np.float32))
     eyes_closed = _smooth(eyes_closed, 1.0 * _TICK_HZ)
     eyes_open = 1.0 - eyes_closed
     wc = wake_like * eyes_closed  # relaxed wake
@@ -423,7 +677,7 @@ def synthesize_night(
 
     # Brief arousals inside sleep (3-15 s): alpha + chin tone + beta burst.
     sleep_w = N1 + N2 + N3 + REM
-    ar_t = _events(rng, sleep_w * (8.0 / 3600.0))
+    ar_t = _events(rng, sleep_w * (p["arousal_per_h"] / 3600.0))
     arousal = np.zeros(n_ticks, dtype=np.float32)
     if ar_t.size:
         dur = rng.uniform(3.0, 15.0, ar_t.size)
@@ -432,69 +686,71 @@ def synthesize_night(
             arousal[a:b] = 1.0
     arousal = _smooth(arousal, 1.0 * _TICK_HZ) * sleep_w
 
+    # Process S: slow-wave amplitude decays from sleep onset (x1.2) towards x0.7.
+    asleep = np.flatnonzero((cat >= _N1) & (cat <= _REM))
+    onset_s = float(asleep[0] * epoch_s) if asleep.size else 0.0
+    since = np.maximum(t_tick - onset_s, 0.0) / 3600.0
+    swa_s = (0.7 + 0.5 * np.exp(-since / p["sw_decay_h"])).astype(np.float32)
+
     # Slow within-stage fluctuations.
-    mod_delta = _slow_process(rng, n_ticks, 60.0, 0.15)
+    mod_delta = _slow_process(rng, n_ticks, 60.0, 0.2)
     mod_alpha = _slow_process(rng, n_ticks, 4.0, 0.45)
-    mod_spin = _slow_process(rng, n_ticks, 90.0, 0.2)
-    mod_emg = _slow_process(rng, n_ticks, 120.0, 0.2)
-    mod_bg = _slow_process(rng, n_ticks, 120.0, 0.1)
+    mod_spin = _slow_process(rng, n_ticks, 90.0, 0.25)
+    mod_emg = _slow_process(rng, n_ticks, 120.0, 0.25)
+    mod_bg = _slow_process(rng, n_ticks, 120.0, 0.12)
     mod_spin_bg = _slow_process(rng, n_ticks, 2.0, 0.6)
 
-    # ---------------- continuous EEG components --------------------------------------
-    # Amplitudes are the standard deviation (uV) of each component on Fpz-Cz before the
-    # per-night gain. Order of the stage vectors: W, N1, N2, N3, REM, unscored.
+    # ---------------- continuous EEG generators --------------------------------------
+    # Amplitudes: standard deviation (uV) on a central-mastoid derivation before the
+    # per-night gain; alpha on an occipital one. Stage order: W, N1, N2, N3, REM, unscored.
     def stage_mix(values, weights=w):
         v = np.asarray(values, dtype=np.float32)
         return (v[:, None] * weights).sum(axis=0)
 
-    a_pink = stage_mix([7.0, 7.0, 6.0, 6.5, 6.5, 7.0]) * mod_bg
-    a_brown = stage_mix([5.0, 8.0, 9.0, 12.0, 7.0, 6.0]) * mod_bg
-    a_delta = stage_mix([1.5, 4.0, 8.0, 42.0, 4.0, 3.0], w_slow) * mod_delta * p["sw_gain"]
-    a_theta = stage_mix([3.0, 4.5, 4.0, 7.0, 4.0, 3.0]) * p["theta_gain"]
-    a_beta = stage_mix([2.5, 2.0, 1.3, 1.5, 2.2, 3.0]) + 2.5 * wo + 2.0 * arousal
-    a_alpha = (7.0 * wc + 1.5 * wo + 1.2 * N1 + 0.8 * N2 + 0.8 * N3 + 6.0 * arousal) * mod_alpha
-    a_alpha *= p["alpha_gain"]
-    a_sigma = stage_mix([0.0, 0.5, 2.5, 3.0, 0.0, 0.0]) * mod_spin_bg
-    a_ralpha = 3.5 * REM * _slow_process(rng, n_ticks, 3.0, 0.6) * p["alpha_gain"]
+    slope = p["bg_slope"]
+    a_pink = stage_mix([6.5, 6.0, 5.0, 5.0, 5.5, 6.0]) * mod_bg
+    a_brown = stage_mix([9.5, 8.5, 15.0, 13.0, 9.0, 9.0]) * mod_bg
+    # a subject's slow-wave gain scales N3 fully, N2 partly (scorers' 75-uV criterion is absolute)
+    sw = p["sw_gain"]
+    a_delta = stage_mix([2.5, 4.5, 8.5 * np.sqrt(sw), 21.0 * sw, 3.5, 3.0], w_slow) * mod_delta * swa_s
+    a_theta = stage_mix([2.0, 4.0, 4.0, 4.5, 3.3, 2.0]) * p["theta_gain"]
+    a_beta = (stage_mix([2.8, 1.9, 0.7, 0.55, 1.3, 3.0]) + 1.2 * wo + 1.5 * arousal) * p["beta_gain"]
+    a_alpha = (6.5 * wc + 1.5 * wo + 3.5 * N1 * (1 - wake_like) + 3.0 * N2 + 3.2 * N3
+               + 1.5 * REM + 3.5 * arousal) * mod_alpha * p["alpha_gain"]
+    a_sigma = stage_mix([0.6, 0.9, 1.8, 3.0, 0.5, 0.6]) * mod_spin_bg
+    a_ralpha = 1.5 * REM * _slow_process(rng, n_ticks, 3.0, 0.6) * p["alpha_gain"]
 
     fa = p["alpha_hz"]
-    # Each rhythm is a shared (s) plus an independent (i) noise process so that Fpz-Cz and
-    # Pz-Oz are partially correlated: (spectral shape, amplitude envelope, gain on Pz-Oz
-    # relative to Fpz-Cz, correlation between the two leads).
+    # (key, spectral shape, amplitude envelope, how differently derivations mix the two copies)
     components = (
-        (_power_law(1.0, 0.3, 40.0), a_pink, 0.9, 0.3),  # 1/f background
-        (_power_law(2.0, 0.3, 40.0), a_brown, 0.8, 0.4),  # 1/f^2 background
-        (_log_gauss(0.95, 0.42), a_delta, 0.45, 0.7),  # slow waves 0.5-2 Hz
-        (_gauss(5.5, 1.1), a_theta, 0.7, 0.5),  # theta 4-7 Hz
-        (_gauss(fa, 0.45), a_alpha, 2.5, 0.6),  # posterior alpha
-        (_gauss(p["spindle_hz"], 0.8), a_sigma, 0.55, 0.6),  # sigma background
-        (_gauss(20.0, 4.5), a_beta, 0.7, 0.2),  # beta
+        # real background spectra are smooth power laws that steepen above ~15 Hz
+        ("bg", lambda f: _power_law(1.0 + slope, 0.2, 45.0)(f) * _band(f, 0, 15.0, 1), a_pink, 1.0),
+        ("bg", _power_law(2.0 + slope, 0.2, 45.0), a_brown, 0.8),
+        ("delta", _log_gauss(1.0, 0.75), a_delta, 0.5),  # 0.5-3 Hz, no textbook notch at 3 Hz
+        ("theta", _log_gauss(5.0, 0.3), a_theta, 0.7),
+        ("alpha", _gauss(fa, 1.0), a_alpha, 0.5),
+        ("sigma", _gauss(p["spindle_hz"], 0.9), a_sigma, 0.6),
+        ("beta", _gauss(20.0, 5.0), a_beta, 1.0),
+        ("alpha", _gauss(fa - 1.5, 0.5), a_ralpha, 0.5),  # REM alpha, 1-2 Hz slower
     )
-    fpz = np.zeros(n, dtype=np.float32)
-    pz = np.zeros(n, dtype=np.float32)
-    for shape, amp_ticks, g_pz, rho in components:
+    eeg = np.zeros((n_t, n), dtype=np.float32)
+    ph = gains["phase"]
+    for key, shape, amp_ticks, spread in components:
         env = up(amp_ticks)
-        shared = noise(shape)
-        fpz += env * shared
-        shared *= rho
-        shared += np.float32(np.sqrt(1.0 - rho * rho)) * noise(shape)
-        pz += (g_pz * env) * shared
-        del shared
-    env = up(a_ralpha)  # REM alpha bursts, 1-2 Hz slower than wake alpha
-    ralpha = noise(_gauss(fa - 1.5, 0.5))
-    fpz += 0.6 * env * ralpha
-    pz += 1.2 * env * ralpha
-    del ralpha
+        a, b = noise(shape, count=2)
+        c, s = np.cos(ph * spread), np.sin(ph * spread)
+        eeg += (gains[key] * env) * (c * a + s * b)
+    del a, b
 
     # ---------------- discrete EEG events --------------------------------------------
     events: dict[str, np.ndarray] = {}
     dens = p["spindle_density"]
     # spindles: per-minute density per stage, suppressed during arousals
-    sp_rate = (0.3 * N1 + 5.0 * N2 + 2.0 * N3) * dens * mod_spin * (1 - arousal)
-    sp_rate = np.minimum(sp_rate, 8.0) / 60.0  # at most ~8 (+ K-complex ones) per minute
+    sp_rate = (0.2 * N1 + 4.0 * N2 + 1.5 * N3) * dens * mod_spin * (1 - arousal)
+    sp_rate = np.minimum(sp_rate, 8.0) / 60.0
     sp_t = _events(rng, sp_rate)
     # K-complexes
-    kc_rate = (0.2 * N1 + 1.3 * N2 + 0.4 * N3) * p["kc_density"] / 60.0 * (1 - arousal)
+    kc_rate = (0.2 * N1 + 1.2 * N2 + 0.4 * N3) * p["kc_density"] / 60.0 * (1 - arousal)
     kc_t = _events(rng, kc_rate)
     # about a third of the K-complexes are followed by a spindle
     follow = kc_t[rng.random(kc_t.size) < 0.35]
@@ -504,75 +760,68 @@ def synthesize_night(
     events["spindles"] = sp_t
     events["k_complexes"] = kc_t
 
+    def add_event(key: str, starts: np.ndarray, waves: np.ndarray) -> None:
+        one = np.zeros(n, dtype=np.float32)
+        _add_waveforms(one, starts, waves)
+        np.add(eeg, gains[key] * one, out=eeg)
+
     if sp_t.size:
         L = int(2.2 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
-        dur = np.clip(rng.lognormal(np.log(0.95), 0.3, sp_t.size), 0.5, 2.0)
-        # slower spindles in N3, per-spindle jitter
+        dur = np.clip(rng.lognormal(np.log(0.9), 0.3, sp_t.size), 0.5, 2.0)
+        slow = rng.random(sp_t.size) < p["slow_spindle_frac"]
         n3_at = np.interp(sp_t, t_tick, N3)
-        f0 = p["spindle_hz"] - 1.0 * n3_at + rng.normal(0.0, 0.5, sp_t.size)
-        f0 = np.clip(f0, 11.0, 16.0)
-        amp = rng.lognormal(np.log(28.0), 0.3, sp_t.size)  # peak amplitude (uV)
-        phase = rng.uniform(0, 2 * np.pi, sp_t.size)
+        f0 = np.where(slow, p["spindle_hz"] - 1.5, p["spindle_hz"]) - 0.5 * n3_at
+        f0 = np.clip(f0 + rng.normal(0.0, 0.4, sp_t.size), 11.0, 16.0)
+        amp = rng.lognormal(np.log(14.0), 0.3, sp_t.size) * p["spindle_amp"]  # peak (uV)
+        phase0 = rng.uniform(0, 2 * np.pi, sp_t.size)
         x = tt[None, :] / dur[:, None]
         envs = np.where(x < 1.0, np.sin(np.pi * np.clip(x, 0, 1)) ** 2, 0.0)
-        # slight acceleration within the spindle (~0.5 Hz)
         inst = f0[:, None] * tt[None, :] + 0.25 * tt[None, :] ** 2 / dur[:, None]
-        waves = amp[:, None] * envs * np.sin(2 * np.pi * inst + phase[:, None])
+        waves = amp[:, None] * envs * np.sin(2 * np.pi * inst + phase0[:, None])
         starts = np.rint(sp_t * fs).astype(np.int64)
-        _add_waveforms(fpz, starts, waves)
-        _add_waveforms(pz, starts, 0.55 * waves)
+        add_event("spin_slow", starts[slow], waves[slow])
+        add_event("spin_fast", starts[~slow], waves[~slow])
 
     if kc_t.size:
         L = int(1.6 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
-        amp = rng.lognormal(np.log(70.0), 0.25, kc_t.size)  # negative peak (uV)
+        amp = rng.lognormal(np.log(50.0), 0.3, kc_t.size) * p["kc_amp"]  # negative peak (uV)
         width = rng.uniform(0.8, 1.2, kc_t.size)
         # sharp negative (surface-negative = upward) wave then slower positive wave
         neg = np.exp(-0.5 * ((tt[None, :] - 0.35 * width[:, None]) / (0.1 * width[:, None])) ** 2)
         pos = np.exp(-0.5 * ((tt[None, :] - 0.8 * width[:, None]) / (0.2 * width[:, None])) ** 2)
-        waves = amp[:, None] * (-neg + 0.7 * pos)
-        starts = np.rint(kc_t * fs).astype(np.int64)
-        _add_waveforms(fpz, starts, waves)
-        _add_waveforms(pz, starts, 0.4 * waves)
+        add_event("kc", np.rint(kc_t * fs).astype(np.int64), amp[:, None] * (-neg + 0.7 * pos))
 
     # vertex sharp waves (N1, some in N2)
-    vx_t = _events(rng, (3.0 * N1 + 0.4 * N2) / 60.0)
+    vx_t = _events(rng, (2.5 * N1 + 0.3 * N2) / 60.0)
     events["vertex_waves"] = vx_t
     if vx_t.size:
         L = int(0.5 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
-        amp = rng.lognormal(np.log(45.0), 0.25, vx_t.size)
+        amp = rng.lognormal(np.log(30.0), 0.3, vx_t.size)
         neg = np.exp(-0.5 * ((tt - 0.2) / 0.045) ** 2)
         pos = np.exp(-0.5 * ((tt - 0.32) / 0.07) ** 2)
-        waves = amp[:, None] * (-neg + 0.35 * pos)[None, :]
-        starts = np.rint(vx_t * fs).astype(np.int64)
-        _add_waveforms(fpz, starts, waves)
-        _add_waveforms(pz, starts, 0.25 * waves)
+        add_event("kc", np.rint(vx_t * fs).astype(np.int64), amp[:, None] * (-neg + 0.35 * pos)[None, :])
 
     # sawtooth-wave trains (REM, 2-5 Hz, 2-6 s)
-    st_t = _events(rng, REM * (1.5 + 2.0 * phasic) / 60.0)
+    st_t = _events(rng, REM * (1.0 + 2.0 * phasic) / 60.0)
     events["sawtooth_trains"] = st_t
     if st_t.size:
         L = int(6.0 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
         dur = rng.uniform(2.0, 6.0, st_t.size)
         f0 = rng.uniform(2.5, 4.5, st_t.size)
-        amp = rng.lognormal(np.log(18.0), 0.25, st_t.size)
+        amp = rng.lognormal(np.log(9.0), 0.3, st_t.size)
         x = tt[None, :] / dur[:, None]
         envs = np.where(x < 1.0, np.sin(np.pi * np.clip(x, 0, 1)) ** 0.5, 0.0)
         saw = sps.sawtooth(2 * np.pi * f0[:, None] * tt[None, :], width=0.25)
-        waves = amp[:, None] * envs * saw
-        starts = np.rint(st_t * fs).astype(np.int64)
-        _add_waveforms(fpz, starts, waves)
-        _add_waveforms(pz, starts, 0.5 * waves)
-
-    brain_fpz = fpz.copy()  # cortical signal reaching the EOG/EMG leads
+        add_event("saw", np.rint(st_t * fs).astype(np.int64), amp[:, None] * envs * saw)
 
     # ---------------- eyes: position signal (saccades, REMs), SEM, blinks ------------
-    eog = np.zeros(n, dtype=np.float32)
+    eye = np.zeros(n, dtype=np.float32)
     rem_rate = REM * (0.08 + 1.0 * phasic) * p["rem_density"] + 0.02 * N1
-    sac_rate = wo * 0.6 + wc * 0.03 + MT * 0.3
+    sac_rate = wo * 1.0 + wc * 0.05 + MT * 0.3
     rem_t = _events(rng, rem_rate)
     sac_t = _events(rng, sac_rate)
     events["rapid_eye_movements"] = rem_t
@@ -583,9 +832,8 @@ def synthesize_night(
     mv_t, kind = mv_t[order], kind[order]
     if mv_t.size:
         # targets of gaze (horizontal EOG uV), mean-reverting around straight ahead
-        target = rng.normal(0.0, 1.0, mv_t.size) * np.where(kind > 0, 55.0, 120.0)
+        target = rng.normal(0.0, 1.0, mv_t.size) * np.where(kind > 0, 75.0, 220.0)
         steps = np.diff(np.concatenate([[0.0], target]))
-        # saccade velocity profile: 40-80 ms (REMs) raised-cosine
         L = int(0.12 * fs) + 2
         tt = np.arange(L, dtype=np.float64) / fs
         dur = np.where(kind > 0, rng.uniform(0.05, 0.1, mv_t.size), rng.uniform(0.04, 0.08, mv_t.size))
@@ -595,38 +843,32 @@ def synthesize_night(
         velocity = np.zeros(n, dtype=np.float32)
         _add_waveforms(velocity, np.rint(mv_t * fs).astype(np.int64), steps[:, None] * vel)
         pos = np.cumsum(velocity, dtype=np.float64)
-        # return towards the primary position after each REM burst / fixation (~1 s)
-        b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")  # amplifier time constant
-        eog += sps.lfilter(b, a, pos).astype(np.float32)
+        b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")  # return to primary position
+        eye += sps.lfilter(b, a, pos).astype(np.float32)
     # slow eye movements (drowsy wake, N1; fading into N2)
     sem_env = up((22.0 * N1 + 10.0 * wc + 4.0 * N2) * _slow_process(rng, n_ticks, 15.0, 0.5))
-    eog += sem_env * noise(_gauss(0.35, 0.15))
-    # blinks (eyes open wake mainly)
+    eye += sem_env * noise(_gauss(0.35, 0.15))
+    # blinks (eyes open wake mainly): vertical, large on frontal and E-M leads
     bl_t = _events(rng, wo * 0.3 + wc * 0.02 + MT * 0.2) if artifacts else np.zeros(0)
     events["blinks"] = bl_t
-    blink_fpz = np.zeros(n, dtype=np.float32)
+    blink = np.zeros(n, dtype=np.float32)
     if bl_t.size:
         L = int(0.6 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
         amp = rng.lognormal(np.log(90.0), 0.3, bl_t.size)
         shape = np.where(tt < 0.12, np.sin(np.pi * tt / 0.24) ** 2, np.exp(-(tt - 0.12) / 0.09))
-        waves = amp[:, None] * shape[None, :]
-        starts = np.rint(bl_t * fs).astype(np.int64)
-        _add_waveforms(blink_fpz, starts, waves)
-    eye = eog.copy()
-    eog += 0.8 * blink_fpz
+        _add_waveforms(blink, np.rint(bl_t * fs).astype(np.int64), amp[:, None] * shape[None, :])
+    eeg += gains["eye"] * (blink + 0.25 * eye)
 
     # ---------------- chin EMG -------------------------------------------------------
     tone = (
-        stage_mix([1.0, 0.75, p["emg_tone_nrem"], 0.85 * p["emg_tone_nrem"], 0.12, 1.3])
+        stage_mix([1.0, 0.75, p["emg_tone_nrem"], 0.85 * p["emg_tone_nrem"], p["emg_tone_rem"], 1.3])
         + 0.5 * wo
         + 0.8 * arousal * (1.0 - REM)
     ) * mod_emg
-    emg_sd_uv = 9.0
-    fs_hi = min(45.0, 0.45 * fs)
-    emg = up(tone * emg_sd_uv) * noise(lambda f: _band(f, 10.0, fs_hi, 3))
-    # REM twitches (phasic bursts, 50-250 ms)
-    tw_t = _events(rng, REM * (0.1 + 0.3 * phasic))
+    fs_hi = min(90.0, 0.45 * fs)
+    emg = up(tone * 9.0) * noise(lambda f: _band(f, 10.0, fs_hi, 3))
+    tw_t = _events(rng, REM * (0.1 + 0.3 * phasic))  # REM twitches (phasic bursts)
     events["twitches"] = tw_t
     if tw_t.size:
         L = int(0.25 * fs)
@@ -638,17 +880,15 @@ def synthesize_night(
         _add_waveforms(emg, np.rint(tw_t * fs).astype(np.int64), amp[:, None] * envs * carrier)
 
     # scalp muscles (frontalis, temporalis) reach the EEG and EOG leads, mostly in wake
-    scalp_env = stage_mix([1.5, 0.8, 0.4, 0.3, 0.2, 3.0]) + 1.5 * wo + 1.0 * arousal * (1.0 - REM)
+    scalp_env = stage_mix([1.2, 0.6, 0.3, 0.25, 0.15, 3.0]) + 1.5 * wo + 1.0 * arousal * (1.0 - REM)
     scalp = up(scalp_env * mod_emg) * noise(lambda f: _band(f, 15.0, fs_hi, 2))
-    fpz += scalp
-    pz += 0.5 * scalp
-    eog += 0.8 * scalp
-    del scalp
+    eeg += gains["muscle"] * scalp
 
-    # ---------------- movement artefacts, electrode pops ----------------------------
+    # ---------------- movement artefacts ---------------------------------------------
     mv_env = np.zeros(n_ticks, dtype=np.float32)
     if artifacts:
-        mov_t = _events(rng, W * (0.2 / 60.0) + MT * (4.0 / 60.0) + sleep_w * (0.3 / 3600.0))
+        mrate = (W * (0.2 / 60.0) + MT * (4.0 / 60.0) + sleep_w * (0.3 / 3600.0)) * p["movement_gain"]
+        mov_t = _events(rng, mrate)
         events["movements"] = mov_t
         if mov_t.size:
             dur = rng.uniform(1.0, 8.0, mov_t.size)
@@ -659,28 +899,24 @@ def synthesize_night(
             mv_env = _smooth(mv_env, 0.5 * _TICK_HZ)
     else:
         events["movements"] = np.zeros(0)
+    low = high = None
     if artifacts and mv_env.any():
         env = up(mv_env)
-        low = noise(_power_law(2.0, 0.2, 5.0))
-        high = noise(lambda f: _band(f, 15.0, fs_hi, 2))
-        fpz += env * (60.0 * low + 15.0 * high)
-        pz += env * (40.0 * np.roll(low, int(0.05 * fs)) + 10.0 * high)
-        eog += env * (70.0 * -low + 15.0 * high)
-        emg += env * 40.0 * high * (1.0 + 0.5 * np.abs(low))
+        low = env * noise(_power_law(2.0, 0.2, 5.0))
+        high = env * noise(lambda f: _band(f, 15.0, fs_hi, 2))
+        shift = np.roll(low, int(0.05 * fs))
+        for k in range(n_t):
+            eeg[k] += (55.0 if k % 2 == 0 else 40.0) * (low if k % 2 == 0 else shift) + 15.0 * high
+        emg += 40.0 * high * (1.0 + 0.5 * np.abs(low))
 
-    # ---------------- volume conduction, ECG, amplifier noise ------------------------
-    fpz += blink_fpz + 0.04 * eye
-    eog += p["eog_leak"] * brain_fpz
-    b_hp, a_hp = sps.butter(1, 10.0 / (fs / 2), btype="high")
-    emg += p["emg_leak"] * sps.lfilter(b_hp, a_hp, brain_fpz).astype(np.float32)
-
-    # ECG: beat times from a heart rate that follows the stage, plus HRV
+    # ---------------- ECG ------------------------------------------------------------
     hr = stage_mix([1.08, 1.0, 0.97, 0.94, 1.02, 1.1]) * p["heart_rate_bpm"] / 60.0
     hr = hr * _slow_process(rng, n_ticks, 20.0, 0.04)
     phase = np.cumsum(hr) / _TICK_HZ
     beats = np.searchsorted(phase, np.arange(1, int(phase[-1]))) / _TICK_HZ
     beats = beats + rng.uniform(0.0, 1.0 / _TICK_HZ, beats.size)
     events["heart_beats"] = beats
+    ecg = np.zeros(n, dtype=np.float32)
     if beats.size:
         L = int(0.3 * fs)
         tt = np.arange(L, dtype=np.float64) / fs
@@ -689,20 +925,57 @@ def synthesize_night(
             - 0.25 * np.exp(-0.5 * ((tt - 0.125) / 0.015) ** 2)
             + 0.15 * np.exp(-0.5 * ((tt - 0.27) / 0.04) ** 2)
         )
-        ecg = np.zeros(n, dtype=np.float32)
-        waves = np.broadcast_to(qrs, (beats.size, L)).copy()
-        _add_waveforms(ecg, np.rint(beats * fs).astype(np.int64), waves)
-        e = p["ecg_uv"]
-        fpz += 0.3 * e * ecg
-        pz += 0.2 * e * ecg
-        eog += 0.4 * e * ecg
-        emg += 1.0 * e * ecg
+        _add_waveforms(ecg, np.rint(beats * fs).astype(np.int64), np.broadcast_to(qrs, (beats.size, L)).copy())
+        ecg *= p["ecg_uv"]
+        eeg += gains["ecg"] * ecg
+        emg += ecg
 
-    # electrode pops: sudden step with exponential recovery on one EEG/EOG lead
-    sigs = [fpz, pz, eog]
+    # ---------------- assemble channels ----------------------------------------------
+    leak_eog, leak_emg = eeg[-2], eeg[-1]
+    eeg = eeg[:-2] * (p["gain_eeg"] * ch_jitter[:-2, None])
+    b_hp, a_hp = sps.butter(1, 10.0 / (fs / 2), btype="high")
+    emg += p["emg_leak"] * sps.lfilter(b_hp, a_hp, leak_emg).astype(np.float32)
+    rows: list[np.ndarray] = []
+    channel_fs: list[float] = []
+    k_eeg = 0
+    for name, typ, sensor in spec:
+        if typ == "eeg":
+            rows.append(eeg[k_eeg])
+            k_eeg += 1
+        elif typ == "eog":
+            if sensor == "hEOG":  # bipolar across both eyes: horizontal movements, little blink
+                x = eye + 0.25 * blink + p["eog_leak"] * 0.7 * leak_eog + 0.3 * scalp
+            else:  # one eye against a mastoid: blinks, frontal EEG and mastoid ECG too
+                x = 0.8 * eye + 0.8 * blink + p["eog_leak"] * 1.6 * leak_eog + 0.5 * scalp + 0.6 * ecg
+            if low is not None:
+                x = x - 60.0 * low + 15.0 * high
+            rows.append(p["gain_eog"] * x)
+        else:
+            rows.append(p["gain_emg"] * emg)
+        channel_fs.append(fs)
+    out = np.stack(rows).astype(np.float32)
+    del eeg, rows
+
+    # ---------------- sweat, mains, electrode pops, amplifier noise and filters -------
+    n_ch = out.shape[0]
+    ep_rows = [i for i, (_, t, _) in enumerate(spec) if t in ("eeg", "eog")]
+    if artifacts and p["sweat_per_h"] > 0:
+        sw_t = _events(rng, np.full(n_ticks, p["sweat_per_h"] / 3600.0, dtype=np.float32) * (1.0 - W))
+        events["sweat"] = sw_t
+        if sw_t.size:
+            env_t = np.zeros(n_ticks, dtype=np.float32)
+            for t0, d in zip(sw_t, rng.uniform(60.0, 600.0, sw_t.size)):
+                a, b = int(t0 * _TICK_HZ), int((t0 + d) * _TICK_HZ)
+                env_t[a:b] = 1.0
+            env = up(_smooth(env_t, 20.0 * _TICK_HZ))
+            sway = env * noise(_power_law(2.0, 0.05, 0.6))
+            for r in ep_rows:
+                out[r] += rng.uniform(10.0, 80.0) * sway
+    else:
+        events["sweat"] = np.zeros(0)
     pops = []
     if artifacts:
-        for ch in range(3):
+        for r in ep_rows:
             pt = _events(rng, np.full(n_ticks, 0.8 / 3600.0, dtype=np.float32))
             pops.append(pt)
             if pt.size:
@@ -710,30 +983,44 @@ def synthesize_night(
                 tt = np.arange(L, dtype=np.float64) / fs
                 tau = rng.uniform(0.15, 0.6, pt.size)
                 amp = rng.choice([-1.0, 1.0], pt.size) * rng.uniform(80.0, 250.0, pt.size)
-                waves = amp[:, None] * np.exp(-tt[None, :] / tau[:, None])
-                _add_waveforms(sigs[ch], np.rint(pt * fs).astype(np.int64), waves)
+                _add_waveforms(out[r], np.rint(pt * fs).astype(np.int64), amp[:, None] * np.exp(-tt[None, :] / tau[:, None]))
     events["electrode_pops"] = np.sort(np.concatenate(pops)) if pops else np.zeros(0)
-
-    # per-night channel gains and amplifier noise
-    noise_uv = p["noise_uv"]
-    out = np.empty((4, n), dtype=np.float32)
-    out[0] = p["gain_fpz"] * fpz
-    out[1] = p["gain_fpz"] * p["gain_pz"] * pz
-    out[2] = p["gain_eog"] * eog
-    out[3] = p["gain_emg"] * emg
-    out += noise_uv * rng.standard_normal((4, n), dtype=np.float32) * np.array(
-        [[1.0], [1.0], [1.0], [0.5]], dtype=np.float32
-    )
+    scale = np.array([0.5 if t == "emg" else 1.0 for _, t, _ in spec], dtype=np.float32)[:, None]
+    out += p["noise_uv"] * rng.standard_normal((n_ch, n), dtype=np.float32) * scale
+    line_f = p["line_hz"]
+    if artifacts and p["line_uv"] > 0 and fs > 2.2 * line_f:  # a 100-Hz recording's anti-alias filter removes mains
+        line = np.sin(2 * np.pi * line_f * t_samp).astype(np.float32)
+        for r in range(n_ch):
+            out[r] += p["line_uv"] * rng.lognormal(0.0, 0.7) * up(_slow_process(rng, n_ticks, 600.0, 0.5)) * line
+    # amplifier filters: first-order high-pass and a second-order low-pass on EEG/EOG
+    sos = [sps.butter(1, p["hp_hz"] / (fs / 2), btype="high", output="sos")]
+    if p["lp_hz"] < 0.45 * fs:
+        sos.append(sps.butter(2, p["lp_hz"] / (fs / 2), output="sos"))
+    sos = np.concatenate(sos)
+    out[ep_rows] = sps.sosfilt(sos, out[ep_rows], axis=-1).astype(np.float32)
+    for r, (_, typ, sensor) in enumerate(spec):
+        if sensor == "chin_envelope":  # Sleep-EDF SC: HP 16 Hz, rectified, LP 0.7 Hz, 1 Hz
+            hp16 = sps.sosfilt(sps.butter(2, 16.0 / (fs / 2), btype="high", output="sos"), out[r])
+            env = sps.sosfilt(sps.butter(1, 0.7 / (fs / 2), output="sos"), np.abs(hp16))
+            sec = int(round(fs))
+            per_s = env[: n // sec * sec].reshape(-1, sec).mean(axis=1)
+            out[r] = np.repeat(per_s, sec)[:n].astype(np.float32) if n % sec == 0 else \
+                np.interp(t_samp, np.arange(per_s.size) + 0.5, per_s).astype(np.float32)
+            channel_fs[r] = 1.0
+    scored = scorer_labels(hyp, np.random.default_rng([seed, 104729]), label_noise)
     return SyntheticNight(
         signals=out,
         fs_hz=fs,
-        channel_names=list(CHANNEL_NAMES),
-        channel_types=list(CHANNEL_TYPES),
+        channel_names=[c[0] for c in spec],
+        channel_types=[c[1] for c in spec],
         hypnogram=hyp,
         epoch_s=epoch_s,
         seed=seed,
         params=p,
         events=events,
+        montage=montage,
+        scored=scored,
+        channel_fs_hz=channel_fs,
     )
 
 
@@ -776,13 +1063,15 @@ def write_synthetic_night(
         has something to trim); they appear in both files.
     **kw
         Passed to :func:`synthesize_night` (``fs_hz``, ``epoch_s``, ``artifacts``,
-        ``params``).
+        ``params``, ``montage``, ``label_noise``).
 
     Returns
     -------
     (psg_path, hypnogram_path) : tuple of Path
-        The PSG file holds 4 channels (physical dimension ``uV``) plus the EDF+
-        annotation signal, data records of 1 s; the hypnogram is annotation-only EDF+.
+        The PSG file holds the montage's channels (physical dimension ``uV``) plus the
+        EDF+ annotation signal, data records of 1 s; the hypnogram is annotation-only
+        EDF+ and holds the night's ``scored`` labels (the driving hypnogram unless
+        ``label_noise > 0``).
     """
     if not isinstance(record_id, str) or not record_id or any(c in record_id for c in "/\\"):
         raise ValueError(f"record_id must be a non-empty file-name-safe string, got {record_id!r}")
@@ -800,14 +1089,24 @@ def write_synthetic_night(
     out_dir = Path(out_dir)
     psg_path = out_dir / f"{record_id}-PSG.edf"
     hyp_path = out_dir / f"{record_id}-Hypnogram.edf"
-    ranges = [_physical_range(x) for x in night.signals]
     fs = night.fs_hz
-    prefilters = ["HP:0.3Hz LP:35Hz", "HP:0.3Hz LP:35Hz", "HP:0.3Hz LP:35Hz", "HP:10Hz LP:45Hz"]
+    signals, prefilters = [], []
+    hp, lp = night.params["hp_hz"], night.params["lp_hz"]
+    for x, typ, ch_fs in zip(night.signals, night.channel_types, night.channel_fs_hz):
+        if ch_fs != fs:
+            step = int(round(fs / ch_fs))
+            signals.append(x[::step].astype(np.float64))
+            prefilters.append("HP:16Hz Rectification LP:0.7Hz")
+        else:
+            signals.append(x.astype(np.float64))
+            prefilters.append("HP:10Hz LP:45Hz" if typ == "emg" else
+                              f"HP:{hp:.2g}Hz LP:{min(lp, fs / 2):.3g}Hz")
+    ranges = [_physical_range(x) for x in signals]
     code = "_".join(record_id.split())
     write_edf(
         psg_path,
-        night.signals,
-        fs,
+        signals,
+        night.channel_fs_hz,
         night.channel_names,
         "uV",
         start=start,
@@ -816,7 +1115,7 @@ def write_synthetic_night(
         physical_min=[r[0] for r in ranges],
         physical_max=[r[1] for r in ranges],
         prefilter=prefilters,
-        transducer=["Ag-AgCl electrodes"] * 4,
+        transducer=["Ag-AgCl electrodes"] * len(signals),
     )
-    write_hypnogram_edf(hyp_path, hyp, start=start, epoch_s=night.epoch_s, patient_id=f"{code} X X X")
+    write_hypnogram_edf(hyp_path, night.scored, start=start, epoch_s=night.epoch_s, patient_id=f"{code} X X X")
     return psg_path, hyp_path

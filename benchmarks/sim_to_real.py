@@ -1,0 +1,421 @@
+"""Sim-to-real transfer: train on synthetic nights only, stage real scored recordings.
+
+What it does
+------------
+1. Reads a folder of real recordings, EDF/EDF+ files named ``<record>-PSG.edf`` each with
+   its hypnogram (``<record>-Hypnogram.edf`` or ``.txt/.csv/.json``, or a Sleep-EDF-style
+   name differing in the last character), any channel names.
+2. Picks the slots every real recording has among ``EEG``, ``EOG`` and ``EMG`` of
+   ``configs/sleep_sim2real.yaml``: each slot takes the first of its aliases found in a file
+   (central EEG first, then frontal, then Sleep-EDF's bipolar leads). ``--alias
+   SLOT=NAME[,NAME...]`` puts your own channel names first; ``--channels EEG`` forces
+   the slots.
+3. Synthesises ``--nights`` training nights from the real human hypnograms shipped with
+   sigvision (Sleep-EDF, Dreem DOD-H/DOD-O), with a random montage per night and
+   human-scorer label noise (domain randomisation, :mod:`sigvision.loaders.synthetic`),
+   and trains the config's model on them (k folds, the folds' models averaged). No real
+   recording is used for training, tuning or early stopping (the folds' validation nights
+   are synthetic).
+4. Stages every real recording with the trained models and, as the reference, with YASA's
+   bundled classifier (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
+5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of ours
+   and of YASA, and the kappa of each post-processing method (argmax, mode, rules, hmm,
+   hmm_robust) applied to both stagers' probabilities; then pooled over all recordings.
+   A recording scored with a single stage has no defined kappa: it prints ``n/a`` and the
+   accuracy, and says so.
+
+The last line is one JSON object (``kappa_pooled``, ``yasa_kappa_pooled``, per record).
+
+Usage::
+
+    python benchmarks/sim_to_real.py                       # the real Sleep-EDF excerpt shipped in tests/data
+    python benchmarks/sim_to_real.py --real /data/my_psg   # your scored recordings
+    python benchmarks/sim_to_real.py --real DIR --alias EEG="EEG C3-Ref" --alias EMG=Chin_L
+    python benchmarks/sim_to_real.py --convert-dreams DatabaseSpindles/ OUT/   # see below
+
+``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
+University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
+``Hypnogram_excerptN.txt`` R&K stages per 5 s: 5 W, 4 REM, 3 S1, 2 S2, 1 S3, 0 S4) into
+``OUT/DREAMS_excerptN-PSG.edf`` + ``-Hypnogram.edf`` (30-s epochs by majority of the six
+5-s labels), so that ``--real OUT`` stages it. DREAMS is CC BY-NC-ND: sigvision does not
+ship it; get it from its authors.
+
+Needs the benchmark extras for the YASA reference (``pip install -r
+requirements-bench.txt``); ``--no-yasa`` runs without. Takes about 5-10 minutes on 2 CPU
+cores with the defaults (synthesis, prepare, training).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+# one thread: on a shared 2-core machine two torch threads can be 50x slower than one
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_REAL = REPO / "tests" / "data" / "real_psg"
+DEFAULT_CONFIG = REPO / "configs" / "sleep_sim2real.yaml"
+SLOTS = ("EEG", "EOG", "EMG")
+METHODS = ("argmax", "mode", "rules", "hmm", "hmm_robust")
+STAGE_CHARS = {"WAKE": 0, "W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
+
+
+# --------------------------------------------------------------------------- DREAMS
+_DREAMS_RK = {5: 0, 4: 4, 3: 1, 2: 2, 1: 3, 0: 3}  # R&K code -> sigvision stage
+
+
+def dreams_epochs(codes_5s: np.ndarray, per_epoch: int = 6) -> np.ndarray:
+    """DREAMS 5-s R&K codes -> 30-s stages by majority (ties: the earlier label; -1 when
+    no 5-s label of the epoch is a stage)."""
+    st = np.array([_DREAMS_RK.get(int(c), -1) for c in codes_5s])
+    out = []
+    for e in range(st.size // per_epoch):
+        seg = st[e * per_epoch:(e + 1) * per_epoch]
+        seg = seg[seg >= 0]
+        if seg.size == 0:
+            out.append(-1)
+            continue
+        counts = np.bincount(seg, minlength=5)
+        best = np.flatnonzero(counts == counts.max())
+        out.append(int(next(s for s in seg if s in best)))
+    return np.asarray(out, dtype=np.int64)
+
+
+def convert_dreams(src: Path, out: Path) -> list[Path]:
+    """Write DREAMS Sleep Spindles excerpts as EDF + hypnogram pairs (see module doc)."""
+    from sigvision.loaders.edf_write import write_edf, write_hypnogram_edf
+    from sigvision.loaders.synthetic import DEFAULT_START
+
+    src, out = Path(src), Path(out)
+    files = sorted(src.glob("excerpt*.txt"), key=lambda p: int("".join(c for c in p.stem if c.isdigit()) or 0))
+    if not files:
+        raise SystemExit(f"{src}: no excerptN.txt files (the DREAMS Sleep Spindles text files)")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        n = "".join(c for c in f.stem if c.isdigit())
+        hyp_file = src / f"Hypnogram_excerpt{n}.txt"
+        if not hyp_file.is_file():
+            print(f"skip {f.name}: no {hyp_file.name}")
+            continue
+        with open(f) as fh:
+            channel = fh.readline().strip().strip("[]") or "EEG"
+        x = np.loadtxt(f, skiprows=1)
+        codes = np.loadtxt(hyp_file, skiprows=1)
+        fs = int(round(x.size / (codes.size * 5.0)))
+        if fs <= 0 or abs(x.size - fs * codes.size * 5) > fs * 5:  # more than one 5-s label off
+            raise SystemExit(f"{f.name}: {x.size} samples do not fit {codes.size} 5-s labels")
+        stages = dreams_epochs(codes)
+        x = x[: stages.size * 30 * fs]
+        psg = out / f"DREAMS_excerpt{n}-PSG.edf"
+        write_edf(psg, x[None, :], fs, [channel.upper()], "uV", start=DEFAULT_START,
+                  patient_id=f"DREAMS_excerpt{n} X X X")
+        write_hypnogram_edf(out / f"DREAMS_excerpt{n}-Hypnogram.edf", stages, start=DEFAULT_START)
+        written.append(psg)
+        print(f"wrote {psg.name}: {channel}, {fs} Hz, {stages.size} epochs, stages "
+              + "/".join(str(int(np.sum(stages == k))) for k in range(5)) + " (W/N1/N2/N3/R)")
+    return written
+
+
+# --------------------------------------------------------------------------- helpers
+def _key(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def resolve_slot(available: list[str], aliases: list[str]) -> str | None:
+    """The file's channel name for a slot: the first alias present, or None."""
+    by_key = {}
+    for ch in available:
+        by_key.setdefault(_key(ch), ch)
+    return next((by_key[_key(a)] for a in aliases if _key(a) in by_key), None)
+
+
+def kappa_or_none(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    from sklearn.metrics import cohen_kappa_score
+
+    if truth.size == 0 or np.unique(truth).size < 2:
+        return None
+    return float(cohen_kappa_score(truth, pred, labels=list(range(5))))
+
+
+def _fmt(k: float | None) -> str:
+    return "   n/a" if k is None else f"{k:6.3f}"
+
+
+def postprocess_all(probs: np.ndarray) -> dict[str, np.ndarray]:
+    from sigvision.postprocess import smooth
+
+    return {m: smooth(probs, method=m) for m in METHODS}
+
+
+def yasa_probs(psg: Path, names: dict[str, str | None]) -> tuple[np.ndarray, float]:
+    """YASA's per-epoch probabilities (n_epochs_from_file_start, 5) in W, N1, N2, N3, REM order."""
+    import mne
+    import yasa
+
+    raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+    keep = [c for c in names.values() if c]
+    raw.pick(keep)
+    if raw.info["sfreq"] != 100:  # YASA needs >= 80 Hz: a 50-Hz recording is upsampled (nothing above 25 Hz)
+        raw.resample(100, verbose="error")
+    sls = yasa.SleepStaging(raw, eeg_name=names["EEG"], eog_name=names.get("EOG"), emg_name=names.get("EMG"))
+    hyp = sls.predict()
+    # yasa >= 0.7: a yasa.Hypnogram carrying .proba (columns WAKE/N1/N2/N3/REM); older: predict_proba()
+    proba = hyp.proba if getattr(hyp, "proba", None) is not None else sls.predict_proba()
+    cols = {STAGE_CHARS[str(c).upper()]: c for c in proba.columns}
+    order = [cols[k] for k in range(5)]
+    p = proba[order].to_numpy(dtype=np.float64)
+    return p / p.sum(1, keepdims=True), float(sls.sf)
+
+
+# --------------------------------------------------------------------------- training
+def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str,
+                            label_noise: float) -> None:
+    """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed)."""
+    from sigvision.loaders.synthetic import write_synthetic_night
+    from sigvision.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
+
+    pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf")]
+    pool += [(n, s) for s in ("dodh", "dodo") for n in list_sample_hypnograms(s)]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(pool), size=min(n_nights, len(pool)), replace=False)
+    for i, j in enumerate(sorted(pick)):
+        name, src = pool[j]
+        hyp = load_sample_hypnogram(name, src)
+        start = int(rng.integers(0, max(1, hyp.size - max_epochs)))
+        hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
+        noise = float(rng.uniform(0.3, 1.0)) * label_noise
+        rid = f"SIM{i:03d}_{src}_{name[:8]}"
+        write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=montage, label_noise=noise)
+
+
+def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
+    from sigvision.prepare import prepare_dataset
+    from sigvision.train import checkpoint_path, train
+
+    synth = work / "synthetic"
+    t0 = time.perf_counter()
+    synthesize_training_set(synth, args.nights, args.epochs_per_night, args.seed, args.montage, args.label_noise)
+    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}) "
+          f"in {time.perf_counter() - t0:.0f} s")
+    cfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(work / "prepared_synth"),
+                  weights_dir=str(work / "weights"))
+    t0 = time.perf_counter()
+    res = prepare_dataset(cfg, cfg.prepared_path)
+    print(f"prepared {res.n_samples} synthetic epochs in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    for r in train(cfg):
+        print(f"  fold {r['fold']}: best {r['monitor']} {r['best']:.3f} on synthetic validation nights "
+              f"(epoch {r['best_epoch']})")
+    print(f"trained in {time.perf_counter() - t0:.0f} s")
+    return cfg, [checkpoint_path(cfg, k, "best") for k in range(cfg.train.folds)]
+
+
+def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
+    """Probabilities of the folds' models (averaged) on every scored epoch of the real folder."""
+    import torch
+
+    from sigvision.infer import predict_rows_tta
+    from sigvision.prepare import load_prepared, prepare_dataset
+    from sigvision.train import load_checkpoint_model
+
+    rcfg = replace(cfg, data=replace(cfg.data, root=str(real), trim_wake_edges_min=None),
+                   prepared_dir=str(work / "prepared_real"))
+    prepare_dataset(rcfg, rcfg.prepared_path)
+    rows, _ = load_prepared(rcfg.prepared_path)
+    dev = torch.device("cpu")
+    probs = []
+    for ck in checkpoints:
+        model, meta = load_checkpoint_model(ck, dev)
+        probs.append(predict_rows_tta(model, meta, rcfg, rcfg.prepared_path, rows, device=dev))
+    return rows, np.mean(probs, axis=0)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--real", type=Path, default=DEFAULT_REAL,
+                    help="folder of real <record>-PSG.edf + hypnogram pairs (default: the Sleep-EDF "
+                         "excerpt in tests/data/real_psg)")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="model/render/train config")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override, e.g. train.epochs=6 (repeatable)")
+    ap.add_argument("--alias", action="append", default=[], metavar="SLOT=NAME[,NAME]",
+                    help="channel names of your recordings for a slot (EEG, EOG, EMG), tried first")
+    ap.add_argument("--channels", default="auto",
+                    help="slots the model reads: auto (those every real recording has) or e.g. EEG,EOG")
+    ap.add_argument("--nights", type=int, default=40, help="synthetic training nights (default 40)")
+    ap.add_argument("--epochs-per-night", type=int, default=300,
+                    help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300)")
+    ap.add_argument("--montage", default="random", help="montage of the synthetic nights (default random)")
+    ap.add_argument("--label-noise", type=float, default=0.5,
+                    help="maximum human-scorer label noise of the synthetic nights (0-1, default 0.5)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-yasa", action="store_true", help="skip the YASA reference")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here (default: temporary)")
+    ap.add_argument("--convert-dreams", nargs=2, type=Path, metavar=("SRC", "OUT"),
+                    help="convert the DREAMS Sleep Spindles files in SRC to EDF pairs in OUT and exit")
+    args = ap.parse_args(argv)
+    if args.convert_dreams:
+        convert_dreams(*args.convert_dreams)
+        return 0
+    logging.getLogger("yasa").setLevel(logging.ERROR)
+    logging.getLogger("sigvision").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    import mne
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from sigvision.config import load_config
+    from sigvision.loaders.psg import pair_sleep_edf_files
+
+    t_all = time.perf_counter()
+    cfg = load_config(args.config, args.overrides)
+    aliases = {k: list(v) for k, v in cfg.data.channel_aliases.items()}
+    for a in args.alias:
+        slot, _, names = a.partition("=")
+        if slot not in SLOTS or not names:
+            ap.error(f"--alias {a!r}: give SLOT=NAME[,NAME] with SLOT one of {', '.join(SLOTS)}")
+        aliases[slot] = [n.strip() for n in names.split(",")] + aliases.get(slot, [])
+    pairs = pair_sleep_edf_files(args.real)
+    found: dict[str, dict[str, str | None]] = {}
+    for psg, _ in pairs:
+        names = mne.io.read_raw_edf(psg, preload=False, verbose="error").ch_names
+        found[psg.name] = {s: resolve_slot(names, aliases.get(s, [])) for s in SLOTS}
+        if found[psg.name]["EEG"] is None:
+            raise SystemExit(f"{psg}: no EEG channel matches the EEG aliases; its channels: {', '.join(names)}; "
+                             "fix: --alias EEG=<your EEG channel>")
+    if args.channels == "auto":
+        slots = [s for s in SLOTS if all(f[s] for f in found.values())]
+    else:
+        slots = [s.strip() for s in args.channels.split(",")]
+        bad = [s for s in slots if s not in SLOTS]
+        if bad or "EEG" not in slots:
+            ap.error(f"--channels must list slots among {', '.join(SLOTS)} including EEG; got {args.channels}")
+    print(f"real recordings: {args.real} ({len(pairs)})")
+    for name, f in found.items():
+        print(f"  {name}: " + ", ".join(f"{s} <- {f[s] or '-'}" for s in SLOTS))
+    print(f"the model reads: {', '.join(slots)}")
+    cfg = replace(cfg, data=replace(cfg.data, channels=tuple(slots),
+                                    channel_aliases={k: tuple(v) for k, v in aliases.items()}))
+
+    with tempfile.TemporaryDirectory(prefix="sigvision_sim2real_") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        cfg, checkpoints = train_on_synthetic(cfg, work, args)
+        rows, probs = predict_real(cfg, checkpoints, args.real, work)
+
+    per: dict[str, dict] = {}
+    pooled = {"ours": ([], []), "yasa": ([], [])}
+    pooled_pp = {(who, m): [] for who in ("ours", "yasa") for m in METHODS}
+    print()
+    head = f"{'record':<26}{'epochs':>7}  {'W/N1/N2/N3/R':<18}{'kappa':>7}{'acc':>7}{'yasa_k':>8}{'yasa_acc':>9}"
+    print(head)
+    records = list(dict.fromkeys(rows["record"].astype(str)))
+    for rec in records:
+        m = (rows["record"].astype(str) == rec).to_numpy()
+        r = rows[m]
+        truth = r["label"].to_numpy(dtype=np.int64)
+        p = probs[m]
+        pred = p.argmax(1)
+        entry = {"n_epochs": int(truth.size),
+                 "stages": [int(np.sum(truth == k)) for k in range(5)],
+                 "kappa": kappa_or_none(truth, pred), "accuracy": float(np.mean(pred == truth))}
+        pooled["ours"][0].append(truth)
+        pooled["ours"][1].append(pred)
+        pp = postprocess_all(p)
+        entry["postprocess_kappa"] = {k: kappa_or_none(truth, v) for k, v in pp.items()}
+        entry["postprocess_accuracy"] = {k: float(np.mean(v == truth)) for k, v in pp.items()}
+        for k, v in pp.items():
+            pooled_pp[("ours", k)].append(v)
+        if not args.no_yasa:
+            psg = next(pp_ for pp_, _ in pairs if pp_.name.startswith(rec))
+            yp, _ = yasa_probs(psg, found[psg.name])
+            ep = np.rint(r["onset_s"].to_numpy() / cfg.data.epoch_s).astype(int)
+            ok = ep < yp.shape[0]
+            if not ok.all():
+                print(f"  {rec}: {int((~ok).sum())} scored epoch(s) beyond YASA's epochs are counted as wrong")
+            ypr = np.full((truth.size, 5), 0.2)
+            ypr[ok] = yp[ep[ok]]
+            ypred = ypr.argmax(1)
+            entry["yasa_kappa"] = kappa_or_none(truth, ypred)
+            entry["yasa_accuracy"] = float(np.mean(ypred == truth))
+            pooled["yasa"][0].append(truth)
+            pooled["yasa"][1].append(ypred)
+            ypp = postprocess_all(ypr)
+            entry["yasa_postprocess_kappa"] = {k: kappa_or_none(truth, v) for k, v in ypp.items()}
+            for k, v in ypp.items():
+                pooled_pp[("yasa", k)].append(v)
+        per[rec] = entry
+        print(f"{rec:<26}{truth.size:>7}  {'/'.join(map(str, entry['stages'])):<18}{_fmt(entry['kappa']):>7}"
+              f"{entry['accuracy']:7.3f}" + (f"{_fmt(entry.get('yasa_kappa')):>8}{entry['yasa_accuracy']:9.3f}"
+                                             if "yasa_accuracy" in entry else ""))
+    truth_all = np.concatenate(pooled["ours"][0])
+    res = {"real_dir": str(args.real), "n_records": len(records), "n_epochs": int(truth_all.size),
+           "slots": slots, "synthetic_nights": args.nights}
+    res["kappa_pooled"] = kappa_or_none(truth_all, np.concatenate(pooled["ours"][1]))
+    res["accuracy_pooled"] = float(np.mean(np.concatenate(pooled["ours"][1]) == truth_all))
+    if not args.no_yasa:
+        res["yasa_kappa_pooled"] = kappa_or_none(truth_all, np.concatenate(pooled["yasa"][1]))
+        res["yasa_accuracy_pooled"] = float(np.mean(np.concatenate(pooled["yasa"][1]) == truth_all))
+    print(f"{'pooled':<26}{truth_all.size:>7}  {'':<18}{_fmt(res['kappa_pooled']):>7}{res['accuracy_pooled']:7.3f}"
+          + (f"{_fmt(res.get('yasa_kappa_pooled')):>8}{res['yasa_accuracy_pooled']:9.3f}" if not args.no_yasa else ""))
+    from sklearn.metrics import confusion_matrix
+
+    for who in ("ours", "yasa"):
+        if pooled[who][0]:
+            cm = confusion_matrix(np.concatenate(pooled[who][0]), np.concatenate(pooled[who][1]), labels=range(5))
+            res[f"confusion_{who}"] = cm.tolist()
+            print(f"confusion, {who} (rows truth, columns predicted; W N1 N2 N3 R):")
+            for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
+                print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
+    if args.keep:
+        np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
+                 record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str))
+    if res["kappa_pooled"] is None:
+        print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
+              "wake); the accuracy is the only honest figure, and it says nothing about the other stages")
+    print("\npost-processing, kappa per record (accuracy where kappa is undefined):")
+    print(f"{'record':<26}{'stager':<7}" + "".join(f"{m:>11}" for m in METHODS))
+    for rec, e in per.items():
+        for who, key in (("ours", "postprocess_kappa"), ("yasa", "yasa_postprocess_kappa")):
+            if key not in e:
+                continue
+            vals = [e[key][m] for m in METHODS]
+            if all(v is None for v in vals):
+                acc_key = "postprocess_accuracy" if who == "ours" else None
+                if acc_key:
+                    print(f"{rec:<26}{who:<7}" + "".join(f"{'acc ' + format(e[acc_key][m], '.3f'):>11}" for m in METHODS))
+                continue
+            print(f"{rec:<26}{who:<7}" + "".join(f"{_fmt(v):>11}" for v in vals))
+    res["postprocess_kappa_pooled"] = {}
+    for who in ("ours", "yasa"):
+        if who == "yasa" and args.no_yasa:
+            continue
+        res["postprocess_kappa_pooled"][who] = {m: kappa_or_none(truth_all, np.concatenate(pooled_pp[(who, m)]))
+                                                for m in METHODS}
+        print(f"{'pooled':<26}{who:<7}" + "".join(f"{_fmt(res['postprocess_kappa_pooled'][who][m]):>11}"
+                                                   for m in METHODS))
+    res["per_record"] = per
+    res["seconds"] = round(time.perf_counter() - t_all, 1)
+    print(f"total time {res['seconds']:.0f} s")
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
