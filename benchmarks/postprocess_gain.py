@@ -53,7 +53,7 @@ Last line of output: one JSON object.
         [--rho 0.3,0.9] [--timing-nights 1000] [--per-night | --no-per-night]
     python benchmarks/postprocess_gain.py --write-shipped-hmm   # rebuild the shipped model
     python benchmarks/postprocess_gain.py --write-yasa-fixture  # YASA's probabilities on the
-        # real Sleep-EDF excerpt (tests/data/real_psg), the test fixture; needs yasa
+        # real Sleep-EDF excerpt (tests/data/psg_real), the test fixture; needs yasa
 """
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def cut_excerpts(nights: list[dict], probs: list[np.ndarray], n_epochs: int) -> 
 
 
 def write_yasa_fixture() -> str:
-    """YASA's probabilities on the real Sleep-EDF excerpt shipped in tests/data/real_psg."""
+    """YASA's probabilities on the real Sleep-EDF excerpt shipped in tests/data/psg_real."""
     import logging
     import warnings
 
@@ -349,7 +349,7 @@ def main() -> None:
     ap.add_argument("--write-shipped-hmm", action="store_true",
                     help="rebuild sigvision/resources/hmm/sleep_edf_dod_v1.json and exit")
     ap.add_argument("--write-yasa-fixture", action="store_true",
-                    help="write YASA's probabilities on tests/data/real_psg/SC4001E0-PSG.edf and exit (needs yasa)")
+                    help="write YASA's probabilities on tests/data/psg_real/SC4001E0-PSG.edf and exit (needs yasa)")
     args = ap.parse_args()
 
     if args.write_shipped_hmm:

@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-DEFAULT_REAL = REPO / "tests" / "data" / "real_psg"
+DEFAULT_REAL = REPO / "tests" / "data" / "psg_real"
 DEFAULT_CONFIG = REPO / "configs" / "sleep_sim2real.yaml"
 SLOTS = ("EEG", "EOG", "EMG")
 METHODS = ("argmax", "mode", "rules", "hmm", "hmm_robust")
@@ -232,7 +232,8 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     from sigvision.prepare import load_prepared, prepare_dataset
     from sigvision.train import load_checkpoint_model
 
-    rcfg = replace(cfg, data=replace(cfg.data, root=str(real), trim_wake_edges_min=None),
+    pattern = "*-PSG.edf" if real == DEFAULT_REAL else cfg.data.file_pattern  # the fixture's scored pair
+    rcfg = replace(cfg, data=replace(cfg.data, root=str(real), trim_wake_edges_min=None, file_pattern=pattern),
                    prepared_dir=str(work / "prepared_real"))
     prepare_dataset(rcfg, rcfg.prepared_path)
     rows, _ = load_prepared(rcfg.prepared_path)
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", type=Path, default=DEFAULT_REAL,
                     help="folder of real <record>-PSG.edf + hypnogram pairs (default: the Sleep-EDF "
-                         "excerpt in tests/data/real_psg)")
+                         "excerpt in tests/data/psg_real)")
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="model/render/train config")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override, e.g. train.epochs=6 (repeatable)")
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         if slot not in SLOTS or not names:
             ap.error(f"--alias {a!r}: give SLOT=NAME[,NAME] with SLOT one of {', '.join(SLOTS)}")
         aliases[slot] = [n.strip() for n in names.split(",")] + aliases.get(slot, [])
-    pairs = pair_sleep_edf_files(args.real)
+    # the shipped fixture folder also holds an unscored Nox file: only its Sleep-EDF pair is read
+    pairs = pair_sleep_edf_files(args.real, pattern="*-PSG.edf" if args.real == DEFAULT_REAL else "")
     found: dict[str, dict[str, str | None]] = {}
     for psg, _ in pairs:
         names = mne.io.read_raw_edf(psg, preload=False, verbose="error").ch_names

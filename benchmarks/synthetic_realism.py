@@ -18,7 +18,7 @@ and Dreem DOD-H / DOD-O nights whose 5 scorers are merged by majority vote), the
 epochs, then over nights) of the 0.5-30 Hz RMS and the relative delta/theta/alpha/sigma/
 beta powers on the central derivation of synthetic nights, next to the same statistics of
 the real recordings available (the Sleep-EDF wake excerpt and YASA's N2/N3 snippets in
-tests/data/real_psg; any folder of scored EDF pairs given with ``--real DIR``, e.g. the
+tests/data/psg_real; any folder of scored EDF pairs given with ``--real DIR``, e.g. the
 DREAMS excerpts converted by ``benchmarks/sim_to_real.py --convert-dreams``), and three
 ratios: wake alpha / N2 alpha (relative), N2 sigma / N1 sigma (relative), N3 delta / N2
 delta (absolute power).
@@ -61,7 +61,7 @@ STAGE_CHARS = {"WAKE": 0, "W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 SOURCE_SHARE = (("sleep_edf_sc", 0.4), ("sleep_edf_st", 0.2), ("dodh", 0.2), ("dodo", 0.2))
 BANDS = (("delta", 0.5, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 12.0), ("sigma", 12.0, 16.0),
          ("beta", 16.0, 30.0))
-REAL_FIXTURES = REPO / "tests" / "data" / "real_psg"
+REAL_FIXTURES = REPO / "tests" / "data" / "psg_real"
 
 
 def montage_leads(montage: str) -> tuple[str, str | None, str | None]:

@@ -482,7 +482,7 @@ def test_stage_order_matches_loaders():
 
 
 # --------------------------------------------------------------------------- HMM on real outputs
-REAL = Path(__file__).parent / "data" / "real_psg"
+REAL = Path(__file__).parent / "data" / "psg_real"
 
 
 def test_postprocessing_yasa_real_probabilities_on_the_real_excerpt():

@@ -49,9 +49,9 @@ def _check_hypnodensity(p: pd.DataFrame):
 
 
 def test_predict_stages_the_real_sleep_edf_excerpt_from_the_cli(run, tmp_path, capsys):
-    """short_psg.edf (300 s) beside its real hypnogram, which runs 24 h: `predict` used to check
+    """SC4001E0-PSG.edf (300 s) beside its real hypnogram, which runs 24 h: `predict` used to check
     the hypnogram and refuse the folder; it reads no hypnogram now."""
-    d = _folder(tmp_path, "short_psg.edf", "SC4001EC-Hypnogram.edf")
+    d = _folder(tmp_path, "SC4001E0-PSG.edf", "SC4001EC-Hypnogram.edf")
     out = tmp_path / "p.csv"
     assert _predict(run, d, out) == 0
     text = capsys.readouterr().out
@@ -59,10 +59,10 @@ def test_predict_stages_the_real_sleep_edf_excerpt_from_the_cli(run, tmp_path, c
     p = pd.read_csv(out)
     _check_hypnodensity(p)
     assert p["onset_s"].tolist() == [30.0 * i for i in range(10)] and (p["quality"] == "ok").all()
-    assert p["record"].unique().tolist() == ["short"]
+    assert p["record"].unique().tolist() == ["SC4001E0"]
     # training on it (named as Sleep-EDF names it, so that they pair) still checks the hypnogram:
     # the real length mismatch is refused, naming the hypnogram
-    (d / "short_psg.edf").rename(d / "SC4001E0-PSG.edf")
+    (d / "SC4001E0-PSG.edf").rename(d / "SC4001E0-PSG.edf")
     prep = ["--quiet", "prepare", "--set", f"data.root={d}", "--set", "render.height=16", "--set", "render.width=16"]
     assert main([*prep, "--out", str(tmp_path / "prep")]) == 2
     err = capsys.readouterr().err
@@ -97,7 +97,7 @@ def test_predict_stages_the_real_nox_file_from_the_cli(run, tmp_path, capsys):
     ("data.channel_types=[eeg,eeg,eeg,emg]", "data.channel_types"),
 ])
 def test_predict_refuses_keys_that_change_what_the_models_learned(run, tmp_path, capsys, setting, key):
-    d = _folder(tmp_path, "short_psg.edf")
+    d = _folder(tmp_path, "SC4001E0-PSG.edf")
     assert _predict(run, d, tmp_path / "p.csv", "--set", setting) == 2
     err = capsys.readouterr().err.strip()
     assert f"predict --set {setting}: {key} is fixed by the trained run" in err and "data.channel_aliases" in err
@@ -105,7 +105,7 @@ def test_predict_refuses_keys_that_change_what_the_models_learned(run, tmp_path,
 
 
 def test_predict_set_and_channel_option_errors(run, tmp_path, capsys):
-    d = _folder(tmp_path, "short_psg.edf")
+    d = _folder(tmp_path, "SC4001E0-PSG.edf")
     for argv, needle in ((["--set", "data.root=/x"], "the recordings to predict are --input"),
                          (["--set", "data.channels=[a, b]"], "the run reads 4 channels"),
                          (["--eeg", "C3-M2"], "the run uses 2 EEG channel(s) (EEG Fpz-Cz, EEG Pz-Oz)"),

@@ -56,7 +56,7 @@ def test_shipped_real_excerpt_pairs_and_loads():
     """The real Sleep-EDF excerpt: 300 s of signal, a whole-night hypnogram; the overlap is
     10 scored wake epochs, and its 1-Hz EMG envelope is read like the synthetic one."""
     cfg = load_config(CFG)
-    (psg, hyp), = pair_sleep_edf_files(s2r.DEFAULT_REAL)
+    (psg, hyp), = pair_sleep_edf_files(s2r.DEFAULT_REAL, pattern="*-PSG.edf")
     night = load_sleep_night(psg, hyp, channels=cfg.data.channels, aliases=cfg.data.channel_aliases,
                              trim_wake_edges_min=None, on_length_mismatch="ignore",
                              on_low_sampling_rate="ignore")
