@@ -62,9 +62,27 @@ class DataConfig:
 
     ECG: ``ecg_task`` ``multilabel`` (one sigmoid per class) or ``binary`` (normal vs
     abnormal; normal = every label of the record is in ``normal_labels``, by default sinus
-    rhythm alone). ``label_set``: ``cinc2021_scored`` (the Challenge's 26 scored classes,
-    equivalent codes merged) or ``present`` (every label found in the data, for AIWIN/Hefei
-    or any label table).
+    rhythm alone; with ``positive_labels``, records carrying any of them vs the rest, e.g.
+    ``[164889003]`` for AF vs rest). ``label_set``: ``cinc2021_scored`` (the 2021 Challenge's
+    26 scored classes, equivalent codes merged), ``cinc2020_scored`` (the 2020 Challenge's 24)
+    or ``present`` (every label found in the data, for AIWIN/Hefei or any label table);
+    ``classes``, when given, is the class list itself (codes, ``a|b`` for codes counted as one
+    class). ``challenge``: whose metric scores, tunes thresholds and monitors training (2021
+    or 2020; a ``cinc20XX_scored`` label set must name the same year).
+    ``label_map``: a YAML file ``text or abbreviation: code(s)`` extending the packaged
+    ``sigvision/resources/dx_mapping/label_map.yaml`` (CinC 2020 abbreviations, LUDB text).
+    ``on_unknown_label``: a diagnosis nothing maps (``raise``; ``warn`` logs the labels with
+    their counts and keeps them as written; ``ignore`` keeps them silently). The earlier
+    spelling ``on_unknown_code`` is read as this key, with a warning.
+    ``on_missing_labels``: training on records whose header names no diagnosis (``raise``,
+    the default: ``sigvision train`` refuses, naming them; ``drop``: train on the labelled
+    ones; ``negative``: they carry no finding, every class negative). Prediction folders
+    need no labels.
+    ``ecg_long_records``: ``windows`` (keep each record whole; training draws a random
+    ``ecg_length_s`` window per record and epoch, prediction averages (``ecg_window_aggregate:
+    mean``) or takes the maximum (``max``) of the probabilities of windows every half window
+    across the record, as the CinC 2020 leaders did) or ``crop`` (centre crop / zero pad to
+    ``ecg_length_s`` once, at prepare). Image models see the centre window either way.
     """
 
     task: str = "sleep"
@@ -83,17 +101,46 @@ class DataConfig:
     on_low_sampling_rate: str = "warn"
     leads: tuple[str, ...] = ECG_LEADS
     ecg_length_s: float = 10.0
-    on_unknown_code: str = "warn"
+    ecg_long_records: str = "windows"
+    ecg_window_aggregate: str = "mean"
+    on_unknown_label: str = "warn"
+    label_map: str = ""
+    on_missing_labels: str = "raise"
     ecg_task: str = "multilabel"
     label_set: str = "cinc2021_scored"
+    classes: tuple[str, ...] = ()
+    challenge: object = "2021"  # 2021 or 2020 (YAML reads either as a number): see __post_init__
     normal_labels: tuple[str, ...] = ("426783006",)
+    positive_labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = self.challenge
+        if isinstance(c, (int, str)) and not isinstance(c, bool):
+            object.__setattr__(self, "challenge", str(c).strip())
 
     def validate(self) -> None:
         _one_of("data.task", self.task, ("sleep", "ecg"))
         _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
         _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
-        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "present"))
-        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code", "on_low_sampling_rate"):
+        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "cinc2020_scored", "present"))
+        _one_of("data.challenge", str(self.challenge), ("2021", "2020"))
+        if self.label_set != "present" and self.label_set != f"cinc{self.challenge}_scored" and not self.classes:
+            raise ConfigError(f"data.label_set={self.label_set} names the {self.label_set[4:8]} Challenge's classes but "
+                              f"data.challenge={self.challenge} scores them; set data.challenge: {self.label_set[4:8]}")
+        _one_of("data.ecg_long_records", self.ecg_long_records, ("windows", "crop"))
+        _one_of("data.ecg_window_aggregate", self.ecg_window_aggregate, ("mean", "max"))
+        _one_of("data.on_missing_labels", self.on_missing_labels, ("raise", "drop", "negative"))
+        if self.ecg_length_s <= 0:
+            raise ConfigError(f"data.ecg_length_s={self.ecg_length_s} must be positive (seconds)")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"data.classes={list(self.classes)} lists a class twice")
+        if self.positive_labels and self.ecg_task != "binary":
+            raise ConfigError(f"data.positive_labels={list(self.positive_labels)} defines a binary task; set "
+                              "data.ecg_task: binary (or drop positive_labels)")
+        if self.classes and self.ecg_task != "multilabel":
+            raise ConfigError("data.classes lists the classes of a multi-label task; set data.ecg_task: multilabel "
+                              "(binary tasks use normal_labels or positive_labels)")
+        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_label", "on_low_sampling_rate"):
             _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
         if self.fs_hz <= 0:
             raise ConfigError(f"data.fs_hz={self.fs_hz} must be positive (Hz)")
@@ -666,9 +713,35 @@ def _build(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+#: Keys read under their current name, with a warning: (section, old) -> new. Configs saved by
+#: earlier versions (``config.yaml`` beside prepared folders and trained models) hold them.
+DEPRECATED_KEYS: dict[tuple[str, str], str] = {("data", "on_unknown_code"): "on_unknown_label"}
+
+
+def _rename_deprecated(mapping: Mapping[str, Any]) -> dict:
+    import logging
+
+    out = dict(mapping)
+    for (section, old), new in DEPRECATED_KEYS.items():
+        sec = out.get(section)
+        if not isinstance(sec, Mapping) or old not in sec:
+            continue
+        sec = dict(sec)
+        value = sec.pop(old)
+        if new in sec and sec[new] != value:
+            raise ConfigError(f"{section}.{old}={value!r} and {section}.{new}={sec[new]!r} disagree; {old} is the "
+                              f"earlier name of {new}: keep {section}.{new} alone")
+        sec[new] = value
+        out[section] = sec
+        logging.getLogger(__name__).warning("config key %s.%s is deprecated: read as %s.%s=%r (rename it)",
+                                            section, old, section, new, value)
+    return out
+
+
 def config_from_dict(mapping: Mapping[str, Any] | None) -> Config:
-    """Build and validate a :class:`Config` from a plain mapping (as read from YAML)."""
-    cfg = _build(Config, mapping or {})
+    """Build and validate a :class:`Config` from a plain mapping (as read from YAML).
+    Deprecated keys (:data:`DEPRECATED_KEYS`) are read under their new name, with a warning."""
+    cfg = _build(Config, _rename_deprecated(mapping or {}))
     cfg.validate()
     return cfg
 

@@ -136,7 +136,7 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
         # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
         # prob_/label_ columns as files_post.csv
-        from .ecg import apply_thresholds
+        from .pipeline import ecg_decide
 
         th_path = run / "thresholds.json"
         th = json.loads(th_path.read_text()) if th_path.is_file() else {}
@@ -144,8 +144,9 @@ def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out
         if th and list(th.get("classes", classes)) != list(classes):
             raise InputFileError(th_path, "classes differ from the run's models'",
                                  "run postprocess again on this run to re-tune the thresholds")
-        labels = apply_thresholds(probs, t, classes=classes, normal_class=th.get("normal_class"),
-                                  normal_excludes_abnormal=th.get("normal_excludes_abnormal", False))
+        rule = {"normal_class": th.get("normal_class"), "binary": bool(th.get("binary", False)),
+                "normal_excludes_abnormal": th.get("normal_excludes_abnormal", False)}
+        labels = ecg_decide(probs, t, classes, rule)
         for j, c in enumerate(classes):
             out[f"prob_{c}"] = probs[:, j]
         for j, c in enumerate(classes):
