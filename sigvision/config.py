@@ -108,15 +108,22 @@ class DataConfig:
     on_missing_labels: str = "raise"
     ecg_task: str = "multilabel"
     label_set: str = "cinc2021_scored"
-    classes: tuple[str, ...] = ()
-    challenge: object = "2021"  # 2021 or 2020 (YAML reads either as a number): see __post_init__
-    normal_labels: tuple[str, ...] = ("426783006",)
-    positive_labels: tuple[str, ...] = ()
+    # codes are digits, which YAML reads as numbers: these take numbers or strings (__post_init__)
+    classes: tuple[object, ...] = ()
+    challenge: object = "2021"
+    normal_labels: tuple[object, ...] = ("426783006",)
+    positive_labels: tuple[object, ...] = ()
 
     def __post_init__(self) -> None:
         c = self.challenge
         if isinstance(c, (int, str)) and not isinstance(c, bool):
             object.__setattr__(self, "challenge", str(c).strip())
+        for key in ("classes", "normal_labels", "positive_labels"):
+            values = getattr(self, key)
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).strip():
+                    raise ConfigError(f"data.{key} holds {v!r}; give label codes or names (e.g. 426783006)")
+            object.__setattr__(self, key, tuple(str(v).strip() for v in values))
 
     def validate(self) -> None:
         _one_of("data.task", self.task, ("sleep", "ecg"))
@@ -247,6 +254,9 @@ class TrainConfig:
     training folds; classes with fewer than 2 take the weight of 2, 1.4427, since the formula
     gives 100,000 for one record and a negative weight for none; see
     :func:`sigvision.ecg.class_weights_from_counts`).
+    ``sampler``: ``shuffle`` (each row once per epoch) or ``balanced`` (as many draws with
+    replacement, each row weighted by 1 / count of its rarest positive class, so that rare
+    diagnoses are seen about as often as common ones; :func:`sigvision.train.balanced_weights`).
     """
 
     folds: int = 5
@@ -287,6 +297,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     max_steps_per_epoch: int = 0
+    sampler: str = "shuffle"
 
     def validate(self) -> None:
         if self.folds < 2:
@@ -304,6 +315,7 @@ class TrainConfig:
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
         _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
         _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce", "class_weighted_bce"))
+        _one_of("train.sampler", self.sampler, ("shuffle", "balanced"))
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")
@@ -829,10 +841,21 @@ def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
     return data
 
 
+#: ``data`` keys that say how a prepared folder's labels become targets or how window predictions
+#: are aggregated, not what ``prepare`` writes: left out of the data+render hash of prepared
+#: folders (one prepared folder serves binary and multi-label runs, either Challenge, ...), kept
+#: in the hash of trained models (sections with ``model``).
+TARGET_ONLY_DATA_KEYS: tuple[str, ...] = ("ecg_task", "label_set", "classes", "challenge", "normal_labels",
+                                          "positive_labels", "on_missing_labels", "ecg_window_aggregate")
+
+
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
     """12-hex-digit fingerprint of the given sections (stable across runs and machines)."""
     d = config_to_dict(cfg)
     d["model"].pop("alias", None)  # a name in the run, not part of what made the weights
+    if "model" not in sections:
+        for k in TARGET_ONLY_DATA_KEYS:
+            d["data"].pop(k, None)
     payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

@@ -506,6 +506,22 @@ class SignalRowsDataset(ImageRowsDataset):
         return (x[0], y[0], m[0]) if single else (x, y, m)
 
 
+def balanced_weights(targets: np.ndarray, multilabel: bool) -> np.ndarray:
+    """Sampling weight per training row for ``train.sampler: balanced``: ``1 / count`` of its
+    class (single-label), or of its rarest positive class (multi-label; a row without any
+    positive class counts as one more class). Every class is then drawn about equally often."""
+    y = np.asarray(targets)
+    if not multilabel:
+        counts = np.bincount(y.astype(np.int64))
+        return 1.0 / counts[y.astype(np.int64)]
+    pos = y > 0.5
+    counts = pos.sum(0).astype(np.float64)
+    none = ~pos.any(1)
+    w = np.where(pos, 1.0 / np.maximum(counts, 1), 0.0).max(1)
+    w[none] = 1.0 / max(int(none.sum()), 1)
+    return w
+
+
 def make_dataset(kind: str, prepared_dir, rows, **kw) -> ImageRowsDataset:
     return (SignalRowsDataset if kind == "signal" else ImageRowsDataset)(prepared_dir, rows, **kw)
 
@@ -626,17 +642,23 @@ def image_augment(tcfg):
 
 class ShardSampler(torch.utils.data.Sampler):
     """Seeded per-epoch permutation, split across ``world`` processes (rank ``r`` takes
-    positions r, r+world, ...). Padded by wrapping so every rank gets as many indices."""
+    positions r, r+world, ...). Padded by wrapping so every rank gets as many indices.
+    With ``weights`` (one per row), each epoch is ``n`` draws with replacement in proportion
+    to them instead (``train.sampler: balanced``, :func:`balanced_weights`)."""
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1, weights=None):
         self.n, self.shuffle, self.seed, self.rank, self.world = n, shuffle, seed, rank, world
         self.epoch = 0
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _order(self) -> np.ndarray:
-        if self.shuffle:
+        if self.weights is not None:  # balanced: n draws with replacement, rare classes more often
+            rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, 3))
+            order = rng.choice(self.n, size=self.n, replace=True, p=self.weights)
+        elif self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = torch.randperm(self.n, generator=g).numpy()
         else:
@@ -1156,7 +1178,8 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         return _fit_classical_fold(cfg, fold, model, ds_tr, ds_va, spec, meta, out, resume=resume, info=info,
                                    device=device, monitor=monitor)
     sampler = ShardSampler(len(ds_tr), shuffle=True, seed=epoch_seed(cfg.seed, fold, 2), rank=info.rank,
-                           world=info.world_size)
+                           world=info.world_size,
+                           weights=balanced_weights(tr_y, spec.multilabel) if tcfg.sampler == "balanced" else None)
     # a last batch of one image fails in batch norm over a 1x1 map (small renders, CNNs): drop it
     loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device,
                      drop_last=tcfg.batch_size > 1 and len(sampler) % tcfg.batch_size == 1,
