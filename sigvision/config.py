@@ -131,7 +131,8 @@ class DataConfig:
         _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
         _one_of("data.label_set", self.label_set, ("cinc2021_scored", "cinc2020_scored", "present"))
         _one_of("data.challenge", str(self.challenge), ("2021", "2020"))
-        if self.label_set != "present" and self.label_set != f"cinc{self.challenge}_scored" and not self.classes:
+        if self.ecg_task == "multilabel" and not self.classes and self.label_set not in ("present",
+                                                                                       f"cinc{self.challenge}_scored"):
             raise ConfigError(f"data.label_set={self.label_set} names the {self.label_set[4:8]} Challenge's classes but "
                               f"data.challenge={self.challenge} scores them; set data.challenge: {self.label_set[4:8]}")
         _one_of("data.ecg_long_records", self.ecg_long_records, ("windows", "crop"))

@@ -668,8 +668,8 @@ def degenerate_decisions(labels, outputs, classes, *, max_share: float = 0.01) -
     A class's decision is flagged when at most ``max(1, floor(max_share * n))`` of the ``n``
     records receive its minority decision (never or almost never on, or on for nearly every
     record) while at least five times as many, and at least 3, have the other true value. The
-    outputs as a whole are flagged when every record receives the same label set although the
-    records' label sets differ. Such a rule is a constant predictor in disguise: its F1 or
+    outputs as a whole are flagged when every record receives the same label set although as
+    many records' true label sets differ from it. Such a rule is a constant predictor in disguise: its F1 or
     accuracy can look fine on a skewed class, and the evaluation says so loudly.
 
     Parameters
@@ -691,11 +691,11 @@ def degenerate_decisions(labels, outputs, classes, *, max_share: float = 0.01) -
     if n == 0:
         return []
     found = []
-    if n > 1 and (out == out[0]).all() and not (lab == lab[0]).all():
+    bound = max(1, int(max_share * n))
+    if n > 1 and (out == out[0]).all() and int((lab != out[0]).any(axis=1).sum()) >= max(3, 5 * bound):
         on = [cls[k] for k in np.flatnonzero(out[0])]
         found.append(f"every one of the {n} records gets the same output ({', '.join(on) or 'no class'}): a constant "
                      "predictor")
-    bound = max(1, int(max_share * n))
     for k, c in enumerate(cls):
         d_pos, t_pos = int(out[:, k].sum()), int(lab[:, k].sum())
         d_min, t_min = min(d_pos, n - d_pos), min(t_pos, n - t_pos)
@@ -793,8 +793,8 @@ def multilabel_metrics(
         ``auc_skipped_classes`` name the classes with a single label value, which are skipped;
         ``accuracy`` : fraction of recordings whose output set equals their label set;
         ``challenge_score`` : :func:`challenge_score` of the thresholded outputs over the
-        scored classes (``n_scored_classes`` of them), NaN when ``normal_class`` is not among
-        them (``challenge_note`` then says why);
+        scored classes (``n_scored_classes`` of them), NaN when fewer than two are scored or
+        ``normal_class`` is not among them (``challenge_note`` then says why);
         ``sensitivity``, ``specificity`` : macro means over classes with both label values of
         TP / (TP + FN) and TN / (TN + FP);
         ``degenerate_decisions`` : :func:`degenerate_decisions` of the outputs (empty when
@@ -818,11 +818,12 @@ def multilabel_metrics(
     score = float("nan")
     sub = [cls[j] for j in cols]
     try:
-        k = _class_index(sub, normal_class) if sub else None
+        k = _class_index(sub, normal_class) if len(sub) >= 2 else None
     except ValueError:
         k = None
     if k is None:
-        note = f"normal_class {normal_class!r} is not among the scored classes: no challenge score"
+        note = (f"no challenge score: it needs the normal class {normal_class!r} and another among the classes "
+                f"the {challenge} Challenge scores ({len(sub)} of {len(cls)} are)")
     else:
         lw, correct, inactive = _score_parts(lab[:, cols], w, k)
         score = _normalised(_observed(lw, lab[:, cols], out[:, cols]), correct, inactive)

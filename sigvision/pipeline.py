@@ -36,7 +36,8 @@ from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
 
 __all__ = ["blend_paths", "run_blend", "run_postprocess", "run_evaluate", "blend_csv_path", "post_csv_path",
-           "fit_temperature", "apply_temperature"]
+           "fit_temperature", "apply_temperature", "ecg_decision_rule", "ecg_decide", "tune_ecg_thresholds",
+           "nested_ecg_decisions"]
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def _truth_matrix(labels, n_classes: int) -> np.ndarray:
     return y.astype(bool)
 
 
-def _ecg_decision_rule(cfg: Config, classes) -> dict:
+def ecg_decision_rule(cfg: Config, classes) -> dict:
     """How an ECG run turns probabilities into decisions: the rule options of
     ``postprocess.options`` and, for a binary task, that one threshold on the positive class
     decides (``binary``)."""
@@ -266,7 +267,7 @@ def _ecg_decision_rule(cfg: Config, classes) -> dict:
 
 
 def ecg_decide(probs: np.ndarray, thresholds, classes, rule: dict) -> np.ndarray:
-    """Decisions (n, C) bool from probabilities and the thresholds of :func:`_tune_ecg`: the
+    """Decisions (n, C) bool from probabilities and the thresholds of :func:`tune_ecg_thresholds`: the
     positive class when its probability reaches the threshold, else the other (binary), or
     per class (:func:`sigvision.ecg.apply_thresholds`)."""
     from .ecg import apply_thresholds
@@ -279,7 +280,7 @@ def ecg_decide(probs: np.ndarray, thresholds, classes, rule: dict) -> np.ndarray
                             normal_excludes_abnormal=rule["normal_excludes_abnormal"])
 
 
-def _tune_ecg(probs: np.ndarray, y: np.ndarray, classes, rule: dict, challenge: str) -> np.ndarray:
+def tune_ecg_thresholds(probs: np.ndarray, y: np.ndarray, classes, rule: dict, challenge: str) -> np.ndarray:
     """Thresholds tuned on labelled (OOF) probabilities: binary tasks one threshold on the
     positive class (mean F1 of both decisions, never a constant answer); multi-label tasks the
     Challenge score for its scored classes and F1 for the others
@@ -294,8 +295,23 @@ def _tune_ecg(probs: np.ndarray, y: np.ndarray, classes, rule: dict, challenge: 
     return t
 
 
+def nested_ecg_decisions(probs: np.ndarray, y: np.ndarray, fold_of_row: np.ndarray, classes, rule: dict,
+                         challenge: str) -> tuple[np.ndarray, dict]:
+    """Out-of-fold decisions: the rows of fold k decided with thresholds tuned on the other
+    folds' rows (:func:`tune_ecg_thresholds`). Returns the (n, C) bool decisions and the
+    thresholds per fold plus ``all`` (tuned on every row, for new records)."""
+    labels_out = np.zeros_like(probs, dtype=bool)
+    thresholds = {}
+    for k in np.unique(fold_of_row):
+        t = tune_ecg_thresholds(probs[fold_of_row != k], y[fold_of_row != k], classes, rule, challenge)
+        labels_out[fold_of_row == k] = ecg_decide(probs[fold_of_row == k], t, classes, rule)
+        thresholds[f"fold_{int(k)}"] = t.tolist()
+    thresholds["all"] = tune_ecg_thresholds(probs, y, classes, rule, challenge).tolist()
+    return labels_out, thresholds
+
+
 def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
-    """Decision thresholds tuned on OOF predictions -> files_post.csv (:func:`_tune_ecg`).
+    """Decision thresholds tuned on OOF predictions -> files_post.csv (:func:`tune_ecg_thresholds`).
 
     For the OOF split the thresholds applied to fold k's records are tuned on the other
     folds only (nested), so the reported scores are not tuned on the rows they score.
@@ -308,7 +324,7 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
     side = json.loads(src.with_suffix(".json").read_text())
     classes = side["classes"]
     probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
-    rule = _ecg_decision_rule(cfg, classes)
+    rule = ecg_decision_rule(cfg, classes)
     challenge = str(cfg.data.challenge)
     if cfg.postprocess.method == "argmax" or side.get("labels") is None and cfg.blend.split == "oof":
         t = np.full(len(classes), 0.5)
@@ -324,18 +340,12 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
                                  "a fold are tuned on the other folds' predictions",
                                  "train and infer at least 2 folds (train.train_folds), or set "
                                  "postprocess.method: argmax (thresholds 0.5)")
-        labels_out = np.zeros_like(probs, dtype=bool)
-        thresholds = {}
-        for k in np.unique(f):
-            t = _tune_ecg(probs[f != k], y[f != k], classes, rule, challenge)
-            labels_out[f == k] = ecg_decide(probs[f == k], t, classes, rule)
-            thresholds[f"fold_{int(k)}"] = t.tolist()
-        thresholds["all"] = _tune_ecg(probs, y, classes, rule, challenge).tolist()
+        labels_out, thresholds = nested_ecg_decisions(probs, y, f, classes, rule, challenge)
     else:
         oof_csv = src.with_name(src.name.replace("_test.csv", "_oof.csv"))
         oside = json.loads(oof_csv.with_suffix(".json").read_text())
         otable = pd.read_csv(oof_csv, dtype={"record": str})
-        t = _tune_ecg(otable[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64),
+        t = tune_ecg_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64),
                       _truth_matrix(oside["labels"], len(classes)), classes, rule, challenge)
         thresholds = {"all": t.tolist()}
         labels_out = ecg_decide(probs, t, classes, rule)
