@@ -1340,12 +1340,16 @@ def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskS
 
 def _signal_augment(cfg: Config):
     """ECG augmentations for 1-D models (amplitude scaling, baseline wander, noise, time shift,
-    lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals)."""
+    lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals).
+    Records read by windows (``data.ecg_long_records: windows``) are shifted by the random
+    window itself: the circular shift, whose wrap-around puts one irregular RR interval in a
+    regular rhythm (what AF looks like), is left out for them."""
     if cfg.data.task != "ecg" or cfg.train.cutout_p == 0:
         return None
     from .ecg import ECGAugment
 
-    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p)
+    windows = cfg.data.ecg_long_records == "windows"
+    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p, p_shift=0.0 if windows else None)
 
 
 def load_training_index(cfg: Config):
@@ -1396,6 +1400,26 @@ def _check_missing_labels(cfg: Config, index):
         return index[keep]
     log.warning("%s: trained on as records without any finding (data.on_missing_labels: negative)", what)
     return index
+
+
+def _warn_model_selection(cfg: Config, results: list[dict], folds) -> None:
+    """Say when the checkpoint picked by a validation score cannot be trusted: validation folds
+    of a few dozen records pick noise (every fold's best at epoch 0 is the tell-tale)."""
+    sizes = folds["fold"].value_counts()
+    smallest = int(sizes.min()) if len(sizes) else 0
+    ran = [r for r in results if r.get("epochs_run", 0) > 1]
+    if len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran):
+        log.warning("every fold kept epoch 0 as its best (%s on validation folds of %d-%d records): the validation "
+                    "score picks noise at this size; predict with the last epoch of a schedule (infer.checkpoint: "
+                    "last, blend.checkpoint: last, as configs/ecg_real_1d.yaml does)", results[0].get("monitor"),
+                    smallest, int(sizes.max()))
+    try:
+        which = cfg.infer_checkpoint
+    except ConfigError:
+        return
+    if not (len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran)) and which == "best" and smallest < 50 and ran:
+        log.warning("infer.checkpoint=best picks each fold's epoch on a validation fold of as few as %d records, "
+                    "which rewards noise; consider infer.checkpoint: last with a decaying schedule", smallest)
 
 
 def run_info() -> dict:
@@ -1470,6 +1494,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     try:
         results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
                               epoch_callback=epoch_callback) for k in todo]
+        if info.primary and cfg.data.task == "ecg":
+            _warn_model_selection(cfg, results, folds)
     finally:
         if handler is not None:
             logging.getLogger("sigvision").removeHandler(handler)
