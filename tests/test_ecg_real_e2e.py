@@ -14,9 +14,9 @@ from sigvision.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "ecg"
-CPSC_PICK = ["A0001", "A0003", "A0008", "A0009", "A0010", "A0011", "A0012", "A0015", "A0017", "A0018", "A0019",
-             "A0020"]
-LUDB_PICK = ["2", "3", "5", "7", "9", "11"]
+CPSC_PICK = ["A0001", "A0003", "A0008", "A0009", "A0010", "A0011", "A0013", "A0015", "A0016", "A0017", "A0018", "A0021",
+             "A0022"]
+LUDB_PICK = ["2", "3", "5", "7", "10", "11"]
 
 
 def _copy(src: Path, dest: Path, stems, exts) -> Path:
@@ -31,11 +31,12 @@ def _copy(src: Path, dest: Path, stems, exts) -> Path:
 def test_cli_prepare_train_predict_on_cpsc_and_ludb_as_shipped(tmp_path, capsys):
     cpsc = _copy(SAMPLE / "cinc2020_cpsc2018", tmp_path / "cpsc", CPSC_PICK, (".hea", ".mat"))
     ludb = _copy(SAMPLE / "ludb", tmp_path / "ludb", LUDB_PICK, (".hea", ".dat"))
-    common = ["--set", f"output_dir={tmp_path}/runs", "--set", f"weights_dir={tmp_path}/w", "--set", "train.folds=2"]
+    common = ["--set", f"output_dir={tmp_path}/runs", "--set", f"weights_dir={tmp_path}/w", "--set", "train.folds=2",
+              "--set", f"data.root={cpsc}"]
     tiny = ["--set", "train.epochs=2", "--set", "train.max_steps_per_epoch=2", "--set", "train.batch_size=8"]
     cfg = lambda name: ["-c", str(REPO / "configs" / name)]  # noqa: E731
 
-    assert main(["--quiet", "prepare", *cfg("ecg_real.yaml"), "--set", f"data.root={cpsc}", *common]) == 0
+    assert main(["--quiet", "prepare", *cfg("ecg_real.yaml"), *common]) == 0
     index = pd.read_csv(tmp_path / "runs" / "ecg_real" / "prepared" / "index.csv",
                         dtype={"record": str, "labels": str}).set_index("record")
     assert index.loc["A0001", ["age", "sex", "labels"]].tolist() == [74.0, "M", "59118001"]  # '#Dx: RBBB'
@@ -62,8 +63,8 @@ def test_cli_prepare_train_predict_on_cpsc_and_ludb_as_shipped(tmp_path, capsys)
     assert labels.shape[1] == 9 and (labels.sum(axis=1) >= 1).all()
 
     # LUDB as a training folder: free text -> codes, <age>/<sex> -> the index
-    assert main(["--quiet", "prepare", *cfg("ecg_real.yaml"), "--set", f"data.root={ludb}", "--set", "name=ludb",
-                 *common]) == 0
+    assert main(["--quiet", "prepare", *cfg("ecg_real.yaml"), *common, "--set", f"data.root={ludb}", "--set",
+                 "name=ludb"]) == 0
     lindex = pd.read_csv(tmp_path / "runs" / "ludb" / "prepared" / "index.csv",
                          dtype={"record": str, "labels": str}).set_index("record")
     assert lindex.loc["7", ["age", "sex"]].tolist() == [50.0, "M"]
