@@ -490,6 +490,19 @@ def tune_thresholds(
     return t
 
 
+def _scored_normal_index(classes: Sequence[str], cols: Sequence[int], normal_class: str) -> int | None:
+    """Position of the normal class among the scored columns ``cols`` of ``classes``; None when
+    fewer than two classes are scored or the normal class is not one of them (no Challenge
+    score then)."""
+    sub = [classes[j] for j in cols]
+    if len(sub) < 2:
+        return None
+    try:
+        return _class_index(sub, normal_class)
+    except ValueError:
+        return None
+
+
 def candidate_thresholds(p, grid=np.linspace(0.05, 0.95, 19), n_quantiles: int = 25) -> np.ndarray:
     """Thresholds worth trying for one score column: ``grid`` plus the 2nd-98th percentiles of
     the scores themselves (a small model's probabilities of a rare class may all lie below
@@ -588,11 +601,7 @@ def tune_decision_thresholds(
     _check_same_shape(p, lab, "probs", "labels")
     cls = _check_classes(classes, lab.shape[1])
     cols, w = scored_subset(cls, challenge)
-    sub = [cls[j] for j in cols]
-    try:
-        k_normal = _class_index(sub, normal_class) if len(sub) >= 2 else None
-    except ValueError:
-        k_normal = None
+    k_normal = _scored_normal_index(cls, cols, normal_class)
     if k_normal is None:
         cols = []
     t = np.full(len(cls), 0.5)
@@ -816,14 +825,10 @@ def multilabel_metrics(
     else:
         cols, w = list(range(len(cls))), _check_weights(weights, len(cls))
     score = float("nan")
-    sub = [cls[j] for j in cols]
-    try:
-        k = _class_index(sub, normal_class) if len(sub) >= 2 else None
-    except ValueError:
-        k = None
+    k = _scored_normal_index(cls, cols, normal_class)
     if k is None:
         note = (f"no challenge score: it needs the normal class {normal_class!r} and another among the classes "
-                f"the {challenge} Challenge scores ({len(sub)} of {len(cls)} are)")
+                f"the {challenge} Challenge scores ({len(cols)} of {len(cls)} are)")
     else:
         lw, correct, inactive = _score_parts(lab[:, cols], w, k)
         score = _normalised(_observed(lw, lab[:, cols], out[:, cols]), correct, inactive)
