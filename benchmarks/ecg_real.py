@@ -14,8 +14,10 @@ each seed task, the documented chain as a user runs it (``configs/ecg_real_1d.ya
 * ``cpsc``: CPSC multi-label (CinC 2020): the nine CPSC2018 diagnoses, scored with the CinC 2020
   metric over the seven it scores.
 
-For each task: the deep model (``resnet1d18_small``, k folds), the classical baseline
-(``ecg_baseline``, same folds) and their blend (mean of probabilities), scored on the
+For each task: the deep ensemble (``resnet1d18_small`` from two seeds, ``configs/ecg_real_1d.yaml``
+and ``configs/ecg_real_1d_b.yaml``, k folds each, their mean), the classical baseline
+(``ecg_baseline``, same folds) and their blend (deep ensemble and baseline half each, the
+weights of ``configs/ecg_real.yaml``), scored on the
 out-of-fold predictions: AUROC (macro for multi-label), F1 (of the positive class; macro for
 multi-label), sensitivity and specificity of the thresholded decisions (thresholds tuned on
 the other folds, as ``postprocess`` does), the CinC 2020 challenge score (multi-label), and
@@ -82,7 +84,12 @@ def score(y: np.ndarray, probs: np.ndarray, decisions: np.ndarray, classes, bina
         out = {"auroc": m["macro_auroc"], "f1": m["macro_f1"], "sensitivity": m["sensitivity"],
                "specificity": m["specificity"], "challenge": m["challenge_score"]}
     out["constant_rules"] = flags
-    return {k: (round(float(v), 3) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
+    def clean(v):  # NaN (undefined: a class without positives) is null in the JSON
+        if isinstance(v, (float, np.floating)):
+            return None if v != v else round(float(v), 3)
+        return v
+
+    return {k: clean(v) for k, v in out.items()}
 
 
 def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
@@ -95,15 +102,17 @@ def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
     t0 = time.perf_counter()
     over = base_over + [f"name=ecg_real_{task}"] + TASKS[task][1]
     deep = load_config(REPO / "configs" / "ecg_real_1d.yaml", over + [f"train.epochs={args.epochs}"])
+    deep_b = load_config(REPO / "configs" / "ecg_real_1d_b.yaml", over + [f"train.epochs={args.epochs}"])
     base = load_config(REPO / "configs" / "ecg_real_baseline.yaml", over)
     timing = {}
     probs = {}
-    for member, cfg in (("deep", deep), ("baseline", base)):
+    for member, cfg in (("deep_a", deep), ("deep_b", deep_b), ("baseline", base)):
         t = time.perf_counter()
         train(cfg)
         p, meta = load_probs(infer(cfg)["oof"], multilabel=True)
         probs[member] = p
         timing[member] = round(time.perf_counter() - t, 1)
+    probs["deep"] = (probs["deep_a"] + probs["deep_b"]) / 2
     probs["blend"] = (probs["deep"] + probs["baseline"]) / 2
     classes = meta["classes"]
     y = _truth_matrix(meta["labels"], len(classes))
@@ -117,6 +126,9 @@ def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
     for member in MEMBERS:
         decisions, _ = nested_ecg_decisions(probs[member], y, f, classes, rule, str(deep.data.challenge))
         res[member] = score(y, probs[member], decisions, classes, rule["binary"])
+    # each seed alone (AUROC only): how much one network moves with its seed
+    res["deep_seeds_auroc"] = [score(y, probs[m], probs[m] >= 0.5, classes, rule["binary"])["auroc"]
+                               for m in ("deep_a", "deep_b")]
     res["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     return res
 
@@ -163,7 +175,8 @@ def main() -> None:
             flag = "YES: " + "; ".join(m["constant_rules"]) if m["constant_rules"] else "no"
             print(f"{r['task'][:36]:36s} {member:9s} {fmt(m['auroc']):>6s} {fmt(m['f1']):>6s} "
                   f"{fmt(m['sensitivity']):>6s} {fmt(m['specificity']):>6s} {fmt(m['challenge']):>8s}  {flag}")
-        print(f"{'':36s} ({r['n_records']} records; seconds: {r['seconds']})")
+        print(f"{'':36s} ({r['n_records']} records; deep AUROC of each seed {r['deep_seeds_auroc']}; "
+              f"seconds: {r['seconds']})")
     print(f"records {counts}; prepare {prepare_s} s; total {total} s on {os.cpu_count()} CPU core(s), "
           f"torch {torch.__version__}, {args.folds} folds, {args.epochs} epochs")
     print(json.dumps({"ecg_real": results, "records": counts, "prepare_s": prepare_s, "runtime_s": total,

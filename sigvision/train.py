@@ -1341,15 +1341,15 @@ def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskS
 def _signal_augment(cfg: Config):
     """ECG augmentations for 1-D models (amplitude scaling, baseline wander, noise, time shift,
     lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals).
-    Records read by windows (``data.ecg_long_records: windows``) are shifted by the random
-    window itself: the circular shift, whose wrap-around puts one irregular RR interval in a
-    regular rhythm (what AF looks like), is left out for them."""
+    Records read by windows (``data.ecg_long_records: windows``) are shifted with zeros, not
+    circularly: a circular shift's wrap-around puts one irregular RR interval in a regular
+    rhythm, which is what AF looks like."""
     if cfg.data.task != "ecg" or cfg.train.cutout_p == 0:
         return None
     from .ecg import ECGAugment
 
     windows = cfg.data.ecg_long_records == "windows"
-    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p, p_shift=0.0 if windows else None)
+    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p, shift_mode="zero" if windows else "circular")
 
 
 def load_training_index(cfg: Config):

@@ -42,13 +42,16 @@ def test_cli_prepare_train_predict_on_cpsc_and_ludb_as_shipped(tmp_path, capsys)
     assert index.loc["A0001", ["age", "sex", "labels"]].tolist() == [74.0, "M", "59118001"]  # '#Dx: RBBB'
     assert set(index["labels"]) <= {"59118001", "164889003", "429622005", "426783006", "164931005", "284470004",
                                     "427172004", "164909002", "270492004", "164889003;59118001"}
-    assert main(["--quiet", "train", *cfg("ecg_real_1d.yaml"), *common, *tiny]) == 0
+    for name in ("ecg_real_1d.yaml", "ecg_real_1d_b.yaml"):  # the deep ensemble: two seeds
+        assert main(["--quiet", "train", *cfg(name), *common, *tiny]) == 0
     assert main(["--quiet", "train", *cfg("ecg_real_baseline.yaml"), *common]) == 0
-    for name in ("ecg_real_1d.yaml", "ecg_real_baseline.yaml"):
+    for name in ("ecg_real_1d.yaml", "ecg_real_1d_b.yaml", "ecg_real_baseline.yaml"):
         assert main(["--quiet", "infer", *cfg(name), *common]) == 0
     for step in ("blend", "postprocess", "evaluate"):
         assert main(["--quiet", step, *cfg("ecg_real.yaml"), *common]) == 0
     run = tmp_path / "w" / "ecg_real"
+    blend = json.loads((run / "files_blend_mean_oof.json").read_text())
+    assert blend["weights"] == {"resnet1d18_small": 0.25, "resnet1d18_small_b": 0.25, "ecg_baseline": 0.5}
     metrics = json.loads((run / "eval" / "metrics.json").read_text())["overall"]
     assert metrics["n_recordings"] == len(CPSC_PICK) and metrics["n_scored_classes"] == 7
     assert "degenerate_decisions" in metrics
