@@ -122,7 +122,13 @@ def cmd_prepare(args) -> int:
     print(f"  index: {res.index_csv}")
     if res.cache_dir is not None:
         print(f"  image cache: {res.cache_dir}")
-    for line in _quality_lines(res.summary.get("quality", {})):
+    sm = res.summary
+    if "fs_hz_file" in sm:  # ECG: what was resampled, left out or unlabelled
+        print(f"  ECG: sampling rates in the files {sm['fs_hz_file']} (Hz: records) -> {cfg.data.fs_hz:g} Hz; "
+              f"{sm['duration_s']['min']:g}-{sm['duration_s']['max']:g} s long; leads left out "
+              f"{sm['leads_left_out'] or 'none'}; records without labels {sm['unlabelled_records']}; labels no map "
+              f"knows {len(sm['unknown_labels'])}")
+    for line in _quality_lines(sm.get("quality", {})):
         print(line)
     return 0
 

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import logging
 import os
 import re
 import types
@@ -62,6 +63,27 @@ class DataConfig:
 
     ECG: ``ecg_task`` ``multilabel`` (one sigmoid per class) or ``binary`` (normal vs
     abnormal; normal = every label of the record is in ``normal_labels``, by default sinus
+    rhythm alone; with ``positive_labels``, records carrying any of them vs the rest, e.g.
+    ``[164889003]`` for AF vs rest). ``label_set``: ``cinc2021_scored`` (the 2021 Challenge's
+    26 scored classes, equivalent codes merged), ``cinc2020_scored`` (the 2020 Challenge's 24)
+    or ``present`` (every label found in the data, for AIWIN/Hefei or any label table);
+    ``classes``, when given, is the class list itself (codes, ``a|b`` for codes counted as one
+    class). ``challenge``: whose metric scores, tunes thresholds and monitors training (2021
+    or 2020; a ``cinc20XX_scored`` label set must name the same year).
+    ``label_map``: a YAML file ``text or abbreviation: code(s)`` extending the packaged
+    ``sigvision/resources/dx_mapping/label_map.yaml`` (CinC 2020 abbreviations, LUDB text).
+    ``on_unknown_label``: a diagnosis nothing maps (``raise``; ``warn`` logs the labels with
+    their counts and keeps them as written; ``ignore`` keeps them silently). The earlier
+    spelling ``on_unknown_code`` is read as this key, with a warning.
+    ``on_missing_labels``: training on records whose header names no diagnosis (``raise``,
+    the default: ``sigvision train`` refuses, naming them; ``drop``: train on the labelled
+    ones; ``negative``: they carry no finding, every class negative). Prediction folders
+    need no labels.
+    ``ecg_long_records``: ``windows`` (keep each record whole; training draws a random
+    ``ecg_length_s`` window per record and epoch, prediction averages (``ecg_window_aggregate:
+    mean``) or takes the maximum (``max``) of the probabilities of windows every half window
+    across the record, as the CinC 2020 leaders did) or ``crop`` (centre crop / zero pad to
+    ``ecg_length_s`` once, at prepare). Image models see the centre window either way.
     rhythm alone). ``label_set``: ``cinc2021_scored`` (the Challenge's 26 scored classes,
     equivalent codes merged) or ``present`` (every label found in the data, for AIWIN/Hefei
     or any label table).
@@ -99,23 +121,60 @@ class DataConfig:
     on_low_sampling_rate: str = "warn"
     leads: tuple[str, ...] = ECG_LEADS
     ecg_length_s: float = 10.0
-    on_unknown_code: str = "warn"
+    ecg_long_records: str = "windows"
+    ecg_window_aggregate: str = "mean"
+    on_unknown_label: str = "warn"
+    label_map: str = ""
+    on_missing_labels: str = "raise"
     ecg_task: str = "multilabel"
     label_set: str = "cinc2021_scored"
-    normal_labels: tuple[str, ...] = ("426783006",)
     channel_units: dict[str, str] = field(default_factory=dict)
     file_pattern: str = ""
     on_epoch_mismatch: str = "raise"
     on_bad_signal: str = "flag"
     amplitude_bounds: dict[str, tuple[float, ...]] = field(default_factory=dict)
     max_bad_fraction: float = 0.5
+    # codes are digits, which YAML reads as numbers: these take numbers or strings (__post_init__)
+    classes: tuple[object, ...] = ()
+    challenge: object = "2021"
+    normal_labels: tuple[object, ...] = ("426783006",)
+    positive_labels: tuple[object, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = self.challenge
+        if isinstance(c, (int, str)) and not isinstance(c, bool):
+            object.__setattr__(self, "challenge", str(c).strip())
+        for key in ("classes", "normal_labels", "positive_labels"):
+            values = getattr(self, key)
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).strip():
+                    raise ConfigError(f"data.{key} holds {v!r}; give label codes or names (e.g. 426783006)")
+            object.__setattr__(self, key, tuple(str(v).strip() for v in values))
 
     def validate(self) -> None:
         _one_of("data.task", self.task, ("sleep", "ecg"))
         _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
         _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
-        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "present"))
-        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_code", "on_low_sampling_rate"):
+        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "cinc2020_scored", "present"))
+        _one_of("data.challenge", str(self.challenge), ("2021", "2020"))
+        if self.ecg_task == "multilabel" and not self.classes and self.label_set not in ("present",
+                                                                                       f"cinc{self.challenge}_scored"):
+            raise ConfigError(f"data.label_set={self.label_set} names the {self.label_set[4:8]} Challenge's classes but "
+                              f"data.challenge={self.challenge} scores them; set data.challenge: {self.label_set[4:8]}")
+        _one_of("data.ecg_long_records", self.ecg_long_records, ("windows", "crop"))
+        _one_of("data.ecg_window_aggregate", self.ecg_window_aggregate, ("mean", "max"))
+        _one_of("data.on_missing_labels", self.on_missing_labels, ("raise", "drop", "negative"))
+        if self.ecg_length_s <= 0:
+            raise ConfigError(f"data.ecg_length_s={self.ecg_length_s} must be positive (seconds)")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"data.classes={list(self.classes)} lists a class twice")
+        if self.positive_labels and self.ecg_task != "binary":
+            raise ConfigError(f"data.positive_labels={list(self.positive_labels)} defines a binary task; set "
+                              "data.ecg_task: binary (or drop positive_labels)")
+        if self.classes and self.ecg_task != "multilabel":
+            raise ConfigError("data.classes lists the classes of a multi-label task; set data.ecg_task: multilabel "
+                              "(binary tasks use normal_labels or positive_labels)")
+        for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_label", "on_low_sampling_rate"):
             _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
         _one_of("data.on_bad_signal", self.on_bad_signal, ("flag", "drop", "raise"))
         _one_of("data.on_epoch_mismatch", self.on_epoch_mismatch, ("raise", "resample"))
@@ -229,6 +288,9 @@ class TrainConfig:
     training folds; classes with fewer than 2 take the weight of 2, 1.4427, since the formula
     gives 100,000 for one record and a negative weight for none; see
     :func:`sigvision.ecg.class_weights_from_counts`).
+    ``sampler``: ``shuffle`` (each row once per epoch) or ``balanced`` (as many draws with
+    replacement, each row weighted by 1 / count of its rarest positive class, so that rare
+    diagnoses are seen about as often as common ones; :func:`sigvision.train.balanced_weights`).
     """
 
     folds: int = 5
@@ -269,6 +331,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     max_steps_per_epoch: int = 0
+    sampler: str = "shuffle"
 
     def validate(self) -> None:
         if self.folds < 2:
@@ -286,6 +349,7 @@ class TrainConfig:
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
         _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
         _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce", "class_weighted_bce"))
+        _one_of("train.sampler", self.sampler, ("shuffle", "balanced"))
         _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")
@@ -750,9 +814,35 @@ def _build(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+#: Keys read under their current name, with a warning: (section, old) -> new. Configs saved by
+#: earlier versions (``config.yaml`` beside prepared folders and trained models) hold them.
+DEPRECATED_KEYS: dict[tuple[str, str], str] = {("data", "on_unknown_code"): "on_unknown_label"}
+
+
+def _rename_deprecated(mapping: Mapping[str, Any]) -> dict:
+    import logging
+
+    out = dict(mapping)
+    for (section, old), new in DEPRECATED_KEYS.items():
+        sec = out.get(section)
+        if not isinstance(sec, Mapping) or old not in sec:
+            continue
+        sec = dict(sec)
+        value = sec.pop(old)
+        if new in sec and sec[new] != value:
+            raise ConfigError(f"{section}.{old}={value!r} and {section}.{new}={sec[new]!r} disagree; {old} is the "
+                              f"earlier name of {new}: keep {section}.{new} alone")
+        sec[new] = value
+        out[section] = sec
+        logging.getLogger(__name__).warning("config key %s.%s is deprecated: read as %s.%s=%r (rename it)",
+                                            section, old, section, new, value)
+    return out
+
+
 def config_from_dict(mapping: Mapping[str, Any] | None) -> Config:
-    """Build and validate a :class:`Config` from a plain mapping (as read from YAML)."""
-    cfg = _build(Config, mapping or {})
+    """Build and validate a :class:`Config` from a plain mapping (as read from YAML).
+    Deprecated keys (:data:`DEPRECATED_KEYS`) are read under their new name, with a warning."""
+    cfg = _build(Config, _rename_deprecated(mapping or {}))
     cfg.validate()
     return cfg
 
@@ -789,6 +879,7 @@ def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to a mapping, in place."""
     import yaml
 
+    renamed: dict[str, tuple[str, object]] = {}  # new key -> (the override, its value) of a deprecated pair
     for ov in overrides:
         if "=" not in ov:
             raise ConfigError(f"--set {ov}: an override must look like section.key=value")
@@ -798,8 +889,19 @@ def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
         except yaml.YAMLError:
             raise ConfigError(f"--set {ov}: the value {v!r} is not valid YAML; fix: quote it "
                               f"(--set '{k}=\"{v}\"')") from None
+        key = k.strip()
+        sec, _, name = key.partition(".")
+        new = DEPRECATED_KEYS.get((sec, name))
+        if new is not None:  # the user's word wins over the file's key under its new name
+            logging.getLogger(__name__).warning("--set %s: %s is deprecated: read as %s.%s", ov, key, sec, new)
+            key = f"{sec}.{new}"
+        if new is not None or (sec, name) in {(s, n) for (s, _), n in DEPRECATED_KEYS.items()}:
+            if key in renamed and renamed[key][1] != value:
+                raise ConfigError(f"--set {renamed[key][0]} and --set {ov} disagree; one is the earlier name of "
+                                  f"the other: keep --set {key}=... alone")
+            renamed[key] = (ov, value)
         try:
-            _set_dotted(mapping, k.strip(), value)
+            _set_dotted(mapping, key, value)
         except ConfigError as exc:
             raise ConfigError(f"--set {ov}: {exc}") from None
     return mapping
@@ -916,6 +1018,12 @@ def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
 #: hold their default, so those folders and checkpoints keep their hash (and stay usable).
 _HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
                          "max_bad_fraction")}
+#: ``data`` keys that say how a prepared folder's labels become targets or how window predictions
+#: are aggregated, not what ``prepare`` writes: left out of the data+render hash of prepared
+#: folders (one prepared folder serves binary and multi-label runs, either Challenge, ...), kept
+#: in the hash of trained models (sections with ``model``).
+TARGET_ONLY_DATA_KEYS: tuple[str, ...] = ("ecg_task", "label_set", "classes", "challenge", "normal_labels",
+                                          "positive_labels", "on_missing_labels", "ecg_window_aggregate")
 
 
 def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
@@ -927,6 +1035,9 @@ def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> st
         for k in keys:
             if d[sec].get(k) == defaults[sec][k]:
                 d[sec].pop(k, None)
+    if "model" not in sections:
+        for k in TARGET_ONLY_DATA_KEYS:
+            d["data"].pop(k, None)
     payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

@@ -9,14 +9,16 @@ Everything here works on plain NumPy arrays:
 
 Contents
 --------
-Challenge metric (PhysioNet/CinC Challenge 2021)
-    :func:`load_challenge_weights`, :func:`modified_confusion_matrix`,
+Challenge metric (PhysioNet/CinC Challenge 2021 and 2020)
+    :func:`load_challenge_weights`, :func:`scored_subset`, :func:`modified_confusion_matrix`,
     :func:`challenge_score`.
 Decision thresholds
     :func:`tune_thresholds` (per-class coordinate ascent on out-of-fold probabilities),
-    :func:`apply_thresholds`.
+    :func:`tune_decision_thresholds` (Challenge score for scored classes, F1 for the others),
+    :func:`tune_binary_threshold`, :func:`apply_thresholds`.
 Metrics
-    :func:`multilabel_metrics`, :func:`per_class_table`, :func:`binary_metrics`.
+    :func:`multilabel_metrics`, :func:`per_class_table`, :func:`binary_metrics`,
+    :func:`degenerate_decisions` (the guard against constant decision rules).
 Loss weights
     :func:`class_weights_from_counts`.
 Augmentations
@@ -29,8 +31,6 @@ Classical baseline
 """
 from __future__ import annotations
 
-import csv
-import functools
 import math
 import numbers
 from pathlib import Path
@@ -43,7 +43,13 @@ __all__ = [
     "load_challenge_weights",
     "modified_confusion_matrix",
     "challenge_score",
+    "scored_subset",
+    "degenerate_decisions",
     "tune_thresholds",
+    "tune_decision_thresholds",
+    "tune_binary_threshold",
+    "tune_class_threshold_f1",
+    "candidate_thresholds",
     "apply_thresholds",
     "multilabel_metrics",
     "per_class_table",
@@ -179,55 +185,57 @@ def _check_positive(v: float, name: str, *, allow_zero: bool = False) -> float:
 
 
 # ============================================================================ Challenge metric
-def _weights_csv_path() -> Path:
-    try:
-        from importlib.resources import files
+def load_challenge_weights(challenge: str = "2021") -> tuple[list[str], np.ndarray]:
+    """Classes and reward matrix of the PhysioNet/CinC Challenge metric of one year.
 
-        p = Path(str(files("sigvision").joinpath("resources", "dx_mapping", "weights.csv")))
-        if p.is_file():
-            return p
-    except (ImportError, TypeError, ValueError, AttributeError, FileNotFoundError):
-        pass
-    return Path(__file__).resolve().parent / "resources" / "dx_mapping" / "weights.csv"
+    Read from the packaged, unmodified tables (``sigvision/resources/dx_mapping/``:
+    ``weights.csv`` for 2021, ``weights_2020.csv`` for 2020; see
+    :func:`sigvision.loaders.dx.challenge_weights`).
 
-
-@functools.lru_cache(maxsize=1)
-def _load_weights_cached() -> tuple[tuple[str, ...], np.ndarray]:
-    from sigvision.errors import InputFileError
-
-    path = _weights_csv_path()
-    if not path.is_file():
-        raise InputFileError(path, "packaged Challenge weights.csv is missing",
-                             "reinstall sigvision (package data sigvision/resources/dx_mapping/weights.csv)")
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = [[c.strip() for c in row] for row in csv.reader(fh) if any(c.strip() for c in row)]
-    header = rows[0][1:]
-    body = rows[1:]
-    row_ids = [r[0] for r in body]
-    if row_ids != header or any(len(r) != len(header) + 1 for r in body):
-        raise InputFileError(path, "weights.csv is not a square table whose row ids equal its column ids",
-                             "restore the unmodified Challenge weights.csv")
-    values = np.array([[float(v) for v in r[1:]] for r in body], dtype=np.float64)
-    values.setflags(write=False)
-    return tuple(header), values
-
-
-def load_challenge_weights() -> tuple[list[str], np.ndarray]:
-    """Classes and reward matrix of the PhysioNet/CinC Challenge 2021 metric.
-
-    Read from the packaged, unmodified ``sigvision/resources/dx_mapping/weights.csv``.
+    Parameters
+    ----------
+    challenge : {"2021", "2020"}, default "2021"
 
     Returns
     -------
     classes : list of str
-        The 26 scored class ids in file order; equivalent codes are joined with ``"|"``
-        (e.g. ``"713427006|59118001"``), as in :func:`sigvision.loaders.dx.scored_classes`.
-    weights : ndarray, float64, shape (26, 26)
+        The scored class ids in file order (2021: 26, 2020: 24); equivalent codes are joined
+        with ``"|"`` (e.g. ``"713427006|59118001"``), as in
+        :func:`sigvision.loaders.dx.scored_classes`.
+    weights : ndarray, float64, shape (n_classes, n_classes)
         ``weights[i, j]`` is the reward for outputting class ``j`` on a recording labelled
         with class ``i`` (1 on the diagonal, partial credit off it). A fresh copy.
     """
-    classes, values = _load_weights_cached()
-    return list(classes), values.copy()
+    from sigvision.loaders.dx import challenge_weights
+
+    return challenge_weights(str(challenge))
+
+
+def scored_subset(classes: Sequence[str], challenge: str = "2021") -> tuple[list[int], np.ndarray]:
+    """Which of ``classes`` a Challenge scores, and their reward matrix.
+
+    A class is scored when all its codes (``"a|b"`` joins several) belong to one class of the
+    year's weights table (``"59118001"`` is the 2021 class ``"713427006|59118001"``); the
+    others (STD, STE, LVH, ...) are outside the metric, as the official scorer ignores labels
+    that are not scored.
+
+    Returns
+    -------
+    columns : list of int
+        Positions of the scored classes in ``classes``.
+    weights : ndarray, shape (len(columns), len(columns))
+        Their rewards (two classes matching one table class share its row and column).
+    """
+    shipped, w = load_challenge_weights(challenge)
+    code_to_idx = {code.strip(): i for i, c in enumerate(shipped) for code in c.split("|")}
+    cols, idx = [], []
+    for j, c in enumerate(classes):
+        hits = {code_to_idx.get(code.strip()) for code in str(c).split("|")}
+        if None in hits or len(hits) != 1:
+            continue
+        cols.append(j)
+        idx.append(hits.pop())
+    return cols, w[np.ix_(idx, idx)]
 
 
 def modified_confusion_matrix(labels, outputs) -> np.ndarray:
@@ -482,20 +490,151 @@ def tune_thresholds(
     return t
 
 
+def _scored_normal_index(classes: Sequence[str], cols: Sequence[int], normal_class: str) -> int | None:
+    """Position of the normal class among the scored columns ``cols`` of ``classes``; None when
+    fewer than two classes are scored or the normal class is not one of them (no Challenge
+    score then)."""
+    sub = [classes[j] for j in cols]
+    if len(sub) < 2:
+        return None
+    try:
+        return _class_index(sub, normal_class)
+    except ValueError:
+        return None
+
+
+def candidate_thresholds(p, grid=np.linspace(0.05, 0.95, 19), n_quantiles: int = 25) -> np.ndarray:
+    """Thresholds worth trying for one score column: ``grid`` plus the 2nd-98th percentiles of
+    the scores themselves (a small model's probabilities of a rare class may all lie below
+    0.05, where a fixed grid sees one constant rule), sorted and unique."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.quantile(p, np.linspace(0.02, 0.98, n_quantiles)) if p.size else np.zeros(0)
+    return np.unique(np.round(np.concatenate([np.asarray(grid, np.float64), q]), 6))
+
+
+def _f1_pair(y: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """F1 of the positive and of the negative decision (0 when undefined)."""
+    tp, fp, fn = np.sum(y & d), np.sum(~y & d), np.sum(y & ~d)
+    tn = np.sum(~y & ~d)
+    f_pos = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0
+    f_neg = 2 * tn / (2 * tn + fn + fp) if (2 * tn + fn + fp) else 0.0
+    return float(f_pos), float(f_neg)
+
+
+def tune_binary_threshold(prob, y, grid=np.linspace(0.05, 0.95, 19)) -> float:
+    """The threshold on the positive class's probability maximising the mean F1 of the two
+    decisions (positive and negative), among the thresholds whose decision is not the same for
+    every record when ``y`` holds both values: a constant answer scores an F1 of 0 on one side
+    and is never chosen when another rule exists. Ties go to the threshold nearest 0.5.
+
+    Parameters
+    ----------
+    prob : array_like, shape (n,)
+        Out-of-fold probabilities of the positive class.
+    y : array_like of 0/1 or bool, shape (n,)
+
+    Returns
+    -------
+    float
+    """
+    p = _as_scores(np.asarray(prob)[:, None], "prob")[:, 0]
+    yb = _as_binary(np.asarray(y)[:, None], "y")[:, 0]
+    if p.size == 0:
+        raise ValueError("prob has no recordings; threshold tuning needs at least one")
+    cands = candidate_thresholds(p, grid)
+    both = yb.any() and not yb.all()
+    best, best_t = -1.0, 0.5
+    for t in sorted(cands, key=lambda v: (abs(v - 0.5), v)):
+        d = p >= t
+        if both and (d.all() or not d.any()):
+            continue
+        score = float(np.mean(_f1_pair(yb, d)))
+        if score > best + 1e-12:
+            best, best_t = score, float(t)
+    return best_t
+
+
+def tune_class_threshold_f1(prob, y, grid=np.linspace(0.05, 0.95, 19)) -> float:
+    """The threshold maximising one class's F1, among those that leave the decision not constant
+    when ``y`` holds both values (ties: nearest 0.5). For classes outside the Challenge metric."""
+    p = _as_scores(np.asarray(prob)[:, None], "prob")[:, 0]
+    yb = _as_binary(np.asarray(y)[:, None], "y")[:, 0]
+    both = yb.any() and not yb.all()
+    best, best_t = -1.0, 0.5
+    for t in sorted(candidate_thresholds(p, grid), key=lambda v: (abs(v - 0.5), v)):
+        d = p >= t
+        if both and (d.all() or not d.any()):
+            continue
+        score = _f1_pair(yb, d)[0]
+        if score > best + 1e-12:
+            best, best_t = score, float(t)
+    return best_t
+
+
+def tune_decision_thresholds(
+    probs,
+    labels,
+    classes,
+    *,
+    challenge: str = "2021",
+    normal_class: str = NORMAL_CLASS,
+    normal_excludes_abnormal: bool = False,
+    ensure_one: bool = True,
+    n_rounds: int = 2,
+) -> tuple[np.ndarray, dict]:
+    """Per-class thresholds of a multi-label task: the Challenge score for the classes the
+    ``challenge`` scores (coordinate ascent, :func:`tune_thresholds`, over their own scores'
+    percentiles as well as the fixed grid), each other class's own F1
+    (:func:`tune_class_threshold_f1`), never a constant decision when another exists.
+
+    When the normal class is not among the scored ones (or fewer than two are scored), every
+    class is tuned for its F1.
+
+    Returns
+    -------
+    thresholds : ndarray, float64, shape (n_classes,)
+    report : dict
+        ``scored`` (class ids tuned on the Challenge score) and ``f1`` (those tuned on F1).
+    """
+    p = _as_scores(probs, "probs")
+    lab = _as_binary(labels, "labels")
+    _check_same_shape(p, lab, "probs", "labels")
+    cls = _check_classes(classes, lab.shape[1])
+    cols, w = scored_subset(cls, challenge)
+    k_normal = _scored_normal_index(cls, cols, normal_class)
+    if k_normal is None:
+        cols = []
+    t = np.full(len(cls), 0.5)
+    f1_cols = [j for j in range(len(cls)) if j not in set(cols)]
+    for j in f1_cols:
+        t[j] = tune_class_threshold_f1(p[:, j], lab[:, j])
+    if cols:
+        rule_normal = cols[k_normal] if normal_excludes_abnormal else None
+        lw, correct, inactive = _score_parts(lab[:, cols], w, k_normal)
+
+        def score(th: np.ndarray) -> float:
+            out = _decide(p, th, rule_normal, ensure_one)[:, cols]
+            return _normalised(_observed(lw, lab[:, cols], out), correct, inactive)
+
+        best = score(t)
+        for _ in range(int(n_rounds)):
+            changed = False
+            for j in cols:
+                trial = t.copy()
+                values = candidate_thresholds(p[:, j])
+                scores = np.empty(values.size)
+                for gi, value in enumerate(values):
+                    trial[j] = value
+                    scores[gi] = score(trial)
+                gi = int(np.argmax(scores))
+                if scores[gi] > best + 1e-12:
+                    t[j], best, changed = values[gi], float(scores[gi]), True
+            if not changed:
+                break
+    return t, {"scored": [cls[j] for j in cols], "f1": [cls[j] for j in f1_cols]}
+
+
 # ============================================================================ metrics
-def _resolve_weights(classes: Sequence[str]) -> np.ndarray | None:
-    """Shipped reward matrix restricted to ``classes`` (matched by code); None if any is unknown."""
-    shipped, w = load_challenge_weights()
-    code_to_idx = {code.strip(): i for i, c in enumerate(shipped) for code in c.split("|")}
-    idx = []
-    for c in classes:
-        hits = {code_to_idx.get(code.strip()) for code in str(c).split("|")}
-        if None in hits or len(hits) != 1:
-            return None
-        idx.append(hits.pop())
-    return w[np.ix_(idx, idx)]
-
-
 def _f1_per_class(lab: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Official convention: F1 = 2TP / (2TP + FP + FN), NaN where the denominator is 0."""
     tp = (lab & out).sum(axis=0).astype(np.float64)
@@ -519,6 +658,61 @@ def _precision_recall_per_class(lab: np.ndarray, out: np.ndarray) -> tuple[np.nd
     precision[absent] = np.nan
     recall[absent] = np.nan
     return precision, recall
+
+
+def _sensitivity_specificity(lab: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TP / (TP + FN) and TN / (TN + FP) per class, NaN for a class with a single label value."""
+    pos = lab.sum(axis=0).astype(np.float64)
+    neg = (~lab).sum(axis=0).astype(np.float64)
+    tp = (lab & out).sum(axis=0)
+    tn = (~lab & ~out).sum(axis=0)
+    both = (pos > 0) & (neg > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(both, tp / np.maximum(pos, 1), np.nan), np.where(both, tn / np.maximum(neg, 1), np.nan)
+
+
+def degenerate_decisions(labels, outputs, classes, *, max_share: float = 0.01) -> list[str]:
+    """Decision rules that answer the same for (nearly) every record, where the truth does not.
+
+    A class's decision is flagged when at most ``max(1, floor(max_share * n))`` of the ``n``
+    records receive its minority decision (never or almost never on, or on for nearly every
+    record) while at least five times as many, and at least 3, have the other true value. The
+    outputs as a whole are flagged when every record receives the same label set although as
+    many records' true label sets differ from it. Such a rule is a constant predictor in disguise: its F1 or
+    accuracy can look fine on a skewed class, and the evaluation says so loudly.
+
+    Parameters
+    ----------
+    labels, outputs : array_like of 0/1 or bool, shape (n_recordings, n_classes)
+    classes : sequence of str, length n_classes
+    max_share : float, default 0.01
+
+    Returns
+    -------
+    list of str
+        One sentence per finding (empty when the outputs vary as the truth does).
+    """
+    lab = _as_binary(labels, "labels")
+    out = _as_binary(outputs, "outputs")
+    _check_same_shape(lab, out, "labels", "outputs")
+    cls = _check_classes(classes, lab.shape[1])
+    n = lab.shape[0]
+    if n == 0:
+        return []
+    found = []
+    bound = max(1, int(max_share * n))
+    if n > 1 and (out == out[0]).all() and int((lab != out[0]).any(axis=1).sum()) >= max(3, 5 * bound):
+        on = [cls[k] for k in np.flatnonzero(out[0])]
+        found.append(f"every one of the {n} records gets the same output ({', '.join(on) or 'no class'}): a constant "
+                     "predictor")
+    for k, c in enumerate(cls):
+        d_pos, t_pos = int(out[:, k].sum()), int(lab[:, k].sum())
+        d_min, t_min = min(d_pos, n - d_pos), min(t_pos, n - t_pos)
+        if d_min <= bound and t_min >= max(3, 5 * bound):
+            what = "on" if d_pos > n - d_pos else "off"
+            found.append(f"class {c}: the decision is {what} for {max(d_pos, n - d_pos)} of {n} records (truth: on for "
+                         f"{t_pos}): it answers the same for (nearly) every record")
+    return found
 
 
 def _auc_per_class(lab: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -575,6 +769,7 @@ def multilabel_metrics(
     normal_excludes_abnormal: bool = False,
     ensure_one: bool = True,
     outputs=None,
+    challenge: str = "2021",
 ) -> dict[str, Any]:
     """Macro metrics and the Challenge score of a multi-label classifier.
 
@@ -585,8 +780,8 @@ def multilabel_metrics(
     thresholds : float or array_like, shape (n_classes,); or None with ``outputs``
     classes : sequence of str, length n_classes
     weights : array_like, shape (n_classes, n_classes), optional
-        Reward matrix; default: the shipped ``weights.csv`` restricted to ``classes``
-        (classes matched by their SNOMED CT codes).
+        Reward matrix of all ``classes``; default: the ``challenge`` year's table restricted to
+        the classes it scores (:func:`scored_subset`), the others left out of the score.
     normal_class : str, default ``"426783006"``
     normal_excludes_abnormal, ensure_one : bool
         Decision rules of :func:`apply_thresholds`.
@@ -606,9 +801,13 @@ def multilabel_metrics(
         (sklearn ``roc_auc_score`` / ``average_precision_score``); ``n_auc_skipped`` and
         ``auc_skipped_classes`` name the classes with a single label value, which are skipped;
         ``accuracy`` : fraction of recordings whose output set equals their label set;
-        ``challenge_score`` : :func:`challenge_score` of the thresholded outputs, NaN when
-        no weights are given and a class is not in ``weights.csv``, or when
-        ``normal_class`` is not among ``classes`` (``challenge_note`` then says why);
+        ``challenge_score`` : :func:`challenge_score` of the thresholded outputs over the
+        scored classes (``n_scored_classes`` of them), NaN when fewer than two are scored or
+        ``normal_class`` is not among them (``challenge_note`` then says why);
+        ``sensitivity``, ``specificity`` : macro means over classes with both label values of
+        TP / (TP + FN) and TN / (TN + FP);
+        ``degenerate_decisions`` : :func:`degenerate_decisions` of the outputs (empty when
+        none is);
         ``n_recordings``, ``n_classes``.
     """
     lab, p, t, cls, out = _prepare_eval(labels, probs, thresholds, classes, normal_class,
@@ -619,20 +818,21 @@ def multilabel_metrics(
     skipped = [cls[k] for k in range(len(cls)) if not np.isfinite(auroc[k])]
     note = ""
     if weights is None:
-        w = _resolve_weights(cls)
-        if w is None:
-            note = "a class is not in the shipped weights.csv; pass weights="
+        cols, w = scored_subset(cls, challenge)
+        if len(cols) < len(cls):
+            note = (f"challenge score over the {len(cols)} of {len(cls)} classes the {challenge} Challenge scores "
+                    f"(not scored: {', '.join(cls[j] for j in range(len(cls)) if j not in set(cols))[:200]})")
     else:
-        w = _check_weights(weights, len(cls))
+        cols, w = list(range(len(cls))), _check_weights(weights, len(cls))
     score = float("nan")
-    if w is not None:
-        try:
-            k = _class_index(cls, normal_class)
-        except ValueError:
-            note = f"normal_class {normal_class!r} is not among the classes"
-        else:
-            lw, correct, inactive = _score_parts(lab, w, k)
-            score = _normalised(_observed(lw, lab, out), correct, inactive)
+    k = _scored_normal_index(cls, cols, normal_class)
+    if k is None:
+        note = (f"no challenge score: it needs the normal class {normal_class!r} and another among the classes "
+                f"the {challenge} Challenge scores ({len(cols)} of {len(cls)} are)")
+    else:
+        lw, correct, inactive = _score_parts(lab[:, cols], w, k)
+        score = _normalised(_observed(lw, lab[:, cols], out[:, cols]), correct, inactive)
+    sens, spec = _sensitivity_specificity(lab, out)
     return {
         "macro_f1": _nanmean(f1),
         "macro_precision": _nanmean(precision),
@@ -642,6 +842,10 @@ def multilabel_metrics(
         "accuracy": float(np.mean((lab == out).all(axis=1))),
         "challenge_score": score,
         "challenge_note": note,
+        "n_scored_classes": len(cols),
+        "sensitivity": _nanmean(sens),
+        "specificity": _nanmean(spec),
+        "degenerate_decisions": degenerate_decisions(lab, out, cls),
         "n_auc_skipped": len(skipped),
         "auc_skipped_classes": skipped,
         "n_f1_undefined": int(np.sum(~np.isfinite(f1))),
@@ -724,7 +928,9 @@ def binary_metrics(y, prob, threshold: float = 0.5, *, pred=None) -> dict[str, f
     -------
     dict
         ``accuracy``, ``f1``, ``precision``, ``recall`` (0 where undefined, sklearn's
-        ``zero_division=0``), ``auroc`` (NaN when ``y`` has a single value), ``n``, ``n_pos``.
+        ``zero_division=0``), ``sensitivity`` (= recall), ``specificity`` (TN / negatives, NaN
+        without negatives), ``auroc`` (NaN when ``y`` has a single value), ``n``, ``n_pos``,
+        ``n_pred_pos`` (records decided positive).
     """
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
@@ -744,14 +950,18 @@ def binary_metrics(y, prob, threshold: float = 0.5, *, pred=None) -> dict[str, f
             raise ValueError(f"pred has shape {pr.shape} but y has shape {yy.shape}; they must match")
         pred = _as_binary(pr[:, None], "pred")[:, 0]
     single = yb.all() or not yb.any()
+    n_neg = int((~yb).sum())
     return {
         "accuracy": float(accuracy_score(yb, pred)),
         "f1": float(f1_score(yb, pred, zero_division=0)),
         "precision": float(precision_score(yb, pred, zero_division=0)),
         "recall": float(recall_score(yb, pred, zero_division=0)),
+        "sensitivity": float(recall_score(yb, pred, zero_division=0)),
+        "specificity": float(np.sum(~yb & ~pred) / n_neg) if n_neg else float("nan"),
         "auroc": float("nan") if single else float(roc_auc_score(yb, ps)),
         "n": int(yb.size),
         "n_pos": int(yb.sum()),
+        "n_pred_pos": int(pred.sum()),
     }
 
 

@@ -144,6 +144,10 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     if out.suffix.lower() != ".onnx":
         raise InputFileError(out, "ONNX output must end in .onnx", "name the output file <something>.onnx")
     model, meta = load_checkpoint_model(ckpt, "cpu")
+    if getattr(model, "classical", False):
+        raise SigvisionError(f"{ckpt}: {meta.get('model')} is the classical baseline (R-peak detection and "
+                             "logistic regression in NumPy), which ONNX cannot hold; fix: export the deep models "
+                             "only, and use 'sigvision predict' for the baseline")
     model = model.float().eval()
     shape = onnx_input_shape(meta, signal_length=signal_length)
     n_meta = _n_meta(meta)

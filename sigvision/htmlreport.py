@@ -401,12 +401,15 @@ def _ecg_sections(cfg, eval_dir: Path, metrics: dict) -> str:
 
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
-    keys = ("challenge_score", "macro_f1", "macro_precision", "macro_recall", "macro_auroc", "macro_auprc",
-            "accuracy", "n_recordings", "n_classes")
+    keys = ("challenge_score", "macro_f1", "macro_precision", "macro_recall", "sensitivity", "specificity",
+            "macro_auroc", "macro_auprc", "accuracy", "n_recordings", "n_classes")
+    for finding in overall.get("degenerate_decisions") or []:
+        parts.append(f'<p class="note"><b>WARNING: degenerate decision rule.</b> {_esc(finding)}</p>')
     parts.append(_kv_table({k: overall[k] for k in keys if k in overall},
                            f"files_post.csv vs truth ({metrics.get('source', '')})"))
     if isinstance(overall.get("binary"), dict):
-        parts.append(_kv_table(overall["binary"], "abnormal vs normal (the label_abnormal decision)"))
+        pos = overall["binary"].get("positive_class", "abnormal")
+        parts.append(_kv_table(overall["binary"], f"{pos} vs the rest (the label_{pos} decision)"))
     if overall.get("auc_skipped_classes"):
         parts.append(f'<p class="note">AUROC/AUPRC skipped for classes with a single label value: '
                      f'{_esc(", ".join(map(str, overall["auc_skipped_classes"])))}</p>')

@@ -102,7 +102,7 @@ class SigModel(nn.Module):
 
 
 def build_model(mcfg, num_classes: int, *, img_size: int | tuple[int, int] | None = None,
-                in_chans: int = 3) -> SigModel:
+                in_chans: int = 3) -> nn.Module:
     """Create the model named ``mcfg.name`` (registered here, else from timm); ``img_size``:
     the image side, or (height, width), for models built for one input size (ViT).
 
@@ -121,8 +121,10 @@ def build_model(mcfg, num_classes: int, *, img_size: int | tuple[int, int] | Non
         if mcfg.pretrained:
             raise ConfigError(f"model {name!r} is a sigvision model without pretrained weights; "
                               "set model.pretrained: false")
-        backbone = MODELS[name](num_classes=0 if meta else num_classes, in_chans=in_chans,
-                                drop_rate=mcfg.drop_rate)
+        builder = MODELS[name]
+        if getattr(builder, "takes_meta", False):  # a model that joins the meta features itself (ecg_baseline)
+            return builder(num_classes=num_classes, in_chans=in_chans, drop_rate=mcfg.drop_rate, meta_features=meta)
+        backbone = builder(num_classes=0 if meta else num_classes, in_chans=in_chans, drop_rate=mcfg.drop_rate)
         return SigModel(backbone, num_classes, meta)
     if not timm.is_model(name):
         import difflib

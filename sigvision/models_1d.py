@@ -13,6 +13,8 @@ name                      blocks                                      num_featur
 ``resnet1d101``           Bottleneck x [3, 4, 23, 3], kernel 7        2048
 ``resnext1d50``           Bottleneck 32x4d x [3, 4, 6, 3], kernel 7   2048
 ``resnet1d_tiny``         BasicBlock x [1, 1], widths 16/32 (tests)   32
+``resnet1d18_small``      BasicBlock x [2, 2, 2, 2], widths 16-128    128
+``ecg_baseline``          features + logistic regression (classical)  70 (+ meta)
 ========================  ==========================================  ============
 
 Layout (all variants): stem conv (kernel 15, stride 2) + BN + ReLU + max-pool (3, stride 2),
@@ -37,10 +39,11 @@ from torch import nn
 from .models import MODELS, register_model
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
-           "resnet1d_tiny", "MODEL_NAMES"]
+           "resnet1d_tiny", "resnet1d18_small", "BaselineNet", "MODEL_NAMES"]
 
 #: Names registered by this module.
-MODEL_NAMES: tuple[str, ...] = ("resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50", "resnet1d_tiny")
+MODEL_NAMES: tuple[str, ...] = ("resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50", "resnet1d_tiny",
+                                "resnet1d18_small", "ecg_baseline")
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv1d:
@@ -297,3 +300,160 @@ def resnet1d_tiny(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, 
     kw.setdefault("widths", (16, 32))
     kw.setdefault("stem_width", 16)
     return ResNet1d(BasicBlock1d, [1, 1], num_classes, in_chans, drop_rate, **kw)
+
+
+@_register("resnet1d18_small")
+def resnet1d18_small(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
+    """The 18-layer 1-D ResNet (BasicBlock x [2, 2, 2, 2], the CinC 2020 "bag of tricks"
+    depth) at a quarter of its width, 16-128 channels (stem 16): about 0.26 M parameters
+    instead of 4 M, for CPU training on a few hundred records."""
+    kw.setdefault("widths", (16, 32, 64, 128))
+    kw.setdefault("stem_width", 16)
+    return ResNet1d(BasicBlock1d, [2, 2, 2, 2], num_classes, in_chans, drop_rate, **kw)
+
+
+# ----------------------------------------------------------------------------- classical baseline
+class BaselineNet(nn.Module):
+    """The classical ECG baseline as a model of the run: hand-crafted rhythm and band-power
+    features (:func:`sigvision.ecg.ecg_features`, plus age/sex when ``meta_features``) and
+    logistic regression, one per class (multi-label) or one multinomial model (single-label).
+
+    It is fitted in closed form, not by gradient steps: :func:`sigvision.train.train_fold`
+    calls :meth:`fit` once per fold on the training records' windows and saves the result like
+    any checkpoint (``epoch_0.pt``, ``best.pt``, ``last.pt``), so ``infer``, ``blend`` and
+    ``predict`` use it beside the deep models. Its state is plain tensors (standardisation,
+    coefficients): no pickled estimator.
+
+    Input ``(batch, n_leads, n_samples)`` float32 mV at ``fs_hz`` (set by :meth:`fit`), optional
+    ``meta`` ``(batch, n_meta)``; output logits ``(batch, num_classes)`` whose sigmoid
+    (multi-label) or softmax (single-label) are the regression's probabilities.
+
+    Parameters
+    ----------
+    num_classes : int
+    in_chans : int, default 12
+        Leads; the feature vector has ``10 + 5 * in_chans`` entries (+ ``n_meta``).
+    n_meta : int, default 0
+        Size of the meta vector (:func:`sigvision.models.meta_vector`).
+    C : float, default 0.5
+        Inverse L2 strength of the regressions.
+    rr_lead : int, default 1
+        Row whose R peaks give the rhythm features (lead II in standard order; 0 with one lead).
+    """
+
+    classical = True
+    takes_meta = True
+
+    def __init__(self, num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, *, n_meta: int = 0,
+                 C: float = 0.5, rr_lead: int = 1):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes={num_classes!r} is not valid; accepted: an integer >= 1")
+        self.in_chans, self.n_meta, self.C = int(in_chans), int(n_meta), float(C)
+        self.rr_lead = min(int(rr_lead), self.in_chans - 1)
+        n_feat = 10 + 5 * self.in_chans + self.n_meta
+        self.num_features, self.num_classes = n_feat, num_classes
+        self.register_buffer("fs_hz", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(n_feat, dtype=torch.float64))
+        self.register_buffer("scale", torch.ones(n_feat, dtype=torch.float64))
+        self.register_buffer("coef", torch.zeros(num_classes, n_feat, dtype=torch.float64))
+        self.register_buffer("intercept", torch.zeros(num_classes, dtype=torch.float64))
+
+    @property
+    def fitted(self) -> bool:
+        return float(self.fs_hz) > 0
+
+    def features(self, x, meta=None, fs_hz: float | None = None):
+        """float64 (batch, num_features) features of a batch (tensor or array, mV) sampled at
+        ``fs_hz`` (default: the rate the model was fitted at)."""
+        import numpy as np
+
+        from .ecg import ecg_features
+
+        arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
+        if arr.ndim != 3 or arr.shape[1] != self.in_chans:
+            raise ValueError(f"input must have shape (batch, {self.in_chans}, n_samples); got {tuple(arr.shape)}")
+        fs = float(self.fs_hz) if fs_hz is None else float(fs_hz)
+        feats = np.stack([ecg_features(a, fs, lead=self.rr_lead) for a in arr]) if len(arr) else \
+            np.zeros((0, self.num_features - self.n_meta))
+        if self.n_meta:
+            if meta is None:
+                raise ValueError(f"this baseline was built with {self.n_meta} meta feature value(s); pass meta")
+            m = meta.detach().cpu().double().numpy() if isinstance(meta, torch.Tensor) else np.asarray(meta, float)
+            feats = np.concatenate([feats, m], axis=1)
+        return feats
+
+    def fit(self, feats, targets, *, fs_hz: float, multilabel: bool) -> dict:
+        """Fit on a feature matrix (n, num_features) and targets: multi-hot (n, num_classes)
+        when ``multilabel``, else class indices (n,). Returns the training log-loss and the
+        classes that were constant in training (predicted by their prevalence)."""
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.asarray(feats, np.float64)
+        if X.ndim != 2 or X.shape[1] != self.num_features:
+            raise ValueError(f"features must have shape (n, {self.num_features}); got {X.shape}")
+        mean, scale = X.mean(0), X.std(0)
+        scale[scale < 1e-12] = 1.0
+        Z = (X - mean) / scale
+        coef = np.zeros((self.num_classes, self.num_features))
+        icpt = np.zeros(self.num_classes)
+        constant = []
+        y = np.asarray(targets)
+        if multilabel:
+            for k in range(self.num_classes):
+                yk = (y[:, k] > 0.5).astype(int)
+                if yk.min() == yk.max():  # one label value: its prevalence, as a logit
+                    p = float(np.clip(yk.mean(), 1e-4, 1 - 1e-4))
+                    icpt[k] = np.log(p / (1 - p))
+                    constant.append(k)
+                    continue
+                lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Z, yk)
+                coef[k], icpt[k] = lr.coef_[0], lr.intercept_[0]
+        else:
+            y = y.astype(int)
+            present = np.unique(y)
+            if len(present) < 2:
+                p = np.full(self.num_classes, 1e-4)
+                p[present] = 1.0
+                icpt[:] = np.log(p / p.sum())
+                constant = list(range(self.num_classes))
+            else:
+                lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(Z, y)
+                if len(present) == 2:  # sklearn's binary model: one coefficient row for the second class
+                    coef[present[1]], icpt[present[1]] = lr.coef_[0], lr.intercept_[0]
+                else:
+                    coef[present], icpt[present] = lr.coef_, lr.intercept_
+                absent = [k for k in range(self.num_classes) if k not in set(present)]
+                icpt[absent] = -30.0
+        with torch.no_grad():
+            self.fs_hz.fill_(float(fs_hz))
+            self.mean.copy_(torch.from_numpy(mean))
+            self.scale.copy_(torch.from_numpy(scale))
+            self.coef.copy_(torch.from_numpy(coef))
+            self.intercept.copy_(torch.from_numpy(icpt))
+        logits = torch.from_numpy(Z @ coef.T + icpt)
+        if multilabel:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(y.astype(np.float64)))
+        else:
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.astype(np.int64)))
+        return {"train_loss": float(loss), "constant_classes": constant}
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.fitted:
+            raise RuntimeError("the baseline is not fitted: train it with sigvision train (model.name: ecg_baseline)")
+        feats = torch.from_numpy(self.features(x, meta))
+        z = (feats - self.mean) / self.scale
+        return (z @ self.coef.T + self.intercept).to(torch.float32).to(x.device)
+
+
+def _baseline_builder(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, *, meta_features=(),
+                      **kw) -> BaselineNet:
+    """``ecg_baseline``: :class:`BaselineNet` (takes the run's meta features itself)."""
+    from .models import META_SIZES
+
+    return BaselineNet(num_classes, in_chans, drop_rate, n_meta=sum(META_SIZES[m] for m in meta_features), **kw)
+
+
+_baseline_builder.takes_meta = True
+_register("ecg_baseline")(_baseline_builder)

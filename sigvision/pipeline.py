@@ -41,7 +41,8 @@ from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
 
 __all__ = ["blend_paths", "run_blend", "run_postprocess", "run_evaluate", "blend_csv_path", "post_csv_path",
-           "fit_temperature", "apply_temperature"]
+           "fit_temperature", "apply_temperature", "ecg_decision_rule", "ecg_decide", "tune_ecg_thresholds",
+           "nested_ecg_decisions"]
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +257,66 @@ def _truth_matrix(labels, n_classes: int) -> np.ndarray:
     return y.astype(bool)
 
 
+def ecg_decision_rule(cfg: Config, classes) -> dict:
+    """How an ECG run turns probabilities into decisions: the rule options of
+    ``postprocess.options`` and, for a binary task, that one threshold on the positive class
+    decides (``binary``)."""
+    opts = dict(cfg.postprocess.options)
+    nx = bool(opts.pop("normal_excludes_abnormal", False))
+    if opts:
+        raise InputFileError(None, f"unknown ECG post-processing option(s) {', '.join(opts)}",
+                             "accepted: normal_excludes_abnormal")
+    normal = next((c for c in classes if "426783006" in str(c).split("|")), classes[0])
+    binary = cfg.data.ecg_task == "binary" and len(classes) == 2
+    return {"normal_class": normal, "normal_excludes_abnormal": nx and not binary, "binary": binary}
+
+
+def ecg_decide(probs: np.ndarray, thresholds, classes, rule: dict) -> np.ndarray:
+    """Decisions (n, C) bool from probabilities and the thresholds of :func:`tune_ecg_thresholds`: the
+    positive class when its probability reaches the threshold, else the other (binary), or
+    per class (:func:`sigvision.ecg.apply_thresholds`)."""
+    from .ecg import apply_thresholds
+
+    t = np.asarray(thresholds, dtype=np.float64)
+    if rule.get("binary"):
+        pos = probs[:, 1] >= t[1]
+        return np.stack([~pos, pos], axis=1)
+    return apply_thresholds(probs, t, classes=classes, normal_class=rule["normal_class"],
+                            normal_excludes_abnormal=rule["normal_excludes_abnormal"])
+
+
+def tune_ecg_thresholds(probs: np.ndarray, y: np.ndarray, classes, rule: dict, challenge: str) -> np.ndarray:
+    """Thresholds tuned on labelled (OOF) probabilities: binary tasks one threshold on the
+    positive class (mean F1 of both decisions, never a constant answer); multi-label tasks the
+    Challenge score for its scored classes and F1 for the others
+    (:func:`sigvision.ecg.tune_decision_thresholds`)."""
+    from .ecg import tune_binary_threshold, tune_decision_thresholds
+
+    if rule.get("binary"):  # the negative class's entry: the same rule seen from its side (p0 > 1 - t)
+        t = tune_binary_threshold(probs[:, 1], y[:, 1])
+        return np.asarray([1.0 - t, t])
+    t, _ = tune_decision_thresholds(probs, y, classes, challenge=challenge, normal_class=rule["normal_class"],
+                                    normal_excludes_abnormal=rule["normal_excludes_abnormal"])
+    return t
+
+
+def nested_ecg_decisions(probs: np.ndarray, y: np.ndarray, fold_of_row: np.ndarray, classes, rule: dict,
+                         challenge: str) -> tuple[np.ndarray, dict]:
+    """Out-of-fold decisions: the rows of fold k decided with thresholds tuned on the other
+    folds' rows (:func:`tune_ecg_thresholds`). Returns the (n, C) bool decisions and the
+    thresholds per fold plus ``all`` (tuned on every row, for new records)."""
+    labels_out = np.zeros_like(probs, dtype=bool)
+    thresholds = {}
+    for k in np.unique(fold_of_row):
+        t = tune_ecg_thresholds(probs[fold_of_row != k], y[fold_of_row != k], classes, rule, challenge)
+        labels_out[fold_of_row == k] = ecg_decide(probs[fold_of_row == k], t, classes, rule)
+        thresholds[f"fold_{int(k)}"] = t.tolist()
+    thresholds["all"] = tune_ecg_thresholds(probs, y, classes, rule, challenge).tolist()
+    return labels_out, thresholds
+
+
 def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
-    """Per-class thresholds tuned on OOF predictions (challenge metric) -> files_post.csv.
+    """Decision thresholds tuned on OOF predictions -> files_post.csv (:func:`tune_ecg_thresholds`).
 
     For the OOF split the thresholds applied to fold k's records are tuned on the other
     folds only (nested), so the reported scores are not tuned on the rows they score.
@@ -266,27 +325,16 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
 
     import pandas as pd
 
-    from .ecg import apply_thresholds, load_challenge_weights, tune_thresholds
-    from .loaders.dx import scored_classes
-
     table = pd.read_csv(src, dtype={"record": str})
     side = json.loads(src.with_suffix(".json").read_text())
     classes = side["classes"]
     probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
-    opts = dict(cfg.postprocess.options)
-    nx = bool(opts.pop("normal_excludes_abnormal", False))
-    if opts:
-        raise InputFileError(None, f"unknown ECG post-processing option(s) {', '.join(opts)}",
-                             "accepted: normal_excludes_abnormal")
-    wclasses, W = load_challenge_weights()
-    if list(classes) != list(wclasses):
-        keep = [wclasses.index(c) for c in classes if c in wclasses]
-        W = W[np.ix_(keep, keep)] if len(keep) == len(classes) else np.eye(len(classes))
-    normal = next((c for c in classes if "426783006" in str(c).split("|")), classes[0])
-    kw = {"normal_class": normal, "normal_excludes_abnormal": nx}
+    rule = ecg_decision_rule(cfg, classes)
+    challenge = str(cfg.data.challenge)
     if cfg.postprocess.method == "argmax" or side.get("labels") is None and cfg.blend.split == "oof":
-        thresholds = {"all": [0.5] * len(classes)}
-        labels_out = apply_thresholds(probs, np.full(len(classes), 0.5), classes=classes, **kw)
+        t = np.full(len(classes), 0.5)
+        thresholds = {"all": t.tolist()}
+        labels_out = ecg_decide(probs, t, classes, rule)
     elif cfg.blend.split == "oof":
         y = _truth_matrix(side["labels"], len(classes))
         folds = pd.read_csv(cfg.prepared_path / f"folds_{cfg.train.folds}.csv", dtype={"record": str})
@@ -297,23 +345,17 @@ def _postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
                                  "a fold are tuned on the other folds' predictions",
                                  "train and infer at least 2 folds (train.train_folds), or set "
                                  "postprocess.method: argmax (thresholds 0.5)")
-        labels_out = np.zeros_like(probs, dtype=bool)
-        thresholds = {}
-        for k in np.unique(f):
-            t = tune_thresholds(probs[f != k], y[f != k], W, classes, **kw)
-            labels_out[f == k] = apply_thresholds(probs[f == k], t, classes=classes, **kw)
-            thresholds[f"fold_{int(k)}"] = t.tolist()
-        thresholds["all"] = tune_thresholds(probs, y, W, classes, **kw).tolist()
+        labels_out, thresholds = nested_ecg_decisions(probs, y, f, classes, rule, challenge)
     else:
         oof_csv = src.with_name(src.name.replace("_test.csv", "_oof.csv"))
         oside = json.loads(oof_csv.with_suffix(".json").read_text())
         otable = pd.read_csv(oof_csv, dtype={"record": str})
-        t = tune_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(),
-                            _truth_matrix(oside["labels"], len(classes)),
-                            W, classes, **kw)
+        t = tune_ecg_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64),
+                      _truth_matrix(oside["labels"], len(classes)), classes, rule, challenge)
         thresholds = {"all": t.tolist()}
-        labels_out = apply_thresholds(probs, t, classes=classes, **kw)
-    write_json(cfg.run_path / "thresholds.json", {"classes": classes, "thresholds": thresholds, **kw})
+        labels_out = ecg_decide(probs, t, classes, rule)
+    write_json(cfg.run_path / "thresholds.json", {"classes": classes, "thresholds": thresholds, **rule,
+                                                  "challenge": challenge})
     out = pd.DataFrame({"record": table["record"]})
     for j, c in enumerate(classes):
         out[f"prob_{c}"] = probs[:, j]
@@ -458,7 +500,7 @@ def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
     import pandas as pd
 
     from .artifacts import write_text
-    from .ecg import binary_metrics, challenge_score, load_challenge_weights, multilabel_metrics, per_class_table
+    from .ecg import binary_metrics, degenerate_decisions, multilabel_metrics, per_class_table
 
     post = pd.read_csv(src, dtype={"record": str})
     side_path = blend_csv_path(cfg).with_suffix(".json")
@@ -484,23 +526,29 @@ def _evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
     labels_out = post[[f"label_{c}" for c in classes]].to_numpy().astype(bool)
     # the decisions as written (thresholds may differ by fold): F1, precision, recall and
     # accuracy of the label_ columns; AUROC/AUPRC of the probabilities
-    m = multilabel_metrics(y, probs, None, classes, outputs=labels_out)
-    wc, W = load_challenge_weights()
-    m["challenge_score"] = float(challenge_score(y, labels_out, W, wc)) if list(wc) == list(classes) else float("nan")
-    binary = cfg.data.ecg_task == "binary" and list(classes) == ["normal", "abnormal"]
-    if binary:  # the decision is the abnormal label (what an AIWIN answer's tag holds)
-        m["binary"] = {"positive_class": "abnormal", **binary_metrics(y[:, 1], probs[:, 1], pred=labels_out[:, 1])}
+    binary = cfg.data.ecg_task == "binary" and len(classes) == 2
+    m = multilabel_metrics(y, probs, None, classes, outputs=labels_out, challenge=str(cfg.data.challenge))
+    if binary:  # the decision is the positive class's label (what an AIWIN answer's tag holds); no Challenge score
+        pos = str(classes[1])
+        m["binary"] = {"positive_class": pos, **binary_metrics(y[:, 1], probs[:, 1], pred=labels_out[:, 1])}
+        m["challenge_score"], m["challenge_note"] = float("nan"), "binary task: no Challenge score"
+        m["degenerate_decisions"] = degenerate_decisions(y[:, 1:], labels_out[:, 1:], classes[1:])
+    for finding in m["degenerate_decisions"]:
+        log.warning("evaluate: DEGENERATE DECISION RULE: %s (%s)", finding, src)
     tab = per_class_table(y, probs, None, classes, outputs=labels_out)
     write_csv(out / "per_class.csv", tab)
     quality = _quality_summary(post["quality"].fillna("")) if "quality" in post else None
     write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "split": cfg.blend.split,
                                       "source": str(src), "truth": truth,
                                       **({"quality": quality} if quality else {})})
-    keys = ("challenge_score", "accuracy", "macro_f1", "macro_precision", "macro_recall", "macro_auroc", "macro_auprc")
+    keys = ("challenge_score", "accuracy", "macro_f1", "macro_precision", "macro_recall", "sensitivity",
+            "specificity", "macro_auroc", "macro_auprc")
     lines = [f"| {k} | {m[k]:.3f} |" for k in keys]
     if binary:
-        lines += [f"| abnormal {k} | {m['binary'][k]:.3f} |" for k in ("accuracy", "precision", "recall", "f1", "auroc")]
-    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" + "\n".join(lines) + "\n")
+        lines += [f"| {pos} {k} | {m['binary'][k]:.3f} |"
+                  for k in ("accuracy", "precision", "recall", "specificity", "f1", "auroc")]
+    warn = "".join(f"\n**WARNING: degenerate decision rule.** {f}\n" for f in m["degenerate_decisions"])
+    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" + "\n".join(lines) + "\n" + warn)
     return {"overall": m, "out_dir": out, "per_night": [], "quality": quality}
 
 

@@ -80,7 +80,8 @@ def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
 #: post-processing are the run's own).
 PREDICT_SETTABLE = ("data.channels", "data.channel_aliases", "data.channel_units", "data.leads", "data.file_pattern",
                     "data.on_length_mismatch", "data.on_start_mismatch", "data.on_epoch_mismatch", "data.min_fs_hz",
-                    "data.on_low_sampling_rate", "data.on_unknown_code", "data.on_bad_signal",
+                    "data.on_low_sampling_rate", "data.on_unknown_label", "data.on_unknown_code", "data.label_map",
+                    "data.on_bad_signal",
                     "data.amplitude_bounds", "data.max_bad_fraction", "infer.batch_size", "infer.num_workers",
                     "infer.prefetch_factor", "infer.amp")
 _TYPED_OPTIONS = ("eeg", "eog", "emg", "ecg")  # predict --eeg/--eog/--emg/--ecg
@@ -287,7 +288,7 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
         # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
         # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
         # prob_/label_ columns as files_post.csv
-        from .ecg import apply_thresholds
+        from .pipeline import ecg_decide
 
         th_path = run / "thresholds.json"
         th = json.loads(th_path.read_text()) if th_path.is_file() else {}
@@ -295,8 +296,9 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
         if th and list(th.get("classes", classes)) != list(classes):
             raise InputFileError(th_path, "classes differ from the run's models'",
                                  "run postprocess again on this run to re-tune the thresholds")
-        labels = apply_thresholds(probs, t, classes=classes, normal_class=th.get("normal_class"),
-                                  normal_excludes_abnormal=th.get("normal_excludes_abnormal", False))
+        rule = {"normal_class": th.get("normal_class"), "binary": bool(th.get("binary", False)),
+                "normal_excludes_abnormal": th.get("normal_excludes_abnormal", False)}
+        labels = ecg_decide(probs, t, classes, rule)
         for j, c in enumerate(classes):
             out[f"prob_{c}"] = probs[:, j]
         for j, c in enumerate(classes):

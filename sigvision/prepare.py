@@ -314,6 +314,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
     if not d.root:
         raise InputFileError(None, "data.root is empty", "set data.root to the folder of recordings")
     cache = cache_dir_of(out, cfg) if cfg.prepare.cache_images else None
+    extra: dict = {}
     resuming = (out / JOURNAL_NAME).is_file()
     journal = _Journal(out, config_hash(cfg, ("data", "render")))
     try:
@@ -322,7 +323,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
         elif d.format == "image_folder":
             rows, recs = _prepare_image_folder(cfg, out, cache, progress, limit)
         elif d.format in ("wfdb", "aiwin", "hefei"):
-            rows, recs, n_dropped = _prepare_ecg(cfg, out, cache, progress, limit)
+            rows, recs, n_dropped, extra = _prepare_ecg(cfg, out, cache, progress, limit)
         else:  # validated by the config already
             raise ValueError(d.format)
         index = pd.DataFrame(rows)
@@ -332,7 +333,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
             write_json(cache / "render.json", {"hash": cache.name, "layout": CACHE_LAYOUT,
                                                "render": config_to_dict(cfg.render),
                                                "data": config_to_dict(cfg.data)})
-        summary = _summary(cfg, index, recs, n_dropped)
+        summary = {**_summary(cfg, index, recs, n_dropped), **extra}
         save_config(cfg, out / "config.yaml")
         write_json(out / "prepare.json", {
             "config": config_to_dict(cfg),
@@ -482,12 +483,13 @@ def _prepare_image_folder(cfg, out, cache, progress, limit):
     return rows, recs
 
 
-def _iter_ecg(cfg):
+def _iter_ecg(cfg, stats: dict | None = None):
     from .loaders import ecg as E
 
     d = cfg.data
     if d.format == "wfdb":
-        yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_code)
+        yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_label, label_map=d.label_map or None,
+                                      stats=stats)
     elif d.format == "aiwin":
         yield from E.iter_aiwin_folder(d.root, d.labels_csv or None)  # one record in memory at a time
     else:  # hefei: labels, age and sex from the label table
@@ -519,6 +521,14 @@ def _wfdb_rails_mv(rec) -> np.ndarray | None:
 
 
 def _prepare_ecg(cfg, out, cache, progress, limit):
+    """One index row per record. ``data.ecg_long_records: windows`` keeps each record whole
+    (resampled, zero-padded to ``ecg_length_s`` when shorter) for window sampling at training
+    and window averaging at prediction; ``crop`` cuts the centre ``ecg_length_s``. The image
+    cache holds the centre window. Leads are picked by :func:`~sigvision.loaders.ecg.match_leads`
+    (case-insensitive, aliases); resampling, dropped leads and records without labels are
+    counted in the summary and logged."""
+    from collections import Counter
+
     from .loaders import ecg as E
     from .quality import apply_policy, assess, check_folder, parse_labels
 
@@ -526,22 +536,19 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
     n_target = int(round(d.ecg_length_s * d.fs_hz))
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
     rows, recs = [], []
+    stats: dict = {}
+    rates, leads_out, lengths = Counter(), Counter(), []
+    unlabelled = []
     flagged, dropped, seen = [], [], 0
-    for k, rec in enumerate(progress(_iter_ecg(cfg), None, "prepare")):
+    for k, rec in enumerate(progress(_iter_ecg(cfg, stats), None, "prepare")):
         if limit is not None and k >= limit:
             break
+        take, extra = E.match_leads(rec.lead_names, d.leads, aliases=d.channel_aliases or None, source=rec.source)
         rails = _wfdb_rails_mv(rec)
-        if list(rec.lead_names) != list(d.leads):
-            missing = [l for l in d.leads if l not in rec.lead_names]
-            if missing:
-                raise InputFileError(rec.source, f"leads {', '.join(missing)} missing (record has "
-                                                 f"{', '.join(rec.lead_names)})",
-                                     "set data.leads to the leads the records have")
-            order = [list(rec.lead_names).index(l) for l in d.leads]
-            rec.signals = rec.signals[order]
-            rails = rails[order] if rails is not None and len(rails) == len(rec.lead_names) else None
+        rails = rails[take] if rails is not None and len(rails) == len(rec.lead_names) else None
+        signals = rec.signals[take]
         seen += 1
-        q = assess(rec.signals[None], ["ecg"] * len(d.leads), unit="mV", names=list(d.leads), rails=rails,
+        q = assess(signals[None], ["ecg"] * len(d.leads), unit="mV", names=list(d.leads), rails=rails,
                    bounds=d.amplitude_bounds or None)
         if q.bad.any():  # one record, judged alone; the folder-level rule comes after the loop
             flagged.append(rec.record_id)
@@ -550,26 +557,57 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
             if d.on_bad_signal == "drop":
                 dropped.append(q.labels()[0])
                 continue
-        x = E.resample_ecg(rec.signals, rec.fs_hz, d.fs_hz)
-        x = E.fix_length(x, n_target, mode="center").astype(np.float32)
+        rates[float(rec.fs_hz)] += 1
+        leads_out.update(extra)
+        x = E.resample_ecg(signals, rec.fs_hz, d.fs_hz)
+        lengths.append(x.shape[1] / d.fs_hz)
+        if d.ecg_long_records == "crop" or x.shape[1] < n_target:
+            x = E.fix_length(x, n_target, mode="center")
+        x = x.astype(np.float32)
         rid = rec.record_id
         if cfg.prepare.save_signals:
             save_npy(out / "signals" / f"{rid}.npy", x)
         if renderer is not None:
-            img = renderer.render(x[None], ["ecg"] * x.shape[0])[0]
+            img = renderer.render(E.fix_length(x, n_target, mode="center")[None], ["ecg"] * x.shape[0])[0]
             save_npy(cache / f"{rid}.npy", np.ascontiguousarray(img.transpose(2, 0, 1)))
+        if not rec.labels:
+            unlabelled.append(rid)
         rows.append({"record": rid, "subject": rec.subject_id, "source_db": _ecg_source_db(rid),
                      "age": rec.age, "sex": rec.sex or "", "labels": ";".join(rec.labels),
-                     "quality": q.labels()[0]})
+                     "duration_s": round(lengths[-1], 3), "quality": q.labels()[0]})
         recs.append({"record": rid, "subject": rec.subject_id, "fs_hz_file": rec.fs_hz,
-                     "n_samples_file": int(rec.signals.shape[1]), "source": rec.source,
-                     **_source_stats(rec.source)})
+                     "n_samples_file": int(rec.signals.shape[1]), "leads_file": ";".join(map(str, rec.lead_names)),
+                     "source": rec.source, **_source_stats(rec.source)})
     counts = parse_labels([r["quality"] for r in rows] + dropped)
     check_folder(len(flagged), seen, counts, policy=d.on_bad_signal, max_bad_fraction=d.max_bad_fraction,
                  source=d.root, what="record", examples=flagged)
     if not rows:
         raise InputFileError(d.root, "no ECG records found", "set data.root to the folder of records")
-    return rows, recs, len(dropped)
+    other = {f"{r:g}": n for r, n in rates.items() if r != d.fs_hz}
+    if other:
+        log.info("prepare: resampled %d record(s) to data.fs_hz=%g Hz (from %s Hz: records)", sum(other.values()),
+                 d.fs_hz, other)
+    if leads_out:
+        log.info("prepare: leads not in data.leads were left out: %s (lead: records)", dict(leads_out))
+    longer = sum(t > d.ecg_length_s + 1e-6 for t in lengths)
+    if longer and d.ecg_long_records == "crop":
+        log.warning("prepare: %d record(s) longer than data.ecg_length_s=%g s were cut to their centre %g s "
+                    "(data.ecg_long_records: crop); 'windows' keeps them whole", longer, d.ecg_length_s,
+                    d.ecg_length_s)
+    if unlabelled:
+        log.warning("prepare: %d of %d record(s) name no diagnosis (e.g. %s): fine for prediction; sigvision "
+                    "train refuses them unless data.on_missing_labels is drop or negative", len(unlabelled),
+                    len(rows), ", ".join(unlabelled[:5]))
+    stats_out = {
+        "fs_hz_file": {f"{r:g}": n for r, n in sorted(rates.items())},
+        "leads_left_out": dict(leads_out),
+        "duration_s": {"min": round(min(lengths), 3), "max": round(max(lengths), 3)},
+        "records_longer_than_window": int(longer),
+        "unlabelled_records": len(unlabelled),
+        "unlabelled_examples": unlabelled[:10],
+        "unknown_labels": dict(sorted(stats.get("unknown_labels", {}).items(), key=lambda kv: -kv[1])),
+    }
+    return rows, recs, len(dropped), stats_out
 
 
 def _ecg_source_db(record_id: str) -> str:

@@ -74,6 +74,7 @@ class TaskSpec:
     multilabel: bool
     targets: np.ndarray
     summary: dict
+    challenge: str = "2021"  # ECG: the Challenge year whose metric scores the classes
 
 
 def task_spec(cfg: Config, index) -> TaskSpec:
@@ -90,27 +91,56 @@ def index_label_codes(index) -> list[list[str]]:
     return [[c for c in str(v).split(";") if c] for v in index["labels"].fillna("")]
 
 
+def binary_class_names(d) -> list[str]:
+    """The two classes of a binary ECG task: ``["normal", "abnormal"]``, or with
+    ``data.positive_labels`` ``["rest", <their abbreviations joined by '+'>]`` (``["rest", "AF"]``)."""
+    if not d.positive_labels:
+        return ["normal", "abnormal"]
+    from .loaders.dx import code_to_abbreviation
+
+    return ["rest", "+".join(code_to_abbreviation(c, default=str(c)) for c in d.positive_labels)]
+
+
+def ecg_class_list(d, codes=None) -> list[str]:
+    """The classes of a multi-label ECG task under ``data`` settings ``d``: ``data.classes``,
+    else the scored classes of ``label_set`` (2021: 26, 2020: 24), else (``present``) the
+    labels found in ``codes``, sorted."""
+    from .loaders.dx import scored_classes
+
+    if d.classes:
+        return [str(c) for c in d.classes]
+    if d.label_set in ("cinc2021_scored", "cinc2020_scored"):
+        return scored_classes(merge_equivalent=True, challenge=d.label_set[4:8])
+    return sorted({c for cs in (codes or []) for c in cs})
+
+
 def ecg_targets(d, codes, record_ids, classes=None) -> TaskSpec:
     """Classes and targets of ECG records from their label codes under ``data`` settings ``d``
-    (``ecg_task``, ``label_set``, ``normal_labels``).
+    (``ecg_task``, ``label_set``/``classes``, ``normal_labels``/``positive_labels``).
 
     ``classes``: the class list of a trained model, to encode other records (a test set) in
-    its columns; codes of other classes then set no bit. Default: the classes of ``d``
-    (``label_set: present``: the codes found in ``codes``).
+    its columns; codes of other classes then set no bit. Default: :func:`ecg_class_list`.
+    A record without labels is normal (binary) and negative for every class (multi-label):
+    what ``data.on_missing_labels: negative`` asks for (:func:`load_training_index` refuses
+    or drops such records otherwise).
     """
-    from .loaders.dx import labels_to_multihot, scored_classes
+    from .loaders.dx import labels_to_multihot
 
     if d.ecg_task == "binary":
-        normal = set(d.normal_labels)
-        y = np.asarray([0 if (c and set(c) <= normal) else 1 for c in codes], dtype=np.int64)
-        return TaskSpec(["normal", "abnormal"], False, y, {"normal": int((y == 0).sum()), "abnormal": int(y.sum())})
-    if d.label_set == "cinc2021_scored":
-        classes = scored_classes(merge_equivalent=True) if classes is None else list(classes)
-        y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_code, record_ids=list(record_ids))
-        return TaskSpec(classes, True, y.astype(np.float32), {k: dict(v) for k, v in counts.items()})
-    classes = sorted({c for cs in codes for c in cs}) if classes is None else [str(c) for c in classes]
-    y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32).reshape(len(codes), len(classes))
-    return TaskSpec(classes, True, y, {})
+        names = binary_class_names(d)
+        if d.positive_labels:
+            pos = set(map(str, d.positive_labels))
+            y = np.asarray([1 if set(c) & pos else 0 for c in codes], dtype=np.int64)
+        else:
+            normal = set(d.normal_labels)
+            y = np.asarray([0 if set(c) <= normal else 1 for c in codes], dtype=np.int64)
+        return TaskSpec(names, False, y, {names[0]: int((y == 0).sum()), names[1]: int(y.sum())}, str(d.challenge))
+    classes = ecg_class_list(d, codes) if classes is None else [str(c) for c in classes]
+    if d.label_set == "present" and not d.classes:
+        y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32)
+        return TaskSpec(classes, True, y.reshape(len(codes), len(classes)), {}, str(d.challenge))
+    y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_label, record_ids=list(record_ids))
+    return TaskSpec(classes, True, y.astype(np.float32), {k: dict(v) for k, v in counts.items()}, str(d.challenge))
 
 
 def is_signal_model(name: str) -> bool:
@@ -405,20 +435,67 @@ class SignalRowsDataset(ImageRowsDataset):
 
     Reads ``<prepared>/signals/<record>.npy`` (sleep: (n_epochs, C, S) µV, scaled by 1/100;
     ECG: (C, L) mV). ``augment(x (C, L), rng) -> x`` is applied per sample when given.
+
+    ECG folders prepared with ``data.ecg_long_records: windows`` hold whole records of
+    different lengths: a batch then holds one ``ecg_length_s`` window per row, drawn at random
+    per (seed, epoch, row) when ``random_windows`` (training), else the centre window;
+    :func:`predict_dataset` predicts every window of a row instead (:meth:`windows`) and
+    aggregates them (``data.ecg_window_aggregate``).
     """
 
     kind = "signal"
+
+    def __init__(self, prepared_dir, rows, *, random_windows: bool = False, **kw):
+        super().__init__(prepared_dir, rows, **kw)
+        self.random_windows = bool(random_windows)
 
     def _set_source(self, meta: dict) -> None:
         self.cache_dir = self.prepared_dir / "signals"
         if not self.cache_dir.is_dir():
             raise InputFileError(self.prepared_dir, "has no saved signals",
                                  "prepare again with prepare.save_signals: true")
-        self.scale = 0.01 if meta["config"]["data"]["task"] == "sleep" else 1.0
+        d = meta["config"]["data"]
+        self.scale = 0.01 if d["task"] == "sleep" else 1.0
+        self.window = None  # samples per window of whole ECG records; None: fixed-length items
+        if d["task"] == "ecg" and d.get("ecg_long_records", "crop") == "windows":
+            self.window = int(round(float(d["ecg_length_s"]) * float(d["fs_hz"])))
+            self.aggregate = d.get("ecg_window_aggregate", "mean")
+
+    @property
+    def windowed(self) -> bool:
+        return self.window is not None
 
     def images(self, idx) -> np.ndarray:
         """float32 (len(idx), n_channels, n_samples) signals for row positions ``idx``."""
-        return self._gather(idx, 2, np.float32) * self.scale
+        if self.window is None:
+            return self._gather(idx, 2, np.float32) * self.scale
+        idx = np.asarray(idx, dtype=np.int64)
+        out = None
+        for j, i in enumerate(idx.tolist()):
+            rec = self._map(str(self.records[i]))
+            n = rec.shape[-1]
+            if n < self.window:
+                raise InputFileError(self.cache_dir / f"{self.records[i]}.npy", f"holds {n} samples, fewer than one "
+                                     f"window of {self.window}", "prepare again with --overwrite")
+            if self.random_windows:
+                start = int(np.random.default_rng(epoch_seed(self.seed, self.epoch, i, 11)).integers(0, n - self.window + 1))
+            else:
+                start = (n - self.window) // 2
+            if out is None:
+                out = np.empty((len(idx), rec.shape[0], self.window), np.float32)
+            out[j] = rec[:, start:start + self.window]
+        return out if out is not None else np.zeros((0, 0, self.window), np.float32)
+
+    def windows(self, i: int) -> np.ndarray:
+        """Every window of row ``i`` for prediction: (n_windows, C, window) float32, starting
+        every half window, the last one ending at the record's end (a record of one window
+        length gives one)."""
+        rec = self._map(str(self.records[i]))
+        n, w = rec.shape[-1], self.window
+        starts = list(range(0, max(n - w, 0) + 1, max(w // 2, 1)))
+        if starts[-1] != n - w:
+            starts.append(n - w)
+        return np.stack([np.asarray(rec[:, s:s + w], dtype=np.float32) for s in starts])
 
     def __getitem__(self, idx):
         single = np.isscalar(idx)
@@ -429,6 +506,22 @@ class SignalRowsDataset(ImageRowsDataset):
                 x[j] = self.augment(x[j], np.random.default_rng(epoch_seed(self.seed, self.epoch, int(i))))
         x, y, m = torch.from_numpy(x), torch.from_numpy(self.targets[idx]), torch.from_numpy(self.meta[idx])
         return (x[0], y[0], m[0]) if single else (x, y, m)
+
+
+def balanced_weights(targets: np.ndarray, multilabel: bool) -> np.ndarray:
+    """Sampling weight per training row for ``train.sampler: balanced``: ``1 / count`` of its
+    class (single-label), or of its rarest positive class (multi-label; a row without any
+    positive class counts as one more class). Every class is then drawn about equally often."""
+    y = np.asarray(targets)
+    if not multilabel:
+        counts = np.bincount(y.astype(np.int64))
+        return 1.0 / counts[y.astype(np.int64)]
+    pos = y > 0.5
+    counts = pos.sum(0).astype(np.float64)
+    none = ~pos.any(1)
+    w = np.where(pos, 1.0 / np.maximum(counts, 1), 0.0).max(1)
+    w[none] = 1.0 / max(int(none.sum()), 1)
+    return w
 
 
 def make_dataset(kind: str, prepared_dir, rows, **kw) -> ImageRowsDataset:
@@ -551,17 +644,23 @@ def image_augment(tcfg):
 
 class ShardSampler(torch.utils.data.Sampler):
     """Seeded per-epoch permutation, split across ``world`` processes (rank ``r`` takes
-    positions r, r+world, ...). Padded by wrapping so every rank gets as many indices."""
+    positions r, r+world, ...). Padded by wrapping so every rank gets as many indices.
+    With ``weights`` (one per row), each epoch is ``n`` draws with replacement in proportion
+    to them instead (``train.sampler: balanced``, :func:`balanced_weights`)."""
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1, weights=None):
         self.n, self.shuffle, self.seed, self.rank, self.world = n, shuffle, seed, rank, world
         self.epoch = 0
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _order(self) -> np.ndarray:
-        if self.shuffle:
+        if self.weights is not None:  # balanced: n draws with replacement, rare classes more often
+            rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, 3))
+            order = rng.choice(self.n, size=self.n, replace=True, p=self.weights)
+        elif self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = torch.randperm(self.n, generator=g).numpy()
         else:
@@ -746,14 +845,17 @@ def _loader(ds, sampler, batch_size, num_workers, device, drop_last=False, persi
 def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, num_workers: int = 0,
                     multilabel: bool = False, prefetch: int = -1) -> np.ndarray:
     """Probabilities (n, n_classes) for every row of ``ds``: softmax, or sigmoid per class when
-    ``multilabel`` (sharded under torchrun, gathered on every rank)."""
-    import torch.distributed as dist
-
+    ``multilabel`` (sharded under torchrun, gathered on every rank). Windowed ECG datasets
+    (:class:`SignalRowsDataset`) are predicted window by window and aggregated per row."""
     model.eval()
     world = info.world_size if info is not None else 1
     rank = info.rank if info is not None else 0
     sampler = ShardSampler(len(ds), shuffle=False, seed=0, rank=rank, world=world)
     idx = np.asarray(list(iter(sampler)), dtype=np.int64)
+    if getattr(ds, "windowed", False):
+        probs = _predict_windows(model, ds, idx, batch_size=batch_size, device=device, amp=amp,
+                                 multilabel=multilabel)
+        return _gather_predictions(idx, probs, len(ds), world)
     # One output array filled batch by batch, and each batch's tensors freed before the next batch
     # is read. A list of small per-batch results kept alive between the large, short-lived batch
     # buffers pinned the C heap, so freed batch memory could not be reused or returned and the
@@ -773,14 +875,67 @@ def predict_dataset(model, ds, *, batch_size: int, device, amp=None, info=None, 
         probs = np.zeros((0, 0), np.float32)
     elif pos != len(probs):  # the loader yields exactly the sampler's rows
         raise RuntimeError(f"predicted {pos} rows, expected {len(probs)}")
-    if world > 1:
-        parts = [None] * world
-        dist.all_gather_object(parts, (idx, probs))
-        full = np.zeros((len(ds), probs.shape[1]), np.float32)
-        for i, p in parts:
+    return _gather_predictions(idx, probs, len(ds), world)
+
+
+def _gather_predictions(idx: np.ndarray, probs: np.ndarray, n_rows: int, world: int) -> np.ndarray:
+    """This process's rows ``idx`` -> every row, gathered from every rank under torchrun."""
+    if world <= 1:
+        return probs
+    import torch.distributed as dist
+
+    parts = [None] * world
+    dist.all_gather_object(parts, (idx, probs))
+    n_cls = max((p.shape[1] for _, p in parts if p.size), default=0)
+    full = np.zeros((n_rows, n_cls), np.float32)
+    for i, p in parts:
+        if len(i):
             full[i] = p
-        return full
-    return probs
+    return full
+
+
+def _predict_windows(model, ds, idx: np.ndarray, *, batch_size: int, device, amp, multilabel: bool) -> np.ndarray:
+    """Probabilities of rows ``idx`` of a windowed ECG dataset: every window of a row
+    (:meth:`SignalRowsDataset.windows`) through the model, batch by batch, then the mean (or
+    the maximum, ``ds.aggregate``) of the window probabilities per row."""
+    out, pending, owners = None, [], []
+
+    def flush():
+        nonlocal out
+        x = torch.from_numpy(np.concatenate([p[0] for p in pending])).to(device)
+        m = torch.from_numpy(np.concatenate([p[1] for p in pending])).to(device)
+        with autocast_context(amp, device):
+            logits = model(x, m if m.shape[1] else None)
+        act = (torch.sigmoid(logits.float()) if multilabel else torch.softmax(logits.float(), dim=1)).cpu().numpy()
+        if out is None:
+            out = np.full((len(idx), act.shape[1]), -np.inf if ds.aggregate == "max" else 0.0, np.float32)
+        pos = 0
+        for j, n in owners:
+            chunk = act[pos:pos + n]
+            out[j] = np.maximum(out[j], chunk.max(0)) if ds.aggregate == "max" else out[j] + chunk.sum(0)
+            pos += n
+        pending.clear()
+        owners.clear()
+
+    counts = np.zeros(len(idx), np.int64)
+    for j, i in enumerate(idx.tolist()):
+        w = ds.windows(i)
+        counts[j] = len(w)
+        for s0 in range(0, len(w), batch_size):
+            part = w[s0:s0 + batch_size]
+            pending.append((part, np.repeat(ds.meta[[i]], len(part), axis=0)))
+            owners.append((j, len(part)))
+            if sum(len(p[0]) for p in pending) >= batch_size:
+                flush()
+    if pending:
+        flush()
+    if out is None:
+        return np.zeros((0, 0), np.float32)
+    if ds.aggregate == "mean":
+        out /= counts[:, None]
+    if not multilabel:  # the mean of softmax rows sums to one; the maximum is renormalised
+        out /= out.sum(1, keepdims=True)
+    return out
 
 
 def make_fmix(tcfg):
@@ -880,35 +1035,46 @@ def _train_one_epoch(model, loader, opt, sched, scaler, loss_fn, fmix, tcfg, dev
 
 
 def _epoch_metrics(spec: TaskSpec, y: np.ndarray, probs: np.ndarray) -> dict:
-    """Validation metrics: single-label (accuracy, macro-F1, kappa) or multi-label
-    (macro-F1 at 0.5, macro-AUROC over classes with both values, Challenge score for CinC classes)."""
-    if not spec.multilabel:
-        m = classification_metrics(y, probs.argmax(1), len(spec.classes), [str(c) for c in spec.classes])
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "kappa": m["kappa"]}
+    """Validation metrics: single-label (accuracy, macro-F1, kappa; AUROC of the second class
+    for two classes) or multi-label (macro-F1 at 0.5, macro-AUROC over classes with both
+    values, the Challenge score over the classes ``spec.challenge`` scores when its normal
+    class is among them)."""
     from sklearn.metrics import f1_score, roc_auc_score
 
+    if not spec.multilabel:
+        m = classification_metrics(y, probs.argmax(1), len(spec.classes), [str(c) for c in spec.classes])
+        out = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "kappa": m["kappa"]}
+        if len(spec.classes) == 2:
+            out["auroc"] = float(roc_auc_score(y, probs[:, 1])) if 0 < np.sum(y == 1) < len(y) else float("nan")
+        return out
     pred = probs >= 0.5
     have = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
     auroc = float(np.mean([roc_auc_score(y[:, j], probs[:, j]) for j in have])) if have else float("nan")
     present = [j for j in range(y.shape[1]) if y[:, j].any() or pred[:, j].any()]
     f1 = float(f1_score(y[:, present], pred[:, present], average="macro", zero_division=0)) if present else float("nan")
     out = {"accuracy": float((pred == (y > 0.5)).all(1).mean()), "macro_f1": f1, "auroc": auroc}
-    try:
-        from .ecg import challenge_score, load_challenge_weights
+    if _challenge_scorable(spec):
+        from .ecg import multilabel_metrics
 
-        wclasses, w = load_challenge_weights()
-        if list(wclasses) == list(spec.classes):
-            out["challenge"] = float(challenge_score(y > 0.5, pred, w, wclasses))
-    except ImportError:  # pragma: no cover - the ECG module ships with the package
-        pass
+        out["challenge"] = float(multilabel_metrics(y > 0.5, probs, None, spec.classes, outputs=pred,
+                                                    challenge=spec.challenge)["challenge_score"])
     return out
+
+
+def _challenge_scorable(spec: TaskSpec) -> bool:
+    """Whether the Challenge score is defined for these classes: at least two of them scored,
+    sinus rhythm among them."""
+    from .ecg import NORMAL_CLASS, scored_subset
+
+    cols, _ = scored_subset(spec.classes, spec.challenge)
+    return len(cols) >= 2 and any(NORMAL_CLASS in str(spec.classes[j]).split("|") for j in cols)
 
 
 def _monitor(tcfg, spec: TaskSpec) -> str:
     if tcfg.monitor != "auto":
         return tcfg.monitor
     if spec.multilabel:
-        return "challenge" if len(spec.classes) == 26 else "macro_f1"
+        return "challenge" if _challenge_scorable(spec) else "macro_f1"
     return "kappa"
 
 
@@ -1006,10 +1172,16 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
         aug = _signal_augment(cfg)
     common = {"mean": mean, "std": std, "meta_features": cfg.model.meta_features}
     ds_tr = make_dataset(kind, cfg.prepared_path, tr_rows, augment=aug, seed=epoch_seed(cfg.seed, fold, 1),
-                         targets=tr_y, **common)
+                         targets=tr_y, **common, **({"random_windows": True} if kind == "signal" else {}))
     ds_va = make_dataset(kind, cfg.prepared_path, va_rows, targets=va_y, **common)
+    if getattr(model, "classical", False):
+        meta = {**_model_meta(cfg, classes, mean, std, img_size), "multilabel": spec.multilabel, "input": kind,
+                "in_chans": in_chans}
+        return _fit_classical_fold(cfg, fold, model, ds_tr, ds_va, spec, meta, out, resume=resume, info=info,
+                                   device=device, monitor=monitor)
     sampler = ShardSampler(len(ds_tr), shuffle=True, seed=epoch_seed(cfg.seed, fold, 2), rank=info.rank,
-                           world=info.world_size)
+                           world=info.world_size,
+                           weights=balanced_weights(tr_y, spec.multilabel) if tcfg.sampler == "balanced" else None)
     # a last batch of one image fails in batch norm over a 1x1 map (small renders, CNNs): drop it
     loader = _loader(ds_tr, sampler, tcfg.batch_size, tcfg.num_workers, device,
                      drop_last=tcfg.batch_size > 1 and len(sampler) % tcfg.batch_size == 1,
@@ -1109,14 +1281,76 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     return {"fold": fold, "best": best, "best_epoch": best_epoch, "epochs_run": len(history), "monitor": monitor}
 
 
+def _classical_features(model, ds, rows: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Features of rows of a signal dataset for a classical model: every window of a windowed
+    ECG record (each a sample with its record's target), else the row's one item. Returns
+    ``(features (n_samples, n_features), row of each sample)``."""
+    feats, owner = [], []
+    for i in rows.tolist():
+        x = ds.windows(i) if getattr(ds, "windowed", False) else ds.images([i])
+        feats.append(model.features(x, np.repeat(ds.meta[[i]], len(x), axis=0), fs_hz=fs_hz))
+        owner += [i] * len(x)
+    return np.concatenate(feats), np.asarray(owner, dtype=np.int64)
+
+
+def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskSpec, meta: dict, out: Path, *,
+                        resume: bool, info, device, monitor: str) -> dict:
+    """One fold of a classical model (``ecg_baseline``): fitted once in closed form on the
+    training records (every window of each), scored on the validation fold, and saved as
+    ``epoch_0.pt``, ``best.pt`` and ``last.pt`` with a one-row ``metrics.csv``, the files a
+    deep model's fold leaves, so that infer, blend and predict treat it alike."""
+    import pandas as pd
+
+    last = out / "last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        log.info("fold %d: %s already fitted (resume)", fold, cfg.model.key)
+        return {"fold": fold, "best": ck["best"], "best_epoch": 0, "epochs_run": 1, "monitor": monitor}
+    if out.exists() and any(out.glob("*.pt")):
+        raise InputFileError(out, "already holds checkpoints",
+                             "pass --resume to continue, --overwrite to start again, or change the experiment name")
+    t0 = time.perf_counter()
+    X, owner = _classical_features(model, ds_tr, np.arange(len(ds_tr)), float(cfg.data.fs_hz))
+    fit = model.fit(X, ds_tr.targets[owner], fs_hz=float(cfg.data.fs_hz), multilabel=spec.multilabel)
+    secs = time.perf_counter() - t0
+    probs = predict_dataset(model, ds_va, batch_size=max(cfg.train.batch_size, 32), device=torch.device("cpu"),
+                            multilabel=spec.multilabel)
+    y = ds_va.targets
+    if spec.multilabel:
+        va_loss = float(nn.BCELoss()(torch.from_numpy(np.clip(probs, 1e-7, 1 - 1e-7)), torch.from_numpy(y)))
+    else:
+        va_loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1))))
+    mets = _epoch_metrics(spec, y, probs)
+    score = va_loss if monitor == "loss" else mets.get(monitor, float("nan"))
+    row = {"epoch": 0, "train_loss": fit["train_loss"], "val_loss": va_loss, **mets, "lr": float("nan"),
+           "train_img_s": len(X) / max(secs, 1e-9), "seconds": secs}
+    if fit["constant_classes"]:
+        log.info("fold %d: %d class(es) have one label value in the training records and are predicted by their "
+                 "prevalence: %s", fold, len(fit["constant_classes"]),
+                 ", ".join(str(spec.classes[k]) for k in fit["constant_classes"][:8]))
+    if info.primary:
+        state = {"model": model.state_dict(), "epoch": 0, "meta": meta}
+        for name in (["epoch_0"] if cfg.train.keep_every_epoch else []) + ["best"]:
+            _save_checkpoint(out / f"{name}.pt", state)
+        _save_checkpoint(last, {**state, "best": score, "best_epoch": 0, "bad_epochs": 0, "history": [row]})
+        write_csv(out / "metrics.csv", pd.DataFrame([row]))
+        log.info("fold %d: %s fitted on %d sample(s) of %d record(s) in %.1f s: val_loss %.4f %s", fold,
+                 cfg.model.key, len(X), len(ds_tr), secs, va_loss, " ".join(f"{k} {v:.3f}" for k, v in mets.items()))
+    return {"fold": fold, "best": score, "best_epoch": 0, "epochs_run": 1, "monitor": monitor}
+
+
 def _signal_augment(cfg: Config):
     """ECG augmentations for 1-D models (amplitude scaling, baseline wander, noise, time shift,
-    lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals)."""
+    lead dropout); off when ``train.cutout_p`` is 0 (the augmentation switch for signals).
+    Records read by windows (``data.ecg_long_records: windows``) are shifted with zeros, not
+    circularly: a circular shift's wrap-around puts one irregular RR interval in a regular
+    rhythm, which is what AF looks like."""
     if cfg.data.task != "ecg" or cfg.train.cutout_p == 0:
         return None
     from .ecg import ECGAugment
 
-    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p)
+    windows = cfg.data.ecg_long_records == "windows"
+    return ECGAugment(fs_hz=cfg.data.fs_hz, p=cfg.train.cutout_p, shift_mode="zero" if windows else "circular")
 
 
 def load_training_index(cfg: Config):
@@ -1134,7 +1368,59 @@ def load_training_index(cfg: Config):
                                  "read (its labels hold MALE/FEMALE)", "run 'sigvision prepare --overwrite' again")
     if "label" in index:
         index = index[index["label"] >= 0]
+    if cfg.data.task == "ecg" and "labels" in index:
+        index = _check_missing_labels(cfg, index)
     return index.reset_index(drop=True)
+
+
+def _check_missing_labels(cfg: Config, index):
+    """ECG records whose header named no diagnosis, by ``data.on_missing_labels``: refused
+    (naming them), dropped, or kept as negatives (every class negative / normal)."""
+    codes = index_label_codes(index)
+    missing = [str(r) for r, c in zip(index["record"], codes) if not c]
+    if not missing:
+        return index
+    policy = cfg.data.on_missing_labels
+    what = (f"{len(missing)} of {len(index)} record(s) have no labels (their header names no diagnosis: no "
+            f"'Dx:' line or LUDB diagnosis lines; e.g. {', '.join(missing[:5])})")
+    if policy == "raise":
+        if len(missing) == len(index):
+            fix = ("label the records (a '# Dx:' header line, or data.labels_csv for AIWIN/Hefei), or use "
+                   "'sigvision predict' for unlabelled records; data.on_missing_labels: negative trains on them "
+                   "as records without any finding")
+        else:
+            fix = ("label them, or set data.on_missing_labels: drop (train on the labelled records) or negative "
+                   "(they have no finding: every class negative)")
+        raise InputFileError(cfg.prepared_path, what, fix)
+    if policy == "drop":
+        log.warning("%s: dropped from training (data.on_missing_labels: drop)", what)
+        keep = np.asarray([bool(c) for c in codes])
+        if not keep.any():
+            raise InputFileError(cfg.prepared_path, what + "; none is left to train on",
+                                 "label the records, or set data.on_missing_labels: negative")
+        return index[keep]
+    log.warning("%s: trained on as records without any finding (data.on_missing_labels: negative)", what)
+    return index
+
+
+def _warn_model_selection(cfg: Config, results: list[dict], folds) -> None:
+    """Say when the checkpoint picked by a validation score cannot be trusted: validation folds
+    of a few dozen records pick noise (every fold's best at epoch 0 is the tell-tale)."""
+    sizes = folds["fold"].value_counts()
+    smallest = int(sizes.min()) if len(sizes) else 0
+    ran = [r for r in results if r.get("epochs_run", 0) > 1]
+    if len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran):
+        log.warning("every fold kept epoch 0 as its best (%s on validation folds of %d-%d records): the validation "
+                    "score picks noise at this size; predict with the last epoch of a schedule (infer.checkpoint: "
+                    "last, blend.checkpoint: last, as configs/ecg_real_1d.yaml does)", results[0].get("monitor"),
+                    smallest, int(sizes.max()))
+    try:
+        which = cfg.infer_checkpoint
+    except ConfigError:
+        return
+    if not (len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran)) and which == "best" and smallest < 50 and ran:
+        log.warning("infer.checkpoint=best picks each fold's epoch on a validation fold of as few as %d records, "
+                    "which rewards noise; consider infer.checkpoint: last with a decaying schedule", smallest)
 
 
 def run_info() -> dict:
@@ -1268,6 +1554,8 @@ def _train_locked(cfg: Config, index, spec, mdir: Path, info, *, resume, progres
     try:
         results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
                               epoch_callback=epoch_callback) for k in todo]
+        if info.primary and cfg.data.task == "ecg":
+            _warn_model_selection(cfg, results, folds)
         if info.enabled:
             # no rank tears the process group down while rank 0 still writes its last checkpoint:
             # a gloo rank that did aborted now and then ('terminate called without an active exception')

@@ -171,7 +171,7 @@ def case_corrupt_wfdb_header(t):
 
 def case_unknown_snomed_raise(t):
     d = _ecg(t / "ecg", lambda d: _edit(d / "E07500.hea", "# Dx: ", "# Dx: 999999999,"))
-    return _ecg_prep(d, t / "out") + ["--set", "data.on_unknown_code=raise"], "999999999"
+    return _ecg_prep(d, t / "out") + ["--set", "data.on_unknown_label=raise"], "999999999"
 
 
 def case_config_unknown_key(t):

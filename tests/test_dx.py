@@ -78,9 +78,12 @@ def test_unscored_code_is_counted_not_a_class():
     assert counts["unknown"] == {}
 
 
-def test_unknown_code_warns_by_default():
-    with pytest.warns(UserWarning, match=r"1 label.*unknown.*'123'"):
-        m, counts = dx.labels_to_multihot([["123", "426783006"], ["426783006"]])
+def test_unknown_code_warns_by_default_through_logging(caplog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # logging, not the warnings module
+        with caplog.at_level("WARNING", logger="sigvision.loaders.dx"):
+            m, counts = dx.labels_to_multihot([["123", "426783006"], ["426783006"]])
+    assert any("1 label" in r.message and "'123'" in r.message for r in caplog.records)
     assert counts["unknown"] == {"123": 1}
     assert m.sum() == 2
 
@@ -129,3 +132,67 @@ def test_abbreviations_match_weights_abbreviations_csv():
     with open(dx.dx_mapping_dir() / "weights_abbreviations.csv", encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")[1:]
     assert [dx.code_to_abbreviation(c) for c in dx.scored_classes()] == header
+
+
+# ----------------------------------------------------------------------------- CinC 2020 tables
+def test_2020_classes_merge_the_three_pairs_of_its_scoring_code():
+    merged = dx.scored_classes(challenge="2020")
+    flat = dx.scored_classes(merge_equivalent=False, challenge="2020")
+    assert len(flat) == 27 and len(merged) == 24
+    # the first code of a pair stands for both, at the place of the first code
+    assert merged[4] == "713427006|59118001" and "59118001" not in merged
+    assert "284470004|63593006" in merged and "427172004|17338001" in merged
+    assert "164909002" in merged  # LBBB has no complete/incomplete twin in 2020
+    assert "733534002" not in flat  # CLBBB was not scored in 2020
+    classes, w = dx.challenge_weights("2020")
+    assert classes == merged and w.shape == (24, 24) and np.allclose(np.diag(w), 1)
+    # rows of the merged class are those of its first code in the file
+    with open(dx.dx_mapping_dir() / "weights_2020.csv", encoding="utf-8") as fh:
+        rows = [line.strip().split(",") for line in fh]
+    i, j = rows[0].index("713427006"), rows[0].index("164889003")  # CRBBB row, AF column
+    assert w[merged.index("713427006|59118001"), merged.index("164889003")] == float(rows[i][j])
+    assert dx.equivalent_codes("2020")["63593006"] == "284470004|63593006"
+    with pytest.raises(ValueError, match="challenge"):
+        dx.scored_classes(challenge="2019")
+
+
+# ----------------------------------------------------------------------------- label map
+@pytest.mark.parametrize("text,codes", [
+    ("RBBB", ("59118001",)), ("af", ("164889003",)), ("I-AVB", ("270492004",)), ("Normal", ("426783006",)),
+    ("STD", ("429622005",)), ("STE", ("164931005",)), ("59118001", ("59118001",)),
+    ("Rhythm: Sinus bradycardia.", ("426177001",)), ("Ischemia: lateral wall. ", ("164861001",)),
+    ("Ventricular extrasystole, localisation: RVOT, anterior wall.", ("427172004",)),
+    ("Left ventricular hypertrophy.", ("164873001",)), ("Electric axis of the heart: normal.", ()),
+    ("STEMI: septal.", ("57054005", "164931005")), ("sinus  RHYTHM", ("426783006",)),
+])
+def test_label_map_reads_abbreviations_free_text_and_codes(text, codes):
+    assert dx.load_label_map().lookup(text) == codes
+
+
+def test_label_map_unknown_text_is_kept_and_reported():
+    labels, unknown = dx.load_label_map().map_labels(["AF", "Martian rhythm.", "RBBB", "AF"])
+    assert labels == ["164889003", "Martian rhythm", "59118001"] and unknown == ["Martian rhythm"]
+
+
+def test_user_label_map_extends_and_overrides(tmp_path):
+    f = tmp_path / "my_map.yaml"
+    f.write_text("Martian rhythm: 426783006\nAF: [164889003, 195080001]\nno finding: []\n")
+    lm = dx.LabelMap(f)
+    assert lm.lookup("martian rhythm.") == ("426783006",)
+    assert lm.lookup("AF") == ("164889003", "195080001")  # the user's entry wins
+    assert lm.lookup("No finding") == () and lm.lookup("RBBB") == ("59118001",)
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("AF: {a: 1}\n", "not a code"), ("- AF\n", "must be a mapping"), ("AF: [1\n", "not valid YAML"),
+    ("AF: 1\naf.: 2\n", "same text"),
+])
+def test_user_label_map_errors_name_the_file(tmp_path, text, problem):
+    from sigvision.errors import InputFileError
+
+    f = tmp_path / "bad_map.yaml"
+    f.write_text(text)
+    with pytest.raises(InputFileError, match=f"bad_map.yaml.*{problem}"):
+        dx.LabelMap(f)
+    with pytest.raises(InputFileError, match="label map not found"):
+        dx.LabelMap(tmp_path / "missing.yaml")

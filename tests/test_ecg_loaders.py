@@ -237,20 +237,24 @@ def test_missing_age_and_sex(tmp_path):
     assert rec.age is None and rec.sex is None and rec.labels == ["426783006"]
 
 
-def test_unknown_dx_policy(tmp_path):
+def test_unknown_dx_policy(tmp_path, caplog):
     hea = write_wfdb_mat_record(tmp_path / "d", np.zeros((1, 10)), 500, ["I"], dx=["426783006", "999999"])
-    with pytest.warns(UserWarning, match="999999"):
+    with caplog.at_level("WARNING", logger="sigvision.loaders.ecg"):
         rec = read_wfdb_record(hea)
-    assert rec.labels == ["426783006", "999999"]
-    with pytest.raises(InputFileError, match=r"d\.hea.*999999"):
+    assert any("999999" in r.message for r in caplog.records)
+    assert rec.labels == ["426783006", "999999"] and rec.meta["unknown_labels"] == ["999999"]
+    with pytest.raises(InputFileError, match=r"d\.hea.*999999.*data\.label_map"):
         read_wfdb_record(hea, on_unknown="raise")
+    caplog.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_wfdb_record(hea, on_unknown="ignore").labels == ["426783006", "999999"]
-    # A folder warns once, with the count.
+    assert not caplog.records
+    # A folder reports once, with the count.
     write_wfdb_mat_record(tmp_path / "e", np.zeros((1, 10)), 500, ["I"], dx=["999999"])
-    with pytest.warns(UserWarning, match="'999999': 2"):
+    with caplog.at_level("WARNING", logger="sigvision.loaders.ecg"):
         recs = load_wfdb_folder(tmp_path)
+    assert sum("'999999': 2" in r.message for r in caplog.records) == 1
     assert [r.record_id for r in recs] == ["d", "e"]
     with pytest.raises(InputFileError, match="999999"):
         load_wfdb_folder(tmp_path, on_unknown="raise")
@@ -568,7 +572,7 @@ def test_aiwin_folder_streams_one_record_at_a_time(tmp_path, monkeypatch):
         E.iter_aiwin_folder(d, lab)  # raised at the call, not at the first next()
 
 
-def test_aiwin_mismatch_is_reported(tmp_path):
+def test_aiwin_mismatch_is_reported(tmp_path, caplog):
     d, _ = _aiwin_folder(tmp_path)
     lab = tmp_path / "ref.csv"
     _write_csv(lab, [("A0001", 0), ("A0002", 1), ("A0009", 1)])
@@ -580,8 +584,9 @@ def test_aiwin_mismatch_is_reported(tmp_path):
         read_aiwin_folder(d, lab)
     assert len(read_aiwin_folder(d, lab, has_header=True)) == 3
     _write_csv(lab, [("A0001", 0), ("A0002", 1), ("A0009", 1)])
-    with pytest.warns(UserWarning, match="A0009"):
+    with caplog.at_level("WARNING", logger="sigvision.loaders.ecg"):
         recs = read_aiwin_folder(d, lab, on_mismatch="warn")
+    assert any("A0009" in r.message for r in caplog.records)
     assert [(r.record_id, r.labels) for r in recs] == [("A0001", ["0"]), ("A0002", ["1"]), ("A0003", [])]
 
 

@@ -287,8 +287,9 @@ def test_precision_recall_of_given_outputs():
 
 
 def test_multilabel_metrics_unknown_classes_give_nan_score_with_note():
+    # only the normal class is scored: the score needs it and another scored class
     m = ecg.multilabel_metrics(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES)
-    assert np.isnan(m["challenge_score"]) and m["challenge_note"]
+    assert np.isnan(m["challenge_score"]) and "1 of 3" in m["challenge_note"] and m["n_scored_classes"] == 1
     m = ecg.multilabel_metrics(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES, weights=TOY_W)
     assert m["challenge_score"] == pytest.approx(93 / 190)
     table = ecg.per_class_table(TOY_LABELS, TOY_OUTPUTS.astype(float), 0.5, TOY_CLASSES)
@@ -518,3 +519,101 @@ def test_baseline_classifier_on_real_records(real):
         ecg.BaselineClassifier().predict_proba_features(feats)
     with pytest.raises(ValueError, match="label rows"):
         ecg.BaselineClassifier().fit_features(feats, labels[:3])
+
+
+# ----------------------------------------------------------------------------- 2020 vs 2021, by hand
+HAND_CLASSES = ["164889003", "426783006", "164909002", "6374002"]  # AF, NSR, LBBB, BBB
+HAND_LABELS = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+HAND_OUTPUTS = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [1, 1, 0, 0], [0, 1, 0, 0]])
+
+
+def test_challenge_2021_score_by_hand():
+    """All four classes are scored in 2021 (LBBB as CLBBB|LBBB). Weights from weights.csv:
+    LBBB-BBB 0.475, NSR-AF 0.25, BBB-NSR 0.275, AF-NSR 0.25, LBBB-NSR 0.275.
+    observed = 1 + 0.475/2 + (1 + 0.25)/2 + 0.275/2 = 2.0; correct = 4;
+    inactive (NSR for all) = 0.25/2 + 0.275/2 + 1 + 0.275/2 = 1.4; score = 0.6/2.6 = 3/13."""
+    m = ecg.multilabel_metrics(HAND_LABELS, HAND_OUTPUTS.astype(float), None, HAND_CLASSES, outputs=HAND_OUTPUTS,
+                               challenge="2021")
+    assert m["n_scored_classes"] == 4
+    assert m["challenge_score"] == pytest.approx(3 / 13)
+
+
+def test_challenge_2020_score_by_hand():
+    """BBB (6374002) is not scored in 2020, so r2's output and r4's label leave the metric (as the
+    official scorer ignores unscored codes). Weights from weights_2020.csv: NSR-AF 0.25,
+    AF-NSR 0.25, LBBB-NSR 0.275. observed = 1 + 0 + (1 + 0.25)/2 + 0 = 1.625;
+    correct = 3 (r4 has no scored label); inactive = 0.25/2 + 0.275/2 + 1 + 0 = 1.2625;
+    score = 0.3625/1.7375 = 29/139."""
+    m = ecg.multilabel_metrics(HAND_LABELS, HAND_OUTPUTS.astype(float), None, HAND_CLASSES, outputs=HAND_OUTPUTS,
+                               challenge="2020")
+    assert m["n_scored_classes"] == 3 and "6374002" in m["challenge_note"]
+    assert m["challenge_score"] == pytest.approx(29 / 139)
+    # the same through the full 2020 class list and challenge_score
+    classes, w = ecg.load_challenge_weights("2020")
+    lab, out = np.zeros((4, 24), bool), np.zeros((4, 24), bool)
+    for j, c in enumerate(HAND_CLASSES[:3]):
+        lab[:, classes.index(c)] = HAND_LABELS[:, j]
+        out[:, classes.index(c)] = HAND_OUTPUTS[:, j]
+    assert ecg.challenge_score(lab, out, w, classes) == pytest.approx(29 / 139)
+
+
+def test_2020_equivalent_codes_score_as_one_class():
+    """RBBB labelled, CRBBB output: the same 2020 class (713427006 stands for 59118001)."""
+    classes, w = ecg.load_challenge_weights("2020")
+    from sigvision.loaders.dx import labels_to_multihot
+
+    lab, _ = labels_to_multihot([["59118001"], ["426783006"]], classes)
+    out, _ = labels_to_multihot([["713427006"], ["426783006"]], classes)
+    assert ecg.challenge_score(lab, out, w, classes) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- the constant-rule guard
+def test_degenerate_decisions_flag_a_constant_model():
+    rng = np.random.default_rng(0)
+    y = (rng.random((100, 3)) < [0.3, 0.1, 0.6]).astype(int)
+    assert ecg.degenerate_decisions(y, y, ["a", "b", "c"]) == []
+    const = np.zeros_like(y)
+    const[:, 2] = 1  # class c on for everyone, a and b never
+    found = ecg.degenerate_decisions(y, const, ["a", "b", "c"])
+    assert found[0].startswith("every one of the 100 records gets the same output (c)")
+    assert any(f.startswith("class a: the decision is off for 100 of 100") for f in found)
+    assert any(f.startswith("class c: the decision is on for 100 of 100") for f in found)
+    nearly = y.copy()
+    nearly[:, 1] = 0
+    nearly[0, 1] = 1  # b on for 1 record of 100, truth about 10
+    assert [f for f in ecg.degenerate_decisions(y, nearly, ["a", "b", "c"]) if f.startswith("class b")]
+    # a rare class (2 positives) left off is not flagged: too few to tell
+    rare = np.zeros((100, 1), int)
+    rare[:2] = 1
+    assert ecg.degenerate_decisions(rare, np.zeros_like(rare), ["r"]) == []
+
+
+def test_binary_threshold_never_picks_a_constant_rule():
+    """85 % abnormal: 'abnormal for everyone' has an F1 of 0.92 for the abnormal class; the tuner
+    maximises the mean F1 of both decisions and refuses constant rules."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(200) < 0.85).astype(int)
+    p = np.clip(0.55 + 0.1 * (y - 0.5) + rng.normal(0, 0.15, 200), 0, 1)  # weakly informative
+    t = ecg.tune_binary_threshold(p, y)
+    d = p >= t
+    assert 0 < d.sum() < len(d)
+    best_constant = ecg._f1_pair(y.astype(bool), np.ones(200, bool))
+    assert np.mean(ecg._f1_pair(y.astype(bool), d)) > np.mean(best_constant)
+    # all scores below 0.05 (a small model on a rare class): the percentile candidates still split them
+    q = rng.random(200) * 0.01 + 0.01 * y
+    t = ecg.tune_class_threshold_f1(q, y)
+    assert 0 < (q >= t).sum() < 200
+
+
+def test_tune_decision_thresholds_mixes_challenge_and_f1_classes():
+    rng = np.random.default_rng(2)
+    classes = ["426783006", "164889003", "429622005"]  # NSR, AF (scored), STD (not scored in 2020)
+    y = np.zeros((120, 3), bool)
+    y[:40, 0], y[40:80, 1], y[80:, 2] = True, True, True
+    p = np.clip(y * 0.3 + rng.random((120, 3)) * 0.6, 0, 1)
+    t, rep = ecg.tune_decision_thresholds(p, y, classes, challenge="2020")
+    assert rep == {"scored": ["426783006", "164889003"], "f1": ["429622005"]}
+    out = ecg.apply_thresholds(p, t)
+    assert ecg.degenerate_decisions(y, out, classes) == []
+    m = ecg.multilabel_metrics(y, p, t, classes, challenge="2020")
+    assert m["challenge_score"] >= ecg.multilabel_metrics(y, p, 0.5, classes, challenge="2020")["challenge_score"]

@@ -13,12 +13,20 @@ Vocabulary used in this module:
 * a *scored* code is one of the 30 codes of ``dx_mapping_scored.csv`` (26 classes once the
   four equivalent pairs are merged); an *unscored* code is one of the 103 codes of
   ``dx_mapping_unscored.csv``; an *unknown* code is in neither table.
+* a *challenge* is ``"2021"`` (the tables above, ``weights.csv``: 26 classes) or ``"2020"``
+  (``weights_2020.csv`` of the 2020 Challenge: 27 codes, 24 classes once its three
+  equivalent pairs are merged; see ``LICENSE.md`` there).
+
+Headers that name diagnoses by abbreviation (CinC 2020 early release: ``#Dx: RBBB, AF``) or
+in free text (LUDB: ``#Rhythm: Sinus bradycardia.``) are mapped to codes by a
+:class:`LabelMap`: the packaged ``label_map.yaml`` plus the tables' abbreviations and names,
+extended by a user's YAML file of the same form (``data.label_map``).
 """
 from __future__ import annotations
 
 import functools
 import logging
-import warnings
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -30,12 +38,16 @@ from sigvision.errors import InputFileError, SigvisionError
 
 __all__ = [
     "POLICIES",
+    "CHALLENGES",
     "dx_mapping_dir",
     "load_dx_tables",
     "scored_classes",
     "equivalent_codes",
+    "challenge_weights",
     "code_to_abbreviation",
     "labels_to_multihot",
+    "LabelMap",
+    "load_label_map",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,7 +58,16 @@ POLICIES: tuple[str, ...] = ("warn", "raise", "ignore")
 _SCORED_CSV = "dx_mapping_scored.csv"
 _UNSCORED_CSV = "dx_mapping_unscored.csv"
 _WEIGHTS_CSV = "weights.csv"
+_LABEL_MAP = "label_map.yaml"
 _RAISE = object()
+
+#: Challenge years whose scoring sigvision ships (``data.challenge``).
+CHALLENGES: tuple[str, ...] = ("2021", "2020")
+_WEIGHTS_FILES = {"2021": _WEIGHTS_CSV, "2020": "weights_2020.csv"}
+#: Codes the 2020 scoring code (``evaluate_12ECG_score.py``) scores as one class; the first
+#: of each pair stands for both. The 2021 table marks its pairs in the header (``a|b``).
+EQUIVALENT_2020: tuple[tuple[str, str], ...] = (
+    ("713427006", "59118001"), ("284470004", "63593006"), ("427172004", "17338001"))
 
 
 def check_policy(value: str, name: str = "on_unknown") -> str:
@@ -140,48 +161,98 @@ def load_dx_tables() -> pd.DataFrame:
     return _tables().copy()
 
 
-@functools.lru_cache(maxsize=1)
-def _weights_header() -> tuple[str, ...]:
-    path = _csv_path(_WEIGHTS_CSV)
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline().strip()
-    cells = [c.strip() for c in first.split(",")]
-    if len(cells) < 2 or cells[0] != "":
-        raise InputFileError(path, "first line is not the class header ',code,code,...'", "restore the unmodified weights.csv")
-    return tuple(cells[1:])
+def _check_challenge(challenge) -> str:
+    c = str(challenge)
+    if c not in CHALLENGES:
+        raise ValueError(f"challenge={challenge!r} is not valid; accepted: {', '.join(CHALLENGES)}")
+    return c
 
 
-def scored_classes(merge_equivalent: bool = True) -> list[str]:
-    """Class ids of the Challenge's scored diagnoses, in the order of ``weights.csv``.
+@functools.lru_cache(maxsize=4)
+def _weights(challenge: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """Class ids (equivalent codes joined by ``|``) and reward matrix of one Challenge year."""
+    path = _csv_path(_WEIGHTS_FILES[challenge])
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = [[c.strip() for c in line.split(",")] for line in fh if line.strip()]
+    header, body = rows[0][1:], rows[1:]
+    if rows[0][0] != "" or [r[0] for r in body] != header or any(len(r) != len(header) + 1 for r in body):
+        raise InputFileError(path, "is not a square table whose row ids equal its column ids (',code,code,...')",
+                             f"restore the unmodified Challenge {path.name}")
+    try:
+        values = np.array([[float(v) if v else np.nan for v in r[1:]] for r in body], dtype=np.float64)
+    except ValueError:
+        raise InputFileError(path, "holds a weight that is not a number", f"restore the unmodified {path.name}") from None
+    if challenge == "2020":  # merge the pairs as the 2020 scoring code does
+        keep, ids = [], []
+        for i, code in enumerate(header):
+            pair = next((p for p in EQUIVALENT_2020 if code in p), None)
+            if pair is not None and code != pair[0]:
+                j = header.index(pair[0])
+                if not (np.array_equal(values[i], values[j]) and np.array_equal(values[:, i], values[:, j])):
+                    raise InputFileError(path, f"codes {pair[0]} and {code}, scored as one class, have different "
+                                         "weights", f"restore the unmodified {path.name}")
+                continue
+            keep.append(i)
+            ids.append("|".join(pair) if pair is not None else code)
+        header, values = ids, values[np.ix_(keep, keep)]
+    values.setflags(write=False)
+    return tuple(header), values
+
+
+def challenge_weights(challenge: str = "2021") -> tuple[list[str], np.ndarray]:
+    """Class ids and reward matrix of the PhysioNet/CinC Challenge metric of one year.
+
+    Parameters
+    ----------
+    challenge : {"2021", "2020"}
+        ``"2021"``: the 26 classes of ``weights.csv``; ``"2020"``: ``weights_2020.csv``'s 27
+        codes as 24 classes (:data:`EQUIVALENT_2020` merged, ids ``"713427006|59118001"``, ...).
+
+    Returns
+    -------
+    classes : list of str
+        Class ids in file order (a merged class at the place of its first code).
+    weights : ndarray, float64, shape (n_classes, n_classes)
+        ``weights[i, j]``: reward for outputting class ``j`` on a recording labelled ``i``.
+        A fresh copy.
+    """
+    classes, values = _weights(_check_challenge(challenge))
+    return list(classes), values.copy()
+
+
+def scored_classes(merge_equivalent: bool = True, challenge: str = "2021") -> list[str]:
+    """Class ids of the Challenge's scored diagnoses, in the order of its weights table.
 
     Parameters
     ----------
     merge_equivalent : bool, default True
-        ``True``: the 26 classes of the Challenge metric; codes scored as the same diagnosis
-        form one class whose id joins them with ``"|"`` exactly as in ``weights.csv``
+        ``True``: the classes of the Challenge metric (2021: 26, 2020: 24); codes scored as
+        the same diagnosis form one class whose id joins them with ``"|"``
         (``"733534002|164909002"``, ``"713427006|59118001"``, ``"284470004|63593006"``,
-        ``"427172004|17338001"``). ``False``: 30 single-code classes, each merged id
-        replaced in place by its codes.
+        ``"427172004|17338001"`` in 2021). ``False``: single-code classes, each merged id
+        replaced in place by its codes (2021: 30, 2020: 27).
+    challenge : {"2021", "2020"}, default "2021"
 
     Returns
     -------
     list of str
     """
-    header = _weights_header()
+    header = _weights(_check_challenge(challenge))[0]
     if merge_equivalent:
         return list(header)
     return [code for cls in header for code in cls.split("|")]
 
 
-def equivalent_codes() -> dict[str, str]:
-    """Map every scored code to its (possibly merged) class id in ``weights.csv``.
+def equivalent_codes(challenge: str = "2021") -> dict[str, str]:
+    """Map every scored code to its (possibly merged) class id.
 
     Returns
     -------
     dict of str to str
-        e.g. ``{"59118001": "713427006|59118001", "426783006": "426783006", ...}`` (30 keys).
+        e.g. ``{"59118001": "713427006|59118001", "426783006": "426783006", ...}`` (2021: 30
+        keys, 2020: 27).
     """
-    return {code: cls for cls in _weights_header() for code in cls.split("|")}
+    return {code: cls for cls in _weights(_check_challenge(challenge))[0] for code in cls.split("|")}
 
 
 def code_to_abbreviation(code: str | int, default=_RAISE) -> str:
@@ -250,7 +321,7 @@ def labels_to_multihot(
         Default: :func:`scored_classes` (the 26 merged Challenge classes).
     on_unknown : {"warn", "raise", "ignore"}, default "warn"
         What to do with a code that is neither a class nor in either Challenge table:
-        ``"warn"`` emits one ``UserWarning`` (and a log record) with the counts,
+        ``"warn"`` logs one warning (``logging``) with the counts,
         ``"raise"`` raises :class:`~sigvision.errors.SigvisionError` naming the code and
         the record, ``"ignore"`` only counts it. Such codes never set a bit.
     record_ids : sequence of str, optional
@@ -327,6 +398,168 @@ def labels_to_multihot(
             f"{total} label(s) with {len(counts['unknown'])} unknown diagnosis code(s) ignored "
             f"(in neither Challenge table): {dict(counts['unknown'].most_common(10))}"
         )
-        logger.debug(msg)
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        logger.warning(msg)
     return out, {k: dict(v) for k, v in counts.items()}
+
+
+# ----------------------------------------------------------------------------- label map
+_SPACES = re.compile(r"\s+")
+_CODE_RE = re.compile(r"^\d+$")
+
+
+def normalize_label_text(text: str) -> str:
+    """The form label-map keys are compared in: case-folded, runs of spaces made one, outer
+    spaces and trailing full stops removed (``" Sinus  rhythm. "`` -> ``"sinus rhythm"``)."""
+    return _SPACES.sub(" ", str(text)).strip().rstrip(".").strip().casefold()
+
+
+def _label_heads(key: str) -> list[str]:
+    """Shorter forms of a normalised statement, cut at the last ':' or ',' one at a time:
+    ``"ventricular extrasystole, type: single pvc"`` -> ``["ventricular extrasystole, type",
+    "ventricular extrasystole"]``."""
+    out = []
+    while True:
+        cut = max(key.rfind(":"), key.rfind(","))
+        if cut <= 0:
+            return out
+        key = key[:cut].strip().rstrip(".").strip()
+        if key:
+            out.append(key)
+
+
+def _map_values(value, where: str, path) -> tuple[str, ...]:
+    def one(v) -> str:
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or not str(v).strip():
+            raise InputFileError(path, f"{where}: {v!r} is not a code or class name",
+                                 "give a SNOMED CT code (e.g. 426783006), a class name, a list of them, or [] "
+                                 "for a statement that is no finding")
+        return str(v).strip()
+
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(one(v) for v in value)
+    return (one(value),)
+
+
+def _read_label_map_yaml(path: Path) -> dict[str, tuple[str, ...]]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "label map not found", "set data.label_map to a YAML file of 'text: code' lines "
+                             "(see sigvision/resources/dx_mapping/label_map.yaml)")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputFileError(p, f"label map is not valid YAML ({first})", "write one 'text: code' line per entry") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputFileError(p, f"label map must be a mapping of text -> code(s), got a {type(data).__name__}",
+                             "write one 'text: code' line per entry, e.g. 'Sinus rhythm: 426783006'")
+    out: dict[str, tuple[str, ...]] = {}
+    origin: dict[str, str] = {}
+    for k, v in data.items():
+        key = normalize_label_text(k)
+        if not key:
+            raise InputFileError(p, f"label map entry {k!r} has an empty key", "remove it")
+        if key in out and out[key] != _map_values(v, f"entry {k!r}", p):
+            raise InputFileError(p, f"entries {origin[key]!r} and {k!r} are the same text (case and full stops "
+                                 "ignored) but map to different codes", "keep one of them")
+        out[key] = _map_values(v, f"entry {k!r}", p)
+        origin[key] = str(k)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_label_map() -> dict[str, tuple[str, ...]]:
+    return _read_label_map_yaml(_csv_path(_LABEL_MAP))
+
+
+@functools.lru_cache(maxsize=1)
+def _table_lookup() -> dict[str, tuple[str, ...]]:
+    """Abbreviations and diagnosis names of both Challenge tables -> code (case-insensitive)."""
+    table = _tables()
+    out: dict[str, tuple[str, ...]] = {}
+    for col in ("abbreviation", "name"):
+        for text, code in zip(table[col], table["code"]):
+            key = normalize_label_text(text)
+            if key and key not in out:
+                out[key] = (code,)
+    return out
+
+
+class LabelMap:
+    """Diagnosis statements (codes, abbreviations, free text) -> label codes.
+
+    Lookup of one statement, first hit wins:
+
+    1. a statement of digits only is a code and stays as it is (``"59118001"``);
+    2. the user's map (``data.label_map``), then the packaged ``label_map.yaml``, then the
+       abbreviations and diagnosis names of the Challenge tables, compared after
+       :func:`normalize_label_text` (case, spaces and trailing full stops ignored);
+    3. the same with the statement cut at its last ``:`` or ``,``, repeatedly
+       (``"Ischemia: lateral wall."`` -> ``"Ischemia"``).
+
+    Parameters
+    ----------
+    user_map : str or Path, optional
+        A YAML file ``text: code`` / ``text: [code, code]`` / ``text: []`` whose entries take
+        precedence over the packaged ones.
+    """
+
+    def __init__(self, user_map: str | Path | None = None):
+        self.user_map_path = Path(user_map) if user_map else None
+        self._user = _read_label_map_yaml(self.user_map_path) if self.user_map_path else {}
+        self._maps = (self._user, _builtin_label_map(), _table_lookup())
+
+    def lookup(self, text: str) -> tuple[str, ...] | None:
+        """Codes of one statement: a tuple (empty for a known statement that is no finding),
+        or ``None`` when nothing matches."""
+        raw = str(text).strip()
+        if _CODE_RE.match(raw):
+            return (raw,)
+        key = normalize_label_text(raw)
+        if not key:
+            return ()
+        for candidate in [key] + _label_heads(key):
+            for m in self._maps:
+                if candidate in m:
+                    return m[candidate]
+        return None
+
+    def map_labels(self, statements: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Codes of several statements, in order and without repeats, and the statements that
+        matched nothing (kept as written, stripped, in the codes too).
+
+        Returns
+        -------
+        labels : list of str
+        unknown : list of str
+        """
+        labels: list[str] = []
+        unknown: list[str] = []
+        for s in statements:
+            codes = self.lookup(s)
+            if codes is None:
+                text = _SPACES.sub(" ", str(s)).strip().rstrip(".").strip()
+                unknown.append(text)
+                codes = (text,)
+            for c in codes:
+                if c not in labels:
+                    labels.append(c)
+        return labels, unknown
+
+    def is_known_code(self, code: str) -> bool:
+        """Whether a code is in a Challenge table or among the values of a label map."""
+        if code in set(_tables()["code"]):
+            return True
+        return any(code in vals for m in self._maps[:2] for vals in m.values())
+
+
+@functools.lru_cache(maxsize=16)
+def load_label_map(user_map: str | None = None) -> LabelMap:
+    """The :class:`LabelMap` of an optional user YAML file (cached per path)."""
+    return LabelMap(user_map or None)

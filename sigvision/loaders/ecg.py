@@ -9,9 +9,14 @@ Supported layouts
   text header plus either a MATLAB v4 ``<rec>.mat`` file holding one variable ``val``
   (digital units, shape ``(n_leads, n_samples)``; header format ``16x1+24``) or ordinary
   WFDB ``.dat`` signal files (formats 8, 16, 24, 32, 61, 80, 160, 212, 310, 311 and the
-  FLAC formats, read through :func:`wfdb.rdrecord`). ``# Age:``, ``# Sex:`` and ``# Dx:``
-  header comments give age, sex and SNOMED CT labels. See :func:`read_wfdb_record`,
-  :func:`iter_wfdb_folder`, :func:`load_wfdb_folder`, :func:`write_wfdb_mat_record`.
+  FLAC formats, read through :func:`wfdb.rdrecord`). Header comments give age, sex and
+  labels: ``# Age:``/``# Sex:``/``# Dx:`` (CinC; ``Dx`` as SNOMED CT codes, 2021, or as
+  abbreviations, the 2020 early release's ``#Dx: RBBB, AF``), or LUDB's ``#<age>:``,
+  ``#<sex>:`` and the free-text diagnosis lines after ``#<diagnoses>:``; abbreviations and
+  text become codes through a :class:`~sigvision.loaders.dx.LabelMap`. Lead names are matched
+  case-insensitively with the usual aliases (:func:`match_leads`). See
+  :func:`read_wfdb_record`, :func:`iter_wfdb_folder`, :func:`load_wfdb_folder`,
+  :func:`write_wfdb_mat_record`.
 * **AIWIN 2021** ECG task (http://ailab.aiwin.org.cn/competitions/64): one ``.mat`` file per
   record holding a 12 x N matrix (variable ``ecgdata`` in the public solutions; 500 Hz,
   10 s, mV) plus a label CSV ``name,label[,label...]``. See :func:`read_aiwin_folder`.
@@ -27,10 +32,10 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import re
 import struct
-import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -41,7 +46,7 @@ import numpy as np
 from sigvision.artifacts import write_bytes, write_text
 from sigvision.errors import InputFileError
 from sigvision.loaders.base import ECGRecord
-from sigvision.loaders.dx import check_policy, load_dx_tables
+from sigvision.loaders.dx import LabelMap, check_policy, load_label_map
 
 __all__ = [
     "STANDARD_LEADS",
@@ -64,12 +69,25 @@ __all__ = [
     "derive_limb_leads",
     "resample_ecg",
     "fix_length",
+    "match_leads",
+    "LEAD_ALIASES",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Standard 12-lead order used by every 12-lead record sigvision produces.
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: The 8 independent leads stored in Hefei contest files.
 HEFEI_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+#: Other names of the standard leads, beside the case-insensitive name itself (``i``,
+#: ``avr``, ``AVR``): Roman-numeral ``D`` names (DI, DII, DIII; Italian/French devices),
+#: Arabic ``D1..D3``, ``lead I`` forms and the Holter ``MLII``. Users add their own with
+#: ``data.channel_aliases`` (``{aVR: [minus_aVR_inverted]}``).
+LEAD_ALIASES: dict[str, tuple[str, ...]] = {
+    "I": ("DI", "D1", "lead I", "lead_I"), "II": ("DII", "D2", "lead II", "lead_II", "MLII"),
+    "III": ("DIII", "D3", "lead III", "lead_III"), "aVR": ("lead aVR",), "aVL": ("lead aVL",),
+    "aVF": ("lead aVF",), **{f"V{i}": (f"lead V{i}", f"C{i}") for i in range(1, 7)},
+}
 
 #: Millivolts per header unit, keyed by the lower-cased unit string.
 _UNIT_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
@@ -352,7 +370,7 @@ def _parse_age(value: str | None, hea: Path) -> float | None:
     try:
         age = float(value.strip())
     except ValueError:
-        warnings.warn(f"{hea}: age {value!r} is not a number; age set to None", UserWarning, stacklevel=3)
+        log.warning("%s: age %r is not a number; age set to None", hea, value)
         return None
     if not math.isfinite(age) or age < 0:
         return None
@@ -368,7 +386,7 @@ def _parse_sex(value: str | None, hea: Path) -> str | None:
     if v in ("f", "female"):
         return "F"
     if v not in _MISSING_WORDS:
-        warnings.warn(f"{hea}: sex {value!r} is not Male/Female/M/F; sex set to None", UserWarning, stacklevel=3)
+        log.warning("%s: sex %r is not Male/Female/M/F; sex set to None", hea, value)
     return None
 
 
@@ -379,19 +397,24 @@ def _parse_dx(value: str | None) -> list[str]:
     return [c for c in codes if c.lower() not in _MISSING_WORDS]
 
 
-def _known_codes() -> frozenset[str]:
-    global _KNOWN_CACHE
-    if _KNOWN_CACHE is None:
-        _KNOWN_CACHE = frozenset(load_dx_tables()["code"])
-    return _KNOWN_CACHE
+def _comment_key(key: str) -> str:
+    """``"<age>"``, ``" Age "`` -> ``"age"``: LUDB's angle brackets and case do not matter."""
+    return key.strip().strip("<>").strip().lower()
 
 
-_KNOWN_CACHE: frozenset[str] | None = None
-
-
-def _unknown_codes(labels: Iterable[str]) -> list[str]:
-    known = _known_codes()
-    return [c for c in labels if c not in known]
+def _diagnosis_statements(hdr: WfdbHeader) -> tuple[list[str], str]:
+    """The record's diagnosis statements and where they came from: the ``Dx:`` field split on
+    commas (CinC), or every comment line after ``<diagnoses>:`` (LUDB), or none (``""``)."""
+    fields = {_comment_key(k): v for k, v in hdr.comment_fields().items()}
+    if "dx" in fields:
+        return _parse_dx(fields["dx"]), "Dx"
+    for i, line in enumerate(hdr.comments):
+        if ":" in line and _comment_key(line.split(":", 1)[0]) == "diagnoses":
+            after = line.split(":", 1)[1].strip()
+            rest = ([after] if after else []) + [c for c in hdr.comments[i + 1:]
+                                                 if _comment_key(c.split(":", 1)[0]) not in ("age", "sex")]
+            return [c for c in (r.strip() for r in rest) if c and c.lower() not in _MISSING_WORDS], "diagnoses"
+    return [], ""
 
 
 # ----------------------------------------------------------------------------- WFDB data
@@ -513,7 +536,8 @@ def _read_dat_digital(hdr: WfdbHeader) -> np.ndarray:
     return d
 
 
-def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord:
+def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn",
+                     label_map: LabelMap | str | Path | None = None) -> ECGRecord:
     """Read one WFDB ECG record (CinC ``.hea`` + ``.mat``, or ``.hea`` + ``.dat``).
 
     Parameters
@@ -522,9 +546,13 @@ def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord
         Record path with or without extension: ``"data/E07500"``, ``"data/E07500.hea"`` and
         ``"data/E07500.mat"`` are the same record.
     on_unknown : {"warn", "raise", "ignore"}, default "warn"
-        What to do with a ``# Dx:`` code that is in neither Challenge table
-        (:func:`sigvision.loaders.dx.load_dx_tables`). The code is kept in ``labels`` unless
-        ``"raise"``, which raises :class:`~sigvision.errors.InputFileError`.
+        What to do with a diagnosis the label map does not know: a ``Dx`` code in neither
+        Challenge table, or an abbreviation or text statement nothing maps. It is kept in
+        ``labels`` as written (and listed in ``meta["unknown_labels"]``), logged with
+        ``"warn"``, or raises :class:`~sigvision.errors.InputFileError` with ``"raise"``.
+    label_map : LabelMap or path, optional
+        How abbreviations and free text become codes (:class:`~sigvision.loaders.dx.LabelMap`);
+        a path names a user YAML file extending the packaged map. Default: the packaged map.
 
     Returns
     -------
@@ -533,9 +561,13 @@ def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord
         ``(adc - baseline) / gain`` in the header's units, then converted to mV (``uV`` is
         divided by 1000, ``V`` multiplied by 1000; the unit is matched case-insensitively, so
         ``mv`` = ``mV``). ``fs_hz`` and ``lead_names`` from the header; ``age`` (years,
-        ``None`` for ``NaN``/``Unknown``/missing); ``sex`` (``"M"``, ``"F"`` or ``None``);
-        ``labels``: the ``# Dx:`` codes as strings. ``meta`` holds the data-file format,
-        the header comments as a dict and the per-lead gain/baseline/units.
+        ``None`` for ``NaN``/``Unknown``/missing; ``# Age:`` or LUDB's ``#<age>:``); ``sex``
+        (``"M"``, ``"F"`` or ``None``); ``labels``: codes as strings, from the ``# Dx:`` field
+        (codes kept, abbreviations mapped) or LUDB's diagnosis lines (text mapped), empty when
+        the header names no diagnosis. ``meta`` holds the data-file format, the header
+        comments as a dict, the per-lead gain/baseline/units, ``dx_statements`` (as
+        written), ``labels_from`` (``"Dx"``, ``"diagnoses"`` or ``""``: unlabelled) and
+        ``unknown_labels``.
 
     Raises
     ------
@@ -585,12 +617,8 @@ def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord
     baselines = np.array([s.baseline for s in hdr.signals], dtype=np.float64)
     uncalibrated = [s.description or str(i) for i, s in enumerate(hdr.signals) if not s.gain_given]
     if uncalibrated:
-        warnings.warn(
-            f"{hea}: no ADC gain (or gain 0) for signals {uncalibrated}; using the WFDB default "
-            f"{_WFDB_DEFAULT_GAIN:g} adu per unit, amplitudes may be wrong",
-            UserWarning,
-            stacklevel=2,
-        )
+        log.warning("%s: no ADC gain (or gain 0) for signals %s; using the WFDB default %g adu per unit, "
+                    "amplitudes may be wrong", hea, uncalibrated, _WFDB_DEFAULT_GAIN)
     signals = (digital - baselines[:, None]) / gains[:, None] * factors[:, None]
     finite = np.isfinite(signals)
     if not finite.all():
@@ -602,17 +630,21 @@ def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord
         )
 
     fields = hdr.comment_fields()
-    lower = {k.lower(): v for k, v in fields.items()}
-    labels = _parse_dx(lower.get("dx"))
-    unknown = _unknown_codes(labels)
+    lower = {_comment_key(k): v for k, v in fields.items()}
+    statements, labels_from = _diagnosis_statements(hdr)
+    lmap = label_map if isinstance(label_map, LabelMap) else load_label_map(str(label_map) if label_map else None)
+    labels, unknown = lmap.map_labels(statements)
+    unknown += [c for c in labels if c.isdigit() and c not in unknown and not lmap.is_known_code(c)]
     if unknown and on_unknown == "raise":
         raise InputFileError(
             hea,
-            f"Dx code(s) {unknown} are in neither Challenge table (dx_mapping_scored.csv, dx_mapping_unscored.csv)",
-            "correct the codes or read with on_unknown='warn' or 'ignore'",
+            f"diagnosis label(s) {unknown} map to no code (neither a code of the Challenge tables nor an "
+            "abbreviation or text of the label map)",
+            "correct them, add them to a label map YAML named by data.label_map ('text: code'), or set "
+            "data.on_unknown_label: warn to keep them as written",
         )
     if unknown and on_unknown == "warn":
-        warnings.warn(f"{hea}: Dx code(s) {unknown} are in neither Challenge table; kept as labels", UserWarning, stacklevel=2)
+        log.warning("%s: diagnosis label(s) %s map to no code; kept as written", hea, unknown)
 
     lead_names = [s.description or f"ch{i}" for i, s in enumerate(hdr.signals)]
     return ECGRecord(
@@ -632,7 +664,9 @@ def read_wfdb_record(path: str | Path, *, on_unknown: str = "warn") -> ECGRecord
             "header_units": [s.units for s in hdr.signals],
             "gain_adu_per_unit": gains.tolist(),
             "baseline_adu": baselines.astype(int).tolist(),
-            "unknown_dx": unknown,
+            "dx_statements": statements,
+            "labels_from": labels_from,
+            "unknown_labels": unknown,
         },
     )
 
@@ -653,7 +687,8 @@ def _header_files(folder: str | Path, recursive: bool) -> list[Path]:
 
 
 def iter_wfdb_folder(
-    folder: str | Path, *, on_unknown: str = "warn", recursive: bool = False
+    folder: str | Path, *, on_unknown: str = "warn", recursive: bool = False,
+    label_map: LabelMap | str | Path | None = None, stats: dict | None = None,
 ) -> Iterator[ECGRecord]:
     """Yield every WFDB record of a folder, sorted by record name.
 
@@ -662,11 +697,16 @@ def iter_wfdb_folder(
     folder : str or Path
         Folder holding ``<record>.hea`` files and their ``.mat``/``.dat`` data.
     on_unknown : {"warn", "raise", "ignore"}, default "warn"
-        Policy for Dx codes in neither Challenge table (see :func:`read_wfdb_record`).
-        With ``"warn"`` one summary warning is issued once the folder is exhausted
-        instead of one per record.
+        Policy for diagnoses that map to no code (see :func:`read_wfdb_record`). With
+        ``"warn"`` one summary is logged once the folder is exhausted (labels and how many
+        records carry each) instead of one line per record.
     recursive : bool, default False
         Also search sub-folders (the CinC 2021 download nests records in ``g1/``, ``g2/``...).
+    label_map : LabelMap or path, optional
+        See :func:`read_wfdb_record`.
+    stats : dict, optional
+        Filled while iterating: ``unknown_labels`` (label -> records) and ``unlabelled``
+        (ids of records whose header names no diagnosis).
 
     Returns
     -------
@@ -677,27 +717,31 @@ def iter_wfdb_folder(
     """
     check_policy(on_unknown)
     heads = _header_files(folder, recursive)
+    lmap = label_map if isinstance(label_map, LabelMap) else load_label_map(str(label_map) if label_map else None)
+    stats = {} if stats is None else stats
+    stats.setdefault("unknown_labels", {})
+    stats.setdefault("unlabelled", [])
 
     def _gen() -> Iterator[ECGRecord]:
-        unknown: dict[str, int] = {}
+        unknown = stats["unknown_labels"]
         per_record = "raise" if on_unknown == "raise" else "ignore"
         for hea in heads:
-            rec = read_wfdb_record(hea, on_unknown=per_record)
-            for code in rec.meta.get("unknown_dx", []):
+            rec = read_wfdb_record(hea, on_unknown=per_record, label_map=lmap)
+            for code in rec.meta.get("unknown_labels", []):
                 unknown[code] = unknown.get(code, 0) + 1
+            if not rec.meta.get("labels_from"):
+                stats["unlabelled"].append(rec.record_id)
             yield rec
         if unknown and on_unknown == "warn":
-            warnings.warn(
-                f"{folder}: {len(unknown)} Dx code(s) in neither Challenge table, kept as labels "
-                f"(code: records): {dict(sorted(unknown.items(), key=lambda kv: -kv[1])[:10])}",
-                UserWarning,
-                stacklevel=2,
-            )
+            log.warning("%s: %d diagnosis label(s) map to no code and are kept as written (label: records): %s; "
+                        "add them to a label map YAML (data.label_map) or set data.on_unknown_label: raise to stop "
+                        "on them", folder, len(unknown), dict(sorted(unknown.items(), key=lambda kv: -kv[1])[:10]))
 
     return _gen()
 
 
-def load_wfdb_folder(folder: str | Path, *, on_unknown: str = "warn", recursive: bool = False) -> list[ECGRecord]:
+def load_wfdb_folder(folder: str | Path, *, on_unknown: str = "warn", recursive: bool = False,
+                     label_map: LabelMap | str | Path | None = None) -> list[ECGRecord]:
     """Read every WFDB record of a folder into a list sorted by record name.
 
     Same parameters and errors as :func:`iter_wfdb_folder`.
@@ -706,7 +750,7 @@ def load_wfdb_folder(folder: str | Path, *, on_unknown: str = "warn", recursive:
     -------
     list of ECGRecord
     """
-    return list(iter_wfdb_folder(folder, on_unknown=on_unknown, recursive=recursive))
+    return list(iter_wfdb_folder(folder, on_unknown=on_unknown, recursive=recursive, label_map=label_map))
 
 
 # ----------------------------------------------------------------------------- writer
@@ -1059,7 +1103,7 @@ def iter_aiwin_folder(
             if on_mismatch == "raise":
                 raise InputFileError(csv_path, msg, fix)
             if on_mismatch == "warn":
-                warnings.warn(f"{csv_path}: {msg}", UserWarning, stacklevel=2)
+                log.warning("%s: %s", csv_path, msg)
     return (
         read_aiwin_mat(
             p, fs_hz=fs_hz, lead_names=lead_names, mv_per_unit=mv_per_unit, variable=variable, labels=labels.get(p.stem, ())
@@ -1287,6 +1331,67 @@ def iter_hefei_folder(
             yield rec
 
     return gen()
+
+
+# ----------------------------------------------------------------------------- leads
+def _lead_key(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", str(name)).casefold()
+
+
+def match_leads(lead_names: Sequence[str], wanted: Sequence[str], *, aliases: dict | None = None,
+                source: str | Path | None = None) -> tuple[list[int], list[str]]:
+    """Rows of a record's leads that give the ``wanted`` leads, in order.
+
+    A wanted lead matches a file lead of the same name ignoring case, spaces, ``_`` and ``-``
+    (``aVR`` = ``avr`` = ``AVR``, ``V1`` = ``v1``), or one of its aliases: the usual ones
+    (:data:`LEAD_ALIASES`: ``DII``, ``MLII``, ...) and ``aliases`` (the user's
+    ``data.channel_aliases``, wanted lead -> other names), matched the same way.
+
+    Parameters
+    ----------
+    lead_names : sequence of str
+        The record's leads, one per row of its signals.
+    wanted : sequence of str
+        Leads to pick (``data.leads``).
+    aliases : dict of str to sequence of str, optional
+    source : path, optional
+        Named in errors.
+
+    Returns
+    -------
+    rows : list of int
+        ``signals[rows]`` are the wanted leads in the wanted order.
+    dropped : list of str
+        The record's leads that were not wanted (e.g. PTB's Frank leads ``vx, vy, vz``).
+
+    Raises
+    ------
+    InputFileError
+        A wanted lead the record lacks (the message lists the record's leads and the fix), or
+        one that two of the record's leads match.
+    """
+    keys = [_lead_key(n) for n in lead_names]
+    rows: list[int] = []
+    missing: list[str] = []
+    for w in wanted:
+        names = [w, *LEAD_ALIASES.get(w, ()), *((aliases or {}).get(w, ()) or ())]
+        want = {_lead_key(n) for n in names}
+        hits = [i for i, k in enumerate(keys) if k in want]
+        if not hits:
+            missing.append(w)
+        elif len(hits) > 1:
+            raise InputFileError(source, f"lead {w} is matched by {len(hits)} leads of the record "
+                                 f"({', '.join(lead_names[i] for i in hits)})",
+                                 "rename the leads in the header so that each is named once")
+        else:
+            rows.append(hits[0])
+    if missing:
+        raise InputFileError(source, f"lead(s) {', '.join(missing)} missing (the record has "
+                             f"{', '.join(map(str, lead_names))})",
+                             "set data.leads to leads the records have, or name their other spellings in "
+                             "data.channel_aliases (e.g. {II: [ECG2]})")
+    used = set(rows)
+    return rows, [str(n) for i, n in enumerate(lead_names) if i not in used]
 
 
 # ----------------------------------------------------------------------------- helpers
