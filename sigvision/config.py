@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from . import postprocess as _postprocess
 from .errors import ConfigError
 
 __all__ = [
@@ -471,12 +472,19 @@ class BlendConfig:
             raise ConfigError(f"blend.weights={list(self.weights)} must be non-negative and not all zero")
 
 
+#: ``postprocess.method`` values of the ECG task: tuned per-class thresholds, or 0.5.
+ECG_DECISIONS: tuple[str, ...] = ("thresholds", "argmax")
+
+
 @dataclass(frozen=True)
 class PostprocessConfig:
     """Context post-processing of blended sleep probabilities (``postprocess.py``).
 
-    ``method``: ``argmax``, ``mode``, ``rules`` (clinician rules) or ``hmm`` (Viterbi);
-    ``options``: keyword options of that method (see :mod:`sigvision.postprocess`).
+    ``method``: sleep: ``argmax``, ``mode``, ``rules`` (clinician rules), ``hmm`` (Viterbi) or
+    a method registered in :mod:`sigvision.postprocess`; ECG: ``thresholds`` or ``argmax``
+    (:data:`ECG_DECISIONS`). ``options``: keyword options of that method (see
+    :mod:`sigvision.postprocess`). Both are checked when the config is read
+    (:meth:`validate_for`), with the closest valid name suggested.
     ``submission``: a competition answer file written beside ``files_post.csv`` from its
     decisions: ``none``, or ``aiwin`` (ECG: ``answer.csv``; binary ``name,tag`` with tag 0/1,
     which of them is normal given by ``data.normal_labels``; multi-label ``name`` plus one 0/1
@@ -489,6 +497,30 @@ class PostprocessConfig:
 
     def validate(self) -> None:
         _one_of("postprocess.submission", self.submission, ("none", "aiwin"))
+
+    def validate_for(self, task: str) -> None:
+        """Check ``method`` and ``options`` against what ``task`` can do with them.
+
+        Sleep: a method of the post-processor registry (:mod:`sigvision.postprocess`, so one
+        registered in Python before the config is loaded counts) with options it accepts.
+        ECG: ``thresholds`` (tuned on out-of-fold predictions) or ``argmax`` (0.5); the
+        dataclass default ``rules`` means ``thresholds`` there, as it always has.
+        Refused when the config is read, not after train, infer and blend have run.
+        """
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"postprocess.options must be a mapping of option: value, not "
+                              f"{type(self.options).__name__}")
+        if task != "sleep":
+            if self.method != "rules":
+                _one_of("postprocess.method", str(self.method), ECG_DECISIONS)
+            return
+        names = _postprocess.available_postprocessors()
+        if not isinstance(self.method, str) or self.method not in names:
+            _one_of("postprocess.method", str(self.method), names)
+        try:
+            _postprocess.check_options(self.method, self.options)
+        except ValueError as exc:
+            raise ConfigError(f"postprocess.options: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -517,6 +549,7 @@ class Config:
         self.infer.validate()
         self.blend.validate()
         self.postprocess.validate()
+        self.postprocess.validate_for(self.data.task)
         if self.postprocess.submission == "aiwin":
             if self.data.task != "ecg":
                 raise ConfigError("postprocess.submission=aiwin writes the AIWIN ECG answer file; "

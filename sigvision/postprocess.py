@@ -59,7 +59,7 @@ from .errors import InputFileError
 __all__ = [
     "STAGE_NAMES", "N_STAGES", "W", "N1", "N2", "N3", "REM",
     "Postprocessor", "POSTPROCESSORS", "register_postprocessor", "get_postprocessor",
-    "available_postprocessors", "validate_probs", "smooth", "smooth_many",
+    "available_postprocessors", "check_options", "validate_probs", "smooth", "smooth_many",
     "mode_filter", "RULES", "DEFAULT_RULES", "RULE_FUNCTIONS", "apply_rules",
     "rule_sleep_onset_rem", "rule_no_wake_to_n3", "rule_rem_continuity", "rule_n2_continuity",
     "rule_isolated_epoch",
@@ -266,6 +266,11 @@ def _check_options(pp: Postprocessor, options: Mapping[str, Any]) -> None:
         acc = ", ".join(pp.options) or "none"
         raise ValueError(f"method {pp.name!r} got unknown option(s) {', '.join(map(repr, bad))}; "
                          f"accepted: {acc}")
+
+
+def check_options(method: str, options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if ``method`` is unknown or does not accept every key of ``options``."""
+    _check_options(get_postprocessor(method), options)
 
 
 def _check_output(out: Any, n: int, method: str) -> np.ndarray:

@@ -296,3 +296,47 @@ def test_every_makefile_target_that_writes_can_be_redirected():
     ecg = dry("ecg-demo", "OUT=/x/e")
     assert ecg and all("--set output_dir=/x/e --set weights_dir=/x/e/weights" in ln for ln in ecg)
     assert any("--json-out /x/b/benchmarks.json" in ln for ln in dry("bench", "OUT=/x/b"))
+
+
+def test_unknown_postprocess_method_is_refused_when_the_config_is_read(tmp_path, capsys):
+    """`rulez` used to pass the config and fail after train, infer and blend with a traceback."""
+    from sigvision.cli import main
+
+    out = tmp_path / "never"
+    demo = Path(__file__).resolve().parent.parent / "configs" / "sleep_demo.yaml"
+    assert main(["postprocess", "-c", str(demo), "--set", "postprocess.method=rulez",
+                 "--set", f"output_dir={out}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("sigvision: error: --set postprocess.method=rulez: postprocess.method='rulez' is not valid "
+                          "(did you mean 'rules'?); accepted: argmax, hmm, hmm_robust, mode, rules")
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=r"postprocess\.options: method 'rules' got unknown option\(s\) 'confidance'"):
+        config_from_dict({"postprocess": {"method": "rules", "options": {"confidance": 0.9}}})
+    assert config_from_dict({"postprocess": {"method": "hmm", "options": {"transition_weight": 1}}}).postprocess.method \
+        == "hmm"
+
+
+def test_postprocess_method_is_checked_against_the_task():
+    # ECG decides by thresholds: a sleep smoother there is refused, naming what ECG accepts
+    with pytest.raises(ConfigError, match=r"postprocess\.method='hmm' is not valid; accepted: thresholds, argmax"):
+        config_from_dict({"data": {"task": "ecg"}, "postprocess": {"method": "hmm"}})
+    with pytest.raises(ConfigError, match=r"postprocess\.method='thresholds' is not valid"):
+        config_from_dict({"postprocess": {"method": "thresholds"}})  # sleep has no thresholds
+    assert config_from_dict({"data": {"task": "ecg"}}).postprocess.method == "rules"  # the default, = thresholds
+
+
+def test_a_registered_postprocessor_is_accepted_by_the_config():
+    from sigvision import postprocess as pp
+
+    @pp.register_postprocessor("test_only_w", replace=True)
+    def _all_wake(probs, *, level=0):
+        return probs.argmax(1) * 0
+
+    try:
+        cfg = config_from_dict({"postprocess": {"method": "test_only_w", "options": {"level": 1}}})
+        assert cfg.postprocess.method == "test_only_w"
+    finally:
+        del pp.POSTPROCESSORS["test_only_w"]
+    with pytest.raises(ConfigError, match="test_only_w"):
+        config_from_dict({"postprocess": {"method": "test_only_w"}})
