@@ -37,8 +37,9 @@ from .artifacts import save_npy, write_json
 from .config import Config, config_hash
 from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
-from .train import (checkpoint_path, is_signal_model, load_checkpoint_model, load_or_make_folds, load_training_index,
-                    make_dataset, meta_rows, normalize_batch, predict_dataset, task_spec)
+from .train import (check_checkpoint_agrees, checkpoint_path, is_signal_model, load_checkpoint_model,
+                    load_or_make_folds, load_training_index, make_dataset, meta_rows, normalize_batch,
+                    predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -254,10 +255,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     for k in progress(todo, total=len(todo), desc=f"infer {name}"):
         ck = checkpoint_path(cfg, k, which)
         model, mmeta = load_checkpoint_model(ck, device)
-        if mmeta["config_hash"] != chash:
-            raise InputFileError(ck, "was trained with different data/render/model settings than this config",
-                                 "use the config the model was trained with")
-        classes = mmeta["classes"]
+        classes = check_checkpoint_agrees(ck, mmeta, config_hash=chash, classes=classes)
         ckpts[k] = str(ck)
         va = _rows_of(index[index["record"].astype(str).map(fold_of) == k], mine)
         if len(va):

@@ -363,7 +363,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .pipeline import apply_temperature
     from .postprocess import smooth
     from .quality import apply_policy
-    from .train import checkpoint_path, load_checkpoint_model
+    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model
 
     from .predict import run_checkpoints
 
@@ -400,10 +400,12 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
                 prepared[h] = _prepare_night(cfg, epochs, Path(tmp) / h)
             folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
             probs = []
+            chash = config_hash(cfg, ("data", "render", "model"))
             for k in folds:
-                model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[name]), dev)
+                ck = checkpoint_path(cfg, k, which[name])
+                model, mmeta = load_checkpoint_model(ck, dev)
+                classes = check_checkpoint_agrees(ck, mmeta, config_hash=chash, classes=classes)
                 probs.append(predict_rows_tta(model, mmeta, cfg, prepared[h], rows, device=dev))
-                classes = mmeta["classes"]
             per_model.append(np.mean(probs, axis=0))
     from .loaders.base import STAGES
 

@@ -210,12 +210,12 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
 
     from .artifacts import write_csv
     from .blend import blend
-    from .config import load_config
+    from .config import config_hash, load_config
     from .infer import predict_rows_tta
     from .loaders.base import STAGES
     from .loaders.psg import MissingChannelError
     from .prepare import load_prepared, prepare_dataset
-    from .train import checkpoint_path, load_checkpoint_model
+    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model
 
     progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)
@@ -264,11 +264,14 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
             rows = rows.assign(epoch=0)
         jobs = [(m, k) for m, cfg in cfgs.items() for k in (list(cfg.train.train_folds) or range(cfg.train.folds))]
         fold_probs: dict[str, list] = {m: [] for m in cfgs}
+        hashes = {m: config_hash(trained[m], ("data", "render", "model")) for m in cfgs}  # as trained, before --set
+        classes = report.get("classes")  # every model and fold must predict the blend's classes, in its order
         for m, k in progress(jobs, len(jobs), "predict"):
             cfg = replace(cfgs[m], prepared_dir=str(prepared))
-            model, mmeta = load_checkpoint_model(checkpoint_path(cfg, k, which[m]), dev)
+            ck = checkpoint_path(cfg, k, which[m])
+            model, mmeta = load_checkpoint_model(ck, dev)
+            classes = check_checkpoint_agrees(ck, mmeta, config_hash=hashes[m], classes=classes)
             fold_probs[m].append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
-            classes = mmeta["classes"]
             multilabel = bool(mmeta.get("multilabel", False))
         per_model = [np.mean(fold_probs[m], axis=0) for m in cfgs]
     quality = rows["quality"].astype(str).to_numpy() if "quality" in rows else None

@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -765,6 +765,27 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
                         in_chans=meta.get("in_chans", 3))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), meta
+
+
+def check_checkpoint_agrees(path: str | os.PathLike, meta: dict, *, config_hash: str | None = None,
+                            classes: Sequence[str] | None = None) -> list[str]:
+    """Refuse a loaded checkpoint that does not belong with the others of an ensemble.
+
+    ``config_hash``: the data/render/model hash the checkpoint must have been trained with
+    (``config_hash(cfg, ("data", "render", "model"))`` of its model's config); ``classes``:
+    the class order every other model and fold of the ensemble predicts (None for the first).
+    Returns the checkpoint's classes. Every path that averages folds and blends models (infer,
+    predict, ``stage()``) calls it for each checkpoint it loads.
+    """
+    if config_hash is not None and meta.get("config_hash") != config_hash:
+        raise InputFileError(path, "was trained with different data/render/model settings than this config",
+                             "use the config the model was trained with")
+    got = [str(c) for c in meta["classes"]]
+    if classes is not None and got != [str(c) for c in classes]:
+        raise InputFileError(path, f"predicts the classes {got}, the other models of this ensemble "
+                             f"{list(classes)} (order matters)",
+                             "blend only models trained on the same labels, or retrain this one")
+    return got
 
 
 # ---------------------------------------------------------------------------- loops

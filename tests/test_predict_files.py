@@ -257,3 +257,34 @@ def test_predict_errors_about_the_folder_name_input_not_data_root(run, tmp_path,
     assert _predict(run, tmp_path / "empty", tmp_path / "p.csv") == 2
     err = capsys.readouterr().err
     assert "no recordings (.edf, .bdf or .fif files)" in err and "data.root" not in err
+
+
+@pytest.mark.parametrize("tamper,problem", [
+    (lambda meta: {**meta, "classes": meta["classes"][::-1]}, "predicts the classes ['REM', 'N3', 'N2', 'N1', 'W']"),
+    (lambda meta: {**meta, "config_hash": "0" * len(meta["config_hash"])}, "was trained with different data/render/model"),
+])
+def test_predict_and_stage_check_every_fold_of_every_model(run, tmp_path, capsys, tamper, problem):
+    """One model's fold with another class order or from other settings is refused by name on
+    both prediction paths (it used to be averaged in silently by predict and stage())."""
+    import torch
+
+    from sigvision.errors import InputFileError
+    from sigvision.interop import stage
+
+    copy = tmp_path / "w" / Path(run).name
+    shutil.copytree(run, copy)
+    ck = sorted((copy / "resnet1d_tiny" / "fold_1").glob("*.pt"))
+    assert ck, "the run has no resnet1d_tiny fold-1 checkpoint"
+    for p in ck:
+        state = torch.load(p, map_location="cpu", weights_only=False)
+        state["meta"] = tamper(state["meta"])
+        torch.save(state, p)
+    folder = _folder(tmp_path, "SC4001E0-PSG.edf", "SC4001EC-Hypnogram.edf")
+    assert _predict(str(copy), folder, tmp_path / "out.csv") == 2
+    err = capsys.readouterr().err
+    assert "resnet1d_tiny/fold_1/" in err and problem in err
+    assert not (tmp_path / "out.csv").exists()
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (4, int(4 * 30 * FS))) * np.array([20, 20, 40, 5])[:, None]
+    with pytest.raises(InputFileError, match=re.escape(problem)):
+        stage(x, run_dir=str(copy), fs_hz=FS, channels=["Fpz-Cz", "Pz-Oz", "EOG", "Chin"])
