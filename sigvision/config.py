@@ -549,7 +549,6 @@ class Config:
         self.infer.validate()
         self.blend.validate()
         self.postprocess.validate()
-        self.postprocess.validate_for(self.data.task)
         if self.postprocess.submission == "aiwin":
             if self.data.task != "ecg":
                 raise ConfigError("postprocess.submission=aiwin writes the AIWIN ECG answer file; "
@@ -565,6 +564,7 @@ class Config:
             # the form only: whether this model has an entry matters to infer and export alone
             # (Config.infer_checkpoint), not to blend, postprocess or evaluate loading the config
             check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint", partial=True)
+        self.postprocess.validate_for(self.data.task)
 
     @property
     def blend_fit_metric(self) -> str:
