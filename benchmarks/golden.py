@@ -75,8 +75,8 @@ def produce(work: Path) -> dict[str, Path]:
         if len(found) != 1:
             raise SystemExit(f"golden: the ECG demo wrote {len(found)} {name} files under {ecg}, expected 1")
         files[f"ecg/{name}"] = found[0]
-    if not any(k.endswith(".npy") for k in files) or not any(k.startswith("sleep/") and k.endswith(
-            "/files_post.csv") or k == "sleep/files_post.csv" for k in files):
+    if not any(k.endswith(".npy") for k in files) or not any(
+            k.startswith("sleep/") and k.endswith("files_post.csv") for k in files):
         raise SystemExit(f"golden: the sleep demo under {sleep} wrote no .npy or no files_post.csv")
     return files
 
@@ -137,13 +137,15 @@ def diff(golden: Path, new: Path) -> tuple[float, list[str]]:
             else:
                 bad = (a[c] != b[c]).to_numpy()
                 if bad.any():
-                    other.append(f"column {c}: {int(bad.sum())} rows differ (first at row {int(np.argmax(bad))}: "
-                                 f"{a[c].iloc[int(np.argmax(bad))]!r} -> {b[c].iloc[int(np.argmax(bad))]!r})")
+                    i = int(np.argmax(bad))
+                    other.append(f"column {c}: {int(bad.sum())} rows differ (first at row {i}: "
+                                 f"{a[c].iloc[i]!r} -> {b[c].iloc[i]!r})")
         return worst, other
     na, oa, nb, ob = [], [], [], []
     _numbers(_path_free(json.loads(golden.read_text())), na, oa)
     _numbers(_path_free(json.loads(new.read_text())), nb, ob)
-    other = [f"{w}: {v!r} -> {dict(ob).get(w)!r}" for w, v in oa if dict(ob).get(w, object()) != v]
+    new_other = dict(ob)
+    other = [f"{w}: {v!r} -> {new_other.get(w)!r}" for w, v in oa if new_other.get(w, object()) != v]
     if [w for w, _ in na] != [w for w, _ in nb]:
         return math.inf, other + ["the numbers sit under different keys"]
     worst = max((abs(x - y) for (_, x), (_, y) in zip(na, nb)), default=0.0)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from . import postprocess as _postprocess
 from .errors import ConfigError
 
 __all__ = [
@@ -514,11 +513,13 @@ class PostprocessConfig:
             if self.method != "rules":
                 _one_of("postprocess.method", str(self.method), ECG_DECISIONS)
             return
-        names = _postprocess.available_postprocessors()
-        if not isinstance(self.method, str) or self.method not in names:
-            _one_of("postprocess.method", str(self.method), names)
+        # imported here: config is read by every command first and stays stdlib-only (postprocess
+        # pulls numpy); postprocess itself never imports config
+        from . import postprocess
+
+        _one_of("postprocess.method", str(self.method), postprocess.available_postprocessors())
         try:
-            _postprocess.check_options(self.method, self.options)
+            postprocess.check_options(self.method, self.options)
         except ValueError as exc:
             raise ConfigError(f"postprocess.options: {exc}") from None
 

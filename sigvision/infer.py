@@ -34,12 +34,12 @@ import numpy as np
 import torch
 
 from .artifacts import save_npy, write_json
-from .config import Config, config_hash
+from .config import Config
 from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
 from .train import (check_checkpoint_agrees, checkpoint_path, is_signal_model, load_checkpoint_model,
-                    load_or_make_folds, load_training_index, make_dataset, meta_rows, normalize_batch,
-                    predict_dataset, task_spec)
+                    load_or_make_folds, load_training_index, make_dataset, meta_rows, model_config_hash,
+                    normalize_batch, predict_dataset, task_spec)
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -228,7 +228,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
     out_dir = preds_dir(cfg)
     name = cfg.model.key  # the model's name in the run (its files)
-    chash = config_hash(cfg, ("data", "render", "model"))
+    chash = model_config_hash(cfg)
     shifts = (0.0,) + tuple(cfg.infer.tta_shifts_s)
     if cfg.infer.tta_shifts_s and cfg.data.task != "sleep":
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} shifts the context window of sleep "

@@ -363,7 +363,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .pipeline import apply_temperature
     from .postprocess import smooth
     from .quality import apply_policy
-    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model
+    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     from .predict import run_checkpoints
 
@@ -400,7 +400,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
                 prepared[h] = _prepare_night(cfg, epochs, Path(tmp) / h)
             folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
             probs = []
-            chash = config_hash(cfg, ("data", "render", "model"))
+            chash = model_config_hash(cfg)
             for k in folds:
                 ck = checkpoint_path(cfg, k, which[name])
                 model, mmeta = load_checkpoint_model(ck, dev)

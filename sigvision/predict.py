@@ -210,12 +210,12 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
 
     from .artifacts import write_csv
     from .blend import blend
-    from .config import config_hash, load_config
+    from .config import load_config
     from .infer import predict_rows_tta
     from .loaders.base import STAGES
     from .loaders.psg import MissingChannelError
     from .prepare import load_prepared, prepare_dataset
-    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model
+    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)
@@ -264,7 +264,7 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
             rows = rows.assign(epoch=0)
         jobs = [(m, k) for m, cfg in cfgs.items() for k in (list(cfg.train.train_folds) or range(cfg.train.folds))]
         fold_probs: dict[str, list] = {m: [] for m in cfgs}
-        hashes = {m: config_hash(trained[m], ("data", "render", "model")) for m in cfgs}  # as trained, before --set
+        hashes = {m: model_config_hash(trained[m]) for m in cfgs}  # as trained, before --set
         classes = report.get("classes")  # every model and fold must predict the blend's classes, in its order
         for m, k in progress(jobs, len(jobs), "predict"):
             cfg = replace(cfgs[m], prepared_dir=str(prepared))

@@ -731,10 +731,16 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def model_config_hash(cfg: Config) -> str:
+    """The hash of the settings a checkpoint depends on (data, render, model): written into
+    every checkpoint by training, compared by :func:`check_checkpoint_agrees` when one is loaded."""
+    return config_hash(cfg, ("data", "render", "model"))
+
+
 def _model_meta(cfg: Config, classes, mean, std, img_size) -> dict:
     return {"model": cfg.model.name, "classes": list(classes), "meta_features": list(cfg.model.meta_features),
             "mean": list(mean), "std": list(std), "img_size": img_size,
-            "config_hash": config_hash(cfg, ("data", "render", "model")), "config": config_to_dict(cfg)}
+            "config_hash": model_config_hash(cfg), "config": config_to_dict(cfg)}
 
 
 def _model_img_size(height: int, width: int):
@@ -771,8 +777,8 @@ def check_checkpoint_agrees(path: str | os.PathLike, meta: dict, *, config_hash:
                             classes: Sequence[str] | None = None) -> list[str]:
     """Refuse a loaded checkpoint that does not belong with the others of an ensemble.
 
-    ``config_hash``: the data/render/model hash the checkpoint must have been trained with
-    (``config_hash(cfg, ("data", "render", "model"))`` of its model's config); ``classes``:
+    ``config_hash``: the hash the checkpoint must have been trained with
+    (:func:`model_config_hash` of its model's config); ``classes``:
     the class order every other model and fold of the ensemble predicts (None for the first).
     Returns the checkpoint's classes. Every path that averages folds and blends models (infer,
     predict, ``stage()``) calls it for each checkpoint it loads.
