@@ -48,6 +48,7 @@ import numpy as np
 
 from .errors import ConfigError, InputFileError
 from .metrics import SCORES, score
+from .registry import Registry
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
            "fit_weights", "fit_weights_multilabel", "multilabel_score", "report_frame", "load_aligned",
@@ -82,7 +83,7 @@ class Blender:
 
 
 #: Registry of blend methods by name.
-BLENDERS: dict[str, Blender] = {}
+BLENDERS: Registry[Blender] = Registry("blender", "blend.method")
 
 
 def renormalize_rows(x: np.ndarray) -> np.ndarray:
@@ -119,9 +120,7 @@ def register_blender(name: str, *, finalize: Callable[[np.ndarray], np.ndarray] 
     """
 
     def deco(fn: Callable[[np.ndarray], np.ndarray]):
-        if name in BLENDERS:
-            raise ValueError(f"blender {name!r} is already registered")
-        BLENDERS[name] = Blender(name, fn, finalize or renormalize_rows, bool(keeps_argmax))
+        BLENDERS.register(name, Blender(name, fn, finalize or renormalize_rows, bool(keeps_argmax)))
         return fn
 
     return deco
@@ -129,19 +128,13 @@ def register_blender(name: str, *, finalize: Callable[[np.ndarray], np.ndarray] 
 
 def available_blenders() -> list[str]:
     """Names in :data:`BLENDERS`, sorted."""
-    return sorted(BLENDERS)
+    return BLENDERS.available()
 
 
 def get_blender(name: str) -> Blender:
     """The :class:`Blender` registered as ``name``; unknown names raise a :class:`ConfigError`
     listing the available ones (with a close-match hint)."""
-    b = BLENDERS.get(name) if isinstance(name, str) else None
-    if b is None:
-        close = difflib.get_close_matches(str(name), list(BLENDERS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"blend method {name!r} is not a blender{hint}; available: "
-                          f"{', '.join(available_blenders())}")
-    return b
+    return BLENDERS.get(name)
 
 
 def _square_renormalize(x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from .errors import ConfigError
+from .optim import OPTIMIZERS
 
 __all__ = [
     "DataConfig",
@@ -343,7 +344,7 @@ class TrainConfig:
         _check_prefetch("train.prefetch_factor", self.prefetch_factor)
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
-        _one_of("train.optimizer", self.optimizer, ("adam", "adamw", "adamp", "sgd"))
+        _one_of("train.optimizer", self.optimizer, tuple(OPTIMIZERS.available()))
         _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "cosine", "poly", "none"))
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
@@ -471,19 +472,15 @@ class BlendConfig:
             raise ConfigError(f"blend.weights={list(self.weights)} must be non-negative and not all zero")
 
 
-#: ``postprocess.method`` values of the ECG task: tuned per-class thresholds, or 0.5.
-ECG_DECISIONS: tuple[str, ...] = ("thresholds", "argmax")
-
-
 @dataclass(frozen=True)
 class PostprocessConfig:
     """Context post-processing of blended sleep probabilities (``postprocess.py``).
 
     ``method``: sleep: ``argmax``, ``mode``, ``rules`` (clinician rules), ``hmm`` (Viterbi) or
     a method registered in :mod:`sigvision.postprocess`; ECG: ``thresholds`` or ``argmax``
-    (:data:`ECG_DECISIONS`). ``options``: keyword options of that method (see
-    :mod:`sigvision.postprocess`). Both are checked when the config is read
-    (:meth:`validate_for`), with the closest valid name suggested.
+    (:data:`sigvision.tasks.ecg.ECG_DECISIONS`). ``options``: keyword options of that method
+    (see :mod:`sigvision.postprocess`). Both are checked when the config is read, by the
+    task (:meth:`sigvision.tasks.Task.check_config`), with the closest valid name suggested.
     ``submission``: a competition answer file written beside ``files_post.csv`` from its
     decisions: ``none``, or ``aiwin`` (ECG: ``answer.csv``; binary ``name,tag`` with tag 0/1,
     which of them is normal given by ``data.normal_labels``; multi-label ``name`` plus one 0/1
@@ -496,32 +493,6 @@ class PostprocessConfig:
 
     def validate(self) -> None:
         _one_of("postprocess.submission", self.submission, ("none", "aiwin"))
-
-    def validate_for(self, task: str) -> None:
-        """Check ``method`` and ``options`` against what ``task`` can do with them.
-
-        Sleep: a method of the post-processor registry (:mod:`sigvision.postprocess`, so one
-        registered in Python before the config is loaded counts) with options it accepts.
-        ECG: ``thresholds`` (tuned on out-of-fold predictions) or ``argmax`` (0.5); the
-        dataclass default ``rules`` means ``thresholds`` there, as it always has.
-        Refused when the config is read, not after train, infer and blend have run.
-        """
-        if not isinstance(self.options, Mapping):
-            raise ConfigError(f"postprocess.options must be a mapping of option: value, not "
-                              f"{type(self.options).__name__}")
-        if task != "sleep":
-            if self.method != "rules":
-                _one_of("postprocess.method", str(self.method), ECG_DECISIONS)
-            return
-        # imported here: config is read by every command first and stays stdlib-only (postprocess
-        # pulls numpy); postprocess itself never imports config
-        from . import postprocess
-
-        _one_of("postprocess.method", str(self.method), postprocess.available_postprocessors())
-        try:
-            postprocess.check_options(self.method, self.options)
-        except ValueError as exc:
-            raise ConfigError(f"postprocess.options: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -550,36 +521,23 @@ class Config:
         self.infer.validate()
         self.blend.validate()
         self.postprocess.validate()
-        if self.postprocess.submission == "aiwin":
-            if self.data.task != "ecg":
-                raise ConfigError("postprocess.submission=aiwin writes the AIWIN ECG answer file; "
-                                  f"data.task={self.data.task}: set postprocess.submission: none")
-            if self.data.ecg_task == "binary" and tuple(self.data.normal_labels) not in (("0",), ("1",)):
-                raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "
-                                  f"which of them is normal, not {list(self.data.normal_labels)}; set "
-                                  "data.normal_labels: ['0'] (AIWIN: 0 normal, 1 abnormal)")
-        if self.data.task == "sleep" and self.blend.fit_metric == "auroc":
-            raise ConfigError("blend.fit_metric=auroc scores ECG blends; for data.task=sleep use kappa, macro_f1, "
-                              "none or auto")
         if not isinstance(self.infer.checkpoint, str):
             # the form only: whether this model has an entry matters to infer and export alone
             # (Config.infer_checkpoint), not to blend, postprocess or evaluate loading the config
             check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint", partial=True)
-        self.postprocess.validate_for(self.data.task)
+        # what depends on the task (post-processing method and options, blend metric,
+        # submission file) is the task's to check. Imported here: config is read by every
+        # command first and stays stdlib-only; the tasks pull numpy and the post-processors.
+        from .tasks import task_for
+
+        task_for(self.data).check_config(self)
 
     @property
     def blend_fit_metric(self) -> str:
         """``blend.fit_metric`` with ``auto`` resolved for the task."""
-        m = self.blend.fit_metric
-        if self.data.task != "sleep" and m == "kappa":
-            # the default before 'auto': configs saved by earlier runs hold it; ECG blends then had
-            # equal weights, and still do (the blend report says so)
-            import logging
+        from .tasks import task_for  # as in validate
 
-            logging.getLogger(__name__).warning("blend.fit_metric=kappa does not score an ECG blend: equal weights; "
-                                                "set blend.fit_metric: auroc or macro_f1 to fit them")
-            return "none"
-        return ("kappa" if self.data.task == "sleep" else "none") if m == "auto" else m
+        return task_for(self.data).resolve_fit_metric(self.blend.fit_metric)
 
     @property
     def infer_checkpoint(self) -> str:

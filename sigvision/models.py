@@ -17,20 +17,19 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
+from . import models_1d  # noqa: F401  (registers the 1-D signal models into MODELS)
 from .errors import ConfigError, SigvisionError
+from .registry import MODELS
 
 __all__ = ["MODELS", "register_model", "build_model", "available_models", "meta_vector",
            "find_pretrained_file", "PretrainedWeightsError", "SigModel"]
 
 log = logging.getLogger(__name__)
 
-#: Models defined in sigvision (1-D signal models land here), name -> builder(num_classes, **kw).
-MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 META_SIZES = {"age": 2, "sex": 3}  # age: (value/100, missing); sex: (male, female, missing)
 
@@ -43,17 +42,14 @@ def register_model(name: str):
     """Decorator registering a model builder ``fn(num_classes, **kw) -> nn.Module``."""
 
     def deco(fn):
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        MODELS[name] = fn
-        return fn
+        return MODELS.register(name, fn)
 
     return deco
 
 
 def available_models() -> list[str]:
     """sigvision's own models (every timm model name is accepted too)."""
-    return sorted(MODELS)
+    return MODELS.available()
 
 
 def find_pretrained_file(name: str, explicit: str = "") -> Path | None:
@@ -179,5 +175,3 @@ def meta_vector(features: tuple[str, ...], age, sex) -> list[float]:
             raise ValueError(f"unknown meta feature {f!r}; accepted: age, sex")
     return out
 
-
-from . import models_1d  # noqa: E402,F401  (registers the 1-D signal models)

@@ -3,7 +3,7 @@
 Input ``(batch, n_leads, n_samples)`` float32 (mV for ECG), output logits
 ``(batch, num_classes)``; with ``num_classes=0`` the pooled features
 ``(batch, num_features)``. Importing this module registers the builders in
-:data:`sigvision.models.MODELS`:
+:data:`sigvision.registry.MODELS`:
 
 ========================  ==========================================  ============
 name                      blocks                                      num_features
@@ -36,7 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .models import MODELS, register_model
+from .registry import MODELS
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
            "resnet1d_tiny", "resnet1d18_small", "BaselineNet", "MODEL_NAMES"]
@@ -257,14 +257,10 @@ class ResNet1d(nn.Module):
 
 
 def _register(name: str):
-    """``register_model``, tolerating a re-import of this module (replaces its own builder)."""
-    existing = MODELS.get(name)
-    if existing is not None and getattr(existing, "__module__", None) == __name__:
-        def deco(fn):
-            MODELS[name] = fn
-            return fn
-        return deco
-    return register_model(name)
+    """Register a builder in :data:`~sigvision.registry.MODELS`, tolerating a re-import of this
+    module (which replaces its own builder, never another module's)."""
+    existing = MODELS.get(name, None)
+    return MODELS.register(name, replace=getattr(existing, "__module__", None) == __name__)
 
 
 @_register("resnet1d18")

@@ -55,6 +55,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .registry import Registry
 
 __all__ = [
     "STAGE_NAMES", "N_STAGES", "W", "N1", "N2", "N3", "REM",
@@ -182,7 +183,7 @@ class Postprocessor:
 
 
 #: Registry of post-processing methods, name -> :class:`Postprocessor`.
-POSTPROCESSORS: dict[str, Postprocessor] = {}
+POSTPROCESSORS: Registry[Postprocessor] = Registry("post-processing method", "postprocess.method")
 
 
 def _option_names(func: Callable, n_positional: int) -> tuple[str, ...] | None:
@@ -215,19 +216,17 @@ def register_postprocessor(name: str, *, batched: bool = False, replace: bool = 
 
     Raises
     ------
-    ValueError
-        If ``name`` is empty, contains whitespace, or is taken and ``replace`` is False.
+    ConfigError
+        (a ``ValueError``) If ``name`` is empty, contains whitespace, or is taken and
+        ``replace`` is False.
     """
-    if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
-        raise ValueError(f"post-processor name must be a non-empty string without spaces; got {name!r}")
-    if name in POSTPROCESSORS and not replace:
-        raise ValueError(f"post-processor {name!r} is already registered; pass replace=True to overwrite")
+    POSTPROCESSORS.check_name(name, replace=replace)  # refused before the decorated function is seen
 
     def deco(func: Callable) -> Callable:
         if not callable(func):
             raise ValueError(f"post-processor {name!r} must be callable; got {type(func).__name__}")
-        POSTPROCESSORS[name] = Postprocessor(name, func, bool(batched),
-                                             _option_names(func, 2 if batched else 1))
+        POSTPROCESSORS.register(name, Postprocessor(name, func, bool(batched),
+                                                    _option_names(func, 2 if batched else 1)), replace=replace)
         return func
 
     return deco
@@ -235,7 +234,7 @@ def register_postprocessor(name: str, *, batched: bool = False, replace: bool = 
 
 def available_postprocessors() -> list[str]:
     """Sorted names of the registered methods."""
-    return sorted(POSTPROCESSORS)
+    return POSTPROCESSORS.available()
 
 
 def get_postprocessor(method: str) -> Postprocessor:
@@ -243,19 +242,11 @@ def get_postprocessor(method: str) -> Postprocessor:
 
     Raises
     ------
-    ValueError
-        If ``method`` is unknown; the message lists the available methods and suggests
-        the closest name.
+    ConfigError
+        (a ``ValueError``) If ``method`` is unknown; the message lists the available
+        methods and suggests the closest name.
     """
-    if isinstance(method, str) and method in POSTPROCESSORS:
-        return POSTPROCESSORS[method]
-    avail = available_postprocessors()
-    msg = f"unknown post-processing method {method!r}; available: {', '.join(avail)}"
-    if isinstance(method, str):
-        close = difflib.get_close_matches(method.lower(), avail, n=1, cutoff=0.5)
-        if close:
-            msg += f" (did you mean {close[0]!r}?)"
-    raise ValueError(msg)
+    return POSTPROCESSORS.get(method)
 
 
 def _check_options(pp: Postprocessor, options: Mapping[str, Any]) -> None:

@@ -31,6 +31,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import ConfigError
+from .registry import Registry
 
 __all__ = [
     "RENDERERS",
@@ -47,7 +48,13 @@ __all__ = [
     "ECG6x2Renderer",
 ]
 
-RENDERERS: dict[str, type] = {}
+def _named(name: str, cls: type) -> type:
+    cls.name = name
+    return cls
+
+
+#: Renderers by name (``render.name``).
+RENDERERS: Registry[type] = Registry("renderer", "render.name", on_register=_named)
 
 # Distinct, colour-blind-safe-ish channel colours (RGB), cycled.
 _PALETTE = np.array([
@@ -63,34 +70,18 @@ _SEPARATOR = np.array([230, 120, 0], dtype=np.uint8)
 
 def register_renderer(name: str) -> Callable[[type], type]:
     """Class decorator adding a renderer to :data:`RENDERERS` under ``name``."""
-
-    def deco(cls: type) -> type:
-        if name in RENDERERS:
-            raise ValueError(f"renderer {name!r} is already registered")
-        RENDERERS[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
+    return RENDERERS.register(name)
 
 
 def available_renderers() -> list[str]:
-    return sorted(RENDERERS)
+    return RENDERERS.available()
 
 
 def get_renderer(cfg, fs_hz: float = 100.0) -> "BaseRenderer":
     """Build the renderer named ``cfg.name`` for signals sampled at ``fs_hz``.
 
     Unknown names raise a :class:`ConfigError` listing the available ones."""
-    cls = RENDERERS.get(cfg.name)
-    if cls is None:
-        import difflib
-
-        close = difflib.get_close_matches(cfg.name, RENDERERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"render.name={cfg.name!r} is not a renderer{hint}; available: "
-                          f"{', '.join(available_renderers())}")
-    return cls(cfg, fs_hz=fs_hz)
+    return RENDERERS.get(cfg.name)(cfg, fs_hz=fs_hz)
 
 
 def _scale_for(cfg, ctype: str) -> float:

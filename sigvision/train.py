@@ -1,7 +1,7 @@
 """k-fold training of one model (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
 
-For each fold: a timm model, Adam/AdamW/AdamP/SGD (weight decay skipped for 1-D
-parameters), a learning-rate schedule stepped per iteration (cosine warm restarts by
+For each fold: a timm model, Adam/AdamW/AdamP/SGD from timm's optimiser factory
+(:mod:`sigvision.optim`; weight decay skipped for 1-D parameters), a learning-rate schedule stepped per iteration (cosine warm restarts by
 default; cosine or poly decay, optional linear warmup: :mod:`sigvision.schedule`), label-smoothing
 cross-entropy, FMix and cutout, AMP (bf16/fp16 on CUDA, off or bf16 on CPU), gradient
 clipping and early stopping on a validation metric. Outputs under
@@ -23,7 +23,6 @@ nccl on CUDA, gloo on CPU); only rank 0 writes. ``train.batch_size`` is per proc
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import mmap
@@ -44,9 +43,13 @@ from .config import Config, config_hash, config_to_dict, save_config
 from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
 from .metrics import classification_metrics
+from .optim import make_optimizer
 from .runtime import (autocast_context, check_compile_toolchain, cleanup_distributed, epoch_seed, init_distributed,
                       resolve_amp, resolve_device, seed_everything)
 from .schedule import EpochSchedule
+from .tasks import TaskSpec, task_for
+from .tasks.ecg import (binary_class_names, challenge_scorable, ecg_class_list,  # noqa: F401  (re-exported)
+                        ecg_targets, index_label_codes)
 
 __all__ = ["train", "train_fold", "assign_folds", "load_or_make_folds", "ImageRowsDataset", "ShardSampler",
            "normalize_batch", "batch_to_device", "optimizer_step", "make_fmix",
@@ -62,85 +65,9 @@ def _no_progress(it, total=None, desc=""):
 
 
 # ---------------------------------------------------------------------------- task
-@dataclass
-class TaskSpec:
-    """What is predicted: class names, single- or multi-label, and the targets per index row.
-
-    ``targets``: int64 (n,) class indices for single-label tasks, float32 (n, C) multi-hot
-    for multi-label ones.
-    """
-
-    classes: list
-    multilabel: bool
-    targets: np.ndarray
-    summary: dict
-    challenge: str = "2021"  # ECG: the Challenge year whose metric scores the classes
-
-
 def task_spec(cfg: Config, index) -> TaskSpec:
-    """Classes and targets for the prepared ``index`` under ``cfg.data``."""
-    d = cfg.data
-    if d.task == "sleep":
-        return TaskSpec(list(STAGES), False, index["label"].to_numpy(dtype=np.int64), {})
-    return ecg_targets(d, index_label_codes(index), index["record"].astype(str).tolist())
-
-
-def index_label_codes(index) -> list[list[str]]:
-    """The label codes of each row of a prepared ECG index (its ``labels`` column, codes joined
-    by ``;``); an unlabelled record has none."""
-    return [[c for c in str(v).split(";") if c] for v in index["labels"].fillna("")]
-
-
-def binary_class_names(d) -> list[str]:
-    """The two classes of a binary ECG task: ``["normal", "abnormal"]``, or with
-    ``data.positive_labels`` ``["rest", <their abbreviations joined by '+'>]`` (``["rest", "AF"]``)."""
-    if not d.positive_labels:
-        return ["normal", "abnormal"]
-    from .loaders.dx import code_to_abbreviation
-
-    return ["rest", "+".join(code_to_abbreviation(c, default=str(c)) for c in d.positive_labels)]
-
-
-def ecg_class_list(d, codes=None) -> list[str]:
-    """The classes of a multi-label ECG task under ``data`` settings ``d``: ``data.classes``,
-    else the scored classes of ``label_set`` (2021: 26, 2020: 24), else (``present``) the
-    labels found in ``codes``, sorted."""
-    from .loaders.dx import scored_classes
-
-    if d.classes:
-        return [str(c) for c in d.classes]
-    if d.label_set in ("cinc2021_scored", "cinc2020_scored"):
-        return scored_classes(merge_equivalent=True, challenge=d.label_set[4:8])
-    return sorted({c for cs in (codes or []) for c in cs})
-
-
-def ecg_targets(d, codes, record_ids, classes=None) -> TaskSpec:
-    """Classes and targets of ECG records from their label codes under ``data`` settings ``d``
-    (``ecg_task``, ``label_set``/``classes``, ``normal_labels``/``positive_labels``).
-
-    ``classes``: the class list of a trained model, to encode other records (a test set) in
-    its columns; codes of other classes then set no bit. Default: :func:`ecg_class_list`.
-    A record without labels is normal (binary) and negative for every class (multi-label):
-    what ``data.on_missing_labels: negative`` asks for (:func:`load_training_index` refuses
-    or drops such records otherwise).
-    """
-    from .loaders.dx import labels_to_multihot
-
-    if d.ecg_task == "binary":
-        names = binary_class_names(d)
-        if d.positive_labels:
-            pos = set(map(str, d.positive_labels))
-            y = np.asarray([1 if set(c) & pos else 0 for c in codes], dtype=np.int64)
-        else:
-            normal = set(d.normal_labels)
-            y = np.asarray([0 if set(c) <= normal else 1 for c in codes], dtype=np.int64)
-        return TaskSpec(names, False, y, {names[0]: int((y == 0).sum()), names[1]: int(y.sum())}, str(d.challenge))
-    classes = ecg_class_list(d, codes) if classes is None else [str(c) for c in classes]
-    if d.label_set == "present" and not d.classes:
-        y = np.asarray([[c in set(cs) for c in classes] for cs in codes], dtype=np.float32)
-        return TaskSpec(classes, True, y.reshape(len(codes), len(classes)), {}, str(d.challenge))
-    y, counts = labels_to_multihot(codes, classes, on_unknown=d.on_unknown_label, record_ids=list(record_ids))
-    return TaskSpec(classes, True, y.astype(np.float32), {k: dict(v) for k, v in counts.items()}, str(d.challenge))
+    """Classes and targets for the prepared ``index`` under ``cfg.data`` (asks the task)."""
+    return task_for(cfg.data).spec(cfg.data, index)
 
 
 def is_signal_model(name: str) -> bool:
@@ -455,9 +382,9 @@ class SignalRowsDataset(ImageRowsDataset):
             raise InputFileError(self.prepared_dir, "has no saved signals",
                                  "prepare again with prepare.save_signals: true")
         d = meta["config"]["data"]
-        self.scale = 0.01 if d["task"] == "sleep" else 1.0
+        self.scale = task_for(d).signal_scale
         self.window = None  # samples per window of whole ECG records; None: fixed-length items
-        if d["task"] == "ecg" and d.get("ecg_long_records", "crop") == "windows":
+        if task_for(d).data_task == "ecg" and d.get("ecg_long_records", "crop") == "windows":
             self.window = int(round(float(d["ecg_length_s"]) * float(d["fs_hz"])))
             self.aggregate = d.get("ecg_window_aggregate", "mean")
 
@@ -675,44 +602,6 @@ class ShardSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return int(math.ceil(self.n / self.world))
-
-
-# ---------------------------------------------------------------------------- optim
-@functools.lru_cache(maxsize=1)
-def _adamp_class():
-    """The ``adamp`` package's AdamP, with its per-channel and per-layer views of a weight taken
-    by ``reshape``: the package's ``view`` raises on channels-last weights ("view size is not
-    compatible ..."), so ``train.channels_last: true`` with ``optimizer: adamp`` (the
-    EfficientNet-B4 preset) failed at the first step. The views are only read (norms, cosine
-    similarities, sums), so a copy where a view is impossible gives the same update."""
-    from adamp import AdamP
-
-    class ChannelsLastSafeAdamP(AdamP):
-        def _channel_view(self, x):
-            return x.reshape(x.size(0), -1)
-
-        def _layer_view(self, x):
-            return x.reshape(1, -1)
-
-    return ChannelsLastSafeAdamP
-
-
-def make_optimizer(tcfg, model: nn.Module) -> torch.optim.Optimizer:
-    """Optimiser by name; no weight decay on biases and norm weights (1-D parameters)."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if tcfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=tcfg.lr)
-    if tcfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=tcfg.lr)
-    if tcfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=tcfg.lr, momentum=0.9, nesterov=True)
-    if tcfg.optimizer == "adamp":
-        return _adamp_class()(groups, lr=tcfg.lr, betas=(0.9, 0.999))
-    raise ConfigError(f"train.optimizer={tcfg.optimizer!r}; accepted: adam, adamw, adamp, sgd")
 
 
 # ---------------------------------------------------------------------------- paths
@@ -1080,7 +969,7 @@ def _epoch_metrics(spec: TaskSpec, y: np.ndarray, probs: np.ndarray) -> dict:
     present = [j for j in range(y.shape[1]) if y[:, j].any() or pred[:, j].any()]
     f1 = float(f1_score(y[:, present], pred[:, present], average="macro", zero_division=0)) if present else float("nan")
     out = {"accuracy": float((pred == (y > 0.5)).all(1).mean()), "macro_f1": f1, "auroc": auroc}
-    if _challenge_scorable(spec):
+    if challenge_scorable(spec):
         from .ecg import multilabel_metrics
 
         out["challenge"] = float(multilabel_metrics(y > 0.5, probs, None, spec.classes, outputs=pred,
@@ -1088,25 +977,12 @@ def _epoch_metrics(spec: TaskSpec, y: np.ndarray, probs: np.ndarray) -> dict:
     return out
 
 
-def _challenge_scorable(spec: TaskSpec) -> bool:
-    """Whether the Challenge score is defined for these classes: at least two of them scored,
-    sinus rhythm among them."""
-    from .ecg import NORMAL_CLASS, scored_subset
-
-    cols, _ = scored_subset(spec.classes, spec.challenge)
-    return len(cols) >= 2 and any(NORMAL_CLASS in str(spec.classes[j]).split("|") for j in cols)
-
-
-def _monitor(tcfg, spec: TaskSpec) -> str:
-    if tcfg.monitor != "auto":
-        return tcfg.monitor
-    if spec.multilabel:
-        return "challenge" if _challenge_scorable(spec) else "macro_f1"
-    return "kappa"
+def _monitor(tcfg, spec: TaskSpec, task) -> str:
+    return tcfg.monitor if tcfg.monitor != "auto" else task.default_monitor(spec)
 
 
 def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device):
-    kind = tcfg.loss if tcfg.loss != "auto" else ("weighted_bce" if spec.multilabel else "ce")
+    kind = tcfg.loss if tcfg.loss != "auto" else ("weighted_bce" if spec.multilabel else "ce")  # the task's default
     if kind == "ce":
         if spec.multilabel:
             raise ConfigError("train.loss=ce needs a single-label task; use bce, weighted_bce or class_weighted_bce "
@@ -1173,7 +1049,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     if len(tr_rows) == 0 or len(va_rows) == 0:
         raise InputFileError(None, f"fold {fold} has an empty training or validation set",
                              "use fewer folds or more subjects")
-    monitor = _monitor(tcfg, spec)
+    monitor = _monitor(tcfg, spec, task_for(cfg.data))
     if monitor != "loss":  # refuse a metric this task lacks before an epoch is spent
         n_cls = len(classes)
         known = _epoch_metrics(spec, va_y, np.full((len(va_y), n_cls), 1.0 / n_cls, np.float32))
@@ -1183,7 +1059,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
     out = model_dir(cfg) / f"fold_{fold}"
     seed_everything(epoch_seed(cfg.seed, fold), 0)  # same initial weights on every rank
     img_size = int(cfg.render.height)
-    in_chans = len(cfg.data.leads if cfg.data.task == "ecg" else cfg.data.channels) if kind == "signal" else 3
+    in_chans = len(task_for(cfg.data).input_channels(cfg.data)) if kind == "signal" else 3
     model = build_model(cfg.model, len(classes), img_size=_model_img_size(img_size, cfg.render.width),
                         in_chans=in_chans).to(device)
     if tcfg.channels_last and kind == "image":
@@ -1372,7 +1248,7 @@ def _signal_augment(cfg: Config):
     Records read by windows (``data.ecg_long_records: windows``) are shifted with zeros, not
     circularly: a circular shift's wrap-around puts one irregular RR interval in a regular
     rhythm, which is what AF looks like."""
-    if cfg.data.task != "ecg" or cfg.train.cutout_p == 0:
+    if task_for(cfg.data).data_task != "ecg" or cfg.train.cutout_p == 0:
         return None
     from .ecg import ECGAugment
 
@@ -1393,41 +1269,7 @@ def load_training_index(cfg: Config):
         if {c for cs in index_label_codes(index) for c in cs} & {"MALE", "FEMALE"}:
             raise InputFileError(cfg.prepared_path, "was prepared before the Hefei table's age and sex columns were "
                                  "read (its labels hold MALE/FEMALE)", "run 'sigvision prepare --overwrite' again")
-    if "label" in index:
-        index = index[index["label"] >= 0]
-    if cfg.data.task == "ecg" and "labels" in index:
-        index = _check_missing_labels(cfg, index)
-    return index.reset_index(drop=True)
-
-
-def _check_missing_labels(cfg: Config, index):
-    """ECG records whose header named no diagnosis, by ``data.on_missing_labels``: refused
-    (naming them), dropped, or kept as negatives (every class negative / normal)."""
-    codes = index_label_codes(index)
-    missing = [str(r) for r, c in zip(index["record"], codes) if not c]
-    if not missing:
-        return index
-    policy = cfg.data.on_missing_labels
-    what = (f"{len(missing)} of {len(index)} record(s) have no labels (their header names no diagnosis: no "
-            f"'Dx:' line or LUDB diagnosis lines; e.g. {', '.join(missing[:5])})")
-    if policy == "raise":
-        if len(missing) == len(index):
-            fix = ("label the records (a '# Dx:' header line, or data.labels_csv for AIWIN/Hefei), or use "
-                   "'sigvision predict' for unlabelled records; data.on_missing_labels: negative trains on them "
-                   "as records without any finding")
-        else:
-            fix = ("label them, or set data.on_missing_labels: drop (train on the labelled records) or negative "
-                   "(they have no finding: every class negative)")
-        raise InputFileError(cfg.prepared_path, what, fix)
-    if policy == "drop":
-        log.warning("%s: dropped from training (data.on_missing_labels: drop)", what)
-        keep = np.asarray([bool(c) for c in codes])
-        if not keep.any():
-            raise InputFileError(cfg.prepared_path, what + "; none is left to train on",
-                                 "label the records, or set data.on_missing_labels: negative")
-        return index[keep]
-    log.warning("%s: trained on as records without any finding (data.on_missing_labels: negative)", what)
-    return index
+    return task_for(cfg.data).training_rows(cfg, index).reset_index(drop=True)
 
 
 def _warn_model_selection(cfg: Config, results: list[dict], folds) -> None:
@@ -1581,7 +1423,7 @@ def _train_locked(cfg: Config, index, spec, mdir: Path, info, *, resume, progres
     try:
         results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
                               epoch_callback=epoch_callback) for k in todo]
-        if info.primary and cfg.data.task == "ecg":
+        if info.primary and task_for(cfg.data).few_validation_rows:
             _warn_model_selection(cfg, results, folds)
         if info.enabled:
             # no rank tears the process group down while rank 0 still writes its last checkpoint:

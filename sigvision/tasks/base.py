@@ -1,0 +1,137 @@
+"""What every task has: the :class:`Task` interface and :class:`TaskSpec`, the classes and
+targets of a prepared index.
+
+A task owns everything that differs between problems, so that training, inference, blending,
+post-processing, evaluation and prediction ask the task instead of testing ``data.task``:
+
+* which classes and targets an index has (:meth:`Task.spec`), single- or multi-label;
+* what one row is (``unit``: a 30-s epoch or a record) and which signals feed a 1-D model;
+* the default training loss and monitored metric, the losses it accepts;
+* the blend's default fitting metric and the ones that score it;
+* how probabilities become decisions: the ``postprocess.method`` values it accepts
+  (:meth:`Task.postprocess_methods`) and their options, checked when the config is read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["Task", "TaskSpec", "one_of"]
+
+
+@dataclass
+class TaskSpec:
+    """What is predicted: class names, single- or multi-label, and the targets per index row.
+
+    ``targets``: int64 (n,) class indices for single-label tasks, float32 (n, C) multi-hot
+    for multi-label ones.
+    """
+
+    classes: list
+    multilabel: bool
+    targets: np.ndarray
+    summary: dict
+    challenge: str = "2021"  # ECG: the Challenge year whose metric scores the classes
+
+
+def one_of(key: str, value, accepted) -> None:
+    """Refuse ``value`` unless it is in ``accepted``, naming the closest accepted value."""
+    from ..registry import closest_hint
+
+    accepted = list(accepted)
+    if value not in accepted:
+        raise ConfigError(f"{key}={value!r} is not valid{closest_hint(value, accepted)}; "
+                          f"accepted: {', '.join(map(str, accepted))}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction problem. Subclasses fill the class attributes and override the methods
+    whose answer differs; instances are registered in :data:`sigvision.tasks.TASKS`.
+
+    Attributes
+    ----------
+    name : str
+        Registry key: ``sleep``, ``ecg_multilabel``, ``ecg_binary``.
+    data_task : str
+        The ``data.task`` value it belongs to (``sleep`` or ``ecg``).
+    multilabel : bool
+        One sigmoid per class (True) or one softmax over the classes.
+    unit : str
+        What one row of a prepared index is, plural (``epochs``, ``records``).
+    losses : tuple of str
+        ``train.loss`` values it trains with; the first is the default (``auto``).
+    fit_metrics : tuple of str
+        ``blend.fit_metric`` values that score its blends (``none``: equal weights).
+    search_monitor : str
+        The metric hyper-parameter search maximises when ``train.monitor`` is ``auto``: one
+        every fold of the task computes.
+    signal_scale : float
+        Factor from the saved signals' unit to a 1-D model's input (µV -> 0.01 for PSG; ECG
+        in mV as saved).
+    few_validation_rows : bool
+        Whether validation folds are usually small enough (a few dozen records) that a
+        checkpoint picked by their score deserves a warning.
+    """
+
+    name: str = ""
+    data_task: str = ""
+    multilabel: bool = False
+    unit: str = "records"
+    losses: tuple[str, ...] = ("ce",)
+    fit_metrics: tuple[str, ...] = ("none",)
+    default_fit_metric: str = "none"
+    search_monitor: str = "kappa"
+    signal_scale: float = 1.0
+    few_validation_rows: bool = False
+
+    # classes and targets -------------------------------------------------------------------
+    def spec(self, data, index) -> TaskSpec:
+        """Classes and targets of the prepared ``index`` under the ``data`` settings."""
+        raise NotImplementedError
+
+    def input_channels(self, data) -> tuple[str, ...]:
+        """The signals a 1-D model reads, in order (their count is its input channels)."""
+        raise NotImplementedError
+
+    def training_rows(self, cfg, index):
+        """The rows of a prepared index that can be trained on."""
+        return index[index["label"] >= 0] if "label" in index else index
+
+    def default_monitor(self, spec: TaskSpec) -> str:
+        """The validation metric ``train.monitor: auto`` watches for early stopping and the
+        best checkpoint."""
+        return "kappa"
+
+    def default_loss(self) -> str:
+        return self.losses[0]
+
+    # decisions -----------------------------------------------------------------------------
+    def postprocess_methods(self) -> tuple[str, ...]:
+        """The ``postprocess.method`` values this task accepts."""
+        raise NotImplementedError
+
+    def check_postprocess(self, pcfg) -> None:
+        """Refuse ``postprocess.method``/``options`` the task cannot apply (when the config
+        is read, not after train, infer and blend)."""
+        one_of("postprocess.method", str(pcfg.method), self.postprocess_methods())
+
+    # the whole config ----------------------------------------------------------------------
+    def check_config(self, cfg) -> None:
+        """Every check of ``cfg`` that depends on the task; raises :class:`ConfigError`."""
+        from collections.abc import Mapping
+
+        if not isinstance(cfg.postprocess.options, Mapping):
+            raise ConfigError(f"postprocess.options must be a mapping of option: value, not "
+                              f"{type(cfg.postprocess.options).__name__}")
+        self.check_postprocess(cfg.postprocess)
+        if cfg.blend.fit_metric not in ("auto", *self.fit_metrics):
+            raise ConfigError(f"blend.fit_metric={cfg.blend.fit_metric} does not score a {self.name} blend; "
+                              f"use {', '.join(self.fit_metrics)} or auto")
+
+    def resolve_fit_metric(self, metric: str) -> str:
+        """``blend.fit_metric`` with ``auto`` resolved."""
+        return self.default_fit_metric if metric == "auto" else metric
