@@ -49,7 +49,8 @@ def main() -> None:
     from sigvision.config import ModelConfig, load_config
     from sigvision.loaders.psg import channel_type_of
     from sigvision.models import build_model
-    from sigvision.prepare import load_prepared, prepare_dataset
+    from sigvision.runfiles import load_prepared
+    from sigvision.prepare import prepare_dataset
     from sigvision.render import context_windows, get_renderer
     from sigvision.samples import write_sample_psg
     from sigvision.train import ImageRowsDataset, ShardSampler, _loader, normalize_batch

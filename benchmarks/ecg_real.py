@@ -95,8 +95,8 @@ def score(y: np.ndarray, probs: np.ndarray, decisions: np.ndarray, classes, bina
 def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
     from sigvision.config import load_config
     from sigvision.infer import infer, load_probs
-    from sigvision.pipeline import ecg_decision_rule, nested_ecg_decisions
-    from sigvision.pipeline import _truth_matrix
+    from sigvision.tasks.ecg import ecg_decision_rule, nested_ecg_decisions
+    from sigvision.runfiles import truth_matrix as _truth_matrix
     from sigvision.train import load_or_make_folds, load_training_index, train
 
     t0 = time.perf_counter()

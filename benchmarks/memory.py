@@ -74,7 +74,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
     import sigvision.blend  # noqa: F401
     import sigvision.infer
     import sigvision.loaders.psg  # noqa: F401
-    import sigvision.pipeline  # noqa: F401
+    import sigvision.steps.blend  # noqa: F401
     import sigvision.postprocess  # noqa: F401
     import sigvision.prepare
     from sigvision.predict import predict_folder

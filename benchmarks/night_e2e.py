@@ -39,7 +39,7 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
     """
     from sigvision.config import load_config
     from sigvision.infer import infer
-    from sigvision.pipeline import run_blend
+    from sigvision.steps.blend import run_blend
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
     from sigvision.train import train

@@ -229,7 +229,8 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     import torch
 
     from sigvision.infer import predict_rows_tta
-    from sigvision.prepare import load_prepared, prepare_dataset
+    from sigvision.runfiles import load_prepared
+    from sigvision.prepare import prepare_dataset
     from sigvision.train import load_checkpoint_model
 
     pattern = "*-PSG.edf" if real == DEFAULT_REAL else cfg.data.file_pattern  # the fixture's scored pair

@@ -116,7 +116,8 @@ def side_by_side(kinds: dict, steps: int, rounds: int, device, warmup: int = 3, 
 def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, std, n_images: int,
               nights: int = 2):
     """Synthetic nights prepared with ``cfg``'s render settings -> (dataset, endless batches)."""
-    from sigvision.prepare import load_prepared, prepare_dataset
+    from sigvision.runfiles import load_prepared
+    from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
     from sigvision.train import ImageRowsDataset, ShardSampler, _loader, image_augment
 

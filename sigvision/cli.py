@@ -182,7 +182,7 @@ def cmd_infer(args) -> int:
 
 
 def cmd_blend(args) -> int:
-    from .pipeline import run_blend
+    from .steps.blend import run_blend
 
     cfg = _load_cfg(args)
     res = run_blend(cfg)
@@ -197,12 +197,12 @@ def cmd_blend(args) -> int:
 
 
 def cmd_postprocess(args) -> int:
-    from .pipeline import run_postprocess
+    from .steps.postprocess import run_postprocess
 
     cfg = _load_cfg(args)
     out = run_postprocess(cfg, args.input, args.out)
     print(f"wrote {out} ({cfg.postprocess.method})")
-    if cfg.data.task == "ecg" and cfg.postprocess.submission != "none":
+    if cfg.postprocess.submission != "none":  # refused by the config for a task without an answer file
         from .submission import submission_path
 
         print(f"wrote {submission_path(cfg.postprocess.submission, out)} ({cfg.postprocess.submission} answer file)")
@@ -210,7 +210,7 @@ def cmd_postprocess(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .pipeline import run_evaluate
+    from .steps.evaluate import run_evaluate
 
     cfg = _load_cfg(args)
     res = run_evaluate(cfg, args.input, args.out)

@@ -84,7 +84,9 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
         preds[c.model.key] = written["oof"]
         print(f"      {c.model.key}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"accuracy {m['accuracy']:.3f}")
-    from .pipeline import run_blend, run_evaluate, run_postprocess
+    from .steps.blend import run_blend
+    from .steps.evaluate import run_evaluate
+    from .steps.postprocess import run_postprocess
 
     print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend_fit_metric}), "
           f"temperature-calibrated")

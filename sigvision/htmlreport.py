@@ -1,6 +1,6 @@
 """A self-contained HTML page per evaluation (``<weights>/<experiment>/eval/report.html``).
 
-:func:`write_html_report` reads what :func:`sigvision.pipeline.run_evaluate` wrote into the
+:func:`write_html_report` reads what :func:`sigvision.steps.evaluate.run_evaluate` wrote into the
 eval folder, the models' ``fold_<k>/metrics.csv`` files, the blend report and the prepared
 folder's ``prepare.json``, writes the PNGs it adds (``training_curves_<model>.png`` and, for
 ECG, ``roc.png``) next to the others, and embeds every image as a base64 ``data:`` URI, so
@@ -31,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .tasks import task_for
 
 __all__ = ["write_html_report", "roc_png", "REPORT_NAME"]
 
@@ -283,10 +284,11 @@ def _run_section(cfg, blend_report: dict | None) -> str:
 
     parts = ['<section id="run"><h2>Run</h2>']
     d = cfg.data
-    info = {"experiment": cfg.name, "task": d.task + (f" ({d.ecg_task}, {d.label_set})" if d.task == "ecg" else ""),
+    task = task_for(d)
+    info = {"experiment": cfg.name, "task": d.task + (f" ({d.ecg_task}, {d.label_set})" if task.signal_kind == "ecg" else ""),
             "data format": d.format, "data root": d.root, "prepared folder": str(cfg.prepared_path),
             "weights folder": str(cfg.run_path)}
-    if d.task == "sleep":
+    if task.signal_kind == "psg":
         info.update({"channels": list(d.channels), "sampling rate (Hz)": d.fs_hz, "epoch (s)": d.epoch_s})
     else:
         info.update({"leads": list(d.leads), "sampling rate (Hz)": d.fs_hz, "length (s)": d.ecg_length_s})
@@ -397,7 +399,7 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
 
 def _ecg_sections(cfg, eval_dir: Path, metrics: dict) -> str:
     from .artifacts import write_bytes
-    from .pipeline import blend_csv_path
+    from .runfiles import blend_csv_path
 
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
@@ -488,7 +490,7 @@ def write_html_report(cfg, eval_dir: str | os.PathLike | None = None, *, out_pat
     """
     from . import __version__
     from .artifacts import write_text
-    from .pipeline import blend_csv_path
+    from .runfiles import blend_csv_path
 
     eval_dir = Path(eval_dir) if eval_dir else cfg.run_path / "eval"
     mpath = eval_dir / "metrics.json"
@@ -498,7 +500,7 @@ def write_html_report(cfg, eval_dir: str | os.PathLike | None = None, *, out_pat
     if not isinstance(metrics, dict):
         raise InputFileError(mpath, "is not valid JSON", "run 'sigvision evaluate' again")
     blend_report = _read_json(blend_csv_path(cfg).with_suffix(".json"))
-    if cfg.data.task == "ecg":
+    if not task_for(cfg.data).context_windows:  # records, not nights of epochs
         metric_html, hyp_html, n_nights = _ecg_sections(cfg, eval_dir, metrics), "", None
     else:
         metric_html, hyp_html, records = _sleep_sections(cfg, eval_dir, metrics)

@@ -40,6 +40,7 @@ from .runtime import autocast_context, resolve_amp
 from .train import (check_checkpoint_agrees, checkpoint_path, is_signal_model, load_checkpoint_model,
                     load_or_make_folds, load_training_index, make_dataset, meta_rows, model_config_hash,
                     normalize_batch, predict_dataset, task_spec)
+from .tasks import task_for
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -102,7 +103,7 @@ def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device,
 def tta_shifts(cfg: Config, mmeta: dict) -> tuple[float, ...]:
     """The passes a prediction averages: 0 s plus ``infer.tta_shifts_s`` for image models of a
     sleep run (shifted windows are re-rendered), 0 s alone otherwise."""
-    if cfg.data.task != "sleep" or mmeta.get("input", "image") == "signal":
+    if not task_for(cfg.data).context_windows or mmeta.get("input", "image") == "signal":
         return (0.0,)
     return (0.0,) + tuple(float(s) for s in cfg.infer.tta_shifts_s)
 
@@ -214,7 +215,7 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
 
 
 def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
-    from .prepare import load_prepared
+    from .runfiles import load_prepared
 
     progress = progress or (lambda it, total=None, desc="": it)
     dist_on = info.enabled
@@ -230,7 +231,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     name = cfg.model.key  # the model's name in the run (its files)
     chash = model_config_hash(cfg)
     shifts = (0.0,) + tuple(cfg.infer.tta_shifts_s)
-    if cfg.infer.tta_shifts_s and cfg.data.task != "sleep":
+    if cfg.infer.tta_shifts_s and not task_for(cfg.data).context_windows:
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} shifts the context window of sleep "
                           f"epochs; data.task={cfg.data.task} has none: set infer.tta_shifts_s: []")
     if cfg.infer.tta_shifts_s and is_signal_model(cfg.model.name):

@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .tasks import task_for
 
 __all__ = ["stage", "load_signals", "write_hypnogram_txt", "write_hypnogram_edfplus", "to_stage_codes"]
 
@@ -279,7 +280,7 @@ def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     from .artifacts import write_json
     from .config import config_hash, config_to_dict
     from .render import get_renderer, render_night
-    from .prepare import CACHE_LAYOUT
+    from .runfiles import CACHE_LAYOUT
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "signals").mkdir(exist_ok=True)
@@ -360,7 +361,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .blend import blend
     from .config import config_hash
     from .infer import predict_rows_tta
-    from .pipeline import apply_temperature
+    from .steps.blend import apply_temperature
     from .postprocess import smooth
     from .quality import apply_policy
     from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
@@ -371,7 +372,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     models, report = _run_models(run)
     which = run_checkpoints(report, {name: cfg for name, _, cfg in models}, checkpoint)
     first = models[0][2]
-    if first.data.task != "sleep":
+    if task_for(first.data).signal_kind != "psg":
         raise ValueError(f"{run} is an ECG run; stage() stages sleep. Use sigvision.predict.predict_folder for ECG")
     if first.data.format == "image_folder":
         raise ValueError(f"{run} was trained on image folders, not signals; stage() needs a signal-trained run")

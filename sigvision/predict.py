@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, InputFileError
+from .tasks import task_for
 
 __all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
 
@@ -138,7 +139,7 @@ def predict_overrides(cfg, overrides=(), channel_picks: dict | None = None):
                           f"({', '.join(run_d.leads)}); fix: give the records' name for each, in that order")
     picks = {t: list(v) for t, v in (channel_picks or {}).items() if v}
     if picks:
-        if run_d.task != "sleep":
+        if task_for(run_d).signal_kind != "psg":
             raise ConfigError(f"--{next(iter(picks))} picks PSG channels; this is an ECG run: use --set data.leads=[...]")
         chans = list(d.channels)
         for t, names in picks.items():
@@ -214,7 +215,8 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     from .infer import predict_rows_tta
     from .loaders.base import STAGES
     from .loaders.psg import MissingChannelError
-    from .prepare import load_prepared, prepare_dataset
+    from .runfiles import load_prepared
+    from .prepare import prepare_dataset
     from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     progress = progress or (lambda it, total=None, desc="": it)
@@ -241,7 +243,7 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
         new_data = first.data
-        if new_data.task == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
+        if task_for(new_data).signal_kind == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
             if labels_csv is not None and new_data.format not in ("aiwin", "hefei"):
                 raise ConfigError(f"--labels reads an AIWIN or Hefei table; this run reads data.format="
                                   f"{new_data.format}, whose files carry their own labels, age and sex: drop --labels")
@@ -284,14 +286,14 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     else:
         probs = blend(per_model, weights=weights, method=report["method"])
         if report.get("temperature"):
-            from .pipeline import apply_temperature
+            from .steps.blend import apply_temperature
 
             probs = apply_temperature(probs, report["temperature"])
-    if first.data.task == "ecg":
+    if task_for(first.data).signal_kind == "ecg":
         # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
         # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
         # prob_/label_ columns as files_post.csv
-        from .pipeline import ecg_decide
+        from .tasks.ecg import ecg_decide
 
         th_path = run / "thresholds.json"
         th = json.loads(th_path.read_text()) if th_path.is_file() else {}

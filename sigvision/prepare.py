@@ -25,7 +25,7 @@ The cache is planar (``"cache_layout": "chw"`` in ``prepare.json``): the layout 
 take, so a training batch becomes model input by one contiguous conversion instead of a
 transposition. Folders prepared before the layout was recorded hold (H, W, 3) images
 (``"hwc"``, the default when the key is missing) and still read correctly;
-:func:`open_cached_images` gives (H, W, 3) views of either.
+:func:`sigvision.runfiles.open_cached_images` gives (H, W, 3) views of either.
 """
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ from .config import Config, config_hash, config_to_dict, save_config
 from .errors import InputFileError
 from .loaders.base import STAGES
 from .render import get_renderer, render_night
+from .tasks import task_for
+from .runfiles import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
 
 __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
 
@@ -69,7 +71,6 @@ class PrepareResult:
     summary: dict
 
 
-JOURNAL_NAME = ".prepare-journal.jsonl"
 
 
 def _children(path: Path) -> list[Path]:
@@ -185,15 +186,6 @@ def _journal_entries(out: Path, cfg_hash: str) -> dict:
     return entries
 
 
-CACHE_LAYOUT = "chw"  # how this version writes the render cache (see the module docstring)
-
-
-def cache_layout(meta: dict) -> str:
-    """The render cache layout of a prepared folder's ``prepare.json`` (``"hwc"`` when unrecorded)."""
-    layout = meta.get("cache_layout", "hwc")
-    if layout not in ("hwc", "chw"):
-        raise ValueError(f"unknown cache_layout {layout!r} in prepare.json; prepare again with --overwrite")
-    return layout
 
 
 def cache_dir_of(out_dir: str | os.PathLike, cfg: Config) -> Path:
@@ -366,24 +358,12 @@ def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None)
     if "quality" in index:
         q = index["quality"].astype(str)
         s["quality"] = {"flagged": int((q != OK).sum()), "of": int(len(q)),
-                        "unit": "epochs" if cfg.data.task == "sleep" else "records",
+                        "unit": task_for(cfg.data).unit,
                         "policy": cfg.data.on_bad_signal,
                         "dropped": int(n_dropped if n_dropped is not None else
                                        sum(int(r.get("dropped_bad_epochs", 0) or 0) for r in recs)),
                         "counts": parse_labels(q)}
-    if cfg.data.task == "sleep" and len(index) and "label" in index:
-        s["stage_counts"] = {st: int((index["label"] == i).sum()) for i, st in enumerate(STAGES)}
-        for k in ("movement_epochs", "unscored_epochs", "trimmed_wake_epochs", "epochs_outside_signal",
-                  "nonfinite_epochs", "flat_channel_epochs", "clipped_channel_epochs", "bad_signal_epochs",
-                  "dropped_bad_epochs"):
-            vals = [r.get(k, 0) or 0 for r in recs]
-            s[k] = int(sum(vals))
-    if cfg.data.task == "ecg" and len(index) and "labels" in index:
-        counts: dict[str, int] = {}
-        for labs in index["labels"].fillna(""):
-            for code in filter(None, str(labs).split(";")):
-                counts[code] = counts.get(code, 0) + 1
-        s["label_counts"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    s.update(task_for(cfg.data).index_summary(index, recs))
     return s
 
 
@@ -621,42 +601,6 @@ def _ecg_source_db(record_id: str) -> str:
     return prefix or "?"
 
 
-def load_prepared(prepared_dir: str | os.PathLike):
-    """Read a prepared folder's index and metadata: ``(index DataFrame, prepare.json dict)``.
-    A folder whose prepare was interrupted (or is still running) is refused."""
-    import pandas as pd
-
-    d = Path(prepared_dir)
-    if (d / JOURNAL_NAME).is_file():
-        raise InputFileError(d, "holds an interrupted (or still running) prepare",
-                             "let it finish, or run the same 'sigvision prepare' command with --update to resume it")
-    idx, meta = d / "index.csv", d / "prepare.json"
-    for p in (idx, meta):
-        if not p.is_file():
-            raise InputFileError(p, "missing", f"run 'sigvision prepare' to create {d}")
-    return pd.read_csv(idx, keep_default_na=False), json.loads(meta.read_text())
-
-
-def open_cached_images(prepared_dir: str | os.PathLike, record: str) -> np.ndarray:
-    """The cached images of one record, memory-mapped read-only, as (n_epochs, H, W, 3) or
-    (H, W, 3): a transposed view of a planar cache, so callers see one layout."""
-    d = Path(prepared_dir)
-    _, meta = load_prepared(d)
-    return _cached_images(d, meta, record)
-
-
-def _cached_images(d: Path, meta: dict, record: str) -> np.ndarray:
-    """:func:`open_cached_images` with the folder's ``prepare.json`` already read (reading the
-    index again per image cost 10 s at 1,000 nights for a contact sheet)."""
-    if not meta.get("cache_dir"):
-        raise InputFileError(d, "was prepared without an image cache", "prepare again with prepare.cache_images: true")
-    p = d / meta["cache_dir"] / f"{record}.npy"
-    if not p.is_file():
-        raise InputFileError(p, "cached images missing", "prepare again with --overwrite")
-    arr = np.load(p, mmap_mode="r")
-    return np.moveaxis(arr, -3, -1) if cache_layout(meta) == "chw" else arr
-
-
 def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:
     """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
     from .report import contact_sheet
@@ -664,9 +608,8 @@ def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: i
     d = Path(prepared_dir)
     index, meta = load_prepared(d)
     rng = np.random.default_rng(seed)
-    task = meta["config"]["data"]["task"]
     groups: list[tuple[str, np.ndarray]] = []
-    if task == "sleep":
+    if task_for(meta["config"]["data"]).context_windows:  # epochs of nights: grouped by stage
         for i, st in enumerate(STAGES):
             sel = index[index["label"] == i]
             if len(sel) == 0:

@@ -237,7 +237,7 @@ class ImageRowsDataset(torch.utils.data.Dataset):
         if not meta.get("cache_dir"):
             raise InputFileError(self.prepared_dir, "has no image cache",
                                  "prepare again with prepare.cache_images: true")
-        from .prepare import cache_layout
+        from .runfiles import cache_layout
 
         self.cache_dir = self.prepared_dir / meta["cache_dir"]
         self.layout = cache_layout(meta)
@@ -384,7 +384,7 @@ class SignalRowsDataset(ImageRowsDataset):
         d = meta["config"]["data"]
         self.scale = task_for(d).signal_scale
         self.window = None  # samples per window of whole ECG records; None: fixed-length items
-        if task_for(d).data_task == "ecg" and d.get("ecg_long_records", "crop") == "windows":
+        if task_for(d).signal_kind == "ecg" and d.get("ecg_long_records", "crop") == "windows":
             self.window = int(round(float(d["ecg_length_s"]) * float(d["fs_hz"])))
             self.aggregate = d.get("ecg_window_aggregate", "mean")
 
@@ -1248,7 +1248,7 @@ def _signal_augment(cfg: Config):
     Records read by windows (``data.ecg_long_records: windows``) are shifted with zeros, not
     circularly: a circular shift's wrap-around puts one irregular RR interval in a regular
     rhythm, which is what AF looks like."""
-    if task_for(cfg.data).data_task != "ecg" or cfg.train.cutout_p == 0:
+    if task_for(cfg.data).signal_kind != "ecg" or cfg.train.cutout_p == 0:
         return None
     from .ecg import ECGAugment
 
@@ -1258,7 +1258,7 @@ def _signal_augment(cfg: Config):
 
 def load_training_index(cfg: Config):
     """The prepared index restricted to rows that can be trained on (scored sleep epochs)."""
-    from .prepare import load_prepared
+    from .runfiles import load_prepared
 
     index, pmeta = load_prepared(cfg.prepared_path)
     prep_hash = pmeta.get("config_hash")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .config import Config, TrainConfig, save_config
 from .errors import ConfigError
+from .tasks import task_for
 
 __all__ = ["tune", "SEARCH_SPACE", "parse_space"]
 
@@ -135,8 +136,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     run.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(run / f'tune_{cfg.model.key}.db').resolve()}"
     study_name = study_name or f"{cfg.name}_{cfg.model.key}"
-    task = cfg.data.task
-    monitor = cfg.train.monitor if cfg.train.monitor != "auto" else ("kappa" if task == "sleep" else "macro_f1")
+    monitor = cfg.train.monitor if cfg.train.monitor != "auto" else task_for(cfg.data).search_monitor
     direction = "minimize" if monitor == "loss" else "maximize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}

@@ -10,8 +10,10 @@ import scipy.io
 
 from sigvision.config import load_config
 from sigvision.infer import infer
-from sigvision.pipeline import run_blend, run_postprocess
-from sigvision.prepare import load_prepared, prepare_dataset
+from sigvision.steps.blend import run_blend
+from sigvision.steps.postprocess import run_postprocess
+from sigvision.runfiles import load_prepared
+from sigvision.prepare import prepare_dataset
 from sigvision.train import train
 
 from .test_train import REPO

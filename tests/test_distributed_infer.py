@@ -10,7 +10,8 @@ import pytest
 
 from sigvision.config import config_from_dict, save_config
 from sigvision.infer import infer, load_probs, shard_records
-from sigvision.prepare import load_prepared, prepare_dataset
+from sigvision.runfiles import load_prepared
+from sigvision.prepare import prepare_dataset
 from sigvision.train import train
 
 REPO = Path(__file__).resolve().parent.parent

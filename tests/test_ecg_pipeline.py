@@ -8,7 +8,9 @@ import pytest
 
 from sigvision.config import load_config
 from sigvision.infer import infer, load_probs
-from sigvision.pipeline import run_blend, run_evaluate, run_postprocess
+from sigvision.steps.blend import run_blend
+from sigvision.steps.evaluate import run_evaluate
+from sigvision.steps.postprocess import run_postprocess
 from sigvision.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
 from sigvision.train import load_training_index, task_spec, train

@@ -15,7 +15,9 @@ from sigvision.cli import main
 from sigvision.config import load_config
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.infer import infer
-from sigvision.pipeline import run_blend, run_evaluate, run_postprocess
+from sigvision.steps.blend import run_blend
+from sigvision.steps.evaluate import run_evaluate
+from sigvision.steps.postprocess import run_postprocess
 from sigvision.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
 from sigvision.train import train

@@ -25,7 +25,9 @@ def trained_sleep_run(tmp_path_factory):
     if "sleep" in _RUNS:
         return _RUNS["sleep"]
     from sigvision.infer import infer
-    from sigvision.pipeline import run_blend, run_evaluate, run_postprocess
+    from sigvision.steps.blend import run_blend
+    from sigvision.steps.evaluate import run_evaluate
+    from sigvision.steps.postprocess import run_postprocess
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
     from sigvision.train import train

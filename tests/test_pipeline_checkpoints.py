@@ -29,7 +29,7 @@ def run(tmp_path_factory, synth_dir4):
     model configs with a per-model infer.checkpoint ([1, 0]: A at epoch 1, B at epoch 0), then
     `sigvision infer --set infer.checkpoint=N` per model for the other epoch (files the blend
     must not read); blend of A@1 + B@0 with fixed weights, uncalibrated."""
-    from sigvision.pipeline import run_blend
+    from sigvision.steps.blend import run_blend
     from sigvision.prepare import prepare_dataset
     from sigvision.train import train
 
@@ -124,7 +124,7 @@ def test_blend_mapping_form_via_blend_py_gives_the_same_file(run, capsys):
 
 
 def test_missing_prediction_names_the_command_that_writes_it(run, capsys):
-    from sigvision.pipeline import blend_paths
+    from sigvision.runfiles import blend_paths
 
     cfg = load_config(run["base"] / "run.yaml", ["blend.checkpoint=[last, 0]"])
     with pytest.raises(InputFileError) as ei:
@@ -236,7 +236,7 @@ def test_test_split_blend_reads_each_models_checkpoint(run):
     """The submission's path: test predictions per model at its own epoch (per-fold files named
     as in the write-up, <model>_fold_<k>_<epoch>.npy), blended with the OOF-fitted pieces of
     the same checkpoints."""
-    from sigvision.pipeline import run_blend
+    from sigvision.steps.blend import run_blend
 
     base, cfg = run["base"], run["cfg"]
     test_dir = str(cfg.prepared_path)  # the training nights stand in for held-out ones

@@ -6,7 +6,8 @@ import pytest
 
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.prepare import contact_sheet_from_prepared, load_prepared, open_cached_images, prepare_dataset
+from sigvision.runfiles import load_prepared, open_cached_images
+from sigvision.prepare import contact_sheet_from_prepared, prepare_dataset
 from sigvision.samples import sample_ecg_dir
 
 

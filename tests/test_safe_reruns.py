@@ -20,7 +20,8 @@ from sigvision.artifacts import folder_lock, remove_stale_temps, write_json
 from sigvision.cli import main
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.prepare import JOURNAL_NAME, folder_state, load_prepared, prepare_dataset
+from sigvision.runfiles import JOURNAL_NAME, load_prepared
+from sigvision.prepare import folder_state, prepare_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,8 @@ from sigvision.config import ModelConfig, config_from_dict, config_to_dict, save
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.infer import infer, load_probs, save_probs
 from sigvision.models import PretrainedWeightsError, build_model, meta_vector
-from sigvision.prepare import load_prepared, prepare_dataset
+from sigvision.runfiles import load_prepared
+from sigvision.prepare import prepare_dataset
 from sigvision.train import ShardSampler, assign_folds, checkpoint_path, load_or_make_folds, train, train_fold
 
 REPO = Path(__file__).resolve().parent.parent
@@ -430,7 +431,7 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
     so a second test_vit no longer collides with the first; predict reads both."""
     import shutil
 
-    from sigvision.pipeline import run_blend
+    from sigvision.steps.blend import run_blend
     from sigvision.predict import predict_folder
 
     base = {"train.epochs": 1, "blend.models": ["test_vit", "test_vit_ls0"], "blend.fit_metric": "none"}
@@ -533,7 +534,7 @@ def test_render_cache_is_planar_and_old_hwc_caches_still_read(prepared, tmp_path
     import json
     import shutil
 
-    from sigvision.prepare import open_cached_images
+    from sigvision.runfiles import open_cached_images
     from sigvision.train import ImageRowsDataset
 
     index, meta = load_prepared(prepared)

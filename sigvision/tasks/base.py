@@ -9,7 +9,9 @@ post-processing, evaluation and prediction ask the task instead of testing ``dat
 * the default training loss and monitored metric, the losses it accepts;
 * the blend's default fitting metric and the ones that score it;
 * how probabilities become decisions: the ``postprocess.method`` values it accepts
-  (:meth:`Task.postprocess_methods`) and their options, checked when the config is read.
+  (:meth:`Task.postprocess_methods`) and their options, checked when the config is read,
+  and the decisions themselves (:meth:`Task.postprocess` writes ``files_post.csv``);
+* how decisions are scored against the truth (:meth:`Task.evaluate`).
 """
 from __future__ import annotations
 
@@ -69,9 +71,18 @@ class Task:
     search_monitor : str
         The metric hyper-parameter search maximises when ``train.monitor`` is ``auto``: one
         every fold of the task computes.
+    signal_kind : str
+        The recordings it reads: ``psg`` (EEG/EOG/EMG channels, ``--eeg/--eog/--emg`` picks)
+        or ``ecg`` (leads).
+    context_windows : bool
+        Whether a row is one epoch of a longer recording rendered with its neighbours (test-time
+        shifts of that window, ``infer.tta_shifts_s``, apply).
     signal_scale : float
         Factor from the saved signals' unit to a 1-D model's input (µV -> 0.01 for PSG; ECG
         in mV as saved).
+    rows_sum_to_one : bool
+        Whether every probability row of its prediction files sums to 1 (a softmax), checked
+        when they are read.
     few_validation_rows : bool
         Whether validation folds are usually small enough (a few dozen records) that a
         checkpoint picked by their score deserves a warning.
@@ -85,7 +96,10 @@ class Task:
     fit_metrics: tuple[str, ...] = ("none",)
     default_fit_metric: str = "none"
     search_monitor: str = "kappa"
+    signal_kind: str = ""
+    context_windows: bool = False
     signal_scale: float = 1.0
+    rows_sum_to_one: bool = True
     few_validation_rows: bool = False
 
     # classes and targets -------------------------------------------------------------------
@@ -96,6 +110,11 @@ class Task:
     def input_channels(self, data) -> tuple[str, ...]:
         """The signals a 1-D model reads, in order (their count is its input channels)."""
         raise NotImplementedError
+
+    def index_summary(self, index, recs: list[dict]) -> dict:
+        """Label counts of a prepared index for ``prepare.json`` (``recs``: the per-record
+        entries prepare collected)."""
+        return {}
 
     def training_rows(self, cfg, index):
         """The rows of a prepared index that can be trained on."""
@@ -118,6 +137,16 @@ class Task:
         """Refuse ``postprocess.method``/``options`` the task cannot apply (when the config
         is read, not after train, infer and blend)."""
         one_of("postprocess.method", str(pcfg.method), self.postprocess_methods())
+
+    def postprocess(self, cfg, src, out_csv):
+        """Decisions from the blended CSV ``src`` -> ``out_csv`` (``files_post.csv``); returns
+        its path."""
+        raise NotImplementedError
+
+    def evaluate(self, cfg, src, out) -> dict:
+        """``files_post.csv`` (``src``) against the truth; metrics and plots under the folder
+        ``out``. Returns ``{"overall", "out_dir", "per_night", "quality"}``."""
+        raise NotImplementedError
 
     # the whole config ----------------------------------------------------------------------
     def check_config(self, cfg) -> None:

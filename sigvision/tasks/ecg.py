@@ -3,18 +3,26 @@ or any label table) and binary (normal vs abnormal, or one class against the res
 by per-class thresholds tuned on out-of-fold predictions (or 0.5: ``argmax``)."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from ..artifacts import write_csv, write_json, write_text
+from ..config import Config
+from ..ecg import (NORMAL_CLASS, apply_thresholds, binary_metrics, degenerate_decisions, multilabel_metrics,
+                   per_class_table, scored_subset, tune_binary_threshold, tune_decision_thresholds)
 from ..errors import ConfigError, InputFileError
-from ..ecg import NORMAL_CLASS, scored_subset
 from ..loaders.dx import code_to_abbreviation, labels_to_multihot, scored_classes
+from ..runfiles import blend_csv_path, load_prepared, post_csv_path, record_quality, quality_summary, truth_matrix
 from .base import Task, TaskSpec, one_of
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",
-           "ecg_class_list", "ecg_targets", "challenge_scorable"]
+           "ecg_class_list", "ecg_targets", "challenge_scorable", "ecg_decision_rule", "ecg_decide",
+           "tune_ecg_thresholds", "nested_ecg_decisions", "postprocess_ecg", "evaluate_ecg"]
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +119,229 @@ def check_missing_labels(cfg, index):
     return index
 
 
+def ecg_decision_rule(cfg: Config, classes) -> dict:
+    """How an ECG run turns probabilities into decisions: the rule options of
+    ``postprocess.options`` and, for a binary task, that one threshold on the positive class
+    decides (``binary``)."""
+    opts = dict(cfg.postprocess.options)
+    nx = bool(opts.pop("normal_excludes_abnormal", False))
+    if opts:
+        raise InputFileError(None, f"unknown ECG post-processing option(s) {', '.join(opts)}",
+                             "accepted: normal_excludes_abnormal")
+    normal = next((c for c in classes if "426783006" in str(c).split("|")), classes[0])
+    binary = cfg.data.ecg_task == "binary" and len(classes) == 2
+    return {"normal_class": normal, "normal_excludes_abnormal": nx and not binary, "binary": binary}
+
+
+def ecg_decide(probs: np.ndarray, thresholds, classes, rule: dict) -> np.ndarray:
+    """Decisions (n, C) bool from probabilities and the thresholds of :func:`tune_ecg_thresholds`: the
+    positive class when its probability reaches the threshold, else the other (binary), or
+    per class (:func:`sigvision.ecg.apply_thresholds`)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    if rule.get("binary"):
+        pos = probs[:, 1] >= t[1]
+        return np.stack([~pos, pos], axis=1)
+    return apply_thresholds(probs, t, classes=classes, normal_class=rule["normal_class"],
+                            normal_excludes_abnormal=rule["normal_excludes_abnormal"])
+
+
+def tune_ecg_thresholds(probs: np.ndarray, y: np.ndarray, classes, rule: dict, challenge: str) -> np.ndarray:
+    """Thresholds tuned on labelled (OOF) probabilities: binary tasks one threshold on the
+    positive class (mean F1 of both decisions, never a constant answer); multi-label tasks the
+    Challenge score for its scored classes and F1 for the others
+    (:func:`sigvision.ecg.tune_decision_thresholds`)."""
+    if rule.get("binary"):  # the negative class's entry: the same rule seen from its side (p0 > 1 - t)
+        t = tune_binary_threshold(probs[:, 1], y[:, 1])
+        return np.asarray([1.0 - t, t])
+    t, _ = tune_decision_thresholds(probs, y, classes, challenge=challenge, normal_class=rule["normal_class"],
+                                    normal_excludes_abnormal=rule["normal_excludes_abnormal"])
+    return t
+
+
+def nested_ecg_decisions(probs: np.ndarray, y: np.ndarray, fold_of_row: np.ndarray, classes, rule: dict,
+                         challenge: str) -> tuple[np.ndarray, dict]:
+    """Out-of-fold decisions: the rows of fold k decided with thresholds tuned on the other
+    folds' rows (:func:`tune_ecg_thresholds`). Returns the (n, C) bool decisions and the
+    thresholds per fold plus ``all`` (tuned on every row, for new records)."""
+    labels_out = np.zeros_like(probs, dtype=bool)
+    thresholds = {}
+    for k in np.unique(fold_of_row):
+        t = tune_ecg_thresholds(probs[fold_of_row != k], y[fold_of_row != k], classes, rule, challenge)
+        labels_out[fold_of_row == k] = ecg_decide(probs[fold_of_row == k], t, classes, rule)
+        thresholds[f"fold_{int(k)}"] = t.tolist()
+    thresholds["all"] = tune_ecg_thresholds(probs, y, classes, rule, challenge).tolist()
+    return labels_out, thresholds
+
+
+def postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
+    """Decision thresholds tuned on OOF predictions -> files_post.csv (:func:`tune_ecg_thresholds`).
+
+    For the OOF split the thresholds applied to fold k's records are tuned on the other
+    folds only (nested), so the reported scores are not tuned on the rows they score.
+    """
+    table = pd.read_csv(src, dtype={"record": str})
+    side = json.loads(src.with_suffix(".json").read_text())
+    classes = side["classes"]
+    probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    rule = ecg_decision_rule(cfg, classes)
+    challenge = str(cfg.data.challenge)
+    if cfg.postprocess.method == "argmax" or side.get("labels") is None and cfg.blend.split == "oof":
+        t = np.full(len(classes), 0.5)
+        thresholds = {"all": t.tolist()}
+        labels_out = ecg_decide(probs, t, classes, rule)
+    elif cfg.blend.split == "oof":
+        y = truth_matrix(side["labels"], len(classes))
+        folds = pd.read_csv(cfg.prepared_path / f"folds_{cfg.train.folds}.csv", dtype={"record": str})
+        fold_of = dict(zip(folds["record"], folds["fold"]))
+        f = table["record"].map(fold_of).to_numpy()
+        if len(np.unique(f)) < 2:
+            raise InputFileError(src, f"holds out-of-fold predictions of fold {int(f[0])} only; the thresholds of "
+                                 "a fold are tuned on the other folds' predictions",
+                                 "train and infer at least 2 folds (train.train_folds), or set "
+                                 "postprocess.method: argmax (thresholds 0.5)")
+        labels_out, thresholds = nested_ecg_decisions(probs, y, f, classes, rule, challenge)
+    else:
+        oof_csv = src.with_name(src.name.replace("_test.csv", "_oof.csv"))
+        oside = json.loads(oof_csv.with_suffix(".json").read_text())
+        otable = pd.read_csv(oof_csv, dtype={"record": str})
+        t = tune_ecg_thresholds(otable[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64),
+                      truth_matrix(oside["labels"], len(classes)), classes, rule, challenge)
+        thresholds = {"all": t.tolist()}
+        labels_out = ecg_decide(probs, t, classes, rule)
+    write_json(cfg.run_path / "thresholds.json", {"classes": classes, "thresholds": thresholds, **rule,
+                                                  "challenge": challenge})
+    out = pd.DataFrame({"record": table["record"]})
+    for j, c in enumerate(classes):
+        out[f"prob_{c}"] = probs[:, j]
+    for j, c in enumerate(classes):
+        out[f"label_{c}"] = labels_out[:, j].astype(int)
+    quality = record_quality(cfg, out["record"])
+    if quality is not None:
+        out["quality"] = quality
+    return write_csv(Path(out_csv) if out_csv else post_csv_path(cfg), out)
+
+
+def test_truth(cfg: Config, src: Path, records, classes) -> tuple[np.ndarray, str]:
+    """True labels of test records, read from the labels of the prepared test folder
+    (``infer.test_dir``, prepared from the test recordings as the training folder was: WFDB
+    ``Dx`` headers, or ``data.labels_csv`` for AIWIN/Hefei) and encoded in the model's
+    ``classes``. Returns the (n, C) bool matrix in the order of ``records`` and its source."""
+    if not cfg.infer.test_dir:
+        raise ConfigError("evaluating blend.split=test reads the true labels from the prepared test folder "
+                          "infer.test_dir, which is not set; set infer.test_dir to the folder used by infer")
+    test_dir = Path(cfg.infer.test_dir)
+    index, _ = load_prepared(test_dir)
+    how = ("prepare the test recordings with their labels (WFDB: '# Dx:' header lines; AIWIN/Hefei: "
+           "--set data.labels_csv=<test label table>) into infer.test_dir, or evaluate the OOF predictions "
+           "(blend.split=oof)")
+    if "labels" not in index:
+        raise InputFileError(test_dir / "index.csv", "has no labels column (not an ECG prepared folder)", how)
+    index = index.assign(record=index["record"].astype(str)).drop_duplicates("record").set_index("record")
+    records = [str(r) for r in records]
+    missing = [r for r in records if r not in index.index]
+    if missing:
+        raise InputFileError(test_dir / "index.csv", f"lacks {len(missing)} record(s) of {src.name}: "
+                             f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+                             "evaluate predictions made from this test folder (re-run infer, blend and postprocess)")
+    codes = index_label_codes(index.loc[records].reset_index())
+    unlabelled = [r for r, c in zip(records, codes) if not c]
+    if unlabelled:
+        what = ("no true labels for any test record" if len(unlabelled) == len(records) else
+                f"no true labels for {len(unlabelled)} of {len(records)} test records "
+                f"({', '.join(unlabelled[:5])}{' ...' if len(unlabelled) > 5 else ''})")
+        raise InputFileError(test_dir / "index.csv", what, how)
+    spec = ecg_targets(cfg.data, codes, records, classes=classes)
+    if list(spec.classes) != list(classes):
+        raise InputFileError(src, f"classes {list(classes)} are not those of data.ecg_task={cfg.data.ecg_task} "
+                             f"({list(spec.classes)})", "evaluate with the config the predictions were made with")
+    if spec.multilabel:
+        known = {c for cls in classes for c in str(cls).split("|")}
+        other = sorted({c for cs in codes for c in cs} - known)
+        if other and cfg.data.label_set == "present":
+            log.warning("test labels %s are not among the model's classes; they count as absent", ", ".join(other[:10]))
+    return truth_matrix(spec.targets, len(classes)), str(test_dir / "index.csv")
+
+
+def evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
+    """files_post.csv's decisions (the ``label_`` columns, as written) and probabilities
+    against the true labels: those in the blend sidecar (OOF), or for ``blend.split=test``
+    those of the prepared test folder."""
+    post = pd.read_csv(src, dtype={"record": str})
+    side_path = blend_csv_path(cfg).with_suffix(".json")
+    if not side_path.is_file():
+        raise InputFileError(side_path, "blend report not found", "run blend.py (sigvision blend) first")
+    side = json.loads(side_path.read_text())
+    classes = side["classes"]
+    cols = [f"prob_{c}" for c in classes] + [f"label_{c}" for c in classes]
+    missing = [c for c in cols if c not in post]
+    if missing:
+        raise InputFileError(src, f"missing columns {', '.join(missing[:4])}", "post-process this blend again")
+    if cfg.blend.split == "test":
+        y, truth = test_truth(cfg, src, post["record"], classes)
+    elif side.get("labels") is None:
+        raise InputFileError(side_path, "holds no true labels for these records",
+                             "re-run infer and blend to rewrite the OOF predictions with their labels")
+    else:
+        y, truth = truth_matrix(side["labels"], len(classes)), str(side_path)
+        if len(y) != len(post):
+            raise InputFileError(src, f"has {len(post)} rows but {side_path.name} labels {len(y)}",
+                                 "post-process this blend again")
+    probs = post[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    labels_out = post[[f"label_{c}" for c in classes]].to_numpy().astype(bool)
+    # the decisions as written (thresholds may differ by fold): F1, precision, recall and
+    # accuracy of the label_ columns; AUROC/AUPRC of the probabilities
+    binary = cfg.data.ecg_task == "binary" and len(classes) == 2
+    m = multilabel_metrics(y, probs, None, classes, outputs=labels_out, challenge=str(cfg.data.challenge))
+    if binary:  # the decision is the positive class's label (what an AIWIN answer's tag holds); no Challenge score
+        pos = str(classes[1])
+        m["binary"] = {"positive_class": pos, **binary_metrics(y[:, 1], probs[:, 1], pred=labels_out[:, 1])}
+        m["challenge_score"], m["challenge_note"] = float("nan"), "binary task: no Challenge score"
+        m["degenerate_decisions"] = degenerate_decisions(y[:, 1:], labels_out[:, 1:], classes[1:])
+    for finding in m["degenerate_decisions"]:
+        log.warning("evaluate: DEGENERATE DECISION RULE: %s (%s)", finding, src)
+    tab = per_class_table(y, probs, None, classes, outputs=labels_out)
+    write_csv(out / "per_class.csv", tab)
+    quality = quality_summary(post["quality"].fillna("")) if "quality" in post else None
+    write_json(out / "metrics.json", {"overall": m, "n_records": int(len(y)), "split": cfg.blend.split,
+                                      "source": str(src), "truth": truth,
+                                      **({"quality": quality} if quality else {})})
+    keys = ("challenge_score", "accuracy", "macro_f1", "macro_precision", "macro_recall", "sensitivity",
+            "specificity", "macro_auroc", "macro_auprc")
+    lines = [f"| {k} | {m[k]:.3f} |" for k in keys]
+    if binary:
+        lines += [f"| {pos} {k} | {m['binary'][k]:.3f} |"
+                  for k in ("accuracy", "precision", "recall", "specificity", "f1", "auroc")]
+    warn = "".join(f"\n**WARNING: degenerate decision rule.** {f}\n" for f in m["degenerate_decisions"])
+    write_text(out / "metrics.md", "| metric | value |\n|---|---|\n" + "\n".join(lines) + "\n" + warn)
+    return {"overall": m, "out_dir": out, "per_night": [], "quality": quality}
+
+
 @dataclass(frozen=True)
 class _ECGTask(Task):
     data_task: str = "ecg"
     unit: str = "records"
+    signal_kind: str = "ecg"
     fit_metrics: tuple[str, ...] = ("auroc", "macro_f1", "none", "kappa")
     default_fit_metric: str = "none"
     search_monitor: str = "macro_f1"
     few_validation_rows: bool = True
+    rows_sum_to_one: bool = False  # sigmoids, and binary files are read the same way
 
     def spec(self, data, index) -> TaskSpec:
         return ecg_targets(data, index_label_codes(index), index["record"].astype(str).tolist())
 
     def input_channels(self, data) -> tuple[str, ...]:
         return tuple(data.leads)
+
+    def index_summary(self, index, recs: list[dict]) -> dict:
+        """Records per label code, most frequent first."""
+        if not len(index) or "labels" not in index:
+            return {}
+        counts: dict[str, int] = {}
+        for labs in index["labels"].fillna(""):
+            for code in filter(None, str(labs).split(";")):
+                counts[code] = counts.get(code, 0) + 1
+        return {"label_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
 
     def training_rows(self, cfg, index):
         if "label" in index:
@@ -147,6 +364,15 @@ class _ECGTask(Task):
                         "set blend.fit_metric: auroc or macro_f1 to fit them")
             return "none"
         return super().resolve_fit_metric(metric)
+
+    def postprocess(self, cfg, src: Path, out_csv) -> Path:
+        """Tuned decision thresholds -> ``files_post.csv`` (:func:`postprocess_ecg`)."""
+        return postprocess_ecg(cfg, src, out_csv)
+
+    def evaluate(self, cfg, src: Path, out: Path) -> dict:
+        """``files_post.csv``'s decisions and probabilities against the true labels
+        (:func:`evaluate_ecg`)."""
+        return evaluate_ecg(cfg, src, out)
 
     def check_config(self, cfg) -> None:
         super().check_config(cfg)
