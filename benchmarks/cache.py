@@ -5,7 +5,7 @@ image cache, demo settings: ``traces`` at 96 px, one context epoch each side). T
 then feed the *same* training step (timm ``test_vit``, Adam, cross-entropy; same batches in the
 same order, batch fetched whole, no workers):
 
-* **cache**: :class:`sigvision.train.ImageRowsDataset`, which reads the prepared images;
+* **cache**: :class:`sigvision.train.data.ImageRowsDataset`, which reads the prepared images;
 * **on the fly**: the same class reading the prepared *signals* and rendering each batch with
   ``sigvision.render.get_renderer`` + ``context_windows`` (what training would do without
   the cache). The images are checked to be identical to the cached ones first.
@@ -53,7 +53,7 @@ def main() -> None:
     from sigvision.prepare import prepare_dataset
     from sigvision.render import context_windows, get_renderer
     from sigvision.samples import write_sample_psg
-    from sigvision.train import ImageRowsDataset, ShardSampler, _loader, normalize_batch
+    from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, normalize_batch
 
     class OnTheFlyDataset(ImageRowsDataset):
         """The prepared rows rendered from the prepared signals at every fetch (no image cache)."""
@@ -120,7 +120,7 @@ def main() -> None:
             for name, ds in sources.items():
                 sampler = ShardSampler(len(ds), shuffle=True, seed=0)
                 sampler.set_epoch(e)
-                its[name] = iter(_loader(ds, sampler, args.batch, 0, device, drop_last=True))
+                its[name] = iter(make_loader(ds, sampler, args.batch, 0, device, drop_last=True))
                 secs[name] = 0.0
             model.train()
             order = list(sources)

@@ -53,7 +53,9 @@ def main() -> None:
     from sigvision.loaders.ecg import load_wfdb_folder
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import sample_ecg_dir
-    from sigvision.train import load_or_make_folds, load_training_index, task_spec, train
+    from sigvision.train.folds import load_or_make_folds
+    from sigvision.train.data import load_training_index
+    from sigvision.train.loop import task_spec, train
 
     t0 = time.perf_counter()
     classes, W = load_challenge_weights()

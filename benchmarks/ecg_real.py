@@ -97,7 +97,9 @@ def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
     from sigvision.infer import infer, load_probs
     from sigvision.tasks.ecg import ecg_decision_rule, nested_ecg_decisions
     from sigvision.runfiles import truth_matrix as _truth_matrix
-    from sigvision.train import load_or_make_folds, load_training_index, train
+    from sigvision.train.folds import load_or_make_folds
+    from sigvision.train.data import load_training_index
+    from sigvision.train.loop import train
 
     t0 = time.perf_counter()
     over = base_over + [f"name=ecg_real_{task}"] + TASKS[task][1]

@@ -42,7 +42,7 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
     from sigvision.steps.blend import run_blend
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train import train
+    from sigvision.train.loop import train
 
     work = Path(work)
     write_sample_psg(work / "train_psg", nights, seed=seed, max_epochs=epochs_per_night)

@@ -204,7 +204,8 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
 
 def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
     from sigvision.prepare import prepare_dataset
-    from sigvision.train import checkpoint_path, train
+    from sigvision.train.checkpoints import checkpoint_path
+    from sigvision.train.loop import train
 
     synth = work / "synthetic"
     t0 = time.perf_counter()
@@ -231,7 +232,7 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     from sigvision.infer import predict_rows_tta
     from sigvision.runfiles import load_prepared
     from sigvision.prepare import prepare_dataset
-    from sigvision.train import load_checkpoint_model
+    from sigvision.train.checkpoints import load_checkpoint_model
 
     pattern = "*-PSG.edf" if real == DEFAULT_REAL else cfg.data.file_pattern  # the fixture's scored pair
     rcfg = replace(cfg, data=replace(cfg.data, root=str(real), trim_wake_edges_min=None, file_pattern=pattern),

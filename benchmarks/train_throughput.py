@@ -1,6 +1,6 @@
 """Training data path vs model alone, measured side by side in one process.
 
-(a) model only: the trainer's own step (:func:`sigvision.train.optimizer_step`: forward,
+(a) model only: the trainer's own step (:func:`sigvision.train.loop.optimizer_step`: forward,
     backward, optimiser) on a normalised batch already on the device; (b) full pipeline: the
     same model, batch size and step fed by the real data path (memory-mapped render cache of
     synthetic nights, the config's seeded Cutout/CoarseDropout, loader, normalisation on the
@@ -119,7 +119,7 @@ def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, s
     from sigvision.runfiles import load_prepared
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train import ImageRowsDataset, ShardSampler, _loader, image_augment
+    from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, image_augment
 
     cfg = replace(cfg, data=replace(cfg.data, root=f"{tmp}/psg_{tag}"))
     if not Path(f"{tmp}/prep_{tag}/prepare.json").is_file():  # pipelines of one tag read one cache
@@ -129,7 +129,7 @@ def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, s
     index = index[index["label"] >= 0].reset_index(drop=True)
     ds = ImageRowsDataset(f"{tmp}/prep_{tag}", index, mean=mean, std=std, augment=image_augment(cfg.train))
     sampler = ShardSampler(len(ds), shuffle=True, seed=0)
-    return ds, _Batches(_loader(ds, sampler, batch, workers, device, drop_last=True), sampler)
+    return ds, _Batches(make_loader(ds, sampler, batch, workers, device, drop_last=True), sampler)
 
 
 def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, infer_batch: int | None,
@@ -143,8 +143,9 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     from sigvision.config import load_config
     from sigvision.models import build_model
     from sigvision.runtime import autocast_context, resolve_amp
-    from sigvision.train import (batch_to_device, make_fmix, make_optimizer, normalize_batch, optimizer_step,
-                                 resolve_workers)
+    from sigvision.train.data import batch_to_device, make_fmix, normalize_batch, resolve_workers
+    from sigvision.optim import make_optimizer
+    from sigvision.train.loop import optimizer_step
 
     cfg = load_config(REPO / cfg_path, ["model.pretrained=false", *overrides])
     tcfg, size = cfg.train, int(cfg.render.height)
@@ -253,7 +254,8 @@ def main() -> None:
 
     from sigvision.config import ModelConfig, config_from_dict
     from sigvision.models import build_model
-    from sigvision.train import batch_to_device, image_augment, make_fmix, normalize_batch, optimizer_step
+    from sigvision.train.data import batch_to_device, image_augment, make_fmix, normalize_batch
+    from sigvision.train.loop import optimizer_step
 
     import timm.data
     from torch import nn

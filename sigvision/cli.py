@@ -156,7 +156,8 @@ def cmd_config(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import model_dir, train
+    from .train.checkpoints import model_dir
+    from .train.loop import train
 
     cfg = _load_cfg(args)
     results = train(cfg, resume=args.resume, overwrite=args.overwrite,

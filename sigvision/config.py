@@ -291,7 +291,7 @@ class TrainConfig:
     :func:`sigvision.ecg.class_weights_from_counts`).
     ``sampler``: ``shuffle`` (each row once per epoch) or ``balanced`` (as many draws with
     replacement, each row weighted by 1 / count of its rarest positive class, so that rare
-    diagnoses are seen about as often as common ones; :func:`sigvision.train.balanced_weights`).
+    diagnoses are seen about as often as common ones; :func:`sigvision.train.data.balanced_weights`).
     """
 
     folds: int = 5

@@ -43,7 +43,8 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
     from .report import encode_png
     from .samples import write_sample_psg
-    from .train import model_dir, train
+    from .train.checkpoints import model_dir
+    from .train.loop import train
 
     from .loaders.psg import subject_of
     from .samples import list_sample_hypnograms
@@ -130,7 +131,7 @@ def _write_curves(cfgs, out_dir: Path) -> None:
 
     from .artifacts import write_bytes
     from .plots import training_curves_png
-    from .train import model_dir
+    from .train.checkpoints import model_dir
 
     for c in cfgs:
         frames = []

@@ -136,7 +136,7 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     import torch
 
     from .artifacts import atomic_path
-    from .train import load_checkpoint_model
+    from .train.checkpoints import load_checkpoint_model
     from . import __version__
 
     ckpt = Path(checkpoint_path)
@@ -192,7 +192,7 @@ def check_onnx(checkpoint_path: str | os.PathLike, onnx_path: str | os.PathLike,
     batch of ``batch`` inputs (a batch size different from the export's checks the free axis)."""
     import torch
 
-    from .train import load_checkpoint_model
+    from .train.checkpoints import load_checkpoint_model
 
     try:
         import onnxruntime as ort
@@ -227,7 +227,7 @@ def export_run(cfg, *, which: str | None = None, out_dir: str | os.PathLike | No
     (``<weights>/<experiment>/<model>/fold_<k>/<which>.onnx``) or to
     ``out_dir/<model>_fold_<k>_<which>.onnx``. With ``verify`` each file is run by
     onnxruntime and compared with PyTorch (max abs difference must stay below ``atol``)."""
-    from .train import checkpoint_path
+    from .train.checkpoints import checkpoint_path
 
     which = str(which or cfg.infer_checkpoint)
     folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))

@@ -37,9 +37,11 @@ from .artifacts import save_npy, write_json
 from .config import Config
 from .errors import ConfigError, InputFileError
 from .runtime import autocast_context, resolve_amp
-from .train import (check_checkpoint_agrees, checkpoint_path, is_signal_model, load_checkpoint_model,
-                    load_or_make_folds, load_training_index, make_dataset, meta_rows, model_config_hash,
-                    normalize_batch, predict_dataset, task_spec)
+from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
+from .train.loop import is_signal_model, task_spec
+from .train.folds import load_or_make_folds
+from .train.data import load_training_index, make_dataset, meta_rows, normalize_batch
+from .train.forward import predict_dataset
 from .tasks import task_for
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]

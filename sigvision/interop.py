@@ -364,7 +364,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     from .steps.blend import apply_temperature
     from .postprocess import smooth
     from .quality import apply_policy
-    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
+    from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     from .predict import run_checkpoints
 

@@ -314,7 +314,7 @@ class BaselineNet(nn.Module):
     features (:func:`sigvision.ecg.ecg_features`, plus age/sex when ``meta_features``) and
     logistic regression, one per class (multi-label) or one multinomial model (single-label).
 
-    It is fitted in closed form, not by gradient steps: :func:`sigvision.train.train_fold`
+    It is fitted in closed form, not by gradient steps: :func:`sigvision.train.loop.train_fold`
     calls :meth:`fit` once per fold on the training records' windows and saves the result like
     any checkpoint (``epoch_0.pt``, ``best.pt``, ``last.pt``), so ``infer``, ``blend`` and
     ``predict`` use it beside the deep models. Its state is plain tensors (standardisation,

@@ -217,7 +217,7 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     from .loaders.psg import MissingChannelError
     from .runfiles import load_prepared
     from .prepare import prepare_dataset
-    from .train import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
+    from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)

@@ -37,7 +37,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from .config import Config, config_hash, config_to_dict, save_config
 from .errors import InputFileError
 from .loaders.base import STAGES
 from .render import get_renderer, render_night
+from .runtime import Progress, no_progress
 from .tasks import task_for
 from .runfiles import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
 
@@ -53,11 +54,6 @@ __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[Iterable, int | None, str], Iterable]
-
-
-def _no_progress(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-    return it
 
 
 @dataclass
@@ -282,7 +278,7 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
         raise InputFileError(out, "exists and is not a folder", "choose another --out")
     with folder_lock(out, "sigvision prepare"):
         remove_stale_temps(out)  # left by a killed run; no live writer holds the lock
-        return _prepare_locked(cfg, out, overwrite=overwrite, update=update, progress=progress or _no_progress,
+        return _prepare_locked(cfg, out, overwrite=overwrite, update=update, progress=progress or no_progress,
                                limit=limit, labels_required=labels_required, t0=t0)
 
 

@@ -8,11 +8,21 @@ import contextlib
 import os
 import random
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
+__all__ = ["Progress", "no_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
            "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
+
+
+#: A progress wrapper ``progress(iterable, total=None, desc="") -> iterable`` (tqdm's call form).
+Progress = Callable[..., Iterable]
+
+
+def no_progress(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+    """The :data:`Progress` that shows nothing."""
+    return it
 
 
 def epoch_seed(seed: int, *parts: int) -> int:

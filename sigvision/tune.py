@@ -130,7 +130,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
             except ConfigError as exc:
                 raise ConfigError(f"tune space train.{k}={v} makes an invalid config: {exc}") from None
 
-    from .train import train
+    from .train.loop import train
 
     run = cfg.run_path
     run.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from sigvision.steps.blend import run_blend
 from sigvision.steps.postprocess import run_postprocess
 from sigvision.runfiles import load_prepared
 from sigvision.prepare import prepare_dataset
-from sigvision.train import train
+from sigvision.train.loop import train
 
 from .test_train import REPO
 

@@ -396,7 +396,7 @@ def test_training_batch_mixes_meta_features_with_the_fmix_lambda():
     whole while its target was lam-weighted); a skipped FMix leaves them as they are."""
     from types import SimpleNamespace
 
-    from sigvision.train import batch_to_device
+    from sigvision.train.data import batch_to_device
 
     ds = SimpleNamespace(kind="image", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     x = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -418,7 +418,7 @@ def test_training_batch_mixed_before_normalisation_equals_mixing_normalised_imag
     and it comes in the model's memory layout. A soft mask still mixes the floats."""
     from types import SimpleNamespace
 
-    from sigvision.train import batch_to_device, normalize_batch
+    from sigvision.train.data import batch_to_device, normalize_batch
 
     ds = SimpleNamespace(kind="image", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     x = torch.randint(0, 256, (7, 3, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))

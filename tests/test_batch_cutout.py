@@ -8,7 +8,7 @@ import pytest
 from sigvision.augment import build_image_augment
 from sigvision.config import config_from_dict
 from sigvision.errors import ConfigError
-from sigvision.train import BatchCutout, SeededAugment, image_augment
+from sigvision.train.data import BatchCutout, SeededAugment, image_augment
 
 
 def _white(b=16, h=40, w=60):

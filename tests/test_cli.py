@@ -133,7 +133,7 @@ def test_demo_with_too_few_nights_is_refused_before_any_work(tmp_path, capsys):
     import pandas as pd
 
     from sigvision.errors import InputFileError
-    from sigvision.train import assign_folds
+    from sigvision.train.folds import assign_folds
 
     index = pd.DataFrame({"record": ["a", "b"], "subject": ["s", "s"], "label": [0, 1]})
     with pytest.raises(InputFileError, match="second subject"):

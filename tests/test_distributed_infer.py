@@ -12,7 +12,7 @@ from sigvision.config import config_from_dict, save_config
 from sigvision.infer import infer, load_probs, shard_records
 from sigvision.runfiles import load_prepared
 from sigvision.prepare import prepare_dataset
-from sigvision.train import train
+from sigvision.train.loop import train
 
 REPO = Path(__file__).resolve().parent.parent
 

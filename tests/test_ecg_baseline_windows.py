@@ -103,7 +103,7 @@ def _windowed_folder(tmp_path, lengths_s, fs=100.0, window_s=10.0, aggregate="me
 
 
 def test_windows_every_half_window_with_the_last_at_the_end(tmp_path):
-    from sigvision.train import SignalRowsDataset
+    from sigvision.train.data import SignalRowsDataset
 
     d, rows = _windowed_folder(tmp_path, [10, 25, 31.3])
     ds = SignalRowsDataset(d, rows, targets=np.zeros(3, np.int64))
@@ -125,7 +125,8 @@ def test_windows_every_half_window_with_the_last_at_the_end(tmp_path):
 
 @pytest.mark.parametrize("aggregate", ["mean", "max"])
 def test_window_predictions_are_aggregated_per_record(tmp_path, aggregate):
-    from sigvision.train import SignalRowsDataset, predict_dataset
+    from sigvision.train.data import SignalRowsDataset
+    from sigvision.train.forward import predict_dataset
 
     d, rows = _windowed_folder(tmp_path, [10, 25, 40], aggregate=aggregate)
     ds = SignalRowsDataset(d, rows, targets=np.zeros((3, 2), np.float32))
@@ -144,7 +145,7 @@ def test_window_predictions_are_aggregated_per_record(tmp_path, aggregate):
 
 
 def test_balanced_weights_draw_rare_classes_as_often_as_common_ones():
-    from sigvision.train import ShardSampler, balanced_weights
+    from sigvision.train.data import ShardSampler, balanced_weights
 
     y = np.array([0] * 90 + [1] * 10)
     w = balanced_weights(y, multilabel=False)

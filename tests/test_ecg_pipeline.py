@@ -13,7 +13,8 @@ from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
 from sigvision.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
-from sigvision.train import load_training_index, task_spec, train
+from sigvision.train.data import load_training_index
+from sigvision.train.loop import task_spec, train
 
 from .test_train import REPO
 

@@ -108,7 +108,7 @@ def test_prepare_resamples_1000_hz_and_selects_12_of_15_leads_explicitly(tmp_pat
 
 def test_unlabelled_headers_are_counted_and_refused_for_training(tmp_path, caplog):
     from sigvision.prepare import prepare_dataset
-    from sigvision.train import load_training_index
+    from sigvision.train.data import load_training_index
 
     d = tmp_path / "recs"
     d.mkdir()

@@ -20,7 +20,7 @@ from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
 from sigvision.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
-from sigvision.train import train
+from sigvision.train.loop import train
 
 from .test_train import REPO
 

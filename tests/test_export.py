@@ -13,7 +13,8 @@ from sigvision.config import config_from_dict, config_to_dict  # noqa: E402
 from sigvision.errors import InputFileError, SigvisionError  # noqa: E402
 from sigvision.export import check_onnx, export_onnx, export_run, onnx_input_shape  # noqa: E402
 from sigvision.prepare import prepare_dataset  # noqa: E402
-from sigvision.train import checkpoint_path, load_checkpoint_model, train  # noqa: E402
+from sigvision.train.checkpoints import checkpoint_path, load_checkpoint_model
+from sigvision.train.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def trained_sleep_run(tmp_path_factory):
     from sigvision.steps.postprocess import run_postprocess
     from sigvision.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train import train
+    from sigvision.train.loop import train
 
     base = tmp_path_factory.mktemp("sleep_run")
     write_sample_psg(base / "psg", 4, seed=1, max_epochs=30)

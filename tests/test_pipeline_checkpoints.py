@@ -31,7 +31,7 @@ def run(tmp_path_factory, synth_dir4):
     must not read); blend of A@1 + B@0 with fixed weights, uncalibrated."""
     from sigvision.steps.blend import run_blend
     from sigvision.prepare import prepare_dataset
-    from sigvision.train import train
+    from sigvision.train.loop import train
 
     base = tmp_path_factory.mktemp("ckrun")
     (base / "run.yaml").write_text(
@@ -152,7 +152,7 @@ def _night_folder(run, tmp_path):
 
 def _spy_loads(monkeypatch):
     """Record which checkpoint files predict / stage load, as (model, fold, file)."""
-    import sigvision.train as train_mod
+    import sigvision.train.checkpoints as train_mod
 
     seen = []
     real = train_mod.load_checkpoint_model

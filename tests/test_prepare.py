@@ -202,7 +202,7 @@ def test_prepare_hefei_label_table_with_age_and_sex(tmp_path):
     import torch
 
     from sigvision.models import build_model, meta_vector
-    from sigvision.train import make_dataset
+    from sigvision.train.data import make_dataset
 
     rng = np.random.default_rng(1)
     (tmp_path / "hefei").mkdir()
@@ -242,7 +242,7 @@ def test_prepare_hefei_label_table_with_age_and_sex(tmp_path):
     assert not torch.allclose(out, out_missing)
 
     # a folder prepared by the earlier reader (age and sex taken as labels) is refused for training
-    from sigvision.train import load_training_index
+    from sigvision.train.data import load_training_index
 
     old = pd.read_csv(tmp_path / "p" / "index.csv", keep_default_na=False)
     old["labels"] = ["40;FEMALE;窦性心律;电轴左偏", "MALE;心房颤动", "72;窦性心律", "8;MALE;T波改变"]

@@ -4,7 +4,7 @@ import torch
 
 from sigvision.errors import ConfigError
 from sigvision.runtime import DistInfo, resolve_amp, resolve_device
-from sigvision.train import resolve_workers
+from sigvision.train.data import resolve_workers
 
 
 def test_amp_auto_takes_bf16_only_where_the_gpu_computes_it_natively(monkeypatch):
@@ -50,19 +50,19 @@ def test_automatic_workers_share_the_node_between_its_ranks(monkeypatch):
 def test_a_loader_read_once_lets_its_workers_go():
     """Prediction (validation every epoch, each fold and TTA shift in infer) builds a loader it
     reads once: its workers exit with it instead of staying beside the training loader's."""
-    from sigvision.train import ShardSampler, _loader
+    from sigvision.train.data import ShardSampler, make_loader
 
     kw = dict(ds=list(range(10)), sampler=ShardSampler(10, shuffle=False, seed=0), batch_size=4, num_workers=1,
               device=torch.device("cpu"))
-    assert _loader(**kw).persistent_workers is True
-    assert _loader(**kw, persistent=False).persistent_workers is False
+    assert make_loader(**kw).persistent_workers is True
+    assert make_loader(**kw, persistent=False).persistent_workers is False
 
 
 def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
     from sigvision.config import config_from_dict
-    from sigvision.train import ShardSampler, _loader, resolve_prefetch
+    from sigvision.train.data import ShardSampler, make_loader, resolve_prefetch
 
-    monkeypatch.setattr("sigvision.train._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
+    monkeypatch.setattr("sigvision.train.data._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
     mb = 2**20
     assert resolve_prefetch(-1, 8, 10 * mb) == 4  # 320 MiB queued
     assert resolve_prefetch(-1, 8, 64 * mb) == 2  # 4 would queue 2 GiB
@@ -79,9 +79,9 @@ def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
             return torch.zeros(len(idx), 3, 1024, 1024, dtype=torch.uint8), None, None
 
     kw = dict(sampler=ShardSampler(10, shuffle=False, seed=0), num_workers=2, device=torch.device("cpu"))
-    assert _loader(Rows(), batch_size=64, **kw).prefetch_factor == 2  # 192 MiB batches x 2 workers
-    assert _loader(Rows(), batch_size=64, prefetch=3, **kw).prefetch_factor == 3
-    assert _loader(ds, batch_size=4, **kw).prefetch_factor == 4
+    assert make_loader(Rows(), batch_size=64, **kw).prefetch_factor == 2  # 192 MiB batches x 2 workers
+    assert make_loader(Rows(), batch_size=64, prefetch=3, **kw).prefetch_factor == 3
+    assert make_loader(ds, batch_size=4, **kw).prefetch_factor == 4
     with pytest.raises(ConfigError, match="train.prefetch_factor"):
         config_from_dict({"train": {"prefetch_factor": 0}})
     with pytest.raises(ConfigError, match="infer.prefetch_factor"):
@@ -93,7 +93,7 @@ def test_cache_files_kept_open_follow_the_open_files_limit(monkeypatch):
     budget is half the soft open-files limit (was a fixed 64), within 64..4,096."""
     import resource
 
-    from sigvision.train import _open_files_budget
+    from sigvision.train.data import _open_files_budget
 
     for soft, want in ((1024, 512), (100, 64), (20000, 4096), (resource.RLIM_INFINITY, 4096)):
         monkeypatch.setattr(resource, "getrlimit", lambda _k, s=soft: (s, resource.RLIM_INFINITY))

@@ -289,7 +289,8 @@ def test_stale_temp_files_are_recognised_and_others_kept(tmp_path):
 def test_train_of_a_model_folder_another_run_holds_is_refused(synth_dir4, tmp_path):
     """Two trainings of one model folder: the second is refused and writes nothing; a second
     model of the same experiment trains beside it (the lock is per model folder)."""
-    from sigvision.train import model_dir, train
+    from sigvision.train.checkpoints import model_dir
+    from sigvision.train.loop import train
 
     prepared = tmp_path / "prep"
     base = {"name": "t", "seed": 3, "prepared_dir": str(prepared), "weights_dir": str(tmp_path / "w"),

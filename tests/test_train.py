@@ -16,7 +16,10 @@ from sigvision.infer import infer, load_probs, save_probs
 from sigvision.models import PretrainedWeightsError, build_model, meta_vector
 from sigvision.runfiles import load_prepared
 from sigvision.prepare import prepare_dataset
-from sigvision.train import ShardSampler, assign_folds, checkpoint_path, load_or_make_folds, train, train_fold
+from sigvision.train.data import ShardSampler
+from sigvision.train.folds import assign_folds, load_or_make_folds
+from sigvision.train.checkpoints import checkpoint_path
+from sigvision.train.loop import train, train_fold
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +67,7 @@ def test_ecg_folds_stratified_by_database_and_label():
     """ECG records: each fold gets its share of every source database and of every label common
     enough to split (a record counts under its rarest label); rarer strata fall back to their
     database. Before, only the database was stratified: a fold could hold no normal record."""
-    from sigvision.train import ecg_strata
+    from sigvision.train.folds import ecg_strata
 
     rng = np.random.default_rng(0)
     n = 60
@@ -283,7 +286,8 @@ def test_torchrun_validation_scores_the_checkpointed_batchnorm_statistics(prepar
     (sharded over the ranks) uses rank 0's, the ones saved in the checkpoint, so the val_loss in
     metrics.csv is the saved model's: it used to mix in rank 1's statistics for rank 1's shard."""
     from sigvision.infer import predict_rows
-    from sigvision.train import load_checkpoint_model, load_training_index
+    from sigvision.train.checkpoints import load_checkpoint_model
+    from sigvision.train.data import load_training_index
 
     over = {"train.epochs": 1, "train.max_steps_per_epoch": 3, "train.train_folds": [0], "train.batch_size": 4,
             "train.fmix_p": 0.0, "model.name": "test_efficientnet"}
@@ -453,7 +457,7 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
     new.mkdir()
     for f in sorted(Path(synth_dir4).glob("*"))[:2]:
         shutil.copy(f, new)
-    import sigvision.train as T
+    import sigvision.train.checkpoints as T
 
     loaded, real = [], T.load_checkpoint_model
     monkeypatch.setattr(T, "load_checkpoint_model", lambda p, *a, **k: loaded.append(Path(p)) or real(p, *a, **k))
@@ -535,7 +539,7 @@ def test_render_cache_is_planar_and_old_hwc_caches_still_read(prepared, tmp_path
     import shutil
 
     from sigvision.runfiles import open_cached_images
-    from sigvision.train import ImageRowsDataset
+    from sigvision.train.data import ImageRowsDataset
 
     index, meta = load_prepared(prepared)
     assert meta["cache_layout"] == "chw"
@@ -561,7 +565,7 @@ def test_render_cache_is_planar_and_old_hwc_caches_still_read(prepared, tmp_path
 def test_dataset_batches_equal_plain_indexing(prepared):
     """Batches gathered from the kept maps equal plain memory-map indexing, for runs of
     consecutive epochs, shuffled rows and repeated rows; maps are bounded in number (LRU)."""
-    from sigvision.train import ImageRowsDataset, SignalRowsDataset
+    from sigvision.train.data import ImageRowsDataset, SignalRowsDataset
 
     index, meta = load_prepared(prepared)
     ds = ImageRowsDataset(prepared, index)
@@ -604,7 +608,7 @@ def _mapped_rss_kib(path) -> int:
 def test_dataset_releases_read_pages_from_the_process(prepared):
     """Pages of the cache read through the maps leave the process's resident memory every
     ``resident_budget`` bytes copied (they stay in the page cache), so RSS stays bounded."""
-    from sigvision.train import ImageRowsDataset
+    from sigvision.train.data import ImageRowsDataset
 
     index, meta = load_prepared(prepared)
     ds = ImageRowsDataset(prepared, index)
@@ -628,7 +632,7 @@ def test_dataset_odd_cache_files(prepared, tmp_path):
     not garbage."""
     import shutil
 
-    from sigvision.train import ImageRowsDataset
+    from sigvision.train.data import ImageRowsDataset
 
     index, meta = load_prepared(prepared)
     copy = tmp_path / "prep"
@@ -657,7 +661,8 @@ def test_dataset_odd_cache_files(prepared, tmp_path):
 
 def test_predict_dataset_fills_one_array_batch_by_batch(prepared):
     """Probabilities do not depend on the batch size (the last batch may be short)."""
-    from sigvision.train import ImageRowsDataset, predict_dataset
+    from sigvision.train.data import ImageRowsDataset
+    from sigvision.train.forward import predict_dataset
 
     index, _ = load_prepared(prepared)
     torch.manual_seed(0)
@@ -685,7 +690,7 @@ def test_optimizers_step_channels_last_weights_like_contiguous_ones(name):
     from torch import nn
 
     from sigvision.config import config_from_dict
-    from sigvision.train import make_optimizer
+    from sigvision.optim import make_optimizer
 
     torch.manual_seed(0)
     # no bias before the norm: its gradient is 0 up to rounding, which Adam scales up to full steps
@@ -712,7 +717,7 @@ def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
     """train.num_workers > 0: the loader's workers persist across epochs with their own copy of
     the dataset, so set_epoch of later epochs never reached them and every epoch reused epoch 0's
     cutout masks (batches differed from a num_workers=0 run from epoch 1 on)."""
-    from sigvision.train import BatchCutout, ImageRowsDataset, _loader
+    from sigvision.train.data import BatchCutout, ImageRowsDataset, make_loader
 
     index, _ = load_prepared(prepared)
     index = index[index["label"] >= 0].reset_index(drop=True)
@@ -720,7 +725,7 @@ def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
     def epochs(num_workers):
         ds = ImageRowsDataset(prepared, index, augment=BatchCutout(1.0, 4, 0.2), seed=5)
         sampler = ShardSampler(len(ds), shuffle=True, seed=1)
-        loader = _loader(ds, sampler, 16, num_workers, torch.device("cpu"))
+        loader = make_loader(ds, sampler, 16, num_workers, torch.device("cpu"))
         out = []
         for e in range(2):
             sampler.set_epoch(e)
@@ -738,7 +743,7 @@ def test_tta_shifts_with_meta_features(prepared, synth_dir4, tmp_path):
     """infer.tta_shifts_s with model.meta_features: the shifted passes called the model without
     its meta features ('this model was built with meta features ...; pass meta')."""
     from sigvision.infer import _predict_shifted
-    from sigvision.train import load_checkpoint_model
+    from sigvision.train.checkpoints import load_checkpoint_model
 
     cfg = _fix_root(_cfg(prepared, tmp_path / "w", **{"train.epochs": 1, "train.train_folds": [0],
                                                       "train.max_steps_per_epoch": 2,
@@ -776,7 +781,7 @@ def test_vit_on_non_square_renders(synth_dir4, tmp_path):
 def test_monitor_the_task_lacks_is_refused_before_training(prepared, synth_dir4, tmp_path, monkeypatch):
     """train.monitor=auroc on sleep stages (not computed for single-label tasks) was refused
     only after a whole epoch had been trained."""
-    import sigvision.train as T
+    import sigvision.train.loop as T
 
     steps = []
     real = T._train_one_epoch
@@ -819,7 +824,8 @@ def test_label_smoothing_with_a_bce_loss_is_said_not_ignored_silently(caplog):
     used to drop it without a word."""
     import logging
 
-    from sigvision.train import TaskSpec, _loss_fn
+    from sigvision.tasks import TaskSpec
+    from sigvision.train.loop import _loss_fn
 
     spec = TaskSpec(classes=["a", "b"], multilabel=True, targets=np.eye(2, dtype=np.float32), summary={})
     with caplog.at_level(logging.WARNING, logger="sigvision.train"):
@@ -839,7 +845,8 @@ def test_class_weighted_bce_is_the_hefei_formula_by_hand(caplog):
     import logging
     import math
 
-    from sigvision.train import TaskSpec, _loss_fn
+    from sigvision.tasks import TaskSpec
+    from sigvision.train.loop import _loss_fn
 
     y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)  # counts 3, 1, 0
     logits = np.array([[0.5, -1.0, 2.0], [-0.3, 0.8, 0.0], [1.5, 0.2, -2.5], [-1.2, 0.4, 1.0]])
