@@ -36,7 +36,7 @@ WEIGHT_EXTENSIONS: tuple[str, ...] = (".safetensors", ".pth", ".bin", ".pt")
 HUB_TIMEOUT_S = 3.0
 #: Library name shown -> distributions that provide it (read from package metadata, no import).
 _LIBS: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy",), "timm": ("timm",), "torchvision": ("torchvision",), "mne": ("mne",),
+    "numpy": ("numpy",), "timm": ("timm",), "torchvision": ("torchvision",), "mne": ("mne",), "edfio": ("edfio",),
     "scipy": ("scipy",), "pandas": ("pandas",), "scikit-learn": ("scikit-learn",),
     "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
                "opencv-contrib-python"),

@@ -8,7 +8,7 @@ import mne
 import numpy as np
 import pytest
 
-from sigvision.loaders.edf_write import stage_descriptions, write_edf, write_hypnogram_edf
+from sigvision.loaders.edf_write import SLEEP_EDF_STAGE_TEXT, stage_descriptions, write_edf, write_hypnogram_edf
 
 START = dt.datetime(1989, 4, 24, 16, 13, 5)
 NAMES = ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"]
@@ -164,6 +164,7 @@ def test_atomic_no_leftovers(tmp_path, signals):
         (dict(start=dt.datetime(2090, 1, 1)), "1985..2084"),
         (dict(record_duration_s=0.0), "record_duration_s"),
         (dict(physical_min=10.0, physical_max=-10.0), "greater than"),
+        (dict(physical_min=-1e9, physical_max=1e9), "rescale"),
         (dict(annotations=[(1.0, 1.0, "x")], edf_plus=False), "EDF\\+"),
     ],
 )
@@ -192,3 +193,60 @@ def test_bad_hypnogram_inputs(tmp_path):
     with pytest.raises(ValueError, match="unknown stage"):
         write_hypnogram_edf(tmp_path / "h.edf", ["W", "deep"])
     assert not (tmp_path / "h.edf").exists()
+
+
+def _edf_physical_ranges(path, n_signals):
+    """(pmin, pmax) per signal as written in the header (what every reader calibrates with)."""
+    data = path.read_bytes()
+    ns = int(_header_field(data, 252, 4))
+    pmin_at = 256 + ns * (16 + 80 + 8)
+    pmax_at = pmin_at + ns * 8
+    return [(float(_header_field(data, pmin_at + 8 * i, 8)), float(_header_field(data, pmax_at + 8 * i, 8)))
+            for i in range(n_signals)]
+
+
+@pytest.mark.parametrize("ranges", ["data", "explicit"])
+def test_values_round_trip_within_one_digitisation_step(tmp_path, ranges):
+    """Values written through edfio and read back by MNE differ by at most one step
+    (pmax - pmin) / 65535 of each channel's written range (rounding to the nearest step is
+    half of that); mixed rates, a channel not filling its last record, explicit ranges with
+    more digits than the 8-character header field holds."""
+    rng = np.random.default_rng(7)
+    eeg = rng.normal(3.0, 41.7, 2550)  # 25.5 s: padded to 26 records
+    eog = rng.normal(-10.0, 123.456789, 2550)
+    emg = np.abs(rng.normal(5.0, 1.3, 26))  # 1-Hz envelope
+    kw = {}
+    if ranges == "explicit":
+        kw = dict(physical_min=[-300.123456789, -700.5, 0.0], physical_max=[310.987654321, 700.5, 20.0])
+    path = write_edf(tmp_path / "rt.edf", [eeg, eog, emg], [100, 100, 1], ["EEG C4-M1", "EOG E1-M2", "EMG env"],
+                     "uV", start=START, **kw)
+    written = _edf_physical_ranges(path, 3)
+    raw = _read_raw(path)
+    assert raw.n_times == 2600
+    for i, x in enumerate((eeg, eog)):
+        pmin, pmax = written[i]
+        assert pmin <= x.min() and pmax >= x.max()  # rounded outwards, never clipping the data
+        step = (pmax - pmin) / 65535
+        err = np.max(np.abs(raw.get_data(picks=[i])[0, :2550] * 1e6 - x))
+        assert err <= step, (i, err, step)
+    # the 1-Hz channel: read it through edfio (MNE resamples it to 100 Hz)
+    import edfio
+
+    edf = edfio.read_edf(path)
+    pmin, pmax = written[2]
+    assert np.max(np.abs(edf.signals[2].data[:26] - emg)) <= (pmax - pmin) / 65535
+
+
+def test_hypnogram_annotations_equal_stages_written(tmp_path):
+    """Every epoch of a long random hypnogram comes back from MNE's annotation reader as
+    the stage written (runs expanded back to 30-s epochs)."""
+    rng = np.random.default_rng(3)
+    stages = np.repeat(rng.integers(-1, 5, 200), rng.integers(1, 8, 200))
+    path = write_hypnogram_edf(tmp_path / "R-Hypnogram.edf", stages, start=START.replace(microsecond=500000))
+    a = mne.read_annotations(path)
+    back = []
+    for onset, duration, desc in zip(a.onset, a.duration, a.description):
+        assert onset == pytest.approx(30.0 * len(back))
+        back += [desc] * int(round(duration / 30.0))
+    assert back == stage_descriptions(stages)
+    assert back == [SLEEP_EDF_STAGE_TEXT[int(s)] for s in stages]

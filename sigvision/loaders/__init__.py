@@ -4,7 +4,7 @@
 * Pre-rendered image folders, MAIC 2021 layout (:mod:`.images`).
 * ECG: WFDB (CinC 2020/2021), AIWIN .mat folders, Hefei 8-lead text (:mod:`.ecg`), label
   tables (:mod:`.dx`).
-* Writers used for sample data and tests: EDF/EDF+ (:mod:`.edf_write`), synthetic PSG
+* Writers used for sample data and tests: EDF/EDF+ (:mod:`.edf_write`, on edfio), synthetic PSG
   (:mod:`.synthetic`).
 """
 from .base import STAGE_TO_INT, STAGES, ECGRecord, SleepNight

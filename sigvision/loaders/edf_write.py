@@ -1,29 +1,20 @@
-"""A small EDF / EDF+ writer, written from the EDF (Kemp et al. 1992) and EDF+ (Kemp &
-Olivan 2003) specifications.
+"""EDF / EDF+ writing on top of `edfio <https://github.com/the-siesta-group/edfio>`_.
 
-Two public functions:
+edfio (the library MNE uses for its own EDF export) lays out the header, digitises the
+signals (physical range rounded outwards to the 8-character header field, full int16
+digital range) and writes the EDF+ time-keeping and annotation TALs. This module adds what
+the project's callers expect on top of it:
 
 * :func:`write_edf` writes ordinary signals (EEG/EOG/EMG in microvolts, or any physical
-  unit) as EDF+C with an ``EDF Annotations`` signal that carries the time-keeping TAL of
-  every data record plus optional annotations (or as plain EDF when ``edf_plus=False``).
+  unit) as EDF+C with an ``EDF Annotations`` signal (or as plain EDF when
+  ``edf_plus=False``): channels of different rates padded to whole data records, physical
+  ranges defaulting to each channel's data range, samples clipped into the range, and
+  one-line :class:`ValueError` messages for bad input.
 * :func:`write_hypnogram_edf` writes an annotation-only EDF+ file in the layout of the
   Sleep-EDF ``*-Hypnogram.edf`` files (one annotation per run of identical stages,
   ``"Sleep stage W"`` ... ``"Sleep stage R"``).
 
-File layout (all header fields are left-aligned printable ASCII padded with spaces)::
-
-    256-byte header: version(8) patient(80) recording(80) startdate(8) starttime(8)
-                     header bytes(8) reserved(44) n records(8) record duration(8) ns(4)
-    ns * 256 bytes:  label(16) transducer(80) physical dim(8) physical min(8)
-                     physical max(8) digital min(8) digital max(8) prefilter(80)
-                     samples per record(8) reserved(32)   [field-major: all labels first]
-    data records:    per record, per signal, ``samples per record`` little-endian int16
-
-Physical value ``p`` and digital value ``d`` are related by the linear map
-``p = (d - dmin) * (pmax - pmin) / (dmax - dmin) + pmin``; every reader (MNE, EDFbrowser,
-pyedflib) applies it, so the written header values are exactly those used to digitise.
-
-Every file is written atomically (temporary file renamed over the target).
+Every file is written atomically (a temporary file next to the target, renamed over it).
 """
 from __future__ import annotations
 
@@ -34,6 +25,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from edfio import Edf, EdfAnnotation, EdfSignal, Patient, Recording
 
 from ..artifacts import atomic_path
 
@@ -44,7 +36,6 @@ __all__ = [
     "stage_descriptions",
 ]
 
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _ANNOT_LABEL = "EDF Annotations"
 
 #: Sleep-EDF annotation text per integer stage code (sigvision codes: -1 unscored, 0 W,
@@ -93,10 +84,11 @@ _STAGE_ALIASES: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------------------
-# small formatting helpers
+# input checks (edfio checks these too, but with messages that do not say which field or
+# what to do; ours name the argument and the limit)
 # --------------------------------------------------------------------------------------
-def _field(text: str, width: int, what: str) -> bytes:
-    """Left-align ``text`` in a space-padded ASCII field of ``width`` bytes."""
+def _check_text(text, width: int, what: str) -> str:
+    """A header text field: printable US-ASCII, at most ``width`` characters."""
     if not isinstance(text, str):
         raise ValueError(f"EDF header field {what} must be a string, got {type(text).__name__}")
     if any(not (32 <= ord(c) <= 126) for c in text):
@@ -109,64 +101,12 @@ def _field(text: str, width: int, what: str) -> bytes:
             f"EDF header field {what}={text!r} is {len(text)} characters long; "
             f"the EDF specification allows at most {width}"
         )
-    return text.ljust(width).encode("ascii")
-
-
-def _trim_number(text: str) -> str:
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text in ("-0", ""):
-        text = "0"
     return text
 
 
-def _format_edf_number(value: float, rounding: str = "nearest", width: int = 8) -> tuple[str, float]:
-    """Format ``value`` in at most ``width`` characters without an exponent.
-
-    Parameters
-    ----------
-    value : float
-        The number.
-    rounding : {"nearest", "down", "up"}
-        How to round when the number has more digits than fit: ``"down"`` never returns a
-        number above ``value`` (used for physical minima), ``"up"`` never one below it.
-    width : int
-        Field width (8 for every numeric EDF field).
-
-    Returns
-    -------
-    text : str
-        The field text.
-    parsed : float
-        ``float(text)``, the value every reader will see.
-    """
-    if not np.isfinite(value):
-        raise ValueError(f"cannot write the non-finite number {value!r} into an EDF header")
-    for decimals in range(width - 1, -1, -1):
-        scale = 10.0**decimals
-        if rounding == "down":
-            v = math.floor(value * scale) / scale
-        elif rounding == "up":
-            v = math.ceil(value * scale) / scale
-        else:
-            v = round(value * scale) / scale
-        text = _trim_number(f"{v:.{decimals}f}")
-        if len(text) <= width:
-            return text, float(text)
-    raise ValueError(
-        f"the number {value!r} does not fit into an {width}-character EDF header field; "
-        "rescale the signal (e.g. write mV instead of uV)"
-    )
-
-
-def _format_onset(seconds: float) -> str:
-    """TAL onset: sign, then seconds with up to 6 decimals (no exponent)."""
-    sign = "-" if seconds < 0 else "+"
-    return sign + _trim_number(f"{abs(seconds):.6f}")
-
-
-def _format_duration(seconds: float) -> str:
-    return _trim_number(f"{seconds:.6f}")
+def _header_number(value: float) -> str:
+    """The text edfio writes for a number in a header field (whole numbers without '.0')."""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _as_datetime(start: datetime | None) -> datetime:
@@ -185,46 +125,20 @@ def _as_datetime(start: datetime | None) -> datetime:
     return start
 
 
-def _edf_plus_date(start: datetime) -> str:
-    return f"{start.day:02d}-{_MONTHS[start.month - 1]}-{start.year:04d}"
-
-
-def _recording_id(recording_id: str | None, start: datetime, edf_plus: bool) -> str:
-    """The recording field: ``Startdate dd-MMM-yyyy X X X`` by default; EDF+ requires the
-    ``Startdate`` prefix on a given one."""
-    if recording_id is None:
-        return f"Startdate {_edf_plus_date(start)} X X X"
-    if edf_plus and not recording_id.startswith("Startdate "):
-        raise ValueError(f"recording_id {recording_id!r} must start with 'Startdate dd-MMM-yyyy' in EDF+")
-    return recording_id
-
-
-def _check_annotation_text(text: str) -> bytes:
+def _check_annotation_text(text) -> str:
     if not isinstance(text, str) or not text:
         raise ValueError(f"annotation text must be a non-empty string, got {text!r}")
     if any(c in text for c in ("\x00", "\x14", "\x15")):
         raise ValueError(
             f"annotation text {text!r} contains a reserved TAL byte (0x00, 0x14 or 0x15)"
         )
-    return text.encode("utf-8")
+    return text
 
 
-def _tal(onset: float, duration: float | None, texts: Sequence[bytes]) -> bytes:
-    """One Time-stamped Annotations List: ``+onset[\\x15dur]\\x14text\\x14...\\x00``."""
-    out = _format_onset(onset).encode("ascii")
-    if duration is not None and duration > 0:
-        out += b"\x15" + _format_duration(duration).encode("ascii")
-    out += b"\x14"
-    if texts:
-        for t in texts:
-            out += t + b"\x14"
-    else:
-        out += b"\x14"  # time-keeping TAL: empty annotation
-    return out + b"\x00"
-
-
-def _normalise_annotations(annotations) -> list[tuple[float, float | None, bytes]]:
-    out = []
+def _normalise_annotations(annotations) -> list[EdfAnnotation]:
+    """(onset_s, duration_s, text) tuples as edfio annotations; duration 0 -> None (an
+    instantaneous event, written without a duration field as before)."""
+    out: list[EdfAnnotation] = []
     if annotations is None:
         return out
     for i, item in enumerate(annotations):
@@ -241,7 +155,9 @@ def _normalise_annotations(annotations) -> list[tuple[float, float | None, bytes
             duration = float(duration)
             if not np.isfinite(duration) or duration < 0:
                 raise ValueError(f"annotation {i} has an invalid duration {duration!r} (need >= 0)")
-        out.append((onset, duration, _check_annotation_text(text)))
+            if duration == 0:
+                duration = None
+        out.append(EdfAnnotation(onset, duration, _check_annotation_text(text)))
     return out
 
 
@@ -256,61 +172,28 @@ def _per_channel(value, n: int, what: str) -> list:
     return value
 
 
-def _header_bytes(
-    *,
-    patient_id: str,
-    recording_id: str,
-    start: datetime,
-    reserved: str,
-    n_records: int,
-    record_duration_text: str,
-    labels: list[str],
-    transducers: list[str],
-    dims: list[str],
-    pmin_text: list[str],
-    pmax_text: list[str],
-    dmin: list[int],
-    dmax: list[int],
-    prefilters: list[str],
-    spr: list[int],
-) -> bytes:
-    ns = len(labels)
-    head = b"".join(
-        [
-            _field("0", 8, "version"),
-            _field(patient_id, 80, "patient_id"),
-            _field(recording_id, 80, "recording_id"),
-            _field(f"{start.day:02d}.{start.month:02d}.{start.year % 100:02d}", 8, "startdate"),
-            _field(f"{start.hour:02d}.{start.minute:02d}.{start.second:02d}", 8, "starttime"),
-            _field(str(256 * (ns + 1)), 8, "header bytes"),
-            _field(reserved, 44, "reserved"),
-            _field(str(n_records), 8, "number of data records"),
-            _field(record_duration_text, 8, "record duration"),
-            _field(str(ns), 4, "number of signals"),
-        ]
-    )
-    parts = [head]
-    parts += [_field(x, 16, f"label[{i}]") for i, x in enumerate(labels)]
-    parts += [_field(x, 80, f"transducer[{i}]") for i, x in enumerate(transducers)]
-    parts += [_field(x, 8, f"physical_dim[{i}]") for i, x in enumerate(dims)]
-    parts += [_field(x, 8, f"physical_min[{i}]") for i, x in enumerate(pmin_text)]
-    parts += [_field(x, 8, f"physical_max[{i}]") for i, x in enumerate(pmax_text)]
-    parts += [_field(str(int(x)), 8, f"digital_min[{i}]") for i, x in enumerate(dmin)]
-    parts += [_field(str(int(x)), 8, f"digital_max[{i}]") for i, x in enumerate(dmax)]
-    parts += [_field(x, 80, f"prefilter[{i}]") for i, x in enumerate(prefilters)]
-    parts += [_field(str(int(x)), 8, f"samples per record[{i}]") for i, x in enumerate(spr)]
-    parts += [_field("", 32, "reserved") for _ in range(ns)]
-    out = b"".join(parts)
-    if len(out) != 256 * (ns + 1):  # pragma: no cover - guarded by _field widths
-        raise RuntimeError("internal error: EDF header has the wrong size")
-    return out
+def _check_ids(patient_id: str, recording_id: str | None, edf_plus: bool) -> None:
+    """The identification header texts; a given recording field must start with
+    ``Startdate `` in EDF+ (the default, ``Startdate dd-MMM-yyyy X X X``, comes from edfio's
+    :class:`~edfio.Recording`, which also fills the legacy start-date field)."""
+    _check_text(patient_id, 80, "patient_id")
+    if recording_id is not None:
+        _check_text(recording_id, 80, "recording_id")
+        if edf_plus and not recording_id.startswith("Startdate "):
+            raise ValueError(
+                f"recording_id {recording_id!r} must start with 'Startdate dd-MMM-yyyy' in EDF+"
+            )
 
 
-def _write_file(path: str | os.PathLike, chunks: Iterable[bytes]) -> Path:
+def _write_atomically(edf: Edf, path: str | os.PathLike, patient_id: str, recording_id: str | None) -> Path:
+    # edfio's Patient/Recording take parsed subfields; callers pass the raw header texts
+    # (e.g. "SC4001 X X X"), which edfio accepts through its identification properties.
+    edf.local_patient_identification = patient_id
+    if recording_id is not None:
+        edf.local_recording_identification = recording_id
     with atomic_path(path, suffix=".edf") as tmp:
         with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
+            edf.write(fh)
             fh.flush()
             os.fsync(fh.fileno())
     return Path(path)
@@ -361,7 +244,8 @@ def write_edf(
     start : datetime, optional
         Wall-clock start of the first sample (local time; a tz-aware value keeps its
         wall-clock reading). Default 2000-01-01 00:00:00. Sub-second parts are written
-        into the time-keeping TALs as the EDF+ specification prescribes.
+        into the time-keeping TALs as the EDF+ specification prescribes (EDF+ only; plain
+        EDF keeps whole seconds).
     patient_id : str
         EDF+ patient field ``"code sex birthdate name"``; ``"X X X X"`` when unknown.
     recording_id : str, optional
@@ -374,9 +258,9 @@ def write_edf(
         Annotations relative to ``start``; ``duration_s`` may be ``None`` or 0 for an
         instantaneous event. Each is stored in the data record in which its onset falls.
     physical_min, physical_max : float or sequence of float, optional
-        Physical range per channel. Default: the data range of each channel, rounded
-        outwards to what fits into the 8-character header field. Samples outside the range
-        are clipped.
+        Physical range per channel. Default: the data range of each channel (a flat
+        channel gets its value +-1). edfio rounds the range outwards to what fits into the
+        8-character header field. Samples outside the range are clipped.
     digital_min, digital_max : int
         Digital range (default the full int16 range).
     prefilter, transducer : str or sequence of str, optional
@@ -406,9 +290,7 @@ def write_edf(
                 f"signals must be 2-D (n_channels, n_samples) or a list of 1-D arrays, "
                 f"got shape {signals.shape}"
             )
-        sigs = [np.asarray(s, dtype=np.float64) for s in signals]
-    else:
-        sigs = [np.asarray(s, dtype=np.float64) for s in signals]
+    sigs = [np.asarray(s, dtype=np.float64) for s in signals]
     n_ch = len(sigs)
     if n_ch == 0:
         raise ValueError("signals is empty: need at least one channel")
@@ -422,16 +304,19 @@ def write_edf(
     names = list(channel_names)
     if len(names) != n_ch:
         raise ValueError(f"{len(names)} channel names for {n_ch} channels")
-    if edf_plus and _ANNOT_LABEL in names:
+    if _ANNOT_LABEL in names:
         raise ValueError(f"'{_ANNOT_LABEL}' is reserved for the annotation signal")
-    dims = _per_channel(physical_dims, n_ch, "physical_dims")
-    dims = ["" if d is None else d for d in dims]
-    fs = [float(f) for f in _per_channel(fs_hz, n_ch, "fs_hz")]
+    names = [_check_text(x, 16, f"label[{i}]") for i, x in enumerate(names)]
+    dims = ["" if d is None else d for d in _per_channel(physical_dims, n_ch, "physical_dims")]
+    dims = [_check_text(x, 8, f"physical_dim[{i}]") for i, x in enumerate(dims)]
     prefilters = ["" if p is None else p for p in _per_channel(prefilter, n_ch, "prefilter")]
+    prefilters = [_check_text(x, 80, f"prefilter[{i}]") for i, x in enumerate(prefilters)]
     transducers = ["" if t is None else t for t in _per_channel(transducer, n_ch, "transducer")]
+    transducers = [_check_text(x, 80, f"transducer[{i}]") for i, x in enumerate(transducers)]
+    fs = [float(f) for f in _per_channel(fs_hz, n_ch, "fs_hz")]
 
-    rec_text, rec_dur = _format_edf_number(float(record_duration_s))
-    if not rec_dur > 0 or abs(rec_dur - float(record_duration_s)) > 1e-9:
+    rec_dur = float(record_duration_s)
+    if not (np.isfinite(rec_dur) and rec_dur > 0 and len(_header_number(rec_dur)) <= 8):
         raise ValueError(
             f"record_duration_s={record_duration_s!r} must be a positive number that fits "
             "into 8 characters (e.g. 1, 30, 0.5)"
@@ -461,101 +346,60 @@ def write_edf(
             "-32768 <= digital_min < digital_max <= 32767"
         )
 
-    # ---- physical ranges -----------------------------------------------------------
+    # ---- annotations ---------------------------------------------------------------
+    annots = _normalise_annotations(annotations)
+    if annots and not edf_plus:
+        raise ValueError("annotations need EDF+ (edf_plus=True)")
+    _check_ids(patient_id, recording_id, edf_plus)
+
+    # ---- signals for edfio: physical range, zero padding to whole records, clipping ----
     pmins = _per_channel(physical_min, n_ch, "physical_min")
     pmaxs = _per_channel(physical_max, n_ch, "physical_max")
-    pmin_text, pmax_text, pmin_v, pmax_v = [], [], [], []
+    edf_signals = []
     for i, s in enumerate(sigs):
         lo = float(s.min()) if pmins[i] is None else float(pmins[i])
         hi = float(s.max()) if pmaxs[i] is None else float(pmaxs[i])
         if pmins[i] is None and pmaxs[i] is None and hi - lo < 1e-6:
             lo, hi = lo - 1.0, hi + 1.0  # flat channel
-        t_lo, v_lo = _format_edf_number(lo, "down" if pmins[i] is None else "nearest")
-        t_hi, v_hi = _format_edf_number(hi, "up" if pmaxs[i] is None else "nearest")
-        if not v_hi > v_lo:
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"channel {i} ({names[i]!r}): physical range [{lo}, {hi}] is not finite")
+        if not hi > lo:
             raise ValueError(
-                f"channel {i} ({names[i]!r}): physical_max {v_hi} must be greater than "
-                f"physical_min {v_lo}"
+                f"channel {i} ({names[i]!r}): physical_max {hi} must be greater than "
+                f"physical_min {lo}"
             )
-        pmin_text.append(t_lo)
-        pmax_text.append(t_hi)
-        pmin_v.append(v_lo)
-        pmax_v.append(v_hi)
-
-    # ---- digitise ------------------------------------------------------------------
-    digital = []
-    for i, s in enumerate(sigs):
         padded = np.zeros(n_records * spr[i], dtype=np.float64)
         padded[: s.size] = s
-        gain = (digital_max - digital_min) / (pmax_v[i] - pmin_v[i])
-        d = np.rint((np.clip(padded, pmin_v[i], pmax_v[i]) - pmin_v[i]) * gain + digital_min)
-        d = np.clip(d, digital_min, digital_max).astype("<i2")
-        digital.append(d.reshape(n_records, spr[i]))
+        try:
+            edf_signals.append(
+                EdfSignal(
+                    np.clip(padded, lo, hi),
+                    spr[i] / rec_dur,
+                    label=names[i],
+                    transducer_type=transducers[i],
+                    physical_dimension=dims[i],
+                    physical_range=(lo, hi),
+                    digital_range=(int(digital_min), int(digital_max)),
+                    prefiltering=prefilters[i],
+                )
+            )
+        except ValueError as exc:  # e.g. a range of 1e9 uV cannot be written in 8 characters
+            raise ValueError(
+                f"channel {i} ({names[i]!r}): {exc}; rescale the signal (e.g. write mV "
+                "instead of uV)"
+            ) from None
 
-    # ---- annotations ---------------------------------------------------------------
-    annots = _normalise_annotations(annotations)
-    if annots and not edf_plus:
-        raise ValueError("annotations need EDF+ (edf_plus=True)")
-    frac = start.microsecond / 1e6
-    header_start = start.replace(microsecond=0)
-    labels = names
-    all_spr = list(spr)
-    all_dims, all_pmin, all_pmax = list(dims), list(pmin_text), list(pmax_text)
-    dmins, dmaxs = [digital_min] * n_ch, [digital_max] * n_ch
-    records_annot = None
-    if edf_plus:
-        per_record: list[list[bytes]] = [[] for _ in range(n_records)]
-        for k in range(n_records):
-            per_record[k].append(_tal(frac + k * rec_dur, None, []))
-        for onset, duration, text in sorted(annots, key=lambda a: a[0]):
-            k = int(min(max(math.floor(onset / rec_dur), 0), n_records - 1))
-            per_record[k].append(_tal(onset + frac, duration, [text]))
-        blobs = [b"".join(r) for r in per_record]
-        n_bytes = max(len(b) for b in blobs)
-        annot_spr = (n_bytes + 1) // 2
-        records_annot = [b.ljust(2 * annot_spr, b"\x00") for b in blobs]
-        labels = names + [_ANNOT_LABEL]
-        all_spr = spr + [annot_spr]
-        all_dims = dims + [""]
-        all_pmin = pmin_text + ["-1"]
-        all_pmax = pmax_text + ["1"]
-        dmins = dmins + [-32768]
-        dmaxs = dmaxs + [32767]
-        prefilters = prefilters + [""]
-        transducers = transducers + [""]
-
-    recording_id = _recording_id(recording_id, header_start, edf_plus)
-    header = _header_bytes(
-        patient_id=patient_id,
-        recording_id=recording_id,
-        start=header_start,
-        reserved="EDF+C" if edf_plus else "",
-        n_records=n_records,
-        record_duration_text=rec_text,
-        labels=labels,
-        transducers=transducers,
-        dims=all_dims,
-        pmin_text=all_pmin,
-        pmax_text=all_pmax,
-        dmin=dmins,
-        dmax=dmaxs,
-        prefilters=prefilters,
-        spr=all_spr,
+    # EDF+ keeps sub-second starts in the time-keeping TALs; plain EDF has whole seconds.
+    starttime = start.time() if edf_plus else start.time().replace(microsecond=0)
+    edf = Edf(
+        edf_signals,
+        patient=Patient(),
+        recording=Recording(startdate=start.date()),
+        starttime=starttime,
+        data_record_duration=rec_dur,
+        annotations=annots if edf_plus else None,
     )
-
-    def chunks():
-        yield header
-        # Build the data area in blocks of records to bound memory and calls.
-        block = 512
-        for k0 in range(0, n_records, block):
-            k1 = min(n_records, k0 + block)
-            parts = [d[k0:k1] for d in digital]
-            if records_annot is not None:
-                ann = np.frombuffer(b"".join(records_annot[k0:k1]), dtype="<i2")
-                parts.append(ann.reshape(k1 - k0, -1))
-            yield np.concatenate(parts, axis=1).astype("<i2").tobytes()
-
-    return _write_file(path, chunks())
+    return _write_atomically(edf, path, patient_id, recording_id)
 
 
 def stage_descriptions(stages) -> list[str]:
@@ -646,37 +490,23 @@ def write_hypnogram_edf(
     if not (np.isfinite(epoch_s) and epoch_s > 0):
         raise ValueError(f"epoch_s must be positive, got {epoch_s!r}")
     start = _as_datetime(start)
-    frac = start.microsecond / 1e6
-    header_start = start.replace(microsecond=0)
+    _check_ids(patient_id, recording_id, True)
 
-    tals = [_tal(frac, None, [])]
-    i = 0
-    n = len(descr)
+    runs = []
+    i, n = 0, len(descr)
     while i < n:
         j = i + 1
         while j < n and descr[j] == descr[i]:
             j += 1
-        tals.append(_tal(frac + i * epoch_s, (j - i) * epoch_s, [descr[i].encode("ascii")]))
+        runs.append(EdfAnnotation(i * epoch_s, (j - i) * epoch_s, descr[i]))
         i = j
-    blob = b"".join(tals)
-    spr = (len(blob) + 1) // 2
-    blob = blob.ljust(2 * spr, b"\x00")
-    recording_id = _recording_id(recording_id, header_start, True)
-    header = _header_bytes(
-        patient_id=patient_id,
-        recording_id=recording_id,
-        start=header_start,
-        reserved="EDF+C",
-        n_records=1,
-        record_duration_text="0",
-        labels=[_ANNOT_LABEL],
-        transducers=[""],
-        dims=[""],
-        pmin_text=["-1"],
-        pmax_text=["1"],
-        dmin=[-32768],
-        dmax=[32767],
-        prefilters=[""],
-        spr=[spr],
+    edf = Edf(
+        [],
+        patient=Patient(),
+        recording=Recording(startdate=start.date()),
+        starttime=start.time(),
+        # left to edfio: it writes duration 0 for annotation-only files (passing 0 here
+        # divides by zero in edfio 0.4.18)
+        annotations=runs,
     )
-    return _write_file(path, [header, blob])
+    return _write_atomically(edf, path, patient_id, recording_id)
