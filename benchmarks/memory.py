@@ -72,7 +72,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
     import torch  # noqa: F401
 
     import sigvision.blend  # noqa: F401
-    import sigvision.infer
+    import sigvision.ensemble
     import sigvision.loaders.psg  # noqa: F401
     import sigvision.steps.blend  # noqa: F401
     import sigvision.postprocess  # noqa: F401
@@ -81,7 +81,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
 
     base = _status_mb()
     stages = []
-    orig_prepare, orig_rows = sigvision.prepare.prepare_dataset, sigvision.infer.predict_rows
+    orig_prepare, orig_rows = sigvision.prepare.prepare_dataset, sigvision.ensemble.predict_rows
 
     def prepare_probe(*a, **kw):
         r = orig_prepare(*a, **kw)
@@ -105,7 +105,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
             done.wait(0.01)
 
     sigvision.prepare.prepare_dataset = prepare_probe  # predict_folder imports them at call time
-    sigvision.infer.predict_rows = rows_probe
+    sigvision.ensemble.predict_rows = rows_probe
     t0 = time.perf_counter()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

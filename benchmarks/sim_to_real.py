@@ -229,7 +229,7 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     """Probabilities of the folds' models (averaged) on every scored epoch of the real folder."""
     import torch
 
-    from sigvision.infer import predict_rows_tta
+    from sigvision.ensemble import predict_rows_tta
     from sigvision.runfiles import load_prepared
     from sigvision.prepare import prepare_dataset
     from sigvision.train.checkpoints import load_checkpoint_model

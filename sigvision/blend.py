@@ -51,7 +51,8 @@ from .metrics import SCORES, score
 from .registry import Registry
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
-           "fit_weights", "fit_weights_multilabel", "multilabel_score", "report_frame", "load_aligned",
+           "fit_weights", "fit_weights_multilabel", "apply_temperature", "fit_temperature", "multilabel_score",
+           "report_frame", "load_aligned",
            "normalize_weights"]
 
 #: Floor applied before the logarithm of the geometric mean.
@@ -612,3 +613,26 @@ def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False
         "config_hashes": [mt.get("config_hash") for mt in metas],
     }
     return arrays, common
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """p_i ** (1/T), renormalised per row (T < 1 sharpens, T > 1 flattens). (n, C) -> (n, C)."""
+    logp = np.log(np.clip(probs, 1e-12, 1.0)) / float(temperature)
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising the mean log-loss of ``apply_temperature(probs, T)`` on
+    labels ``y`` (grid over 0.02..20, log-spaced, then a finer grid around the best)."""
+    y = np.asarray(y, dtype=np.int64)
+    rows = np.arange(len(y))
+
+    def nll(t):
+        return -float(np.mean(np.log(apply_temperature(probs, t)[rows, y] + 1e-12)))
+
+    grid = np.exp(np.linspace(np.log(0.02), np.log(20.0), 61))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = best * np.exp(np.linspace(-0.12, 0.12, 25))
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ensemble import fold_members, run_members
 from .errors import InputFileError, SigvisionError
 
 __all__ = ["export_onnx", "export_run", "check_onnx", "onnx_input_shape", "DEFAULT_OPSET"]
@@ -117,7 +118,7 @@ def _add_metadata(path: Path, props: dict) -> None:
 
 
 def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
-                batch_dynamic: bool = True, signal_length: int | None = None) -> Path:
+                batch_dynamic: bool = True, signal_length: int | None = None, loaded=None) -> Path:
     """Write the model of one checkpoint (``best.pt``, ``last.pt``, ``epoch_<e>.pt``) as ONNX.
 
     Parameters
@@ -127,6 +128,7 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     opset : ONNX opset version (17 by default; onnxruntime >= 1.14 runs it).
     batch_dynamic : leave the batch axis free (``batch``); else fixed at 1.
     signal_length : samples per 1-D input (default: from the checkpoint's config).
+    loaded : ``(model, meta)`` of this checkpoint when the caller has loaded (and checked) it.
 
     Returns
     -------
@@ -143,7 +145,7 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     out = Path(out_path)
     if out.suffix.lower() != ".onnx":
         raise InputFileError(out, "ONNX output must end in .onnx", "name the output file <something>.onnx")
-    model, meta = load_checkpoint_model(ckpt, "cpu")
+    model, meta = loaded if loaded is not None else load_checkpoint_model(ckpt, "cpu")
     if getattr(model, "classical", False):
         raise SigvisionError(f"{ckpt}: {meta.get('model')} is the classical baseline (R-peak detection and "
                              "logistic regression in NumPy), which ONNX cannot hold; fix: export the deep models "
@@ -222,28 +224,29 @@ def check_onnx(checkpoint_path: str | os.PathLike, onnx_path: str | os.PathLike,
 
 def export_run(cfg, *, which: str | None = None, out_dir: str | os.PathLike | None = None,
                opset: int = DEFAULT_OPSET, verify: bool = False, atol: float = 1e-4) -> list[Path]:
-    """Export every fold of ``cfg.model`` (``which``: best, last or an epoch number; default
+    """Export every fold of ``cfg.model``, each checked as every ensemble member is
+    (:func:`sigvision.ensemble.run_members`: config hash and class order) (``which``: best, last or an epoch number; default
     ``infer.checkpoint``, for this model (``model.key``) when it is given per model). Files go next to the checkpoints
     (``<weights>/<experiment>/<model>/fold_<k>/<which>.onnx``) or to
     ``out_dir/<model>_fold_<k>_<which>.onnx``. With ``verify`` each file is run by
     onnxruntime and compared with PyTorch (max abs difference must stay below ``atol``)."""
-    from .train.checkpoints import checkpoint_path
-
     which = str(which or cfg.infer_checkpoint)
-    folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
-    written = []
-    for k in folds:
-        ck = checkpoint_path(cfg, k, which)
-        if not ck.is_file():
-            raise InputFileError(ck, "checkpoint not found",
+    members = fold_members({cfg.model.key: cfg}, which)
+    for m in members:
+        if not m.checkpoint.is_file():
+            raise InputFileError(m.checkpoint, "checkpoint not found",
                                  f"train {cfg.model.name} first (sigvision train), or pick another --checkpoint")
-        out = (Path(out_dir) / f"{cfg.model.key}_fold_{k}_{which}.onnx") if out_dir else ck.with_suffix(".onnx")
-        export_onnx(ck, out, opset=opset)
+
+    def export_one(m, model, meta):
+        out = (Path(out_dir) / f"{m.name}_fold_{m.fold}_{which}.onnx") if out_dir else m.checkpoint.with_suffix(".onnx")
+        export_onnx(m.checkpoint, out, opset=opset, loaded=(model, meta))
         if verify:
-            diff = check_onnx(ck, out)
+            diff = check_onnx(m.checkpoint, out)
             if not diff < atol:
                 raise SigvisionError(f"{out}: onnxruntime differs from PyTorch by {diff:.2e} (> {atol:g}); "
                                      "fix: try another opset, or do not use this ONNX file")
             log.info("%s: max |onnxruntime - torch| = %.2e", out, diff)
-        written.append(out)
+        return out
+
+    written, _ = run_members(members, export_one, device="cpu", desc="export")
     return written

@@ -31,18 +31,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-import torch
 
 from .artifacts import save_npy, write_json
 from .config import Config
 from .errors import ConfigError, InputFileError
-from .runtime import autocast_context, resolve_amp
-from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
+from .train.checkpoints import model_config_hash
 from .train.loop import is_signal_model, task_spec
 from .train.folds import load_or_make_folds
-from .train.data import load_training_index, make_dataset, meta_rows, normalize_batch
-from .train.forward import predict_dataset
+from .train.data import load_training_index
 from .tasks import task_for
+from .ensemble import fold_members, predict_rows_tta, run_members
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -90,71 +88,12 @@ def load_probs(path: str | os.PathLike, *, multilabel: bool = False) -> tuple[np
     return probs, meta
 
 
-def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device, shift_s: float = 0.0) -> np.ndarray:
-    """Probabilities for ``rows`` of a prepared folder; ``shift_s`` != 0 re-renders shifted windows."""
-    kind = mmeta.get("input", "image")
-    if shift_s == 0.0 or kind == "signal":
-        ds = make_dataset(kind, prepared_dir, rows, mean=mmeta["mean"], std=mmeta["std"],
-                          meta_features=tuple(mmeta["meta_features"]))
-        return predict_dataset(model, ds, batch_size=cfg.infer.batch_size, device=device,
-                               amp=resolve_amp(cfg.infer.amp, device, "infer.amp"), num_workers=cfg.infer.num_workers,
-                               multilabel=bool(mmeta.get("multilabel", False)), prefetch=cfg.infer.prefetch_factor)
-    return _predict_shifted(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=shift_s)
 
 
-def tta_shifts(cfg: Config, mmeta: dict) -> tuple[float, ...]:
-    """The passes a prediction averages: 0 s plus ``infer.tta_shifts_s`` for image models of a
-    sleep run (shifted windows are re-rendered), 0 s alone otherwise."""
-    if not task_for(cfg.data).context_windows or mmeta.get("input", "image") == "signal":
-        return (0.0,)
-    return (0.0,) + tuple(float(s) for s in cfg.infer.tta_shifts_s)
 
 
-def predict_rows_tta(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device) -> np.ndarray:
-    """:func:`predict_rows` averaged over the :func:`tta_shifts` passes: what ``infer`` writes,
-    so ``predict`` and ``stage`` give the probabilities the blend weights were fitted on."""
-    return np.mean([predict_rows(model, mmeta, cfg, prepared_dir, rows, device=device, shift_s=s)
-                    for s in tta_shifts(cfg, mmeta)], axis=0)
 
 
-@torch.inference_mode()
-def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
-    """TTA: windows moved by ``shift_s`` seconds (zeros past the night's ends), rendered per batch."""
-    from .render import context_windows, get_renderer
-
-    d = cfg.data
-    renderer = get_renderer(cfg.render, fs_hz=d.fs_hz)
-    amp = resolve_amp(cfg.infer.amp, device, "infer.amp")
-    types = list(d.channel_types) or None
-    feats = tuple(mmeta["meta_features"])
-    out = np.zeros((len(rows), len(mmeta["classes"])), np.float32)
-    shift = int(round(shift_s * d.fs_hz))
-    for rec, grp in rows.groupby("record", sort=False):
-        sig = np.load(Path(prepared_dir) / "signals" / f"{rec}.npy", mmap_mode="r")
-        if types is None:
-            from .loaders.psg import channel_type_of
-
-            types = [channel_type_of(c) for c in d.channels]
-        pos = grp.index.to_numpy()
-        eps = grp["epoch"].to_numpy()
-        meta = torch.from_numpy(meta_rows(grp, feats)) if feats else None  # as the dataset builds them
-        for s in range(0, len(eps), cfg.infer.batch_size):
-            w, valid = context_windows(sig, eps[s:s + cfg.infer.batch_size], max(renderer.context, 1))
-            w = np.roll(w, -shift, axis=-1)
-            if shift > 0:
-                w[..., -shift:] = 0
-            elif shift < 0:
-                w[..., :-shift] = 0
-            if renderer.context == 0:  # context 1 was used only to have samples to shift in
-                n = sig.shape[-1]
-                w = w[..., n:2 * n]
-                valid = valid[:, 1:2]
-            imgs = renderer.render(w, types, valid)
-            x = normalize_batch(torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2), mmeta["mean"], mmeta["std"])
-            with autocast_context(amp, device):
-                logits = model(x, None if meta is None else meta[s:s + len(imgs)].to(device))
-            out[pos[s:s + len(imgs)]] = torch.softmax(logits.float(), 1).cpu().numpy()
-    return out
 
 
 def shard_records(records: Iterable, rank: int, world: int) -> list[str]:
@@ -242,7 +181,7 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
         raise ConfigError(f"infer.tta_shifts_s={list(cfg.infer.tta_shifts_s)} re-renders shifted images; "
                           f"{name} is a 1-D signal model: set infer.tta_shifts_s: []")
     oof = np.full((len(index), len(spec.classes)), np.nan, np.float32)
-    test_probs, test_rows, written, classes = [], None, {}, None
+    test_probs, test_rows, written = [], None, {}
     if cfg.infer.test_dir:
         test_rows, _ = load_prepared(cfg.infer.test_dir)
         test_rows = test_rows.reset_index(drop=True)
@@ -253,13 +192,12 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
     mine_test = (set(shard_records(test_rows["record"], info.rank, info.world_size))
                  if dist_on and test_rows is not None else None)
     my_test = _rows_of(test_rows, mine_test) if test_rows is not None else None
-    oof_parts, test_parts = [], {}
-    ckpts, epochs_of = {}, {}
-    for k in progress(todo, total=len(todo), desc=f"infer {name}"):
-        ck = checkpoint_path(cfg, k, which)
-        model, mmeta = load_checkpoint_model(ck, device)
-        classes = check_checkpoint_agrees(ck, mmeta, config_hash=chash, classes=classes)
-        ckpts[k] = str(ck)
+    oof_parts, test_parts, ckpts, epochs_of = [], {}, {}, {}
+
+    def predict_fold(m, model, mmeta):
+        """The fold's validation rows (this process's shard) and, with a test folder, the test rows."""
+        k = m.fold
+        ckpts[k] = str(m.checkpoint)
         va = _rows_of(index[index["record"].astype(str).map(fold_of) == k], mine)
         if len(va):
             p = predict_rows_tta(model, mmeta, cfg, cfg.prepared_path, va.reset_index(drop=True), device=device)
@@ -267,16 +205,18 @@ def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
                 oof_parts.append((va.index.to_numpy(), p))
             else:
                 oof[va.index.to_numpy()] = p
-        if test_rows is not None:
-            epochs_of[k] = mmeta["epoch"]
-            if dist_on:
-                p = (predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True),
-                                      device=device)
-                     if len(my_test) else np.zeros((0, len(classes)), np.float32))
-                test_parts[k] = [(my_test.index.to_numpy(), p)]
-            else:
-                p = predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device)
-                test_parts[k] = p
+        if test_rows is None:
+            return
+        epochs_of[k] = mmeta["epoch"]
+        if not dist_on:
+            test_parts[k] = predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, test_rows, device=device)
+            return
+        p = (predict_rows_tta(model, mmeta, cfg, cfg.infer.test_dir, my_test.reset_index(drop=True), device=device)
+             if len(my_test) else np.zeros((0, len(spec.classes)), np.float32))
+        test_parts[k] = [(my_test.index.to_numpy(), p)]
+
+    members = fold_members({name: cfg}, which)
+    _, classes = run_members(members, predict_fold, device=device, progress=progress, desc=f"infer {name}")
     if dist_on:  # gather every shard on rank 0; only rank 0 writes
         oof = _gather_rows(oof_parts, len(index), len(spec.classes))
         test_parts = {k: _gather_rows(v, len(test_rows), len(classes)) for k, v in test_parts.items()}

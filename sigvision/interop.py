@@ -358,13 +358,11 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     import pandas as pd
     import torch
 
-    from .blend import blend
     from .config import config_hash
-    from .infer import predict_rows_tta
-    from .steps.blend import apply_temperature
+    from .ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
+    from .loaders.base import STAGES
     from .postprocess import smooth
     from .quality import apply_policy
-    from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     from .predict import run_checkpoints
 
@@ -392,29 +390,23 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
                         max_bad_fraction=max_bad_fraction if max_bad_fraction is not None else d.max_bad_fraction)
     rows = pd.DataFrame({"record": [_RECORD] * n_epochs, "epoch": np.arange(n_epochs)})
     dev = torch.device(device)
-    per_model, classes = [], None
+    cfgs = {name: cfg for name, _, cfg in models}
     with tempfile.TemporaryDirectory(prefix="sigvision_stage_") as tmp:
-        prepared: dict[str, Path] = {}
-        for name, _, cfg in models:
+        prepared: dict[str, Path] = {}  # one prepared night per data/render setting
+        for cfg in cfgs.values():
             h = config_hash(cfg, ("data", "render"))
             if h not in prepared:
                 prepared[h] = _prepare_night(cfg, epochs, Path(tmp) / h)
-            folds = list(cfg.train.train_folds) or list(range(cfg.train.folds))
-            probs = []
-            chash = model_config_hash(cfg)
-            for k in folds:
-                ck = checkpoint_path(cfg, k, which[name])
-                model, mmeta = load_checkpoint_model(ck, dev)
-                classes = check_checkpoint_agrees(ck, mmeta, config_hash=chash, classes=classes)
-                probs.append(predict_rows_tta(model, mmeta, cfg, prepared[h], rows, device=dev))
-            per_model.append(np.mean(probs, axis=0))
-    from .loaders.base import STAGES
-
+        members = fold_members(cfgs, which)
+        results, classes = run_members(
+            members, lambda mb, model, mmeta: predict_rows_tta(
+                model, mmeta, mb.cfg, prepared[config_hash(mb.cfg, ("data", "render"))], rows, device=dev),
+            device=dev, desc="stage")
     if list(classes) != list(STAGES):
         raise ValueError(f"{run}: the models predict {classes}, not the sleep stages {list(STAGES)}")
-    probs = blend(per_model, weights=[w for _, w, _ in models], method=report["method"])
-    if report.get("temperature"):
-        probs = apply_temperature(probs, report["temperature"])
+    means = fold_means(members, results)
+    probs = blend_models([means[name] for name in cfgs], [w for _, w, _ in models], method=report["method"],
+                         multilabel=False, temperature=report.get("temperature"))
     stages = np.full(n_epochs, -1, dtype=np.int64)  # drop: unscored, so the output stays one value per epoch
     if keep.any():
         stages[keep] = smooth(probs[keep], method=first.postprocess.method, **dict(first.postprocess.options))

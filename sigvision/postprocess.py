@@ -55,12 +55,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .metrics import record_groups
 from .registry import Registry
 
 __all__ = [
     "STAGE_NAMES", "N_STAGES", "W", "N1", "N2", "N3", "REM",
     "Postprocessor", "POSTPROCESSORS", "register_postprocessor", "get_postprocessor",
-    "available_postprocessors", "check_options", "validate_probs", "smooth", "smooth_many",
+    "available_postprocessors", "check_options", "validate_probs", "smooth", "smooth_records", "smooth_many",
     "mode_filter", "RULES", "DEFAULT_RULES", "RULE_FUNCTIONS", "apply_rules",
     "rule_sleep_onset_rem", "rule_no_wake_to_n3", "rule_rem_continuity", "rule_n2_continuity",
     "rule_isolated_epoch",
@@ -315,6 +316,16 @@ def smooth(probs: Any, method: str = "argmax", **options: Any) -> np.ndarray:
     else:
         out = pp.func(p, **options)
     return _check_output(out, n, method)
+
+
+def smooth_records(probs: np.ndarray, records: Sequence, method: str = "rules", **options: Any) -> np.ndarray:
+    """:func:`smooth` applied to each recording's rows of ``probs`` (n, 5), in their order:
+    ``records`` (n,) names the recording of each row (rows of a recording need not be
+    contiguous). Returns the (n,) stages."""
+    stages = np.zeros(len(records), dtype=np.int64)
+    for _, sel in record_groups(records):
+        stages[sel] = smooth(probs[sel], method=method, **options)
+    return stages
 
 
 def smooth_many(probs_list: Iterable[Any], method: str = "argmax", *, chunk_size: int = 512,

@@ -210,14 +210,12 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     import torch
 
     from .artifacts import write_csv
-    from .blend import blend
     from .config import load_config
-    from .infer import predict_rows_tta
+    from .ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
     from .loaders.base import STAGES
     from .loaders.psg import MissingChannelError
     from .runfiles import load_prepared
     from .prepare import prepare_dataset
-    from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
 
     progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)
@@ -264,32 +262,22 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)
-        jobs = [(m, k) for m, cfg in cfgs.items() for k in (list(cfg.train.train_folds) or range(cfg.train.folds))]
-        fold_probs: dict[str, list] = {m: [] for m in cfgs}
-        hashes = {m: model_config_hash(trained[m]) for m in cfgs}  # as trained, before --set
-        classes = report.get("classes")  # every model and fold must predict the blend's classes, in its order
-        for m, k in progress(jobs, len(jobs), "predict"):
-            cfg = replace(cfgs[m], prepared_dir=str(prepared))
-            ck = checkpoint_path(cfg, k, which[m])
-            model, mmeta = load_checkpoint_model(ck, dev)
-            classes = check_checkpoint_agrees(ck, mmeta, config_hash=hashes[m], classes=classes)
-            fold_probs[m].append(predict_rows_tta(model, mmeta, cfg, prepared, rows, device=dev))
-            multilabel = bool(mmeta.get("multilabel", False))
-        per_model = [np.mean(fold_probs[m], axis=0) for m in cfgs]
+        members = fold_members({m: replace(c, prepared_dir=str(prepared)) for m, c in cfgs.items()}, which,
+                               trained=trained)
+        # every model and fold must predict the blend's classes, in its order
+        results, classes = run_members(
+            members, lambda mb, model, mmeta: predict_rows_tta(model, mmeta, mb.cfg, prepared, rows, device=dev),
+            device=dev, classes=report.get("classes"), progress=progress, desc="predict")
+        means = fold_means(members, results)
+        per_model = [means[m] for m in cfgs]
     quality = rows["quality"].astype(str).to_numpy() if "quality" in rows else None
     info = {"rows": int(len(rows)), "records": int(rows["record"].nunique()),
             "quality": res.summary.get("quality", {})}
     out = pd.DataFrame({"record": rows["record"].astype(str)})
-    if multilabel:
-        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        probs = np.tensordot(w, np.stack(per_model), axes=1)
-    else:
-        probs = blend(per_model, weights=weights, method=report["method"])
-        if report.get("temperature"):
-            from .steps.blend import apply_temperature
-
-            probs = apply_temperature(probs, report["temperature"])
-    if task_for(first.data).signal_kind == "ecg":
+    task = task_for(first.data)
+    probs = blend_models(per_model, weights, method=report["method"], multilabel=task.multilabel,
+                         temperature=report.get("temperature"))
+    if task.signal_kind == "ecg":
         # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
         # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
         # prob_/label_ columns as files_post.csv
@@ -316,12 +304,10 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
 
             write_submission(first, written)
         return {"csv": written, **info}
-    from .metrics import record_groups
-    from .postprocess import smooth
+    from .postprocess import smooth_records
 
-    stages = np.zeros(len(rows), dtype=np.int64)
-    for _, sel in record_groups(rows["record"].to_numpy()):
-        stages[sel] = smooth(probs[sel], method=first.postprocess.method, **dict(first.postprocess.options))
+    stages = smooth_records(probs, rows["record"].to_numpy(), method=first.postprocess.method,
+                            **dict(first.postprocess.options))
     out["epoch"] = rows["epoch"].to_numpy()
     out["onset_s"] = rows["onset_s"].to_numpy()
     out["stage"] = [STAGES[k] for k in stages]

@@ -32,7 +32,6 @@ long wake at the night's edges therefore shorten TIB and SOL accordingly.
 """
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 

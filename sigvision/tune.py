@@ -24,7 +24,6 @@ import difflib
 import logging
 import shutil
 from dataclasses import fields, replace
-from pathlib import Path
 
 from .config import Config, TrainConfig, save_config
 from .errors import ConfigError

@@ -4,7 +4,8 @@ import pytest
 
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.steps.blend import apply_temperature, fit_temperature, run_blend
+from sigvision.blend import apply_temperature, fit_temperature
+from sigvision.steps.blend import run_blend
 from sigvision.steps.postprocess import run_postprocess
 
 

@@ -285,7 +285,7 @@ def test_torchrun_validation_scores_the_checkpointed_batchnorm_statistics(prepar
     """Under DDP each rank's BatchNorm running statistics follow its own batches. Validation
     (sharded over the ranks) uses rank 0's, the ones saved in the checkpoint, so the val_loss in
     metrics.csv is the saved model's: it used to mix in rank 1's statistics for rank 1's shard."""
-    from sigvision.infer import predict_rows
+    from sigvision.ensemble import predict_rows
     from sigvision.train.checkpoints import load_checkpoint_model
     from sigvision.train.data import load_training_index
 
@@ -742,7 +742,7 @@ def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
 def test_tta_shifts_with_meta_features(prepared, synth_dir4, tmp_path):
     """infer.tta_shifts_s with model.meta_features: the shifted passes called the model without
     its meta features ('this model was built with meta features ...; pass meta')."""
-    from sigvision.infer import _predict_shifted
+    from sigvision.ensemble import _predict_shifted
     from sigvision.train.checkpoints import load_checkpoint_model
 
     cfg = _fix_root(_cfg(prepared, tmp_path / "w", **{"train.epochs": 1, "train.train_folds": [0],
@@ -756,7 +756,7 @@ def test_tta_shifts_with_meta_features(prepared, synth_dir4, tmp_path):
     model, mmeta = load_checkpoint_model(checkpoint_path(cfg, 0, "best"))
     index, _ = load_prepared(prepared)
     rows = index.iloc[:9].reset_index(drop=True)
-    from sigvision.infer import predict_rows
+    from sigvision.ensemble import predict_rows
 
     np.testing.assert_allclose(_predict_shifted(model, mmeta, cfg, prepared, rows, device=torch.device("cpu"),
                                                 shift_s=0.0),

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ..artifacts import write_csv, write_json
-from ..blend import blend, fit_weights, fit_weights_multilabel, load_aligned
+from ..blend import apply_temperature, blend, fit_temperature, fit_weights, fit_weights_multilabel, load_aligned
 from ..config import Config
 from ..errors import InputFileError
 from ..metrics import classification_metrics
 from ..runfiles import blend_csv_path, blend_paths, row_table, truth_matrix
 from ..tasks import task_for
 
-__all__ = ["run_blend", "fit_temperature", "apply_temperature"]
+__all__ = ["run_blend"]
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +37,6 @@ def _oof_with_labels(cfg: Config, names, probs, meta, paths, *, multilabel: bool
     if ometa.get("labels") is None:
         raise InputFileError(src, f"OOF sidecar has no labels to {purpose}", fix)
     return arrays, ometa
-
-
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """p_i ** (1/T), renormalised per row (T < 1 sharpens, T > 1 flattens). (n, C) -> (n, C)."""
-    logp = np.log(np.clip(probs, 1e-12, 1.0)) / float(temperature)
-    logp -= logp.max(axis=1, keepdims=True)
-    e = np.exp(logp)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising the mean log-loss of ``apply_temperature(probs, T)`` on
-    labels ``y`` (grid over 0.02..20, log-spaced, then a finer grid around the best)."""
-    y = np.asarray(y, dtype=np.int64)
-    rows = np.arange(len(y))
-
-    def nll(t):
-        return -float(np.mean(np.log(apply_temperature(probs, t)[rows, y] + 1e-12)))
-
-    grid = np.exp(np.linspace(np.log(0.02), np.log(20.0), 61))
-    best = grid[int(np.argmin([nll(t) for t in grid]))]
-    fine = best * np.exp(np.linspace(-0.12, 0.12, 25))
-    return float(fine[int(np.argmin([nll(t) for t in fine]))])
 
 
 def run_blend(cfg: Config) -> dict:

@@ -15,7 +15,7 @@ from ..errors import ConfigError, InputFileError
 from ..loaders.base import STAGES
 from ..metrics import classification_metrics, confusion, record_groups
 from ..plots import confusion_png, hypnogram_png
-from ..postprocess import smooth
+from ..postprocess import smooth_records
 from ..runfiles import quality_summary, row_table
 from ..sleepstats import compare_statistics
 from .base import Task, TaskSpec, one_of
@@ -87,18 +87,16 @@ class SleepTask(Task):
                                  "post-processing needs the five stage probabilities W, N1, N2, N3, REM")
         if table.empty:
             raise InputFileError(src, "holds no rows", "blend non-empty predictions")
-        out_parts = []
-        for rec, night in table.groupby("record", sort=False):
-            night = night.sort_values("epoch")
-            stages = smooth(night[prob_cols].to_numpy(dtype=np.float64), method=cfg.postprocess.method,
-                            **dict(cfg.postprocess.options))
-            part = night[["record", "epoch", "onset_s"] + (["file"] if "file" in night else [])].copy()
-            part["stage"] = [STAGES[int(k)] for k in stages]
-            part["stage_code"] = np.asarray(stages, dtype=np.int64)
-            if "quality" in night:
-                part["quality"] = night["quality"].fillna("").astype(str).to_numpy()
-            out_parts.append(part)
-        post = pd.concat(out_parts, ignore_index=True)
+        # each night's epochs in order, nights in their order of first appearance
+        night_no = pd.factorize(table["record"])[0]
+        table = table.iloc[np.lexsort((table["epoch"].to_numpy(), night_no))].reset_index(drop=True)
+        stages = smooth_records(table[prob_cols].to_numpy(dtype=np.float64), table["record"].to_numpy(),
+                                method=cfg.postprocess.method, **dict(cfg.postprocess.options))
+        post = table[["record", "epoch", "onset_s"] + (["file"] if "file" in table else [])].copy()
+        post["stage"] = [STAGES[int(k)] for k in stages]
+        post["stage_code"] = np.asarray(stages, dtype=np.int64)
+        if "quality" in table:
+            post["quality"] = table["quality"].fillna("").astype(str).to_numpy()
         cols = ["record", "epoch", "onset_s", "stage", "stage_code"] + (["file"] if "file" in post else []) + \
             (["quality"] if "quality" in post else [])
         return write_csv(Path(out_csv), post[cols])
