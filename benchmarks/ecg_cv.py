@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _scores(y, probs, outputs, classes, W):
     from sklearn.metrics import f1_score, roc_auc_score
 
-    from sigvision.ecg import challenge_score
+    from sigvision.metrics.challenge import challenge_score
 
     have = [j for j in range(len(classes)) if 0 < y[:, j].sum() < len(y)]
     auroc = float(np.mean([roc_auc_score(y[:, j], probs[:, j]) for j in have])) if probs is not None else float("nan")
@@ -48,7 +48,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from sigvision.config import load_config
-    from sigvision.ecg import BaselineClassifier, apply_thresholds, load_challenge_weights, tune_thresholds
+    from sigvision.baselines.ecg import BaselineClassifier
+    from sigvision.postprocess.thresholds import apply_thresholds, tune_thresholds
+    from sigvision.metrics.challenge import load_challenge_weights
     from sigvision.infer import infer, load_probs
     from sigvision.loaders.ecg import load_wfdb_folder
     from sigvision.prepare import prepare_dataset

@@ -71,7 +71,7 @@ def gather_records(dest: Path, limit: int | None = None) -> dict[str, int]:
 
 def score(y: np.ndarray, probs: np.ndarray, decisions: np.ndarray, classes, binary: bool) -> dict:
     """The table's figures for one member of one task."""
-    from sigvision.ecg import binary_metrics, degenerate_decisions, multilabel_metrics
+    from sigvision.metrics.ecg import binary_metrics, degenerate_decisions, multilabel_metrics
 
     if binary:
         m = binary_metrics(y[:, 1], probs[:, 1], pred=decisions[:, 1])

@@ -70,7 +70,7 @@ from scipy.signal import lfilter
 from scipy.special import gammaincinv, ndtr
 
 from sigvision import postprocess as pp
-from sigvision.metrics import classification_metrics
+from sigvision.metrics.classification import classification_metrics
 from sigvision.samples import list_sample_hypnograms, load_sample_hypnogram, resource_path
 
 #: Rows of the report: label -> registered method (``hmm_robust``: posterior emissions and

@@ -144,7 +144,7 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     from sigvision.models import build_model
     from sigvision.runtime import autocast_context, resolve_amp
     from sigvision.train.data import batch_to_device, make_fmix, normalize_batch, resolve_workers
-    from sigvision.optim import make_optimizer
+    from sigvision.train.optim import make_optimizer
     from sigvision.train.loop import optimizer_step
 
     cfg = load_config(REPO / cfg_path, ["model.pretrained=false", *overrides])

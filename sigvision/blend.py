@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import ConfigError, InputFileError
-from .metrics import SCORES, score
+from .metrics.classification import SCORES, score
 from .registry import Registry
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",

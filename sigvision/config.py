@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from .errors import ConfigError
-from .optim import OPTIMIZERS
+from .train.optim import OPTIMIZERS
 
 __all__ = [
     "DataConfig",

@@ -39,7 +39,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     from .cli import _tqdm_progress
     from .config import load_config
     from .infer import infer, load_probs
-    from .metrics import classification_metrics
+    from .metrics.classification import classification_metrics
     from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
     from .report import encode_png
     from .samples import write_sample_psg

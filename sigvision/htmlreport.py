@@ -367,7 +367,7 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
     stats = _read_csv(eval_dir / "sleep_statistics.csv", dtype={"record": str})
     if stats is not None and {"statistic", "record", "truth", "pred"} <= set(stats.columns):
         parts.append("<h3>Sleep statistics (truth / prediction)</h3>")
-        from .metrics import record_groups
+        from .metrics.classification import record_groups
 
         order = list(dict.fromkeys(stats["statistic"]))
         col = {s: j for j, s in enumerate(order)}

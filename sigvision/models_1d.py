@@ -364,7 +364,7 @@ class BaselineNet(nn.Module):
         ``fs_hz`` (default: the rate the model was fitted at)."""
         import numpy as np
 
-        from .ecg import ecg_features
+        from .baselines.ecg import ecg_features
 
         arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
         if arr.ndim != 3 or arr.shape[1] != self.in_chans:

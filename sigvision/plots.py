@@ -155,7 +155,7 @@ def hypnogram_png(truth, pred=None, epoch_s: float = 30.0, title: str = "", erro
         _draw_hypnogram(axes[1], p, hours, level, err)
         axes[1].set_ylabel("Prediction", fontweight="bold")
         if both.any():
-            from .metrics import classification_metrics
+            from .metrics.classification import classification_metrics
 
             m = classification_metrics(t[both], p[both], 5)
             scores = f"accuracy {m['accuracy']:.3f}, kappa {m['kappa']:.3f}, {int(both.sum())} epochs"

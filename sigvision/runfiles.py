@@ -18,7 +18,7 @@ import pandas as pd
 from .config import Config
 from .errors import ConfigError, InputFileError
 from .loaders.base import STAGES
-from .metrics import classification_metrics
+from .metrics.classification import classification_metrics
 from .quality import OK, parse_labels
 
 __all__ = ["load_prepared", "open_cached_images", "cache_layout", "JOURNAL_NAME", "CACHE_LAYOUT", "blend_csv_path", "post_csv_path", "blend_paths", "infer_hint", "row_table", "record_quality",

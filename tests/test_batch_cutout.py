@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sigvision.augment import build_image_augment
+from sigvision.augment.image import build_image_augment
 from sigvision.config import config_from_dict
 from sigvision.errors import ConfigError
 from sigvision.train.data import BatchCutout, SeededAugment, image_augment

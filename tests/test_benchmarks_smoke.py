@@ -99,12 +99,12 @@ def test_preset_inference_is_timed_without_the_training_state(monkeypatch, tmp_p
     (twice the weights for Adam/AdamP)."""
     import torch
 
-    import sigvision.optim
+    import sigvision.train.optim
     from benchmarks import train_throughput as tt
 
     opts = []
-    make = sigvision.optim.make_optimizer
-    monkeypatch.setattr(sigvision.optim, "make_optimizer", lambda tcfg, model: opts.append(make(tcfg, model)) or opts[-1])
+    make = sigvision.train.optim.make_optimizer
+    monkeypatch.setattr(sigvision.train.optim, "make_optimizer", lambda tcfg, model: opts.append(make(tcfg, model)) or opts[-1])
     held = {}
     side = tt.side_by_side
 

@@ -7,7 +7,7 @@ import pytest
 from sigvision.blend import BLENDERS, available_blenders, blend, fit_weights, get_blender, load_aligned, report_frame
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.infer import save_probs
-from sigvision.metrics import classification_metrics, score
+from sigvision.metrics.classification import classification_metrics, score
 
 METHODS = ["sqrt", "mean", "geometric", "rank"]
 

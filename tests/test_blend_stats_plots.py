@@ -6,7 +6,7 @@ from sigvision.blend import available_blenders, blend, fit_weights, load_aligned
 from sigvision.errors import InputFileError
 from sigvision.infer import save_probs
 from sigvision.samples import load_sample_hypnogram
-from sigvision.sleepstats import compare_statistics, sleep_statistics
+from sigvision.metrics.sleepstats import compare_statistics, sleep_statistics
 
 
 def _probs(seed, n=50, c=5):

@@ -201,7 +201,7 @@ def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
     # (it wrote an argmax `label` column and ignored thresholds.json)
     import shutil
 
-    from sigvision.ecg import apply_thresholds
+    from sigvision.postprocess.thresholds import apply_thresholds
     from sigvision.predict import predict_folder
 
     new = tmp_path / "new"

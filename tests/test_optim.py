@@ -10,7 +10,7 @@ from torch import nn
 
 from sigvision.config import config_from_dict
 from sigvision.errors import ConfigError
-from sigvision.optim import OPTIMIZERS, make_optimizer, param_groups
+from sigvision.train.optim import OPTIMIZERS, make_optimizer, param_groups
 
 
 def _net():

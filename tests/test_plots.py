@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.metrics import confusion
+from sigvision.metrics.classification import confusion
 from sigvision.plots import confusion_png, hypnogram_png, save_png, training_curves_png
 from sigvision.samples import load_sample_hypnogram
 

@@ -555,7 +555,7 @@ def test_hmm_prior_division_options():
 
 
 def night_kappa(truth, pred) -> float:
-    from sigvision.metrics import classification_metrics
+    from sigvision.metrics.classification import classification_metrics
 
     return classification_metrics(np.asarray(truth), np.asarray(pred), 5)["kappa"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from sigvision.blend import BLENDERS
 from sigvision.errors import ConfigError
-from sigvision.optim import OPTIMIZERS
+from sigvision.train.optim import OPTIMIZERS
 from sigvision.postprocess import POSTPROCESSORS
 from sigvision.registry import MODELS, Registry
 from sigvision.render import RENDERERS

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from sigvision.metrics import per_night_metrics, record_groups
+from sigvision.metrics.classification import per_night_metrics, record_groups
 
 
 def test_record_groups_equal_one_mask_per_record():

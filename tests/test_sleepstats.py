@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.metrics import classification_metrics, per_night_metrics
+from sigvision.metrics.classification import classification_metrics, per_night_metrics
 from sigvision.samples import list_sample_hypnograms, load_sample_hypnogram
-from sigvision.sleepstats import STAT_NAMES, STAT_UNITS, compare_statistics, per_night_statistics, sleep_statistics
+from sigvision.metrics.sleepstats import STAT_NAMES, STAT_UNITS, compare_statistics, per_night_statistics, sleep_statistics
 
 W, N1, N2, N3, REM = range(5)
 HAND = [W] * 10 + [N1, N2, N2, W, N2, REM, REM] + [W]

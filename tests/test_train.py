@@ -690,7 +690,7 @@ def test_optimizers_step_channels_last_weights_like_contiguous_ones(name):
     from torch import nn
 
     from sigvision.config import config_from_dict
-    from sigvision.optim import make_optimizer
+    from sigvision.train.optim import make_optimizer
 
     torch.manual_seed(0)
     # no bias before the norm: its gradient is 0 up to rounding, which Adam scales up to full steps

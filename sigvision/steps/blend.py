@@ -16,7 +16,7 @@ from ..artifacts import write_csv, write_json
 from ..blend import apply_temperature, blend, fit_temperature, fit_weights, fit_weights_multilabel, load_aligned
 from ..config import Config
 from ..errors import InputFileError
-from ..metrics import classification_metrics
+from ..metrics.classification import classification_metrics
 from ..runfiles import blend_csv_path, blend_paths, row_table, truth_matrix
 from ..tasks import task_for
 

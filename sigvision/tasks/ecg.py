@@ -13,8 +13,9 @@ import pandas as pd
 
 from ..artifacts import write_csv, write_json, write_text
 from ..config import Config
-from ..ecg import (NORMAL_CLASS, apply_thresholds, binary_metrics, degenerate_decisions, multilabel_metrics,
-                   per_class_table, scored_subset, tune_binary_threshold, tune_decision_thresholds)
+from ..metrics.challenge import NORMAL_CLASS, scored_subset
+from ..postprocess.thresholds import apply_thresholds, tune_binary_threshold, tune_decision_thresholds
+from ..metrics.ecg import binary_metrics, degenerate_decisions, multilabel_metrics, per_class_table
 from ..errors import ConfigError, InputFileError
 from ..loaders.dx import code_to_abbreviation, labels_to_multihot, scored_classes
 from ..runfiles import blend_csv_path, load_prepared, post_csv_path, record_quality, quality_summary, truth_matrix

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..augment import FMix, build_image_augment
+from ..augment.image import FMix, build_image_augment
 from ..config import Config, config_hash
-from ..ecg import ECGAugment
+from ..augment.signal import ECGAugment
 from ..errors import InputFileError
 from ..models import meta_vector
 from ..runfiles import cache_layout, load_prepared

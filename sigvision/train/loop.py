@@ -43,14 +43,14 @@ from ..artifacts import (
     write_csv,
     write_json,
 )
-from ..augment import mixed_loss
+from ..augment.image import mixed_loss
 from ..config import Config, save_config
-from ..ecg import multilabel_metrics
+from ..metrics.ecg import multilabel_metrics
 from ..errors import ConfigError, InputFileError
-from ..losses import make_loss
-from ..metrics import classification_metrics
+from .losses import make_loss
+from ..metrics.classification import classification_metrics
 from ..models import MODELS, build_model
-from ..optim import make_optimizer
+from .optim import make_optimizer
 from ..runtime import (
     Progress,
     autocast_context,

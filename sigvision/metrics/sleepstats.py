@@ -34,6 +34,8 @@ from __future__ import annotations
 
 
 import numpy as np
+from .classification import record_groups
+import pandas as pd
 
 __all__ = ["STAT_NAMES", "STAT_UNITS", "sleep_statistics", "compare_statistics", "per_night_statistics"]
 
@@ -95,7 +97,6 @@ def sleep_statistics(stages, epoch_s: float = 30.0) -> dict[str, float]:
     Examples
     --------
     10 W, then N1 N2 N2 W N2 REM REM, then W (18 epochs of 30 s):
-
     >>> s = sleep_statistics([0] * 10 + [1, 2, 2, 0, 2, 4, 4, 0])
     >>> s["TIB"], s["TST"], s["SOL"], s["WASO"], s["REM_latency"], round(s["SE"], 2)
     (9.0, 3.0, 5.0, 0.5, 2.5, 33.33)
@@ -146,7 +147,6 @@ def compare_statistics(truth, pred, epoch_s: float = 30.0, *, mask_unscored: boo
         Index ``statistic`` (:data:`STAT_NAMES`), columns ``truth``, ``pred`` and ``diff``
         (pred - truth), in the units of :data:`STAT_UNITS` (also in ``frame.attrs["units"]``).
     """
-    import pandas as pd
 
     t = _check_stages(truth, "truth")
     p = _check_stages(pred, "pred")
@@ -189,7 +189,6 @@ def per_night_statistics(truth, pred, records, epochs=None, epoch_s: float = 30.
         Long format, columns ``record, statistic, unit, truth, pred, diff``; nights in order
         of first appearance, statistics in the order of :data:`STAT_NAMES`.
     """
-    import pandas as pd
 
     t = np.asarray(truth).ravel()
     p = np.asarray(pred).ravel()
@@ -202,7 +201,6 @@ def per_night_statistics(truth, pred, records, epochs=None, epoch_s: float = 30.
         if e.shape != t.shape or e.dtype.kind not in "iu":
             raise ValueError(f"epochs has shape {e.shape} and dtype {e.dtype}; accepted: ({t.size},) integers")
     frames = []
-    from .metrics import record_groups
 
     for rec, m in record_groups(r):
         tt, pp = t[m], p[m]

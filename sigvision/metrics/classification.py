@@ -5,6 +5,8 @@ Sleep: accuracy, macro-F1, Cohen's kappa, per-stage F1, confusion matrix.
 from __future__ import annotations
 
 import numpy as np
+from ..loaders.base import STAGES
+import pandas as pd
 
 __all__ = ["classification_metrics", "confusion", "record_groups"]
 
@@ -13,7 +15,6 @@ def record_groups(records) -> list[tuple[object, np.ndarray]]:
     """``(record, row positions)`` per record, records in order of first appearance, positions
     ascending: one stable sort, O(n log n). A mask per record (``records == rec`` in a loop)
     costs O(records x rows): 1 min at 1,000 nights, 4 min at 2,000."""
-    import pandas as pd
 
     codes, uniques = pd.factorize(np.asarray(records).ravel())
     order = np.argsort(codes, kind="stable")
@@ -130,7 +131,6 @@ def per_night_metrics(y_true, y_pred, records, n_classes: int = 5, class_names=N
         night in order of first appearance, then a last row ``record == "ALL"`` pooling every
         epoch (not the mean of the nights).
     """
-    import pandas as pd
 
     y_true = np.asarray(y_true).ravel()
     y_pred = np.asarray(y_pred).ravel()
@@ -139,8 +139,6 @@ def per_night_metrics(y_true, y_pred, records, n_classes: int = 5, class_names=N
         raise ValueError(f"y_true ({y_true.size}), y_pred ({y_pred.size}) and records ({records.size}) "
                          "must have the same length")
     if class_names is None:
-        from .loaders.base import STAGES
-
         class_names = list(STAGES) if n_classes == len(STAGES) else [str(i) for i in range(n_classes)]
     keep = y_true >= 0
     y_true, y_pred, records = y_true[keep].astype(np.int64), y_pred[keep].astype(np.int64), records[keep]

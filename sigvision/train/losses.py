@@ -20,6 +20,7 @@ class indices or multi-hot targets; a loss of the other kind is refused naming t
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,11 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .ecg import HEFEI_MIN_COUNT, class_weights_from_counts
-from .errors import ConfigError
-from .registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry
 
-__all__ = ["LossSpec", "LOSSES", "make_loss"]
+__all__ = ["LossSpec", "LOSSES", "make_loss", "class_weights_from_counts", "HEFEI_MIN_COUNT"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,66 @@ class LossSpec:
 
     multilabel: bool
     build: Callable[..., nn.Module]
+
+
+_WEIGHT_KINDS = ("inv_log", "hefei", "inv", "inv_sqrt", "none")
+
+
+#: Smallest count the ``"hefei"`` weights take literally: log(count) <= 0 below it.
+HEFEI_MIN_COUNT = 2
+
+
+def class_weights_from_counts(counts, kind: str = "inv_log", *, normalize: bool = True) -> np.ndarray:
+    """Per-class loss weights from positive counts, normalised to mean 1 (``normalize=True``).
+
+    ``kind="hefei"`` is the Hefei (Tianchi 2019) write-up's formula as written,
+    ``w = 1 / log(count + 1e-5)``, for every count >= 2 (:data:`HEFEI_MIN_COUNT`). Below 2
+    the formula breaks down: one positive gives ``1 / log(1.00001)`` = 100,000 (a single
+    record would outweigh the rest of the loss) and none gives a negative weight (the loss
+    would reward predicting the class), so counts 0 and 1 get the weight of a count of 2,
+    ``1 / log(2.00001)`` = 1.4427: the largest weight, the formula's trend continued flat.
+    With ``normalize=False`` the raw write-up weights come back (what
+    ``train.loss: class_weighted_bce`` uses).
+
+    ``kind="inv_log"`` is a smoothed variant, ``w = 1 / log(max(count, e))``: finite, at most
+    1 (reached by every class with fewer than 3 positives, zero included) and never
+    increasing with the count. Other kinds: ``"inv"`` ``1 / max(count, 1)``, ``"inv_sqrt"``
+    ``1 / sqrt(max(count, 1))``, ``"none"`` all ones.
+
+    Use the result as the per-class ``weight`` (or ``pos_weight``) of
+    ``torch.nn.BCEWithLogitsLoss``.
+
+    Parameters
+    ----------
+    counts : array_like, shape (n_classes,)
+        Positive recordings per class (>= 0), e.g. ``labels.sum(axis=0)``.
+    kind : {"inv_log", "hefei", "inv", "inv_sqrt", "none"}
+    normalize : bool, default True
+        Divide by the mean so the weights average 1; False returns the raw formula.
+
+    Returns
+    -------
+    ndarray, float64, shape (n_classes,)
+        Mean exactly 1 when ``normalize``; all finite and positive.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"counts must be a non-empty 1-D array (n_classes,); got shape {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError(f"counts must be finite and >= 0; got {c.tolist()}")
+    if kind == "inv_log":
+        w = 1.0 / np.log(np.maximum(c, math.e))
+    elif kind == "hefei":
+        w = 1.0 / np.log(np.maximum(c, HEFEI_MIN_COUNT) + 1e-5)
+    elif kind == "inv":
+        w = 1.0 / np.maximum(c, 1.0)
+    elif kind == "inv_sqrt":
+        w = 1.0 / np.sqrt(np.maximum(c, 1.0))
+    elif kind == "none":
+        w = np.ones_like(c)
+    else:
+        raise ValueError(f"kind={kind!r} is not valid; accepted: {', '.join(map(repr, _WEIGHT_KINDS))}")
+    return w / w.mean() if normalize else w
 
 
 #: ``train.loss`` values.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .registry import Registry
+from ..registry import Registry
 
 __all__ = ["OptimizerSpec", "OPTIMIZERS", "param_groups", "make_optimizer"]
 
