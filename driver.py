@@ -16,8 +16,8 @@ if __name__ == "__main__":
         sys.exit("usage: python driver.py MODELS DATA OUTPUTS")
     import pandas as pd
 
-    from sigvision.artifacts import write_text
-    from sigvision.predict import predict_folder
+    from sigvision.io.artifacts import write_text
+    from sigvision.steps.predict import predict_folder
 
     models, data, outputs = (Path(a) for a in sys.argv[1:])
     run_file = models / "sigvision_run.json"

@@ -25,7 +25,7 @@ if __name__ == "__main__":
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override in every config")
     args = ap.parse_args()
 
-    from sigvision.artifacts import write_json
+    from sigvision.io.artifacts import write_json
     from sigvision.cli import main
     from sigvision.config import load_config
     from sigvision.errors import ConfigError

@@ -48,9 +48,9 @@ def main() -> None:
 
     from sigvision.config import ModelConfig, load_config
     from sigvision.loaders.psg import channel_type_of
-    from sigvision.models import build_model
-    from sigvision.runfiles import load_prepared
-    from sigvision.prepare import prepare_dataset
+    from sigvision.models.factory import build_model
+    from sigvision.io.runs import load_prepared
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.render import context_windows, get_renderer
     from sigvision.samples import write_sample_psg
     from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, normalize_batch

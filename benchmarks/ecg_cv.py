@@ -51,13 +51,15 @@ def main() -> None:
     from sigvision.baselines.ecg import BaselineClassifier
     from sigvision.postprocess.thresholds import apply_thresholds, tune_thresholds
     from sigvision.metrics.challenge import load_challenge_weights
-    from sigvision.infer import infer, load_probs
+    from sigvision.steps.infer import infer
+    from sigvision.io.probs import load_probs
     from sigvision.loaders.ecg import load_wfdb_folder
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import sample_ecg_dir
     from sigvision.train.folds import load_or_make_folds
     from sigvision.train.data import load_training_index
-    from sigvision.train.loop import task_spec, train
+    from sigvision.train.loop import task_spec
+    from sigvision.steps.train import train
 
     t0 = time.perf_counter()
     classes, W = load_challenge_weights()

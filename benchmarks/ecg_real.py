@@ -94,12 +94,13 @@ def score(y: np.ndarray, probs: np.ndarray, decisions: np.ndarray, classes, bina
 
 def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
     from sigvision.config import load_config
-    from sigvision.infer import infer, load_probs
+    from sigvision.steps.infer import infer
+    from sigvision.io.probs import load_probs
     from sigvision.tasks.ecg import ecg_decision_rule, nested_ecg_decisions
-    from sigvision.runfiles import truth_matrix as _truth_matrix
+    from sigvision.io.runs import truth_matrix as _truth_matrix
     from sigvision.train.folds import load_or_make_folds
     from sigvision.train.data import load_training_index
-    from sigvision.train.loop import train
+    from sigvision.steps.train import train
 
     t0 = time.perf_counter()
     over = base_over + [f"name=ecg_real_{task}"] + TASKS[task][1]
@@ -154,7 +155,7 @@ def main() -> None:
     import torch
 
     from sigvision.config import load_config
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
 
     t0 = time.perf_counter()
     results = {}

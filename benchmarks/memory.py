@@ -1,6 +1,6 @@
 """Memory and time as the number of nights grows: predicting 8 nights vs 1, preparing 8 vs 1.
 
-* **Peak RSS** of ``sigvision.predict.predict_folder`` (EDF read -> render cache -> every fold
+* **Peak RSS** of ``sigvision.steps.predict.predict_folder`` (EDF read -> render cache -> every fold
   model -> blend -> post-processing) on 8 nights vs 1 night, each case in a fresh Python
   process (``VmHWM`` from ``/proc/self/status``, the kernel's peak resident set of the
   process image, reset at exec; ``getrusage().ru_maxrss`` is not used for the ratio because
@@ -11,7 +11,7 @@
   is reported too (``mem_work_ratio_8v1``), with a per-stage probe (RSS after prepare and
   after each fold's prediction) and the largest of the RSS samples taken every 10 ms, each
   split into anonymous memory and mapped files (the peak happens inside a stage).
-* **Prepare time** of ``sigvision.prepare.prepare_dataset`` (EDF read -> µV epochs -> render
+* **Prepare time** of ``sigvision.steps.prepare.prepare_dataset`` (EDF read -> µV epochs -> render
   cache, until the output is on disk: ``os.sync`` before and after) for 8 nights vs 1
   (``prepare_time_ratio_8v1``; linear scaling is 8, seconds per night beside it). Rounds alternate 1 and 8
   nights; each side's median counts, over 5 rounds (3 gave 9.4 to 10.0 over runs of the same code on
@@ -76,12 +76,12 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
     import sigvision.loaders.psg  # noqa: F401
     import sigvision.steps.blend  # noqa: F401
     import sigvision.postprocess  # noqa: F401
-    import sigvision.prepare
-    from sigvision.predict import predict_folder
+    import sigvision.steps.prepare
+    from sigvision.steps.predict import predict_folder
 
     base = _status_mb()
     stages = []
-    orig_prepare, orig_rows = sigvision.prepare.prepare_dataset, sigvision.ensemble.predict_rows
+    orig_prepare, orig_rows = sigvision.steps.prepare.prepare_dataset, sigvision.ensemble.predict_rows
 
     def prepare_probe(*a, **kw):
         r = orig_prepare(*a, **kw)
@@ -104,7 +104,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
             samples.append((round(time.perf_counter() - t0, 3), _status_mb()))
             done.wait(0.01)
 
-    sigvision.prepare.prepare_dataset = prepare_probe  # predict_folder imports them at call time
+    sigvision.steps.prepare.prepare_dataset = prepare_probe  # predict_folder imports them at call time
     sigvision.ensemble.predict_rows = rows_probe
     t0 = time.perf_counter()
     sampler = threading.Thread(target=sample, daemon=True)
@@ -152,7 +152,7 @@ def main() -> None:
 
     from night_e2e import train_tiny_run, write_night
     from sigvision.config import load_config
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
 
     n = args.nights
     with tempfile.TemporaryDirectory(prefix="sigvision_mem_") as tmp:

@@ -5,7 +5,7 @@ A tiny run is trained once (``configs/sleep_demo_vit.yaml``: timm ``test_vit`` a
 blend, so the run folder holds everything ``sigvision predict`` needs), or reused with
 ``--run``. A new synthetic night of ``--epochs`` epochs (EDF+ PSG + hypnogram written by
 ``write_sample_psg``, a night the run never saw) then goes through
-``sigvision.predict.predict_folder``: EDF read (MNE) -> µV epochs -> rendered image cache ->
+``sigvision.steps.predict.predict_folder``: EDF read (MNE) -> µV epochs -> rendered image cache ->
 both fold models -> blend weights + temperature -> clinician-rule post-processing ->
 ``files_post.csv``. The first call is reported as ``night_end_to_end_cold_s`` (lazy imports,
 first model load); ``night_end_to_end_s`` is the median of ``--repeats`` further calls.
@@ -35,14 +35,14 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
                    seed: int = 0) -> Path:
     """Train the demo's tiny ViT (2 folds x 1 epoch) on short synthetic nights, infer and blend.
 
-    Returns the run folder (``<weights>/<experiment>``) for :func:`sigvision.predict.predict_folder`.
+    Returns the run folder (``<weights>/<experiment>``) for :func:`sigvision.steps.predict.predict_folder`.
     """
     from sigvision.config import load_config
-    from sigvision.infer import infer
+    from sigvision.steps.infer import infer
     from sigvision.steps.blend import run_blend
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train.loop import train
+    from sigvision.steps.train import train
 
     work = Path(work)
     write_sample_psg(work / "train_psg", nights, seed=seed, max_epochs=epochs_per_night)
@@ -103,8 +103,8 @@ def main() -> None:
     import torch
 
     from sigvision.config import load_config
-    from sigvision.prepare import prepare_dataset
-    from sigvision.predict import predict_folder
+    from sigvision.steps.prepare import prepare_dataset
+    from sigvision.steps.predict import predict_folder
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory(prefix="sigvision_e2e_") as tmp:

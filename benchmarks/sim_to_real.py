@@ -203,9 +203,9 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
 
 
 def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.train.checkpoints import checkpoint_path
-    from sigvision.train.loop import train
+    from sigvision.steps.train import train
 
     synth = work / "synthetic"
     t0 = time.perf_counter()
@@ -230,8 +230,8 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     import torch
 
     from sigvision.ensemble import predict_rows_tta
-    from sigvision.runfiles import load_prepared
-    from sigvision.prepare import prepare_dataset
+    from sigvision.io.runs import load_prepared
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.train.checkpoints import load_checkpoint_model
 
     pattern = "*-PSG.edf" if real == DEFAULT_REAL else cfg.data.file_pattern  # the fixture's scored pair

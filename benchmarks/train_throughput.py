@@ -116,8 +116,8 @@ def side_by_side(kinds: dict, steps: int, rounds: int, device, warmup: int = 3, 
 def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, std, n_images: int,
               nights: int = 2):
     """Synthetic nights prepared with ``cfg``'s render settings -> (dataset, endless batches)."""
-    from sigvision.runfiles import load_prepared
-    from sigvision.prepare import prepare_dataset
+    from sigvision.io.runs import load_prepared
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
     from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, image_augment
 
@@ -141,7 +141,7 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     from torch import nn
 
     from sigvision.config import load_config
-    from sigvision.models import build_model
+    from sigvision.models.factory import build_model
     from sigvision.runtime import autocast_context, resolve_amp
     from sigvision.train.data import batch_to_device, make_fmix, normalize_batch, resolve_workers
     from sigvision.train.optim import make_optimizer
@@ -253,7 +253,7 @@ def main() -> None:
     import torch
 
     from sigvision.config import ModelConfig, config_from_dict
-    from sigvision.models import build_model
+    from sigvision.models.factory import build_model
     from sigvision.train.data import batch_to_device, image_augment, make_fmix, normalize_batch
     from sigvision.train.loop import optimizer_step
 

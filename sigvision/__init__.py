@@ -11,17 +11,16 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("artifacts", "augment", "blend", "config", "demo", "doctor", "errors", "export", "htmlreport",
-               "infer", "interop", "loaders", "metrics",
-               "models", "pipeline", "plots", "postprocess", "predict", "prepare", "render", "report", "runtime",
-               "samples", "sleepstats", "train")
+_SUBMODULES = ("arraycheck", "augment", "baselines", "blend", "config", "ensemble", "errors", "io", "loaders",
+               "metrics", "models", "postprocess", "quality", "registry", "render", "report", "runtime", "samples",
+               "schedule", "steps", "tasks", "train")
 
 __all__ = ["__version__", "stage", *_SUBMODULES]
 
 
 def __getattr__(name: str):
     if name == "stage":  # sigvision.stage(raw, run_dir=...): one night with a trained ensemble
-        from .interop import stage
+        from .steps.stage import stage
 
         return stage
     if name in _SUBMODULES:

@@ -21,7 +21,7 @@ Weights come from the config or are fitted on out-of-fold (OOF) predictions by
 :func:`fit_weights` (maximise Cohen's kappa or macro-F1 of the blend's argmax over the
 weight simplex; the report lists the fitted weights and the OOF score of every single model
 beside the blend's). :func:`load_aligned` reads a set of probability files written by
-:func:`sigvision.infer.save_probs` and refuses files whose class order, row ids or shapes
+:func:`sigvision.io.probs.save_probs` and refuses files whose class order, row ids or shapes
 disagree, naming both files. Everything else here is a function of arrays.
 
 Notes
@@ -522,7 +522,7 @@ def report_frame(report: dict):
 def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False) -> tuple[list[np.ndarray], dict]:
     """Read probability files (``.npy`` + sidecar ``.json``) and check they line up row by row.
 
-    Each file is read with :func:`sigvision.infer.load_probs`; every file after the first
+    Each file is read with :func:`sigvision.io.probs.load_probs`; every file after the first
     must have the same class order, the same row ids (record, epoch) in the same order, the
     same shape and the same ``kind`` (``oof``/``test``) as the first, and, where both carry
     ``labels``, the same labels.
@@ -532,7 +532,7 @@ def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False
     paths : sequence of path
         Probability ``.npy`` files, one per model (in blend-weight order).
     multilabel : bool
-        Passed to :func:`~sigvision.infer.load_probs` (skip the row-sum check).
+        Passed to :func:`~sigvision.io.probs.load_probs` (skip the row-sum check).
 
     Returns
     -------
@@ -549,7 +549,7 @@ def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False
         A file is missing or unreadable, given twice, or disagrees with the first file (the
         message names both files).
     """
-    from .infer import load_probs
+    from .io.probs import load_probs
 
     if isinstance(paths, (str, os.PathLike)) or not len(paths):
         raise ValueError("paths must be a non-empty list of probability .npy files, one per model")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from . import __version__
 from .errors import SigvisionError
+from .runtime import tqdm_progress
 
 log = logging.getLogger("sigvision")
 
@@ -33,22 +34,6 @@ EXAMPLES = {
     "postprocess": "sigvision postprocess -c configs/sleep_demo.yaml --set postprocess.method=hmm",
     "evaluate": "sigvision evaluate -c configs/sleep_demo.yaml",
 }
-
-
-def _tqdm_progress(enabled: bool, unit: str = "rec"):
-    """A progress wrapper ``wrap(iterable, total, desc)``; silent unless enabled and on rank 0."""
-    from .runtime import dist_info
-
-    enabled = enabled and dist_info().primary
-
-    def wrap(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
-        if not enabled:
-            return it
-        from tqdm import tqdm
-
-        return tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
-
-    return wrap
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -111,12 +96,12 @@ def _quality_lines(q: dict) -> list[str]:
 
 
 def cmd_prepare(args) -> int:
-    from .prepare import prepare_dataset
+    from .steps.prepare import prepare_dataset
 
     cfg = _load_cfg(args)
     out = args.out or str(cfg.prepared_path)
     res = prepare_dataset(cfg, out, overwrite=args.overwrite, update=args.update,
-                          progress=_tqdm_progress(not args.quiet), limit=args.limit)
+                          progress=tqdm_progress(not args.quiet), limit=args.limit)
     print(f"prepared {res.n_records} record(s), {res.n_samples} sample(s) in {res.seconds:.1f} s")
     print(f"  index: {res.index_csv}")
     if res.cache_dir is not None:
@@ -133,9 +118,9 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_contact_sheet(args) -> int:
-    from .artifacts import write_bytes
-    from .prepare import contact_sheet_from_prepared
-    from .report import encode_png
+    from .io.artifacts import write_bytes
+    from .steps.prepare import contact_sheet_from_prepared
+    from .report.images import encode_png
 
     sheet = contact_sheet_from_prepared(args.prepared, per_group=args.per_group, seed=args.seed)
     write_bytes(args.out, encode_png(sheet))
@@ -156,11 +141,11 @@ def cmd_config(args) -> int:
 
 def cmd_train(args) -> int:
     from .train.checkpoints import model_dir
-    from .train.loop import train
+    from .steps.train import train
 
     cfg = _load_cfg(args)
     results = train(cfg, resume=args.resume, overwrite=args.overwrite,
-                    progress=_tqdm_progress(not args.quiet, unit="batch"))
+                    progress=tqdm_progress(not args.quiet, unit="batch"))
     from .runtime import dist_info
 
     if dist_info().primary:
@@ -172,10 +157,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_infer(args) -> int:
-    from .infer import infer
+    from .steps.infer import infer
 
     cfg = _load_cfg(args)
-    written = infer(cfg, progress=_tqdm_progress(not args.quiet, unit="fold"))
+    written = infer(cfg, progress=tqdm_progress(not args.quiet, unit="fold"))
     for k, p in written.items():
         print(f"{k}: {p}")
     return 0
@@ -203,7 +188,7 @@ def cmd_postprocess(args) -> int:
     out = run_postprocess(cfg, args.input, args.out)
     print(f"wrote {out} ({cfg.postprocess.method})")
     if cfg.postprocess.submission != "none":  # refused by the config for a task without an answer file
-        from .submission import submission_path
+        from .io.submission import submission_path
 
         print(f"wrote {submission_path(cfg.postprocess.submission, out)} ({cfg.postprocess.submission} answer file)")
     return 0
@@ -249,7 +234,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_run
+    from .steps.export import export_run
 
     cfg = _load_cfg(args)
     for p in export_run(cfg, which=args.checkpoint, out_dir=args.out_dir, opset=args.opset, verify=args.verify):
@@ -260,7 +245,7 @@ def cmd_export(args) -> int:
 def cmd_doctor(args) -> int:
     import json
 
-    from .doctor import doctor_report, format_doctor
+    from .steps.doctor import doctor_report, format_doctor
 
     d = doctor_report(hub_check=not args.no_hub)
     print(json.dumps(d, indent=2, default=str) if args.json else format_doctor(d), end="" if not args.json else "\n")
@@ -268,20 +253,20 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from .doctor import format_weights_table, weights_table
+    from .steps.doctor import format_weights_table, weights_table
 
     print(format_weights_table(weights_table()), end="")
     return 0
 
 
 def cmd_tune(args) -> int:
-    from .tune import tune
+    from .steps.tune import tune
 
     cfg = _load_cfg(args)
-    from .tune import parse_space
+    from .steps.tune import parse_space
 
     res = tune(cfg, n_trials=args.trials, storage=args.storage, study_name=args.study, fold=args.fold,
-               timeout_s=args.timeout, progress=_tqdm_progress(not args.quiet, unit="batch"), sampler=args.sampler,
+               timeout_s=args.timeout, progress=tqdm_progress(not args.quiet, unit="batch"), sampler=args.sampler,
                space=parse_space(args.space) if args.space else None, standard=args.standard)
     print(f"study {res['study']}: {res['n_trials']} trial(s) ({res['n_pruned']} pruned), best {res['best_value']:.4f}")
     for k, v in res["best_params"].items():
@@ -294,13 +279,13 @@ def cmd_tune(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predict import run_predict
+    from .steps.predict import run_predict
 
     picks = {t: [c.strip() for v in getattr(args, t) for c in v.split(",") if c.strip()]
              for t in ("eeg", "eog", "emg", "ecg") if getattr(args, t)}
     res = run_predict(args.run, args.input, args.out, checkpoint=args.checkpoint, device=args.device,
                       labels_csv=args.labels, overrides=args.overrides, channel_picks=picks,
-                      progress=_tqdm_progress(not args.quiet))
+                      progress=tqdm_progress(not args.quiet))
     what = "epoch(s)" if "stage_counts" in res else "record(s)"
     print(f"predicted {res['rows']} {what} of {res['records']} recording(s)")
     if "stage_counts" in res:
@@ -312,7 +297,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .steps.demo import run_demo
 
     run_demo(args.out, nights=args.nights, max_epochs=args.max_epochs, overwrite=args.overwrite,
              progress=not args.quiet, epochs=args.epochs)

@@ -288,7 +288,7 @@ class TrainConfig:
     ``1 / log(count_c + 1e-5)``, unnormalised; ``count_c`` = positive records of the
     training folds; classes with fewer than 2 take the weight of 2, 1.4427, since the formula
     gives 100,000 for one record and a negative weight for none; see
-    :func:`sigvision.ecg.class_weights_from_counts`).
+    :func:`sigvision.train.losses.class_weights_from_counts`).
     ``sampler``: ``shuffle`` (each row once per epoch) or ``balanced`` (as many draws with
     replacement, each row weighted by 1 / count of its rarest positive class, so that rare
     diagnoses are seen about as often as common ones; :func:`sigvision.train.data.balanced_weights`).
@@ -484,7 +484,7 @@ class PostprocessConfig:
     ``submission``: a competition answer file written beside ``files_post.csv`` from its
     decisions: ``none``, or ``aiwin`` (ECG: ``answer.csv``; binary ``name,tag`` with tag 0/1,
     which of them is normal given by ``data.normal_labels``; multi-label ``name`` plus one 0/1
-    column per class; see :mod:`sigvision.submission`).
+    column per class; see :mod:`sigvision.io.submission`).
     """
 
     method: str = "rules"
@@ -1038,6 +1038,6 @@ def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML (atomically)."""
     import yaml
 
-    from .artifacts import write_text
+    from .io.artifacts import write_text
 
     return write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -10,7 +10,7 @@ folder, averaged over the test-time shifts (:func:`tta_shifts`) as ``infer`` wri
 temperature, as ``blend`` did.
 
 ``infer`` (out-of-fold and test rows, sharded under ``torchrun``), ``predict`` (a folder of new
-recordings), :func:`sigvision.interop.stage` (one night in memory) and ``export`` (ONNX files)
+recordings), :func:`sigvision.steps.stage.stage` (one night in memory) and ``export`` (ONNX files)
 all go through :func:`run_members`, so all four check every checkpoint the same way.
 """
 from __future__ import annotations

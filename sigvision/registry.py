@@ -121,7 +121,7 @@ class Registry(MutableMapping, Generic[T]):
 
 
 #: Models defined in sigvision, name -> builder ``fn(num_classes, **kw) -> nn.Module`` (every
-#: timm model name is accepted besides these; :func:`sigvision.models.build_model`). Held here,
+#: timm model name is accepted besides these; :func:`sigvision.models.factory.build_model`). Held here,
 #: not in :mod:`sigvision.models`, so that the modules defining models register into it
 #: without importing the module that builds them.
 MODELS: Registry = Registry("sigvision model", "model.name")

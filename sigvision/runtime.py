@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Progress", "no_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
+__all__ = ["Progress", "no_progress", "tqdm_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
            "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
 
 
@@ -154,3 +154,17 @@ def autocast_context(amp: str | None, device):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def tqdm_progress(enabled: bool, unit: str = "rec") -> Progress:
+    """A :data:`Progress` drawing tqdm bars; silent unless ``enabled`` and on rank 0."""
+    enabled = enabled and dist_info().primary
+
+    def wrap(it: Iterable, total: int | None = None, desc: str = "") -> Iterable:
+        if not enabled:
+            return it
+        from tqdm import tqdm  # when a bar is drawn only: the CLI's start stays cheap
+
+        return tqdm(it, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False)
+
+    return wrap

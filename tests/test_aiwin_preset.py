@@ -9,12 +9,12 @@ import pytest
 import scipy.io
 
 from sigvision.config import load_config
-from sigvision.infer import infer
+from sigvision.steps.infer import infer
 from sigvision.steps.blend import run_blend
 from sigvision.steps.postprocess import run_postprocess
-from sigvision.runfiles import load_prepared
-from sigvision.prepare import prepare_dataset
-from sigvision.train.loop import train
+from sigvision.io.runs import load_prepared
+from sigvision.steps.prepare import prepare_dataset
+from sigvision.steps.train import train
 
 from .test_train import REPO
 
@@ -81,7 +81,7 @@ def test_aiwin_preset_end_to_end_at_cpu_size(tmp_path):
     assert ans["tag"].tolist() == post["label_abnormal"].tolist()
     # `sigvision predict` on a new AIWIN folder (no label table: the training one lists other
     # records) writes the answer file beside its output too
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     new = tmp_path / "new"
     new.mkdir()

@@ -204,7 +204,7 @@ def case_zero_blend_weights(t):
 
 
 def _pred_files(t, classes_b=None, records_b=None, n_b=3, nan=False):
-    from sigvision.infer import save_probs
+    from sigvision.io.probs import save_probs
 
     preds = t / "w" / "x" / "preds"
     p = np.full((3, 5), 0.2)
@@ -284,7 +284,7 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(tmp_path, capsys
     import errno
     import os
 
-    from sigvision import artifacts
+    from sigvision.io import artifacts
 
     d = _night(tmp_path / "in")
     real = os.replace

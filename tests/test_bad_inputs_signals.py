@@ -104,7 +104,7 @@ def case_two_recordings_one_record_id(t):
 
 def _fake_run(t):
     """A run folder as predict reads it before any model is loaded: blend report + configs."""
-    from sigvision.artifacts import write_json
+    from sigvision.io.artifacts import write_json
     from sigvision.config import Config, save_config
 
     run = t / "w" / "exp"

@@ -6,7 +6,7 @@ import pytest
 
 from sigvision.blend import BLENDERS, available_blenders, blend, fit_weights, get_blender, load_aligned, report_frame
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.infer import save_probs
+from sigvision.io.probs import save_probs
 from sigvision.metrics.classification import classification_metrics, score
 
 METHODS = ["sqrt", "mean", "geometric", "rank"]
@@ -265,7 +265,7 @@ def test_test_split_without_test_dir_names_the_missing_setting(tmp_path):
     """blend.split=test without infer.test_dir read the prepared index from '' and failed with
     "index.csv: missing; fix: run 'sigvision prepare' to create ."."""
     from sigvision.config import config_from_dict
-    from sigvision.runfiles import row_table as _row_table
+    from sigvision.io.runs import row_table as _row_table
 
     cfg = config_from_dict({"prepared_dir": str(tmp_path), "blend": {"split": "test"}})
     with pytest.raises(ConfigError, match="infer.test_dir"):

@@ -4,7 +4,7 @@ import pytest
 
 from sigvision.blend import available_blenders, blend, fit_weights, load_aligned
 from sigvision.errors import InputFileError
-from sigvision.infer import save_probs
+from sigvision.io.probs import save_probs
 from sigvision.samples import load_sample_hypnogram
 from sigvision.metrics.sleepstats import compare_statistics, sleep_statistics
 
@@ -96,7 +96,7 @@ def test_sleep_statistics_real_night_and_comparison():
 
 
 def test_plots_are_pngs():
-    from sigvision.plots import confusion_png, hypnogram_png, training_curves_png
+    from sigvision.report.plots import confusion_png, hypnogram_png, training_curves_png
 
     h = load_sample_hypnogram("SC4001E0")
     h = np.where(h < 0, 0, h)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from sigvision.config import config_from_dict, save_config
-from sigvision.infer import infer, load_probs, shard_records
-from sigvision.runfiles import load_prepared
-from sigvision.prepare import prepare_dataset
-from sigvision.train.loop import train
+from sigvision.steps.infer import infer, shard_records
+from sigvision.io.probs import load_probs
+from sigvision.io.runs import load_prepared
+from sigvision.steps.prepare import prepare_dataset
+from sigvision.steps.train import train
 
 REPO = Path(__file__).resolve().parent.parent
 

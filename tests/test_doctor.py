@@ -4,8 +4,7 @@ import platform
 import time
 
 
-from sigvision.doctor import (PRESET_MODELS, check_hub, doctor_report, format_doctor, format_weights_table,
-                              hub_repo_for, weights_table)
+from sigvision.steps.doctor import PRESET_MODELS, check_hub, doctor_report, format_doctor, format_weights_table, hub_repo_for, weights_table
 
 
 def test_report_has_versions_gpus_and_weights(monkeypatch, tmp_path):

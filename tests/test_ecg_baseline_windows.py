@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from sigvision.config import ModelConfig
-from sigvision.models import build_model
-from sigvision.models_1d import BaselineNet
+from sigvision.models.factory import build_model
+from sigvision.models.resnet1d import BaselineNet
 
 
 def beats(rr_s: np.ndarray, fs: float, n: int, rng) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_baseline_multilabel_with_meta_and_a_constant_class():
 
 def test_baseline_refuses_onnx_export(tmp_path):
     from sigvision.errors import SigvisionError
-    from sigvision.export import export_onnx
+    from sigvision.steps.export import export_onnx
 
     x, y = rhythm_set(8)
     net = build_model(ModelConfig(name="ecg_baseline"), 2, in_chans=12)

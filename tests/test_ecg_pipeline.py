@@ -7,14 +7,16 @@ import pandas as pd
 import pytest
 
 from sigvision.config import load_config
-from sigvision.infer import infer, load_probs
+from sigvision.steps.infer import infer
+from sigvision.io.probs import load_probs
 from sigvision.steps.blend import run_blend
 from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
-from sigvision.prepare import prepare_dataset
+from sigvision.steps.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
 from sigvision.train.data import load_training_index
-from sigvision.train.loop import task_spec, train
+from sigvision.train.loop import task_spec
+from sigvision.steps.train import train
 
 from .test_train import REPO
 
@@ -202,7 +204,7 @@ def test_binary_task_thresholds_partial_folds_and_tta(tmp_path):
     import shutil
 
     from sigvision.postprocess.thresholds import apply_thresholds
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     new = tmp_path / "new"
     new.mkdir()
@@ -270,7 +272,7 @@ def test_hefei_run_with_age_and_sex_predicts_new_records_with_their_own_list(tmp
     and without a list the records get the 'missing' meta values (different probabilities)."""
     from sigvision.cli import main
     from sigvision.config import config_from_dict
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     rng = np.random.default_rng(2)
 

@@ -77,7 +77,7 @@ def _cfg(tmp_path, root, *sets):
 
 
 def test_prepare_resamples_1000_hz_and_selects_12_of_15_leads_explicitly(tmp_path, caplog):
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
 
     d = tmp_path / "ptb"
     d.mkdir()
@@ -88,7 +88,7 @@ def test_prepare_resamples_1000_hz_and_selects_12_of_15_leads_explicitly(tmp_pat
     write_wfdb_mat_record(d / "s0001", x, 1000, names, age=61, sex="F", dx=["164889003"])
     write_wfdb_mat_record(d / "s0002", x[:, :9000], 500, names, dx=["426783006"])
     cfg = _cfg(tmp_path, d)
-    with caplog.at_level("INFO", logger="sigvision.prepare"):
+    with caplog.at_level("INFO", logger="sigvision.steps.prepare"):
         prepare_dataset(cfg, cfg.prepared_path)
     sig = np.load(cfg.prepared_path / "signals" / "s0001.npy")
     fs = cfg.data.fs_hz
@@ -107,7 +107,7 @@ def test_prepare_resamples_1000_hz_and_selects_12_of_15_leads_explicitly(tmp_pat
 
 
 def test_unlabelled_headers_are_counted_and_refused_for_training(tmp_path, caplog):
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.train.data import load_training_index
 
     d = tmp_path / "recs"
@@ -118,7 +118,7 @@ def test_unlabelled_headers_are_counted_and_refused_for_training(tmp_path, caplo
     hea = d / "A0008.hea"
     hea.write_text("\n".join(line for line in hea.read_text().splitlines() if not line.startswith("#Dx")) + "\n")
     cfg = _cfg(tmp_path, d)
-    with caplog.at_level("WARNING", logger="sigvision.prepare"):
+    with caplog.at_level("WARNING", logger="sigvision.steps.prepare"):
         res = prepare_dataset(cfg, cfg.prepared_path)
     assert res.summary["unlabelled_records"] == 1 and res.summary["unlabelled_examples"] == ["A0008"]
     assert any("1 of 3 record(s) name no diagnosis" in r.getMessage() for r in caplog.records)
@@ -149,7 +149,7 @@ def test_on_unknown_label_and_its_deprecated_spelling(tmp_path, caplog):
 
 
 def test_unknown_label_raise_names_the_file_and_the_fix(tmp_path):
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
 
     d = tmp_path / "recs"
     d.mkdir()

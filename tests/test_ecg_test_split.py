@@ -14,13 +14,13 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sigvision.cli import main
 from sigvision.config import load_config
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.infer import infer
+from sigvision.steps.infer import infer
 from sigvision.steps.blend import run_blend
 from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
-from sigvision.prepare import prepare_dataset
+from sigvision.steps.prepare import prepare_dataset
 from sigvision.samples import sample_ecg_dir
-from sigvision.train.loop import train
+from sigvision.steps.train import train
 
 from .test_train import REPO
 

@@ -11,10 +11,10 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX export tests need onnxrunt
 
 from sigvision.config import config_from_dict, config_to_dict  # noqa: E402
 from sigvision.errors import InputFileError, SigvisionError  # noqa: E402
-from sigvision.export import check_onnx, export_onnx, export_run, onnx_input_shape  # noqa: E402
-from sigvision.prepare import prepare_dataset  # noqa: E402
+from sigvision.steps.export import check_onnx, export_onnx, export_run, onnx_input_shape
+from sigvision.steps.prepare import prepare_dataset
 from sigvision.train.checkpoints import checkpoint_path, load_checkpoint_model
-from sigvision.train.loop import train
+from sigvision.steps.train import train
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_export_run_matches_pytorch(prepared, synth_dir4, tmp_path, model):
 def test_ecg_1d_model_with_meta_features(tmp_path):
     """An ECG 1-D model with age/sex features: L = fs_hz x ecg_length_s, a second 'meta' input."""
     from sigvision.config import ModelConfig
-    from sigvision.models import build_model
+    from sigvision.models.factory import build_model
 
     cfg = config_from_dict({"data": {"task": "ecg", "format": "wfdb", "fs_hz": 250.0, "ecg_length_s": 4.0},
                             "model": {"name": "resnet1d_tiny", "meta_features": ["age", "sex"]}})

@@ -13,7 +13,7 @@ import pytest
 
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.htmlreport import roc_png, write_html_report
+from sigvision.report.html import roc_png, write_html_report
 
 _RUNS: dict = {}
 _CHROMIUM: dict = {}
@@ -24,13 +24,13 @@ def trained_sleep_run(tmp_path_factory):
     resnet1d_tiny at 32 px, 2 folds x 2 epochs, OOF -> sqrt blend -> rules -> evaluate."""
     if "sleep" in _RUNS:
         return _RUNS["sleep"]
-    from sigvision.infer import infer
+    from sigvision.steps.infer import infer
     from sigvision.steps.blend import run_blend
     from sigvision.steps.evaluate import run_evaluate
     from sigvision.steps.postprocess import run_postprocess
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import write_sample_psg
-    from sigvision.train.loop import train
+    from sigvision.steps.train import train
 
     base = tmp_path_factory.mktemp("sleep_run")
     write_sample_psg(base / "psg", 4, seed=1, max_epochs=30)
@@ -230,7 +230,7 @@ def test_roc_png():
 def test_report_inlines_a_bounded_number_of_hypnograms(tmp_path_factory, monkeypatch):
     """Thousands of nights must not make a page of hundreds of MB: past the cap, the report
     names the hypnogram files it leaves out instead of inlining them."""
-    import sigvision.htmlreport as H
+    import sigvision.report.html as H
 
     cfg, _ = trained_sleep_run(tmp_path_factory)
     eval_dir = cfg.run_path / "eval"

@@ -1,4 +1,4 @@
-"""sigvision.interop: stage an mne Raw / a NumPy array with a trained run; hypnograms for
+"""sigvision.steps.stage: stage an mne Raw / a NumPy array with a trained run; hypnograms for
 YASA (integers) and Sleep-EDF tools (EDF+ annotations)."""
 import shutil
 from datetime import datetime, timezone
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sigvision.errors import InputFileError
-from sigvision.interop import load_signals, stage, to_stage_codes, write_hypnogram_edfplus, write_hypnogram_txt
+from sigvision.steps.stage import load_signals, stage, to_stage_codes, write_hypnogram_edfplus, write_hypnogram_txt
 
 from .test_htmlreport import trained_sleep_run
 
@@ -29,7 +29,7 @@ def night(run):
 def test_stage_raw_matches_predict_and_array(run, night, tmp_path):
     import mne
 
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     cfg, _ = run
     psg, hyp = night
@@ -168,7 +168,7 @@ def test_stage_and_predict_apply_the_runs_tta_shifts(run, night, tmp_path):
     import mne
     import yaml
 
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     cfg, _ = run
     psg, hyp = night

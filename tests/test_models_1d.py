@@ -1,4 +1,4 @@
-"""Tests of sigvision.models_1d (1-D ResNets registered in sigvision.models.MODELS)."""
+"""Tests of sigvision.models.resnet1d (1-D ResNets registered in sigvision.registry.MODELS)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sigvision import models_1d
-from sigvision.models import MODELS
+from sigvision.models import resnet1d as models_1d
+from sigvision.registry import MODELS
 
 # (name, input length, expected num_features); the 50-layer models get a short input.
 CASES = [
@@ -128,7 +128,7 @@ def test_resnext_uses_grouped_convolutions():
 
 
 def test_build_model_with_meta_features():
-    from sigvision.models import build_model
+    from sigvision.models.factory import build_model
 
     mcfg = SimpleNamespace(name="resnet1d_tiny", pretrained=False, pretrained_file="", drop_rate=0.0,
                            meta_features=("age", "sex"))

@@ -1,4 +1,4 @@
-"""Optimisers come from timm's factory (sigvision.optim) and behave as the project's earlier
+"""Optimisers come from timm's factory (sigvision.train.optim) and behave as the project's earlier
 hand-built ones did: the same updates, to the bit, on CPU."""
 from __future__ import annotations
 

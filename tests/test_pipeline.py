@@ -53,7 +53,7 @@ def test_blend_without_predictions_is_a_clear_error(tmp_path):
 
 
 def test_blend_needs_oof_labels_to_fit_weights(tmp_path):
-    from sigvision.infer import save_probs
+    from sigvision.io.probs import save_probs
 
     preds = tmp_path / "x" / "preds"
     p = np.full((3, 5), 0.2)

@@ -30,8 +30,8 @@ def run(tmp_path_factory, synth_dir4):
     `sigvision infer --set infer.checkpoint=N` per model for the other epoch (files the blend
     must not read); blend of A@1 + B@0 with fixed weights, uncalibrated."""
     from sigvision.steps.blend import run_blend
-    from sigvision.prepare import prepare_dataset
-    from sigvision.train.loop import train
+    from sigvision.steps.prepare import prepare_dataset
+    from sigvision.steps.train import train
 
     base = tmp_path_factory.mktemp("ckrun")
     (base / "run.yaml").write_text(
@@ -101,7 +101,7 @@ def test_blend_is_the_sqrt_mean_of_exactly_each_models_checkpoint(run):
     assert [Path(p).name for p in rep["inputs"]] == [f"{A}_oof_1.npy", f"{B}_oof_0.npy"]
     saved = json.loads(res["csv"].with_suffix(".json").read_text())
     assert saved["checkpoints"] == {A: "1", B: "0"} and saved["weights"] == {A: 0.3, B: 0.7}
-    from sigvision.htmlreport import _run_section  # the HTML report's blend table shows them
+    from sigvision.report.html import _run_section
 
     html = _run_section(cfg, saved)
     assert "checkpoint test_vit" in html and "checkpoint test_efficientnet" in html
@@ -124,7 +124,7 @@ def test_blend_mapping_form_via_blend_py_gives_the_same_file(run, capsys):
 
 
 def test_missing_prediction_names_the_command_that_writes_it(run, capsys):
-    from sigvision.runfiles import blend_paths
+    from sigvision.io.runs import blend_paths
 
     cfg = load_config(run["base"] / "run.yaml", ["blend.checkpoint=[last, 0]"])
     with pytest.raises(InputFileError) as ei:
@@ -152,7 +152,7 @@ def _night_folder(run, tmp_path):
 
 def _spy_loads(monkeypatch):
     """Record which checkpoint files predict / stage load, as (model, fold, file)."""
-    import sigvision.train.checkpoints as train_mod
+    import sigvision.ensemble as train_mod  # the one loop that loads every checkpoint
 
     seen = []
     real = train_mod.load_checkpoint_model
@@ -167,7 +167,7 @@ def _spy_loads(monkeypatch):
 
 
 def test_predict_uses_the_blends_checkpoints_and_accepts_overrides(run, tmp_path, capsys, monkeypatch):
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     cfg = run["cfg"]
     folder, psg = _night_folder(run, tmp_path)
@@ -193,7 +193,7 @@ def test_predict_uses_the_blends_checkpoints_and_accepts_overrides(run, tmp_path
     # sigvision.stage() follows the blend's checkpoints the same way
     import mne
 
-    from sigvision.interop import stage
+    from sigvision.steps.stage import stage
 
     seen.clear()
     stage(mne.io.read_raw_edf(psg, preload=True, verbose="error"), run_dir=cfg.run_path)
@@ -219,7 +219,7 @@ def test_run_checkpoints_fall_back_for_reports_without_checkpoints():
     """A blend report written before blends recorded checkpoints: the model's saved
     blend.checkpoint for it, else best (what predict always used)."""
     from sigvision.config import config_from_dict
-    from sigvision.predict import run_checkpoints
+    from sigvision.steps.predict import run_checkpoints
 
     two = {"blend": {"models": [A, B], "checkpoint": [3, "last"]}}
     cfgs = {A: config_from_dict({**two, "model": {"name": A}}), B: config_from_dict({"model": {"name": B}})}

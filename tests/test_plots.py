@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sigvision.metrics.classification import confusion
-from sigvision.plots import confusion_png, hypnogram_png, save_png, training_curves_png
+from sigvision.report.plots import confusion_png, hypnogram_png, save_png, training_curves_png
 from sigvision.samples import load_sample_hypnogram
 
 SIG = b"\x89PNG\r\n\x1a\n"

@@ -209,7 +209,7 @@ def test_predict_flags_bad_epochs_and_drops_them_when_asked(run, tmp_path, capsy
 
 
 def test_predict_reports_progress(run, tmp_path):
-    from sigvision.predict import run_predict
+    from sigvision.steps.predict import run_predict
 
     seen = []
 
@@ -226,7 +226,7 @@ def test_predict_reports_progress(run, tmp_path):
 def test_stage_checks_arrays_too(run):
     """Arrays passed to sigvision.stage() go through the same checks, with fixes in its own terms."""
     from sigvision.errors import InputFileError
-    from sigvision.interop import stage
+    from sigvision.steps.stage import stage
 
     rng = np.random.default_rng(1)
     x = rng.normal(0, 1, (4, int(6 * 30 * FS))) * np.array([20, 20, 40, 5])[:, None]
@@ -269,7 +269,7 @@ def test_predict_and_stage_check_every_fold_of_every_model(run, tmp_path, capsys
     import torch
 
     from sigvision.errors import InputFileError
-    from sigvision.interop import stage
+    from sigvision.steps.stage import stage
 
     copy = tmp_path / "w" / Path(run).name
     shutil.copytree(run, copy)

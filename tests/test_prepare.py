@@ -6,8 +6,8 @@ import pytest
 
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.runfiles import load_prepared, open_cached_images
-from sigvision.prepare import contact_sheet_from_prepared, prepare_dataset
+from sigvision.io.runs import load_prepared, open_cached_images
+from sigvision.steps.prepare import contact_sheet_from_prepared, prepare_dataset
 from sigvision.samples import sample_ecg_dir
 
 
@@ -201,7 +201,7 @@ def test_prepare_hefei_label_table_with_age_and_sex(tmp_path):
     reach the index (and a model's meta features), only the labels reach 'labels'."""
     import torch
 
-    from sigvision.models import build_model, meta_vector
+    from sigvision.models.factory import build_model, meta_vector
     from sigvision.train.data import make_dataset
 
     rng = np.random.default_rng(1)

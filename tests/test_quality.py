@@ -128,7 +128,7 @@ def test_night_clipped_at_the_digital_limits_is_clipped_not_flat(tmp_path):
 
 def test_flagged_and_dropped_epochs_through_prepare(tmp_path):
     from sigvision.config import config_from_dict
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
 
     sig = _sig(8)
     sig[3, int(2 * 30 * FS):int(4 * 30 * FS)] = 0.0  # EMG flat in epochs 2 and 3
@@ -178,7 +178,7 @@ def test_upper_case_uv_unit_is_microvolts(tmp_path, caplog):
     EEG with a standard deviation of 2e7 µV, one stage for the whole night."""
     import mne
 
-    from sigvision.interop import load_signals
+    from sigvision.steps.stage import load_signals
     from sigvision.config import DataConfig
 
     sig = _sig(4)
@@ -220,7 +220,7 @@ def test_empty_unit_field_is_refused_with_the_channel_units_fix(tmp_path):
 
 
 def test_nan_samples_in_arrays_are_flagged_per_epoch():
-    from sigvision.interop import _night_quality
+    from sigvision.steps.stage import _night_quality
     from sigvision.config import DataConfig
 
     sig = _sig(3)
@@ -234,7 +234,7 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
     import shutil
 
     from sigvision.config import load_config
-    from sigvision.prepare import prepare_dataset
+    from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import sample_ecg_dir
 
     src = tmp_path / "ecg"
@@ -270,7 +270,7 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
 def test_ecg_lead_stuck_at_the_adc_limit_is_clipped(tmp_path):
     """WFDB: the recordable range is the storage format's ADC range through the header's gain."""
     from sigvision.loaders.ecg import read_wfdb_record, write_wfdb_mat_record
-    from sigvision.prepare import _wfdb_rails_mv
+    from sigvision.steps.prepare import _wfdb_rails_mv
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, (12, 5000))

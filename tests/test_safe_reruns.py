@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision import artifacts
-from sigvision.artifacts import folder_lock, remove_stale_temps, write_json
+from sigvision.io import artifacts
+from sigvision.io.artifacts import folder_lock, remove_stale_temps, write_json
 from sigvision.cli import main
 from sigvision.config import config_from_dict
 from sigvision.errors import InputFileError
-from sigvision.runfiles import JOURNAL_NAME, load_prepared
-from sigvision.prepare import folder_state, prepare_dataset
+from sigvision.io.runs import JOURNAL_NAME, load_prepared
+from sigvision.steps.prepare import folder_state, prepare_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,7 @@ def test_prepare_killed_mid_write_leaves_no_file_taken_for_complete(synth_dir4, 
     out = tmp_path / "p"
     script = textwrap.dedent(f"""
         import os, signal
-        from sigvision import prepare
+        from sigvision.steps import prepare
         from sigvision.config import config_from_dict
         real = prepare._save_memmap_images
         n = []
@@ -185,7 +185,7 @@ def test_prepare_on_a_full_disk_then_rerun_after_freeing_space(synth_dir4, tmp_p
     """The disk fills while the third night's signals are written: one line naming that file and
     'no space left on device', nothing half-written, and after space is freed the --update
     the message suggests completes the folder."""
-    import sigvision.prepare as prep
+    import sigvision.steps.prepare as prep
 
     out = tmp_path / "p"
     real = prep.save_npy
@@ -212,7 +212,7 @@ def test_prepare_on_a_full_disk_then_rerun_after_freeing_space(synth_dir4, tmp_p
 
 def test_memmap_cache_space_is_reserved_before_writing(tmp_path, monkeypatch):
     """Without the reservation a full disk kills the process with SIGBUS on a page write."""
-    import sigvision.prepare as prep
+    import sigvision.steps.prepare as prep
 
     def no_room(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -256,7 +256,7 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
     out = tmp_path / "p"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from sigvision.artifacts import folder_lock
+        from sigvision.io.artifacts import folder_lock
         with folder_lock({str(out)!r}, "holder"):
             print("locked", flush=True)
             time.sleep(60)
@@ -290,7 +290,7 @@ def test_train_of_a_model_folder_another_run_holds_is_refused(synth_dir4, tmp_pa
     """Two trainings of one model folder: the second is refused and writes nothing; a second
     model of the same experiment trains beside it (the lock is per model folder)."""
     from sigvision.train.checkpoints import model_dir
-    from sigvision.train.loop import train
+    from sigvision.steps.train import train
 
     prepared = tmp_path / "prep"
     base = {"name": "t", "seed": 3, "prepared_dir": str(prepared), "weights_dir": str(tmp_path / "w"),

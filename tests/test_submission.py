@@ -7,7 +7,7 @@ import pytest
 from sigvision.cli import main
 from sigvision.config import config_from_dict
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.submission import aiwin_answer, submission_path, write_submission
+from sigvision.io.submission import aiwin_answer, submission_path, write_submission
 
 
 def _cfg(tmp_path, **data):

@@ -12,14 +12,16 @@ import torch
 
 from sigvision.config import ModelConfig, config_from_dict, config_to_dict, save_config
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.infer import infer, load_probs, save_probs
-from sigvision.models import PretrainedWeightsError, build_model, meta_vector
-from sigvision.runfiles import load_prepared
-from sigvision.prepare import prepare_dataset
+from sigvision.steps.infer import infer
+from sigvision.io.probs import load_probs, save_probs
+from sigvision.models.factory import PretrainedWeightsError, build_model, meta_vector
+from sigvision.io.runs import load_prepared
+from sigvision.steps.prepare import prepare_dataset
 from sigvision.train.data import ShardSampler
 from sigvision.train.folds import assign_folds, load_or_make_folds
 from sigvision.train.checkpoints import checkpoint_path
-from sigvision.train.loop import train, train_fold
+from sigvision.steps.train import train
+from sigvision.train.loop import train_fold
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -416,7 +418,7 @@ def test_sigkill_mid_training_then_resume(prepared, synth_dir4, tmp_path):
 
 def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path):
     from sigvision.config import load_config
-    from sigvision.tune import SEARCH_SPACE, tune
+    from sigvision.steps.tune import SEARCH_SPACE, tune
 
     cfg = _fix_root(_cfg(prepared, tmp_path / "tn", **{"train.epochs": 2}), synth_dir4)
     r1 = tune(cfg, n_trials=2)
@@ -436,7 +438,7 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
     import shutil
 
     from sigvision.steps.blend import run_blend
-    from sigvision.predict import predict_folder
+    from sigvision.steps.predict import predict_folder
 
     base = {"train.epochs": 1, "blend.models": ["test_vit", "test_vit_ls0"], "blend.fit_metric": "none"}
     a = _fix_root(_cfg(prepared, tmp_path / "al", **base), synth_dir4)
@@ -457,7 +459,7 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
     new.mkdir()
     for f in sorted(Path(synth_dir4).glob("*"))[:2]:
         shutil.copy(f, new)
-    import sigvision.train.checkpoints as T
+    import sigvision.ensemble as T  # the one loop that loads every checkpoint
 
     loaded, real = [], T.load_checkpoint_model
     monkeypatch.setattr(T, "load_checkpoint_model", lambda p, *a, **k: loaded.append(Path(p)) or real(p, *a, **k))
@@ -470,7 +472,7 @@ def test_model_alias_holds_two_variants_of_one_network_in_a_run(prepared, synth_
 
 
 def test_tune_space_parsing_and_errors():
-    from sigvision.tune import parse_space
+    from sigvision.steps.tune import parse_space
 
     sp = parse_space(["lr=1e-5:1e-2:log", "train.cutout_holes=4:12", "batch_size=16,32", "fmix_p=0:1",
                       "channels_last=true,false", "optimizer=adam,adamp"])
@@ -488,7 +490,7 @@ def test_tune_space_parsing_and_errors():
 def test_tune_random_search_over_given_ranges_keeps_trials_that_meet_the_standard(prepared, synth_dir4, tmp_path):
     """ECM's search: random draws from the user's ranges (an int choice among them); trials short
     of the standard lose their weights and are listed to avoid, the others are kept and listed."""
-    from sigvision.tune import parse_space, tune
+    from sigvision.steps.tune import parse_space, tune
 
     cfg = _fix_root(_cfg(prepared, tmp_path / "rs", **{"train.epochs": 1}), synth_dir4)
     space = parse_space(["lr=1e-4:1e-2:log", "batch_size=8,16"])
@@ -538,7 +540,7 @@ def test_render_cache_is_planar_and_old_hwc_caches_still_read(prepared, tmp_path
     import json
     import shutil
 
-    from sigvision.runfiles import open_cached_images
+    from sigvision.io.runs import open_cached_images
     from sigvision.train.data import ImageRowsDataset
 
     index, meta = load_prepared(prepared)

@@ -43,7 +43,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from sigvision.artifacts import write_bytes, write_text
+from sigvision.io.artifacts import write_bytes, write_text
 from sigvision.errors import InputFileError
 from sigvision.loaders.base import ECGRecord
 from sigvision.loaders.dx import LabelMap, check_policy, load_label_map

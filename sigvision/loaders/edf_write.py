@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from edfio import Edf, EdfAnnotation, EdfSignal, Patient, Recording
 
-from ..artifacts import atomic_path
+from ..io.artifacts import atomic_path
 
 __all__ = [
     "write_edf",

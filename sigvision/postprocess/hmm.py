@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from ..errors import InputFileError
 from .base import N_STAGES, PROB_FLOOR, STAGE_NAMES, _check_number, register_postprocessor
-from ..artifacts import write_json
+from ..io.artifacts import write_json
 from ..samples import resource_path
 
 #: File name of the shipped transition model under ``sigvision/resources/hmm``.
@@ -428,7 +428,7 @@ def _hmm_robust_batch(probs: np.ndarray, lengths: np.ndarray, hmm: HMMParams | N
 
 
 def save_hmm(params: HMMParams, path: str | os.PathLike) -> Path:
-    """Write a transition model as JSON (atomically, via :func:`sigvision.artifacts.write_json`).
+    """Write a transition model as JSON (atomically, via :func:`sigvision.io.artifacts.write_json`).
 
     Parameters
     ----------

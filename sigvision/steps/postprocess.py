@@ -1,7 +1,7 @@
 """``sigvision postprocess`` (``postprocess.py``): the blended CSV -> ``files_post.csv``, by the
 task's decision rule (sleep: each night's stage sequence smoothed by ``postprocess.method``;
 ECG: per-class thresholds tuned on out-of-fold predictions), and with
-``postprocess.submission`` a competition answer file beside it (:mod:`sigvision.submission`).
+``postprocess.submission`` a competition answer file beside it (:mod:`sigvision.io.submission`).
 
 Sleep ``files_post.csv`` (one row per 30-s epoch, nights in the order of the prepared index):
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputFileError
-from ..runfiles import blend_csv_path, post_csv_path
-from ..submission import write_submission
+from ..io.runs import blend_csv_path, post_csv_path
+from ..io.submission import write_submission
 from ..tasks import task_for
 
 __all__ = ["run_postprocess"]

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..artifacts import write_csv, write_json, write_text
+from ..io.artifacts import write_csv, write_json, write_text
 from ..config import Config
 from ..metrics.challenge import NORMAL_CLASS, scored_subset
 from ..postprocess.thresholds import apply_thresholds, tune_binary_threshold, tune_decision_thresholds
 from ..metrics.ecg import binary_metrics, degenerate_decisions, multilabel_metrics, per_class_table
 from ..errors import ConfigError, InputFileError
 from ..loaders.dx import code_to_abbreviation, labels_to_multihot, scored_classes
-from ..runfiles import blend_csv_path, load_prepared, post_csv_path, record_quality, quality_summary, truth_matrix
+from ..io.runs import blend_csv_path, load_prepared, post_csv_path, record_quality, quality_summary, truth_matrix
 from .base import Task, TaskSpec, one_of
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",
@@ -137,7 +137,7 @@ def ecg_decision_rule(cfg: Config, classes) -> dict:
 def ecg_decide(probs: np.ndarray, thresholds, classes, rule: dict) -> np.ndarray:
     """Decisions (n, C) bool from probabilities and the thresholds of :func:`tune_ecg_thresholds`: the
     positive class when its probability reaches the threshold, else the other (binary), or
-    per class (:func:`sigvision.ecg.apply_thresholds`)."""
+    per class (:func:`sigvision.postprocess.thresholds.apply_thresholds`)."""
     t = np.asarray(thresholds, dtype=np.float64)
     if rule.get("binary"):
         pos = probs[:, 1] >= t[1]
@@ -150,7 +150,7 @@ def tune_ecg_thresholds(probs: np.ndarray, y: np.ndarray, classes, rule: dict, c
     """Thresholds tuned on labelled (OOF) probabilities: binary tasks one threshold on the
     positive class (mean F1 of both decisions, never a constant answer); multi-label tasks the
     Challenge score for its scored classes and F1 for the others
-    (:func:`sigvision.ecg.tune_decision_thresholds`)."""
+    (:func:`sigvision.postprocess.thresholds.tune_decision_thresholds`)."""
     if rule.get("binary"):  # the negative class's entry: the same rule seen from its side (p0 > 1 - t)
         t = tune_binary_threshold(probs[:, 1], y[:, 1])
         return np.asarray([1.0 - t, t])

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from .. import postprocess
-from ..artifacts import write_bytes, write_csv, write_json, write_text
+from ..io.artifacts import write_bytes, write_csv, write_json, write_text
 from ..errors import ConfigError, InputFileError
 from ..loaders.base import STAGES
 from ..metrics.classification import classification_metrics, confusion, record_groups
-from ..plots import confusion_png, hypnogram_png
+from ..report.plots import confusion_png, hypnogram_png
 from ..postprocess import smooth_records
-from ..runfiles import quality_summary, row_table
+from ..io.runs import quality_summary, row_table
 from ..metrics.sleepstats import compare_statistics
 from .base import Task, TaskSpec, one_of
 

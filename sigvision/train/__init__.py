@@ -12,5 +12,5 @@ module                        what
 :mod:`.checkpoints`           checkpoint paths, saving and loading with their checks
 ============================  ===============================================================
 
-Optimisers and losses by name: :mod:`sigvision.optim`, :mod:`sigvision.losses`.
+Optimisers and losses by name: :mod:`sigvision.train.optim`, :mod:`sigvision.train.losses`.
 """

@@ -17,12 +17,10 @@ from typing import Sequence
 
 import torch
 
-from ..artifacts import (
-    atomic_path,
-)
+from ..io.artifacts import atomic_path
 from ..config import Config, ModelConfig, config_hash, config_to_dict
 from ..errors import InputFileError
-from ..models import build_model
+from ..models.factory import build_model
 from ..tasks.ecg import (  # noqa: F401  (re-exported)
     binary_class_names,
     challenge_scorable,

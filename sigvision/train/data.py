@@ -17,8 +17,8 @@ from ..augment.image import FMix, build_image_augment
 from ..config import Config, config_hash
 from ..augment.signal import ECGAugment
 from ..errors import InputFileError
-from ..models import meta_vector
-from ..runfiles import cache_layout, load_prepared
+from ..models.factory import meta_vector
+from ..io.runs import cache_layout, load_prepared
 from ..runtime import (
     epoch_seed,
 )
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def meta_rows(rows, meta_features) -> np.ndarray:
     """float32 (len(rows), n_meta): the model's meta features (age, sex) of each index row, as
-    :func:`sigvision.models.meta_vector` encodes them; (len(rows), 0) without meta features."""
+    :func:`sigvision.models.factory.meta_vector` encodes them; (len(rows), 0) without meta features."""
     if not meta_features:
         return np.zeros((len(rows), 0), np.float32)
 

@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..artifacts import (
-    write_csv,
-)
+from ..io.artifacts import write_csv
 from ..errors import InputFileError
 from ..tasks.ecg import (  # noqa: F401  (re-exported)
     binary_class_names,

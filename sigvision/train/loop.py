@@ -1,10 +1,10 @@
-"""k-fold training of one model (``sigvision train``; ``mainViT.py`` / ``mainEff.py``).
+"""The training of one fold (the verb, its folders and checks: :mod:`sigvision.steps.train`).
 
 For each fold: a timm model, Adam/AdamW/AdamP/SGD from timm's optimiser factory
-(:mod:`sigvision.optim`; weight decay skipped for 1-D parameters), a learning-rate schedule
+(:mod:`sigvision.train.optim`; weight decay skipped for 1-D parameters), a learning-rate schedule
 stepped per iteration (cosine warm restarts by default; cosine or poly decay, optional linear
 warmup: :mod:`sigvision.schedule`), the task's loss (label-smoothing cross-entropy for sleep:
-:mod:`sigvision.losses`), FMix and cutout, AMP (bf16/fp16 on CUDA, off or bf16 on CPU),
+:mod:`sigvision.train.losses`), FMix and cutout, AMP (bf16/fp16 on CUDA, off or bf16 on CPU),
 gradient clipping and early stopping on a validation metric. Outputs under
 ``<weights_dir>/<experiment>/<model>/fold_<k>/``: the checkpoints of
 :mod:`sigvision.train.checkpoints` and ``metrics.csv`` (one row per epoch: losses, accuracy,
@@ -16,12 +16,8 @@ trains on its shard of every batch (DistributedDataParallel, nccl on CUDA, gloo 
 rank 0 writes. ``train.batch_size`` is per process."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import platform
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,29 +30,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .. import __version__
-from ..artifacts import (
-    LOCK_NAME,
-    disk_full_again,
-    folder_lock,
-    remove_stale_temps,
-    write_csv,
-    write_json,
-)
+from ..io.artifacts import write_csv
 from ..augment.image import mixed_loss
-from ..config import Config, save_config
+from ..config import Config
 from ..metrics.ecg import multilabel_metrics
 from ..errors import ConfigError, InputFileError
 from .losses import make_loss
 from ..metrics.classification import classification_metrics
-from ..models import MODELS, build_model
+from ..registry import MODELS
+from ..models.factory import build_model
 from .optim import make_optimizer
 from ..runtime import (
     Progress,
     autocast_context,
     check_compile_toolchain,
-    cleanup_distributed,
-    dist_info,
     epoch_seed,
     init_distributed,
     no_progress,
@@ -81,11 +68,9 @@ from .data import (
     balanced_weights,
     batch_to_device,
     image_augment,
-    load_training_index,
     make_dataset,
     make_fmix,
 )
-from .folds import load_or_make_folds
 from .forward import predict_dataset
 
 log = logging.getLogger(__name__)
@@ -185,7 +170,7 @@ def _monitor(tcfg, spec: TaskSpec, task) -> str:
 
 
 def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device, task=None):
-    """The training loss (:func:`sigvision.losses.make_loss`; ``auto`` is the task's default)."""
+    """The training loss (:func:`sigvision.train.losses.make_loss`; ``auto`` is the task's default)."""
     default = task.default_loss() if task is not None else ("weighted_bce" if spec.multilabel else "ce")
     return make_loss(tcfg, spec, train_targets, device, default)
 
@@ -456,132 +441,3 @@ def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskS
         log.info("fold %d: %s fitted on %d sample(s) of %d record(s) in %.1f s: val_loss %.4f %s", fold,
                  cfg.model.key, len(X), len(ds_tr), secs, va_loss, " ".join(f"{k} {v:.3f}" for k, v in mets.items()))
     return {"fold": fold, "best": score, "best_epoch": 0, "epochs_run": 1, "monitor": monitor}
-
-
-def _warn_model_selection(cfg: Config, results: list[dict], folds) -> None:
-    """Say when the checkpoint picked by a validation score cannot be trusted: validation folds
-    of a few dozen records pick noise (every fold's best at epoch 0 is the tell-tale)."""
-    sizes = folds["fold"].value_counts()
-    smallest = int(sizes.min()) if len(sizes) else 0
-    ran = [r for r in results if r.get("epochs_run", 0) > 1]
-    if len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran):
-        log.warning("every fold kept epoch 0 as its best (%s on validation folds of %d-%d records): the validation "
-                    "score picks noise at this size; predict with the last epoch of a schedule (infer.checkpoint: "
-                    "last, blend.checkpoint: last, as configs/ecg_real_1d.yaml does)", results[0].get("monitor"),
-                    smallest, int(sizes.max()))
-    try:
-        which = cfg.infer_checkpoint
-    except ConfigError:
-        return
-    if not (len(ran) > 1 and all(r["best_epoch"] == 0 for r in ran)) and which == "best" and smallest < 50 and ran:
-        log.warning("infer.checkpoint=best picks each fold's epoch on a validation fold of as few as %d records, "
-                    "which rewards noise; consider infer.checkpoint: last with a decaying schedule", smallest)
-
-
-def run_info() -> dict:
-    """Provenance saved beside every trained model: package and library versions, the git
-    commit of the code when it runs from a checkout, the machine."""
-    info = {"sigvision": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "torch": torch.__version__, "cuda": torch.version.cuda, "numpy": np.__version__}
-    for mod in ("timm", "albumentations", "mne", "scipy", "sklearn", "pandas"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # pragma: no cover - optional
-            info[mod] = None
-    try:
-        repo = Path(__file__).resolve().parent.parent
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True,
-                               timeout=5)
-        info["git_commit"] = commit.stdout.strip() or None
-        info["git_dirty"] = bool(dirty.stdout.strip()) if commit.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info
-
-
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: Progress | None = None,
-          epoch_callback=None) -> list[dict]:
-    """Train every fold in ``cfg.train.train_folds`` (all folds when empty)."""
-    info = dist_info()
-    if cfg.train.compile:
-        check_compile_toolchain()  # before --overwrite deletes anything
-    index = load_training_index(cfg)
-    spec = task_spec(cfg, index)
-    mdir = model_dir(cfg)
-    with contextlib.ExitStack() as stack:
-        # one training run per model folder at a time (two models of one experiment may train
-        # side by side); rank 0 holds the lock and every rank learns whether it got it
-        refused: InputFileError | None = None
-        if info.primary:
-            try:
-                stack.enter_context(folder_lock(mdir, "sigvision train"))
-            except InputFileError as exc:
-                refused = exc
-        if info.enabled:
-            init_distributed(resolve_device(cfg.train.device))
-            box = [(refused.path, refused.problem, refused.fix) if refused else None]
-            dist.broadcast_object_list(box, src=0)
-            refused = InputFileError(*box[0]) if box[0] else None
-        if refused is not None:
-            cleanup_distributed()
-            raise refused
-        if info.primary:
-            remove_stale_temps(mdir)  # left by a killed run; no live writer holds the lock
-        if overwrite and info.primary:
-            for child in mdir.iterdir():
-                if child.name == LOCK_NAME:
-                    continue
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        try:
-            return _train_locked(cfg, index, spec, mdir, info, resume=resume, progress=progress,
-                                 epoch_callback=epoch_callback)
-        except InputFileError as exc:
-            again = disk_full_again(exc, "free space on that disk, then run the same train with --resume to "
-                                         "continue from the last complete epoch")
-            if again is not exc:
-                raise again from None
-            raise
-
-
-def _train_locked(cfg: Config, index, spec, mdir: Path, info, *, resume, progress, epoch_callback) -> list[dict]:
-    folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=info.primary)
-    if info.enabled:
-        dist.barrier()
-        folds = load_or_make_folds(cfg.prepared_path, index, cfg.train.folds, cfg.seed, write=False)
-    if info.primary:
-        save_config(cfg, mdir / "config.yaml")
-        write_csv(mdir / "folds.csv", folds)
-
-        write_json(mdir / "run_info.json", run_info())
-    todo = list(cfg.train.train_folds) or list(range(cfg.train.folds))
-    handler = None
-    if info.primary:  # the log goes to the run folder too
-        mdir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(mdir / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.INFO)
-        pkg = logging.getLogger("sigvision")
-        pkg.addHandler(handler)
-        if pkg.getEffectiveLevel() > logging.INFO:
-            pkg.setLevel(logging.INFO)
-        log.info("training %s on %s: %d fold(s) of %d", cfg.model.key, cfg.prepared_path, len(todo), cfg.train.folds)
-    try:
-        results = [train_fold(cfg, k, index, folds, resume=resume, progress=progress, spec=spec,
-                              epoch_callback=epoch_callback) for k in todo]
-        if info.primary and task_for(cfg.data).few_validation_rows:
-            _warn_model_selection(cfg, results, folds)
-        if info.enabled:
-            # no rank tears the process group down while rank 0 still writes its last checkpoint:
-            # a gloo rank that did aborted now and then ('terminate called without an active exception')
-            dist.barrier()
-    finally:
-        if handler is not None:
-            logging.getLogger("sigvision").removeHandler(handler)
-            handler.close()
-        cleanup_distributed()
-    return results

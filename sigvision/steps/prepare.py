@@ -19,13 +19,13 @@ A prepare that stops half-way (killed, disk full, a bad file) leaves its journal
 plain ``prepare`` says an interrupted run is here; ``--update`` resumes it (recordings the
 journal lists as finished, with unchanged sources and complete arrays, are kept), and
 ``--overwrite`` starts over. Two prepares of one folder at once: the second is refused
-(:func:`sigvision.artifacts.folder_lock`).
+(:func:`sigvision.io.artifacts.folder_lock`).
 
 The cache is planar (``"cache_layout": "chw"`` in ``prepare.json``): the layout the models
 take, so a training batch becomes model input by one contiguous conversion instead of a
 transposition. Folders prepared before the layout was recorded hold (H, W, 3) images
 (``"hwc"``, the default when the key is missing) and still read correctly;
-:func:`sigvision.runfiles.open_cached_images` gives (H, W, 3) views of either.
+:func:`sigvision.io.runs.open_cached_images` gives (H, W, 3) views of either.
 """
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ from typing import Callable
 
 import numpy as np
 
-from .artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, save_npy, write_csv, write_json
-from .config import Config, config_hash, config_to_dict, save_config
-from .errors import InputFileError
-from .loaders.base import STAGES
-from .render import get_renderer, render_night
-from .runtime import Progress, no_progress
-from .tasks import task_for
-from .runfiles import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
+from ..io.artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, save_npy, write_csv, write_json
+from ..config import Config, config_hash, config_to_dict, save_config
+from ..errors import InputFileError
+from ..loaders.base import STAGES
+from ..render import get_renderer, render_night
+from ..runtime import Progress, no_progress
+from ..tasks import task_for
+from ..io.runs import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
 
 __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
 
@@ -101,7 +101,7 @@ def _journal_count(path: Path) -> int:
 
 def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
     """Refuse a non-empty output folder unless ``overwrite``; then clear it (the lock file of
-    :func:`~sigvision.artifacts.folder_lock` stays). The refusal says what the folder holds:
+    :func:`~sigvision.io.artifacts.folder_lock` stays). The refusal says what the folder holds:
     a finished prepare, an interrupted one (``--update`` resumes it) or other files."""
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -348,7 +348,7 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
 
 
 def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None) -> dict:
-    from .quality import OK, parse_labels
+    from ..quality import OK, parse_labels
 
     s: dict = {"records": len(recs), "samples": int(len(index))}
     if "quality" in index:
@@ -364,7 +364,7 @@ def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None)
 
 
 def _versions() -> dict:
-    from . import __version__
+    from .. import __version__
 
     v = {"sigvision": __version__, "python": platform.python_version(), "numpy": np.__version__}
     for mod in ("mne", "wfdb", "cv2", "scipy"):
@@ -377,7 +377,7 @@ def _versions() -> dict:
 
 
 def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_required=True, journal=None):
-    from .loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
+    from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
 
     d = cfg.data
     # new recordings to predict: no hypnogram is read (a folder's hypnograms may not fit them)
@@ -435,7 +435,7 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
 
 
 def _prepare_image_folder(cfg, out, cache, progress, limit):
-    from .loaders.images import load_image_folder, read_image
+    from ..loaders.images import load_image_folder, read_image
 
     d = cfg.data
     nights = load_image_folder(d.root, d.labels_csv or None)[:limit]
@@ -460,7 +460,7 @@ def _prepare_image_folder(cfg, out, cache, progress, limit):
 
 
 def _iter_ecg(cfg, stats: dict | None = None):
-    from .loaders import ecg as E
+    from ..loaders import ecg as E
 
     d = cfg.data
     if d.format == "wfdb":
@@ -475,8 +475,8 @@ def _iter_ecg(cfg, stats: dict | None = None):
 def _wfdb_rails_mv(rec) -> np.ndarray | None:
     """(n_leads, 2): the recordable range of each lead in mV (the WFDB storage format's ADC
     limits through the header's gain and baseline); None for other formats or odd headers."""
-    from .loaders.ecg import parse_wfdb_header
-    from .loaders.edfinfo import unit_to_uv
+    from ..loaders.ecg import parse_wfdb_header
+    from ..loaders.edfinfo import unit_to_uv
 
     bits = {"16": 16, "61": 16, "160": 16, "212": 12, "310": 10, "311": 10, "24": 24, "32": 32, "80": 8, "8": 8}
     if not str(rec.source).endswith(".hea"):
@@ -505,8 +505,8 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
     counted in the summary and logged."""
     from collections import Counter
 
-    from .loaders import ecg as E
-    from .quality import apply_policy, assess, check_folder, parse_labels
+    from ..loaders import ecg as E
+    from ..quality import apply_policy, assess, check_folder, parse_labels
 
     d = cfg.data
     n_target = int(round(d.ecg_length_s * d.fs_hz))
@@ -599,7 +599,7 @@ def _ecg_source_db(record_id: str) -> str:
 
 def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:
     """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
-    from .report import contact_sheet
+    from ..report.images import contact_sheet
 
     d = Path(prepared_dir)
     index, meta = load_prepared(d)

@@ -27,7 +27,7 @@ def _find_config(name: str) -> Path:
         p = base / "configs" / name
         if p.is_file():
             return p
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     raise ConfigError(f"configs/{name} not found; fix: run the demo from the sigvision repository")
 
@@ -35,23 +35,24 @@ def _find_config(name: str) -> Path:
 def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_epochs: int | None = None,
              overwrite: bool = False, progress: bool = True, epochs: int | None = None) -> dict:
     """Run the demo into ``out_dir``; returns the paths it wrote."""
-    from .artifacts import write_bytes
-    from .cli import _tqdm_progress
-    from .config import load_config
-    from .infer import infer, load_probs
-    from .metrics.classification import classification_metrics
+    from ..io.artifacts import write_bytes
+    from ..runtime import tqdm_progress
+    from ..config import load_config
+    from .infer import infer
+    from ..io.probs import load_probs
+    from ..metrics.classification import classification_metrics
     from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
-    from .report import encode_png
-    from .samples import write_sample_psg
-    from .train.checkpoints import model_dir
-    from .train.loop import train
+    from ..report.images import encode_png
+    from ..samples import write_sample_psg
+    from ..train.checkpoints import model_dir
+    from .train import train
 
-    from .loaders.psg import subject_of
-    from .samples import list_sample_hypnograms
+    from ..loaders.psg import subject_of
+    from ..samples import list_sample_hypnograms
 
     n_subj = len({subject_of(n) for n in list_sample_hypnograms("sleep_edf")[:nights]})
     if n_subj < 2:  # the demo configs' folds are subject-wise: 2 folds need 2 subjects
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"--nights {nights} gives {n_subj} subject(s) (2 nights each); the demo's "
                           "subject-wise folds need 2: use --nights 3 or more")
@@ -68,26 +69,26 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     cfg = cfgs[0]
     print(f"[2/{steps}] prepare: EDF -> uV epochs -> {cfg.render.name} images {cfg.render.height}x{cfg.render.width} "
           f"(context {cfg.render.context_epochs}) -> {cfg.prepared_path}")
-    res = prepare_dataset(cfg, cfg.prepared_path, progress=_tqdm_progress(progress))
+    res = prepare_dataset(cfg, cfg.prepared_path, progress=tqdm_progress(progress))
     sheet_path = out / "contact_sheet.png"
     write_bytes(sheet_path, encode_png(contact_sheet_from_prepared(cfg.prepared_path)))
     for i, c in enumerate(cfgs):
         print(f"[3/{steps}] train {c.model.name} ({c.train.optimizer}), {c.train.folds} folds x {c.train.epochs} "
               f"epochs{' [' + str(i + 1) + '/' + str(len(cfgs)) + ']'}")
-        for r in train(c, progress=_tqdm_progress(progress, unit="batch")):
+        for r in train(c, progress=tqdm_progress(progress, unit="batch")):
             print(f"      fold {r['fold']}: best {r['monitor']} {r['best']:.3f} (epoch {r['best_epoch']})")
     print(f"[4/{steps}] inferblend: out-of-fold probabilities per model (.npy + sidecar JSON)")
     preds = {}
     for c in cfgs:
-        written = infer(c, progress=_tqdm_progress(progress, unit="fold"))
+        written = infer(c, progress=tqdm_progress(progress, unit="fold"))
         probs, meta = load_probs(written["oof"])
         m = classification_metrics(meta["labels"], probs.argmax(1), 5)
         preds[c.model.key] = written["oof"]
         print(f"      {c.model.key}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"accuracy {m['accuracy']:.3f}")
-    from .steps.blend import run_blend
-    from .steps.evaluate import run_evaluate
-    from .steps.postprocess import run_postprocess
+    from ..steps.blend import run_blend
+    from ..steps.evaluate import run_evaluate
+    from ..steps.postprocess import run_postprocess
 
     print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend_fit_metric}), "
           f"temperature-calibrated")
@@ -129,9 +130,9 @@ def _write_curves(cfgs, out_dir: Path) -> None:
     """Training curves per model (all folds) next to the evaluation."""
     import pandas as pd
 
-    from .artifacts import write_bytes
-    from .plots import training_curves_png
-    from .train.checkpoints import model_dir
+    from ..io.artifacts import write_bytes
+    from ..report.plots import training_curves_png
+    from ..train.checkpoints import model_dir
 
     for c in cfgs:
         frames = []

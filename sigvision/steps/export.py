@@ -12,7 +12,7 @@ name        meaning
             sleep signals in µV x 0.01, ECG signals in mV (``L`` = ``data.epoch_s x
             data.fs_hz`` for sleep, ``data.ecg_length_s x data.fs_hz`` for ECG).
 ``meta``    only for models trained with ``model.meta_features`` (age, sex):
-            float32 ``(batch, n_meta)`` as :func:`sigvision.models.meta_vector` encodes it.
+            float32 ``(batch, n_meta)`` as :func:`sigvision.models.factory.meta_vector` encodes it.
 ``logits``  float32 ``(batch, n_classes)``; apply softmax (single-label) or a sigmoid per
             class (multi-label, ``multilabel`` in the metadata) to get probabilities.
 ==========  ==========================================================================
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .ensemble import fold_members, run_members
-from .errors import InputFileError, SigvisionError
+from ..ensemble import fold_members, run_members
+from ..errors import InputFileError, SigvisionError
 
 __all__ = ["export_onnx", "export_run", "check_onnx", "onnx_input_shape", "DEFAULT_OPSET"]
 
@@ -74,7 +74,7 @@ def onnx_input_shape(meta: dict, *, signal_length: int | None = None) -> tuple[i
 
 
 def _n_meta(meta: dict) -> int:
-    from .models import META_SIZES
+    from ..models.factory import META_SIZES
 
     return int(sum(META_SIZES[m] for m in meta.get("meta_features", [])))
 
@@ -137,9 +137,9 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     """
     import torch
 
-    from .artifacts import atomic_path
-    from .train.checkpoints import load_checkpoint_model
-    from . import __version__
+    from ..io.artifacts import atomic_path
+    from ..train.checkpoints import load_checkpoint_model
+    from .. import __version__
 
     ckpt = Path(checkpoint_path)
     out = Path(out_path)
@@ -194,7 +194,7 @@ def check_onnx(checkpoint_path: str | os.PathLike, onnx_path: str | os.PathLike,
     batch of ``batch`` inputs (a batch size different from the export's checks the free axis)."""
     import torch
 
-    from .train.checkpoints import load_checkpoint_model
+    from ..train.checkpoints import load_checkpoint_model
 
     try:
         import onnxruntime as ort

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import models_1d  # noqa: F401  (registers the 1-D signal models into MODELS)
-from .errors import ConfigError, SigvisionError
-from .registry import MODELS
+from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
+from ..errors import ConfigError, SigvisionError
+from ..registry import MODELS
 
 __all__ = ["MODELS", "register_model", "build_model", "available_models", "meta_vector",
            "find_pretrained_file", "PretrainedWeightsError", "SigModel"]

@@ -9,7 +9,7 @@ pretrained weights of the presets are expected.
   :func:`format_doctor` turns it into the text the CLI prints.
 * :func:`weights_table` -> one row per preset config (``configs/*.yaml``): the model, whether
   it asks for pretrained weights, the file names looked for under ``$SIGVISION_WEIGHTS`` (in
-  the order :func:`sigvision.models.find_pretrained_file` tries them), the file found, and
+  the order :func:`sigvision.models.factory.find_pretrained_file` tries them), the file found, and
   the hub repository timm would download from. :func:`format_weights_table` prints it.
 
 Nothing here raises on a missing library or GPU; every probe reports what it found.
@@ -30,7 +30,7 @@ __all__ = ["doctor_report", "format_doctor", "weights_table", "format_weights_ta
 #: The pretrained presets of the MAIC 2021 solution (configs/sleep_vit_b16.yaml, sleep_effnet_b4.yaml).
 PRESET_MODELS: tuple[str, ...] = ("vit_base_patch16_224", "tf_efficientnet_b4_ns")
 
-#: Extensions tried under $SIGVISION_WEIGHTS, in order (as sigvision.models.find_pretrained_file).
+#: Extensions tried under $SIGVISION_WEIGHTS, in order (as sigvision.models.factory.find_pretrained_file).
 WEIGHT_EXTENSIONS: tuple[str, ...] = (".safetensors", ".pth", ".bin", ".pt")
 
 HUB_TIMEOUT_S = 3.0
@@ -244,7 +244,7 @@ def doctor_report(*, hub_check: bool = True, hub_timeout: float = HUB_TIMEOUT_S,
     hub_timeout : seconds for that request.
     head : replacement for the request ``head(repo, timeout) -> str`` (tests).
     """
-    from . import __version__
+    from .. import __version__
 
     torch_info = _torch_info()
     driver, driver_src = _driver_version()
@@ -336,9 +336,9 @@ def weights_table(config_dir: str | os.PathLike | None = None) -> list[dict]:
     ``found`` (the file that would be used, or None), ``hub_repo``. Without a ``configs``
     folder (an installed package), the two pretrained presets are listed by model name.
     """
-    from .config import load_config
-    from .errors import SigvisionError
-    from .models import MODELS
+    from ..config import load_config
+    from ..errors import SigvisionError
+    from ..registry import MODELS
 
     folder = os.environ.get("SIGVISION_WEIGHTS") or None
     cdir = Path(config_dir) if config_dir else _config_dir()
@@ -350,7 +350,7 @@ def weights_table(config_dir: str | os.PathLike | None = None) -> list[dict]:
             except SigvisionError as exc:
                 entries.append((p.name, exc))
     else:
-        from .config import ModelConfig
+        from ..config import ModelConfig
 
         entries = [(f"(model) {m}", ModelConfig(name=m, pretrained=True)) for m in PRESET_MODELS]
     rows = []

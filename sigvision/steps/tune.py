@@ -25,9 +25,9 @@ import logging
 import shutil
 from dataclasses import fields, replace
 
-from .config import Config, TrainConfig, save_config
-from .errors import ConfigError
-from .tasks import task_for
+from ..config import Config, TrainConfig, save_config
+from ..errors import ConfigError
+from ..tasks import task_for
 
 __all__ = ["tune", "SEARCH_SPACE", "parse_space"]
 
@@ -115,7 +115,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     import optuna
     import pandas as pd
 
-    from .artifacts import write_csv
+    from ..io.artifacts import write_csv
 
     if sampler not in ("tpe", "random"):
         raise ConfigError(f"tune sampler {sampler!r}; accepted: tpe, random")
@@ -129,7 +129,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
             except ConfigError as exc:
                 raise ConfigError(f"tune space train.{k}={v} makes an invalid config: {exc}") from None
 
-    from .train.loop import train
+    from .train import train
 
     run = cfg.run_path
     run.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=())
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        from .errors import SigvisionError
+        from ..errors import SigvisionError
 
         raise SigvisionError(f"tuning study {study_name!r} has no completed trial yet; run more trials")
     best = study.best_trial

@@ -15,19 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Config
-from .errors import ConfigError, InputFileError
-from .loaders.base import STAGES
-from .metrics.classification import classification_metrics
-from .quality import OK, parse_labels
+from ..config import Config
+from ..errors import ConfigError, InputFileError
+from ..loaders.base import STAGES
+from ..metrics.classification import classification_metrics
+from ..quality import OK, parse_labels
 
 __all__ = ["load_prepared", "open_cached_images", "cache_layout", "JOURNAL_NAME", "CACHE_LAYOUT", "blend_csv_path", "post_csv_path", "blend_paths", "infer_hint", "row_table", "record_quality",
            "quality_summary", "truth_matrix"]
 
 
-#: The journal an unfinished ``prepare`` leaves in its folder (:mod:`sigvision.prepare`).
+#: The journal an unfinished ``prepare`` leaves in its folder (:mod:`sigvision.steps.prepare`).
 JOURNAL_NAME = ".prepare-journal.jsonl"
-CACHE_LAYOUT = "chw"  # how this version writes the render cache (see :mod:`sigvision.prepare`)
+CACHE_LAYOUT = "chw"  # how this version writes the render cache (see :mod:`sigvision.steps.prepare`)
 
 
 def load_prepared(prepared_dir: str | os.PathLike):

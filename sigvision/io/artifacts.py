@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import InputFileError
+from ..errors import InputFileError
 
 __all__ = ["atomic_path", "write_text", "write_json", "save_npy", "write_csv", "write_bytes",
            "file_mode", "folder_lock", "remove_stale_temps", "disk_full_again", "LOCK_NAME"]

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .artifacts import write_bytes
+from ..io.artifacts import write_bytes
 
 __all__ = ["hypnogram_png", "confusion_png", "training_curves_png", "save_png", "STAGE_PLOT_ORDER"]
 
@@ -46,7 +46,7 @@ def _png(fig, dpi) -> bytes:
 def save_png(path: str | os.PathLike, png: bytes) -> Path:
     """Write PNG bytes from this module to ``path`` atomically."""
     if not isinstance(png, (bytes, bytearray)) or not bytes(png[:8]) == b"\x89PNG\r\n\x1a\n":
-        raise ValueError("png must be the PNG bytes returned by a sigvision.plots function")
+        raise ValueError("png must be the PNG bytes returned by a sigvision.report.plots function")
     return write_bytes(path, bytes(png))
 
 
@@ -155,7 +155,7 @@ def hypnogram_png(truth, pred=None, epoch_s: float = 30.0, title: str = "", erro
         _draw_hypnogram(axes[1], p, hours, level, err)
         axes[1].set_ylabel("Prediction", fontweight="bold")
         if both.any():
-            from .metrics.classification import classification_metrics
+            from ..metrics.classification import classification_metrics
 
             m = classification_metrics(t[both], p[both], 5)
             scores = f"accuracy {m['accuracy']:.3f}, kappa {m['kappa']:.3f}, {int(both.sum())} epochs"
@@ -188,7 +188,7 @@ def confusion_png(cm, class_names: Sequence[str], normalize: bool = True, title:
     ----------
     cm : array_like, shape (C, C)
         Counts; rows are the truth, columns the prediction (as
-        :func:`sigvision.metrics.confusion` returns).
+        :func:`sigvision.metrics.classification.confusion` returns).
     class_names : sequence of str, length C
         Class names in row/column order.
     normalize : bool

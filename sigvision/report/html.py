@@ -30,8 +30,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputFileError
-from .tasks import task_for
+from ..errors import InputFileError
+from ..tasks import task_for
 
 __all__ = ["write_html_report", "roc_png", "REPORT_NAME"]
 
@@ -236,7 +236,7 @@ def _model_dirs(cfg, blend_report: dict | None) -> list[Path]:
 def _training_section(cfg, eval_dir: Path, blend_report: dict | None) -> str:
     import pandas as pd
 
-    from .artifacts import write_bytes
+    from ..io.artifacts import write_bytes
     from .plots import training_curves_png
 
     parts = ['<section id="training"><h2>Training curves</h2>']
@@ -279,8 +279,8 @@ def _training_section(cfg, eval_dir: Path, blend_report: dict | None) -> str:
 def _run_section(cfg, blend_report: dict | None) -> str:
     import yaml
 
-    from .config import config_to_dict
-    from .loaders.base import STAGES
+    from ..config import config_to_dict
+    from ..loaders.base import STAGES
 
     parts = ['<section id="run"><h2>Run</h2>']
     d = cfg.data
@@ -345,7 +345,7 @@ def _run_section(cfg, blend_report: dict | None) -> str:
 
 def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[str]]:
     """(metrics section, hypnogram section, records)."""
-    from .loaders.base import STAGES
+    from ..loaders.base import STAGES
 
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
@@ -367,7 +367,7 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
     stats = _read_csv(eval_dir / "sleep_statistics.csv", dtype={"record": str})
     if stats is not None and {"statistic", "record", "truth", "pred"} <= set(stats.columns):
         parts.append("<h3>Sleep statistics (truth / prediction)</h3>")
-        from .metrics.classification import record_groups
+        from ..metrics.classification import record_groups
 
         order = list(dict.fromkeys(stats["statistic"]))
         col = {s: j for j, s in enumerate(order)}
@@ -398,8 +398,8 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
 
 
 def _ecg_sections(cfg, eval_dir: Path, metrics: dict) -> str:
-    from .artifacts import write_bytes
-    from .runfiles import blend_csv_path
+    from ..io.artifacts import write_bytes
+    from ..io.runs import blend_csv_path
 
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
@@ -437,7 +437,7 @@ def _ecg_sections(cfg, eval_dir: Path, metrics: dict) -> str:
             note = f"{oof} does not match its sidecar (columns or rows); re-run blend.py."
         else:
             try:
-                from .loaders.dx import code_to_abbreviation
+                from ..loaders.dx import code_to_abbreviation
 
                 names = [code_to_abbreviation(c, default=c) for c in classes]
             except Exception:
@@ -488,9 +488,9 @@ def write_html_report(cfg, eval_dir: str | os.PathLike | None = None, *, out_pat
     Path
         The HTML file (written atomically).
     """
-    from . import __version__
-    from .artifacts import write_text
-    from .runfiles import blend_csv_path
+    from .. import __version__
+    from ..io.artifacts import write_text
+    from ..io.runs import blend_csv_path
 
     eval_dir = Path(eval_dir) if eval_dir else cfg.run_path / "eval"
     mpath = eval_dir / "metrics.json"

@@ -36,7 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .registry import MODELS
+from ..registry import MODELS
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
            "resnet1d_tiny", "resnet1d18_small", "BaselineNet", "MODEL_NAMES"]
@@ -311,7 +311,7 @@ def resnet1d18_small(num_classes: int, in_chans: int = 12, drop_rate: float = 0.
 # ----------------------------------------------------------------------------- classical baseline
 class BaselineNet(nn.Module):
     """The classical ECG baseline as a model of the run: hand-crafted rhythm and band-power
-    features (:func:`sigvision.ecg.ecg_features`, plus age/sex when ``meta_features``) and
+    features (:func:`sigvision.baselines.ecg.ecg_features`, plus age/sex when ``meta_features``) and
     logistic regression, one per class (multi-label) or one multinomial model (single-label).
 
     It is fitted in closed form, not by gradient steps: :func:`sigvision.train.loop.train_fold`
@@ -330,7 +330,7 @@ class BaselineNet(nn.Module):
     in_chans : int, default 12
         Leads; the feature vector has ``10 + 5 * in_chans`` entries (+ ``n_meta``).
     n_meta : int, default 0
-        Size of the meta vector (:func:`sigvision.models.meta_vector`).
+        Size of the meta vector (:func:`sigvision.models.factory.meta_vector`).
     C : float, default 0.5
         Inverse L2 strength of the regressions.
     rr_lead : int, default 1
@@ -364,7 +364,7 @@ class BaselineNet(nn.Module):
         ``fs_hz`` (default: the rate the model was fitted at)."""
         import numpy as np
 
-        from .baselines.ecg import ecg_features
+        from ..baselines.ecg import ecg_features
 
         arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
         if arr.ndim != 3 or arr.shape[1] != self.in_chans:
@@ -446,7 +446,7 @@ class BaselineNet(nn.Module):
 def _baseline_builder(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, *, meta_features=(),
                       **kw) -> BaselineNet:
     """``ecg_baseline``: :class:`BaselineNet` (takes the run's meta features itself)."""
-    from .models import META_SIZES
+    from .factory import META_SIZES
 
     return BaselineNet(num_classes, in_chans, drop_rate, n_meta=sum(META_SIZES[m] for m in meta_features), **kw)
 

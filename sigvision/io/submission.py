@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ConfigError, InputFileError
+from ..errors import ConfigError, InputFileError
 
 __all__ = ["SUBMISSION_FILES", "submission_path", "aiwin_answer", "write_submission"]
 
