@@ -27,7 +27,7 @@ if __name__ == "__main__":
 
     from sigvision.io.artifacts import write_json
     from sigvision.cli import main
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.errors import ConfigError
 
     configs = args.config or DEFAULT_CONFIGS

@@ -46,7 +46,8 @@ def main() -> None:
     import torch
     from torch import nn
 
-    from sigvision.config import ModelConfig, load_config
+    from sigvision.config import ModelConfig
+    from sigvision.config.load import load_config
     from sigvision.loaders.psg import channel_type_of
     from sigvision.models.factory import build_model
     from sigvision.io.runs import load_prepared

@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     args = ap.parse_args()
 
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.baselines.ecg import BaselineClassifier
     from sigvision.postprocess.thresholds import apply_thresholds, tune_thresholds
     from sigvision.metrics.challenge import load_challenge_weights

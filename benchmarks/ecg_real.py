@@ -93,7 +93,7 @@ def score(y: np.ndarray, probs: np.ndarray, decisions: np.ndarray, classes, bina
 
 
 def run_task(task: str, base_over: list[str], args, tmp: Path) -> dict:
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.infer import infer
     from sigvision.io.probs import load_probs
     from sigvision.tasks.ecg import ecg_decision_rule, nested_ecg_decisions
@@ -154,7 +154,7 @@ def main() -> None:
 
     import torch
 
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.prepare import prepare_dataset
 
     t0 = time.perf_counter()

@@ -151,7 +151,7 @@ def main() -> None:
     import numpy as np
 
     from night_e2e import train_tiny_run, write_night
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.prepare import prepare_dataset
 
     n = args.nights

@@ -37,7 +37,7 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
 
     Returns the run folder (``<weights>/<experiment>``) for :func:`sigvision.steps.predict.predict_folder`.
     """
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.infer import infer
     from sigvision.steps.blend import run_blend
     from sigvision.steps.prepare import prepare_dataset
@@ -102,7 +102,7 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.steps.predict import predict_folder
 

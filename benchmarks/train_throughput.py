@@ -140,7 +140,7 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     import torch
     from torch import nn
 
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.models.factory import build_model
     from sigvision.runtime import autocast_context, resolve_amp
     from sigvision.train.data import batch_to_device, make_fmix, normalize_batch, resolve_workers
@@ -252,7 +252,8 @@ def main() -> None:
 
     import torch
 
-    from sigvision.config import ModelConfig, config_from_dict
+    from sigvision.config import ModelConfig
+    from sigvision.config.load import config_from_dict
     from sigvision.models.factory import build_model
     from sigvision.train.data import batch_to_device, image_augment, make_fmix, normalize_batch
     from sigvision.train.loop import optimizer_step

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _SUBMODULES = ("arraycheck", "augment", "baselines", "blend", "config", "ensemble", "errors", "io", "loaders",
                "metrics", "models", "postprocess", "quality", "registry", "render", "report", "runtime", "samples",

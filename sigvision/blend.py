@@ -49,6 +49,8 @@ import numpy as np
 from .errors import ConfigError, InputFileError
 from .metrics.classification import SCORES, score
 from .registry import Registry
+from .io.probs import load_probs
+import pandas as pd
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
            "fit_weights", "fit_weights_multilabel", "apply_temperature", "fit_temperature", "multilabel_score",
@@ -506,7 +508,6 @@ def report_frame(report: dict):
     pandas.DataFrame
         Columns ``model, weight, <metric>``.
     """
-    import pandas as pd
 
     metric = report["metric"]
     rows = [{"model": nm, "weight": report["weights"][nm], metric: report["single_scores"][nm]}
@@ -549,7 +550,6 @@ def load_aligned(paths: Sequence[str | os.PathLike], *, multilabel: bool = False
         A file is missing or unreadable, given twice, or disagrees with the first file (the
         message names both files).
     """
-    from .io.probs import load_probs
 
     if isinstance(paths, (str, os.PathLike)) or not len(paths):
         raise ValueError("paths must be a non-empty list of probability .npy files, one per model")

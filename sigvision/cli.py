@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import SigvisionError
 from .runtime import tqdm_progress
 
@@ -45,7 +45,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_cfg(args):
-    from .config import load_config
+    from .config.load import load_config
 
     extra = []
     if getattr(args, "pretrained_file", None):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from sigvision.config import load_config
+from sigvision.config.load import load_config
 from sigvision.steps.infer import infer
 from sigvision.steps.blend import run_blend
 from sigvision.steps.postprocess import run_postprocess

@@ -105,7 +105,8 @@ def case_two_recordings_one_record_id(t):
 def _fake_run(t):
     """A run folder as predict reads it before any model is loaded: blend report + configs."""
     from sigvision.io.artifacts import write_json
-    from sigvision.config import Config, save_config
+    from sigvision.config import Config
+    from sigvision.config.load import save_config
 
     run = t / "w" / "exp"
     save_config(Config(), run / "m" / "config.yaml")

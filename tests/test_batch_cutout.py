@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sigvision.augment.image import build_image_augment
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import ConfigError
 from sigvision.train.data import BatchCutout, SeededAugment, image_augment
 

@@ -264,7 +264,7 @@ def test_load_aligned_refuses_shapes_kind_labels_duplicates(tmp_path):
 def test_test_split_without_test_dir_names_the_missing_setting(tmp_path):
     """blend.split=test without infer.test_dir read the prepared index from '' and failed with
     "index.csv: missing; fix: run 'sigvision prepare' to create ."."""
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.io.runs import row_table as _row_table
 
     cfg = config_from_dict({"prepared_dir": str(tmp_path), "blend": {"split": "test"}})

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from sigvision.config import (Config, RenderConfig, apply_overrides, config_from_dict, config_hash,
-                              config_to_dict, load_config, save_config)
+from sigvision.config import Config, RenderConfig
+from sigvision.config.load import apply_overrides, config_from_dict, load_config, save_config
+from sigvision.config import config_hash, config_to_dict
 from sigvision.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
@@ -69,7 +70,7 @@ def test_shipped_presets_load(path):
 
 
 def test_infer_amp_and_workers_are_checked():
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.errors import ConfigError
 
     assert config_from_dict({"infer": {"amp": "bf16", "num_workers": 2}}).infer.amp == "bf16"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sigvision.config import config_from_dict, save_config
+from sigvision.config.load import config_from_dict, save_config
 from sigvision.steps.infer import infer, shard_records
 from sigvision.io.probs import load_probs
 from sigvision.io.runs import load_prepared

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.config import load_config
+from sigvision.config.load import load_config
 from sigvision.steps.infer import infer
 from sigvision.io.probs import load_probs
 from sigvision.steps.blend import run_blend
@@ -75,7 +75,8 @@ def test_ecg_blend_weights_fitted_on_oof_auroc(ecg_run, caplog):
     from dataclasses import replace
 
     from sigvision.blend import multilabel_score
-    from sigvision.config import config_from_dict, config_to_dict
+    from sigvision.config.load import config_from_dict
+    from sigvision.config import config_to_dict
     from sigvision.errors import ConfigError
 
     cfg = replace(ecg_run, blend=replace(ecg_run.blend, fit_metric="auroc"))
@@ -271,7 +272,7 @@ def test_hefei_run_with_age_and_sex_predicts_new_records_with_their_own_list(tmp
     sex from their own list (--labels, the contest's test list), never from the training table,
     and without a list the records get the 'missing' meta values (different probabilities)."""
     from sigvision.cli import main
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.steps.predict import predict_folder
 
     rng = np.random.default_rng(2)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.config import load_config
+from sigvision.config.load import load_config
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.loaders.ecg import STANDARD_LEADS, match_leads, read_wfdb_record, write_wfdb_mat_record
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from sigvision.cli import main
-from sigvision.config import load_config
+from sigvision.config.load import load_config
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.steps.infer import infer
 from sigvision.steps.blend import run_blend

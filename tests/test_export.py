@@ -9,7 +9,8 @@ import torch
 pytest.importorskip("onnx", reason="ONNX export tests need onnx (pip install -r requirements-dev.txt)")
 ort = pytest.importorskip("onnxruntime", reason="ONNX export tests need onnxruntime (requirements-dev.txt)")
 
-from sigvision.config import config_from_dict, config_to_dict  # noqa: E402
+from sigvision.config.load import config_from_dict
+from sigvision.config import config_to_dict
 from sigvision.errors import InputFileError, SigvisionError  # noqa: E402
 from sigvision.steps.export import check_onnx, export_onnx, export_run, onnx_input_shape
 from sigvision.steps.prepare import prepare_dataset

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.report.html import roc_png, write_html_report
 

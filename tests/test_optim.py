@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import ConfigError
 from sigvision.train.optim import OPTIMIZERS, make_optimizer, param_groups
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.blend import apply_temperature, fit_temperature
 from sigvision.steps.blend import run_blend

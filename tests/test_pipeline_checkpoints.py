@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from sigvision.cli import main
-from sigvision.config import load_config
+from sigvision.config.load import load_config
 from sigvision.errors import ConfigError, InputFileError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,7 +218,7 @@ def test_predict_checkpoint_errors_are_one_line(run, tmp_path, capsys, arg, need
 def test_run_checkpoints_fall_back_for_reports_without_checkpoints():
     """A blend report written before blends recorded checkpoints: the model's saved
     blend.checkpoint for it, else best (what predict always used)."""
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.steps.predict import run_checkpoints
 
     two = {"blend": {"models": [A, B], "checkpoint": [3, "last"]}}

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.io.runs import load_prepared, open_cached_images
 from sigvision.steps.prepare import contact_sheet_from_prepared, prepare_dataset

@@ -79,7 +79,7 @@ def test_amplitude_bounds_per_type_and_unit():
     assert amplitude_bounds_for("ecg", "uV") == (5.0, 10000.0)  # ECG bounds are given in mV
     assert amplitude_bounds_for("ecg", "mV", {"ecg_mv": [0.01, 3]}) == (0.01, 3.0)
     assert amplitude_bounds_for("other", "uV") is None
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
 
     with pytest.raises(ConfigError, match="amplitude_bounds.eeg"):
         load_config(None, ["data.amplitude_bounds={eeg: [1, 2]}"])
@@ -127,7 +127,7 @@ def test_night_clipped_at_the_digital_limits_is_clipped_not_flat(tmp_path):
 
 
 def test_flagged_and_dropped_epochs_through_prepare(tmp_path):
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.steps.prepare import prepare_dataset
 
     sig = _sig(8)
@@ -233,7 +233,7 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
     """A WFDB header whose gain is 1 adu/mV instead of 1000 gives signals of hundreds of mV."""
     import shutil
 
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import sample_ecg_dir
 

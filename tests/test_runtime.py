@@ -59,7 +59,7 @@ def test_a_loader_read_once_lets_its_workers_go():
 
 
 def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.train.data import ShardSampler, make_loader, resolve_prefetch
 
     monkeypatch.setattr("sigvision.train.data._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches

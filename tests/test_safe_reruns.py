@@ -18,7 +18,7 @@ import pytest
 from sigvision.io import artifacts
 from sigvision.io.artifacts import folder_lock, remove_stale_temps, write_json
 from sigvision.cli import main
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.io.runs import JOURNAL_NAME, load_prepared
 from sigvision.steps.prepare import folder_state, prepare_dataset

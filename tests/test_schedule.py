@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import ConfigError
 from sigvision.schedule import EpochSchedule
 

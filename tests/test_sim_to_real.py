@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import sim_to_real as s2r  # noqa: E402
-from sigvision.config import load_config  # noqa: E402
+from sigvision.config.load import load_config
 from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files  # noqa: E402
 from sigvision.loaders.synthetic import MONTAGES, synthesize_night, write_synthetic_night  # noqa: E402
 

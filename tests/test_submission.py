@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from sigvision.cli import main
-from sigvision.config import config_from_dict
+from sigvision.config.load import config_from_dict
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.io.submission import aiwin_answer, submission_path, write_submission
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sigvision.config import ModelConfig, config_from_dict, config_to_dict, save_config
+from sigvision.config import ModelConfig
+from sigvision.config.load import config_from_dict, save_config
+from sigvision.config import config_to_dict
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.steps.infer import infer
 from sigvision.io.probs import load_probs, save_probs
@@ -417,7 +419,7 @@ def test_sigkill_mid_training_then_resume(prepared, synth_dir4, tmp_path):
 
 
 def test_tune_stores_resumes_and_writes_best_yaml(prepared, synth_dir4, tmp_path):
-    from sigvision.config import load_config
+    from sigvision.config.load import load_config
     from sigvision.steps.tune import SEARCH_SPACE, tune
 
     cfg = _fix_root(_cfg(prepared, tmp_path / "tn", **{"train.epochs": 2}), synth_dir4)
@@ -691,7 +693,7 @@ def test_optimizers_step_channels_last_weights_like_contiguous_ones(name):
 
     from torch import nn
 
-    from sigvision.config import config_from_dict
+    from sigvision.config.load import config_from_dict
     from sigvision.train.optim import make_optimizer
 
     torch.manual_seed(0)

@@ -17,12 +17,9 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError, InputFileError
-from ..loaders.base import STAGES
-from ..metrics.classification import classification_metrics
-from ..quality import OK, parse_labels
 
 __all__ = ["load_prepared", "open_cached_images", "cache_layout", "JOURNAL_NAME", "CACHE_LAYOUT", "blend_csv_path", "post_csv_path", "blend_paths", "infer_hint", "row_table", "record_quality",
-           "quality_summary", "truth_matrix"]
+           "truth_matrix"]
 
 
 #: The journal an unfinished ``prepare`` leaves in its folder (:mod:`sigvision.steps.prepare`).
@@ -147,16 +144,6 @@ def record_quality(cfg: Config, records):
         return None
     q = dict(zip(index["record"].astype(str), index["quality"].astype(str)))
     return [q.get(str(r), "") for r in records]
-
-
-def quality_summary(quality, y=None, p=None) -> dict:
-    """Flagged counts of a ``quality`` column, and for sleep the metrics of the unflagged epochs."""
-    q = np.asarray([str(v) for v in quality])
-    bad = (q != OK) & (q != "")
-    out: dict = {"flagged": int(bad.sum()), "of": int(q.size), "counts": parse_labels(q[bad])}
-    if y is not None and bad.any() and (~bad).any():
-        out["overall_unflagged"] = classification_metrics(y[~bad], p[~bad], 5, list(STAGES))
-    return out
 
 
 def truth_matrix(labels, n_classes: int) -> np.ndarray:

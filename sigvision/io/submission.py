@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError, InputFileError
+from .artifacts import write_csv
+import pandas as pd
 
 __all__ = ["SUBMISSION_FILES", "submission_path", "aiwin_answer", "write_submission"]
 
@@ -60,7 +62,6 @@ def aiwin_answer(post, *, ecg_task: str, normal_labels: Sequence[str] = ("0",), 
     -------
     pandas.DataFrame
     """
-    import pandas as pd
 
     if "record" not in post:
         raise InputFileError(source, "has no record column", "give a files_post.csv written by postprocess")
@@ -90,10 +91,6 @@ def aiwin_answer(post, *, ecg_task: str, normal_labels: Sequence[str] = ("0",), 
 def write_submission(cfg, post_csv: str | os.PathLike, out: str | os.PathLike | None = None) -> Path | None:
     """Write the ``postprocess.submission`` answer file of ``post_csv`` (default beside it);
     None when ``postprocess.submission`` is ``none``."""
-    import pandas as pd
-
-    from .artifacts import write_csv
-
     fmt = cfg.postprocess.submission
     if fmt == "none":
         return None

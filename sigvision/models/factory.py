@@ -22,16 +22,15 @@ import torch
 from torch import nn
 
 from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
+from .meta import META_SIZES, meta_vector  # noqa: F401  (part of the factory's API)
 from ..errors import ConfigError, SigvisionError
 from ..registry import MODELS
+import difflib
 
 __all__ = ["MODELS", "register_model", "build_model", "available_models", "meta_vector",
            "find_pretrained_file", "PretrainedWeightsError", "SigModel"]
 
 log = logging.getLogger(__name__)
-
-
-META_SIZES = {"age": 2, "sex": 3}  # age: (value/100, missing); sex: (male, female, missing)
 
 
 class PretrainedWeightsError(SigvisionError):
@@ -123,8 +122,6 @@ def build_model(mcfg, num_classes: int, *, img_size: int | tuple[int, int] | Non
         backbone = builder(num_classes=0 if meta else num_classes, in_chans=in_chans, drop_rate=mcfg.drop_rate)
         return SigModel(backbone, num_classes, meta)
     if not timm.is_model(name):
-        import difflib
-
         close = difflib.get_close_matches(name, list(MODELS) + timm.list_models(), n=3)
         raise ConfigError(f"model.name={name!r} is neither a sigvision nor a timm model"
                           + (f"; did you mean {', '.join(close)}?" if close else ""))
@@ -153,25 +150,4 @@ def _accepts_img_size(name: str) -> bool:
     """ViT-like timm models take an ``img_size`` argument; CNNs are size-agnostic."""
     return any(k in name for k in ("vit", "deit", "beit", "swin", "eva", "maxvit", "coat", "mambaout"))
 
-
-def meta_vector(features: tuple[str, ...], age, sex) -> list[float]:
-    """Encode meta features; missing values get an explicit indicator (never a guess).
-
-    age -> [age_years / 100 (0 if missing), missing]; sex -> [male, female, missing].
-    """
-    out: list[float] = []
-    for f in features:
-        if f == "age":
-            try:
-                a = float(age)
-                ok = a == a and a >= 0  # not NaN
-            except (TypeError, ValueError):
-                ok = False
-            out += [a / 100.0, 0.0] if ok else [0.0, 1.0]
-        elif f == "sex":
-            s = str(sex).strip().upper()[:1] if sex is not None else ""
-            out += [1.0, 0.0, 0.0] if s == "M" else [0.0, 1.0, 0.0] if s == "F" else [0.0, 0.0, 1.0]
-        else:
-            raise ValueError(f"unknown meta feature {f!r}; accepted: age, sex")
-    return out
 

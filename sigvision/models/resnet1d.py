@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from ..registry import MODELS
+from ..baselines.ecg import ecg_features
+from .meta import META_SIZES
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
            "resnet1d_tiny", "resnet1d18_small", "BaselineNet", "MODEL_NAMES"]
@@ -364,7 +366,6 @@ class BaselineNet(nn.Module):
         ``fs_hz`` (default: the rate the model was fitted at)."""
         import numpy as np
 
-        from ..baselines.ecg import ecg_features
 
         arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
         if arr.ndim != 3 or arr.shape[1] != self.in_chans:
@@ -446,7 +447,6 @@ class BaselineNet(nn.Module):
 def _baseline_builder(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, *, meta_features=(),
                       **kw) -> BaselineNet:
     """``ecg_baseline``: :class:`BaselineNet` (takes the run's meta features itself)."""
-    from .factory import META_SIZES
 
     return BaselineNet(num_classes, in_chans, drop_rate, n_meta=sum(META_SIZES[m] for m in meta_features), **kw)
 

@@ -32,6 +32,16 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..tasks import task_for
+from .._version import __version__
+from ..config import config_to_dict
+from ..io.artifacts import write_bytes
+from ..io.artifacts import write_text
+from ..io.runs import blend_csv_path
+from ..loaders.base import STAGES
+from ..metrics.classification import record_groups
+from .plots import _figure, _png
+from .plots import training_curves_png
+import pandas as pd
 
 __all__ = ["write_html_report", "roc_png", "REPORT_NAME"]
 
@@ -75,7 +85,6 @@ def roc_png(y_true, probs, class_names: Sequence[str], *, title: str = "", max_l
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .plots import _figure, _png
 
     y = np.asarray(y_true)
     p = np.asarray(probs, dtype=np.float64)
@@ -202,8 +211,6 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_csv(path: Path, **kw):
-    import pandas as pd
-
     if not path.is_file():
         return None
     try:
@@ -234,10 +241,7 @@ def _model_dirs(cfg, blend_report: dict | None) -> list[Path]:
 
 
 def _training_section(cfg, eval_dir: Path, blend_report: dict | None) -> str:
-    import pandas as pd
 
-    from ..io.artifacts import write_bytes
-    from .plots import training_curves_png
 
     parts = ['<section id="training"><h2>Training curves</h2>']
     dirs = _model_dirs(cfg, blend_report)
@@ -279,8 +283,6 @@ def _training_section(cfg, eval_dir: Path, blend_report: dict | None) -> str:
 def _run_section(cfg, blend_report: dict | None) -> str:
     import yaml
 
-    from ..config import config_to_dict
-    from ..loaders.base import STAGES
 
     parts = ['<section id="run"><h2>Run</h2>']
     d = cfg.data
@@ -345,7 +347,6 @@ def _run_section(cfg, blend_report: dict | None) -> str:
 
 def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[str]]:
     """(metrics section, hypnogram section, records)."""
-    from ..loaders.base import STAGES
 
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
@@ -367,7 +368,6 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
     stats = _read_csv(eval_dir / "sleep_statistics.csv", dtype={"record": str})
     if stats is not None and {"statistic", "record", "truth", "pred"} <= set(stats.columns):
         parts.append("<h3>Sleep statistics (truth / prediction)</h3>")
-        from ..metrics.classification import record_groups
 
         order = list(dict.fromkeys(stats["statistic"]))
         col = {s: j for j, s in enumerate(order)}
@@ -398,9 +398,6 @@ def _sleep_sections(cfg, eval_dir: Path, metrics: dict) -> tuple[str, str, list[
 
 
 def _ecg_sections(cfg, eval_dir: Path, metrics: dict) -> str:
-    from ..io.artifacts import write_bytes
-    from ..io.runs import blend_csv_path
-
     overall = metrics.get("overall", {})
     parts = ['<section id="metrics"><h2>Metrics</h2>']
     keys = ("challenge_score", "macro_f1", "macro_precision", "macro_recall", "sensitivity", "specificity",
@@ -488,9 +485,6 @@ def write_html_report(cfg, eval_dir: str | os.PathLike | None = None, *, out_pat
     Path
         The HTML file (written atomically).
     """
-    from .. import __version__
-    from ..io.artifacts import write_text
-    from ..io.runs import blend_csv_path
 
     eval_dir = Path(eval_dir) if eval_dir else cfg.run_path / "eval"
     mpath = eval_dir / "metrics.json"

@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from ..io.artifacts import write_bytes
+from ..metrics.classification import classification_metrics
+import pandas as pd
 
 __all__ = ["hypnogram_png", "confusion_png", "training_curves_png", "save_png", "STAGE_PLOT_ORDER"]
 
@@ -155,8 +157,6 @@ def hypnogram_png(truth, pred=None, epoch_s: float = 30.0, title: str = "", erro
         _draw_hypnogram(axes[1], p, hours, level, err)
         axes[1].set_ylabel("Prediction", fontweight="bold")
         if both.any():
-            from ..metrics.classification import classification_metrics
-
             m = classification_metrics(t[both], p[both], 5)
             scores = f"accuracy {m['accuracy']:.3f}, kappa {m['kappa']:.3f}, {int(both.sum())} epochs"
             head = f"{title}  ({scores})" if title else scores
@@ -269,7 +269,6 @@ def training_curves_png(metrics_df, *, title: str = "", score: str = "kappa",
     bytes
         The PNG file.
     """
-    import pandas as pd
     from matplotlib.lines import Line2D
 
     if not isinstance(metrics_df, pd.DataFrame) or metrics_df.empty:

@@ -61,7 +61,7 @@ def run_blend(cfg: Config) -> dict:
             oof_cache.update(arrays=arrays, labels=np.asarray(ometa["labels"]))
         return oof_cache["arrays"], oof_cache["labels"]
 
-    metric = cfg.blend_fit_metric
+    metric = task_for(cfg.data).resolve_fit_metric(cfg.blend.fit_metric)
     if cfg.blend.weights:
         weights = list(cfg.blend.weights)
         report["weights_from"] = "config"
@@ -100,7 +100,7 @@ def run_blend(cfg: Config) -> dict:
 
 def _blend_multilabel(cfg: Config, probs, meta, names, paths, report) -> dict:
     """Multi-label (sigmoid) outputs: a weighted mean per class, no row renormalisation."""
-    metric = cfg.blend_fit_metric
+    metric = task_for(cfg.data).resolve_fit_metric(cfg.blend.fit_metric)
     if cfg.blend.weights:
         w, source = np.asarray(cfg.blend.weights, dtype=np.float64), "config"
     elif metric != "none" and len(probs) > 1:

@@ -16,6 +16,26 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from ..config.load import load_config
+from ..errors import ConfigError
+from ..io.artifacts import write_bytes
+from ..io.probs import load_probs
+from ..loaders.psg import subject_of
+from ..metrics.classification import classification_metrics
+from ..report.images import encode_png
+from ..report.plots import training_curves_png
+from ..runtime import tqdm_progress
+from ..samples import list_sample_hypnograms
+from ..samples import write_sample_psg
+from ..steps.blend import run_blend
+from ..steps.evaluate import run_evaluate
+from ..steps.postprocess import run_postprocess
+from ..train.checkpoints import model_dir
+from .infer import infer
+from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
+from .train import train
+import pandas as pd
+from ..tasks import task_for
 
 __all__ = ["run_demo"]
 
@@ -27,7 +47,6 @@ def _find_config(name: str) -> Path:
         p = base / "configs" / name
         if p.is_file():
             return p
-    from ..errors import ConfigError
 
     raise ConfigError(f"configs/{name} not found; fix: run the demo from the sigvision repository")
 
@@ -35,24 +54,8 @@ def _find_config(name: str) -> Path:
 def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_epochs: int | None = None,
              overwrite: bool = False, progress: bool = True, epochs: int | None = None) -> dict:
     """Run the demo into ``out_dir``; returns the paths it wrote."""
-    from ..io.artifacts import write_bytes
-    from ..runtime import tqdm_progress
-    from ..config import load_config
-    from .infer import infer
-    from ..io.probs import load_probs
-    from ..metrics.classification import classification_metrics
-    from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
-    from ..report.images import encode_png
-    from ..samples import write_sample_psg
-    from ..train.checkpoints import model_dir
-    from .train import train
-
-    from ..loaders.psg import subject_of
-    from ..samples import list_sample_hypnograms
-
     n_subj = len({subject_of(n) for n in list_sample_hypnograms("sleep_edf")[:nights]})
     if n_subj < 2:  # the demo configs' folds are subject-wise: 2 folds need 2 subjects
-        from ..errors import ConfigError
 
         raise ConfigError(f"--nights {nights} gives {n_subj} subject(s) (2 nights each); the demo's "
                           "subject-wise folds need 2: use --nights 3 or more")
@@ -86,11 +89,9 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
         preds[c.model.key] = written["oof"]
         print(f"      {c.model.key}: {written['oof'].name}  OOF kappa {m['kappa']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"accuracy {m['accuracy']:.3f}")
-    from ..steps.blend import run_blend
-    from ..steps.evaluate import run_evaluate
-    from ..steps.postprocess import run_postprocess
 
-    print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({cfg.blend_fit_metric}), "
+    fit_metric = task_for(cfg.data).resolve_fit_metric(cfg.blend.fit_metric)
+    print(f"[5/{steps}] blend.py: {cfg.blend.method} blend, weights fitted on OOF ({fit_metric}), "
           f"temperature-calibrated")
     b = run_blend(cfg)
     print("      weights " + ", ".join(f"{k} {v:.2f}" for k, v in b["report"]["weights"].items())
@@ -128,12 +129,6 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
 
 def _write_curves(cfgs, out_dir: Path) -> None:
     """Training curves per model (all folds) next to the evaluation."""
-    import pandas as pd
-
-    from ..io.artifacts import write_bytes
-    from ..report.plots import training_curves_png
-    from ..train.checkpoints import model_dir
-
     for c in cfgs:
         frames = []
         for f in sorted(model_dir(c).glob("fold_*/metrics.csv")):

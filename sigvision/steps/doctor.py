@@ -23,6 +23,11 @@ import sys
 import threading
 from pathlib import Path
 from typing import Callable
+from .._version import __version__
+from ..config import ModelConfig
+from ..config.load import load_config
+from ..errors import SigvisionError
+from ..registry import MODELS
 
 __all__ = ["doctor_report", "format_doctor", "weights_table", "format_weights_table", "PRESET_MODELS",
            "WEIGHT_EXTENSIONS", "hub_repo_for", "check_hub"]
@@ -244,7 +249,6 @@ def doctor_report(*, hub_check: bool = True, hub_timeout: float = HUB_TIMEOUT_S,
     hub_timeout : seconds for that request.
     head : replacement for the request ``head(repo, timeout) -> str`` (tests).
     """
-    from .. import __version__
 
     torch_info = _torch_info()
     driver, driver_src = _driver_version()
@@ -336,9 +340,6 @@ def weights_table(config_dir: str | os.PathLike | None = None) -> list[dict]:
     ``found`` (the file that would be used, or None), ``hub_repo``. Without a ``configs``
     folder (an installed package), the two pretrained presets are listed by model name.
     """
-    from ..config import load_config
-    from ..errors import SigvisionError
-    from ..registry import MODELS
 
     folder = os.environ.get("SIGVISION_WEIGHTS") or None
     cdir = Path(config_dir) if config_dir else _config_dir()
@@ -350,8 +351,6 @@ def weights_table(config_dir: str | os.PathLike | None = None) -> list[dict]:
             except SigvisionError as exc:
                 entries.append((p.name, exc))
     else:
-        from ..config import ModelConfig
-
         entries = [(f"(model) {m}", ModelConfig(name=m, pretrained=True)) for m in PRESET_MODELS]
     rows = []
     for preset, m in entries:

@@ -39,6 +39,10 @@ import numpy as np
 
 from ..ensemble import fold_members, run_members
 from ..errors import InputFileError, SigvisionError
+from .._version import __version__
+from ..io.artifacts import atomic_path
+from ..models.meta import META_SIZES
+from ..train.checkpoints import load_checkpoint_model
 
 __all__ = ["export_onnx", "export_run", "check_onnx", "onnx_input_shape", "DEFAULT_OPSET"]
 
@@ -74,8 +78,6 @@ def onnx_input_shape(meta: dict, *, signal_length: int | None = None) -> tuple[i
 
 
 def _n_meta(meta: dict) -> int:
-    from ..models.factory import META_SIZES
-
     return int(sum(META_SIZES[m] for m in meta.get("meta_features", [])))
 
 
@@ -137,9 +139,6 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
     """
     import torch
 
-    from ..io.artifacts import atomic_path
-    from ..train.checkpoints import load_checkpoint_model
-    from .. import __version__
 
     ckpt = Path(checkpoint_path)
     out = Path(out_path)
@@ -194,7 +193,6 @@ def check_onnx(checkpoint_path: str | os.PathLike, onnx_path: str | os.PathLike,
     batch of ``batch`` inputs (a batch size different from the export's checks the free axis)."""
     import torch
 
-    from ..train.checkpoints import load_checkpoint_model
 
     try:
         import onnxruntime as ort

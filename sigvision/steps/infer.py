@@ -38,6 +38,8 @@ from ..train.data import load_training_index
 from ..io.probs import load_probs, preds_dir, save_probs
 from ..tasks import task_for
 from ..ensemble import fold_members, predict_rows_tta, run_members
+from ..io.runs import load_prepared
+from ..runtime import cleanup_distributed, dist_info, init_distributed, resolve_device
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
@@ -92,7 +94,6 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
     Under torchrun each process predicts its shard of the records (:func:`shard_records`);
     rank 0 gathers and writes; the other ranks return ``{}``.
     """
-    from ..runtime import cleanup_distributed, dist_info, init_distributed, resolve_device
 
     info = dist_info()
     device = resolve_device(cfg.train.device)
@@ -112,8 +113,6 @@ def infer(cfg: Config, *, progress: Callable | None = None) -> dict:
 
 
 def _infer(cfg: Config, *, progress: Callable | None, device, info) -> dict:
-    from ..io.runs import load_prepared
-
     progress = progress or (lambda it, total=None, desc="": it)
     dist_on = info.enabled
     index = load_training_index(cfg)

@@ -36,6 +36,22 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileError
 from ..tasks import task_for
+from ..config import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
+from ..config.load import apply_overrides, config_from_dict
+from ..config import config_to_dict
+from ..config.load import load_config
+from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
+from ..io.artifacts import write_csv
+from ..io.runs import load_prepared
+from ..io.submission import write_submission
+from ..loaders.base import STAGES
+from ..loaders.psg import DEFAULT_CHANNEL_ALIASES, candidates_of_type
+from ..loaders.psg import MissingChannelError
+from ..loaders.psg import channel_type_of
+from ..postprocess import smooth_records
+from ..tasks.ecg import ecg_decide
+from .prepare import prepare_dataset
+import pandas as pd
 
 __all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
 
@@ -53,7 +69,6 @@ def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
     list in the order of ``report["models"]``, a mapping model -> checkpoint, or the
     command-line text of one of these), else the blend report's ``checkpoints``, else the
     model's saved ``blend.checkpoint`` for it, else ``best``. ``cfgs``: model -> its config."""
-    from ..config import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
 
     models = list(report["models"])
     if override is not None:
@@ -89,8 +104,6 @@ _TYPED_OPTIONS = ("eeg", "eog", "emg", "ecg")  # predict --eeg/--eog/--emg/--ecg
 
 
 def _run_types(d) -> list[str]:
-    from ..loaders.psg import channel_type_of
-
     return list(d.channel_types) or [channel_type_of(c) for c in d.channels]
 
 
@@ -104,7 +117,6 @@ def predict_overrides(cfg, overrides=(), channel_picks: dict | None = None):
     ``channel_picks``: type -> the file's channel names for the run's channels of that
     type, in the run's order (YASA's ``eeg_name``/``eog_name``/``emg_name``).
     """
-    from ..config import apply_overrides, config_from_dict, config_to_dict
 
     run_d = cfg.data
     for ov in overrides:
@@ -159,7 +171,6 @@ def predict_overrides(cfg, overrides=(), channel_picks: dict | None = None):
 def _channel_fix(e, run_d, d) -> str:
     """The fix for a channel the file lacks, in ``predict``'s terms: ``--eeg/--eog/--emg``
     with the file's channels of each type as the suggestion."""
-    from ..loaders.psg import DEFAULT_CHANNEL_ALIASES, candidates_of_type
 
     types = _run_types(run_d)
     missing_types = {types[list(d.channels).index(m)] for m in e.missing if m in d.channels}
@@ -206,16 +217,8 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     dict with ``csv`` (the written path), ``rows``, ``records`` and ``quality`` (the prepare
     summary's flagged/dropped counts).
     """
-    import pandas as pd
     import torch
 
-    from ..io.artifacts import write_csv
-    from ..config import load_config
-    from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
-    from ..loaders.base import STAGES
-    from ..loaders.psg import MissingChannelError
-    from ..io.runs import load_prepared
-    from .prepare import prepare_dataset
 
     progress = progress or (lambda it, total=None, desc="": it)
     run = Path(run_dir)
@@ -281,7 +284,6 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
         # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
         # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
         # prob_/label_ columns as files_post.csv
-        from ..tasks.ecg import ecg_decide
 
         th_path = run / "thresholds.json"
         th = json.loads(th_path.read_text()) if th_path.is_file() else {}
@@ -300,11 +302,9 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
             out["quality"] = quality
         written = write_csv(out_csv, out)
         if first.postprocess.submission != "none":  # the run's answer file (AIWIN answer.csv) beside it
-            from ..io.submission import write_submission
 
             write_submission(first, written)
         return {"csv": written, **info}
-    from ..postprocess import smooth_records
 
     stages = smooth_records(probs, rows["record"].to_numpy(), method=first.postprocess.method,
                             **dict(first.postprocess.options))

@@ -1,7 +1,6 @@
 """``sigvision prepare``: a folder of recordings -> a dataset index and a render cache.
 
 Output folder layout::
-
     <out>/index.csv           one row per sample (sleep: per 30-s epoch; ECG: per record)
     <out>/records.csv         one row per recording: id, subject, counts, source size/mtime
     <out>/signals/<rec>.npy   float32 signals (sleep: (n_epochs, C, S) µV; ECG: (12, L) mV)
@@ -42,13 +41,26 @@ from typing import Callable
 import numpy as np
 
 from ..io.artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, save_npy, write_csv, write_json
-from ..config import Config, config_hash, config_to_dict, save_config
+from ..config import Config
+from ..config import config_hash, config_to_dict
+from ..config.load import save_config
 from ..errors import InputFileError
 from ..loaders.base import STAGES
 from ..render import get_renderer, render_night
 from ..runtime import Progress, no_progress
 from ..tasks import task_for
 from ..io.runs import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
+from .._version import __version__
+from ..loaders import ecg as E
+from ..loaders.ecg import parse_wfdb_header
+from ..loaders.edfinfo import unit_to_uv
+from ..loaders.images import load_image_folder, read_image
+from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
+from ..quality import OK, parse_labels
+from ..quality import apply_policy, assess, check_folder
+from ..report.images import contact_sheet
+from collections import Counter
+import pandas as pd
 
 __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
 
@@ -158,7 +170,6 @@ class _Journal:
 def _journal_entries(out: Path, cfg_hash: str) -> dict:
     """record -> (records.csv row, index rows) that an interrupted prepare with the same config
     hash journaled as finished; a last line cut short by a crash is ignored."""
-    import pandas as pd
 
     entries: dict = {}
     try:
@@ -214,7 +225,6 @@ def _source_stats(path: str | os.PathLike) -> dict:
 def _previous(out: Path, cfg: Config) -> dict:
     """record -> (records.csv row, index rows) of an earlier prepare with the same config hash,
     and of the recordings an interrupted prepare journaled as finished."""
-    import pandas as pd
 
     cfg_hash = config_hash(cfg, ("data", "render"))
     found: dict = {}
@@ -283,8 +293,6 @@ def prepare_dataset(cfg: Config, out_dir: str | os.PathLike, *, overwrite: bool 
 
 
 def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limit, labels_required, t0):
-    import pandas as pd
-
     n_dropped = None
     previous: dict = {}
     if update and folder_state(out) == "foreign":
@@ -348,8 +356,6 @@ def _prepare_locked(cfg: Config, out: Path, *, overwrite, update, progress, limi
 
 
 def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None) -> dict:
-    from ..quality import OK, parse_labels
-
     s: dict = {"records": len(recs), "samples": int(len(index))}
     if "quality" in index:
         q = index["quality"].astype(str)
@@ -364,8 +370,6 @@ def _summary(cfg: Config, index, recs: list[dict], n_dropped: int | None = None)
 
 
 def _versions() -> dict:
-    from .. import __version__
-
     v = {"sigvision": __version__, "python": platform.python_version(), "numpy": np.__version__}
     for mod in ("mne", "wfdb", "cv2", "scipy"):
         try:
@@ -377,8 +381,6 @@ def _versions() -> dict:
 
 
 def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_required=True, journal=None):
-    from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
-
     d = cfg.data
     # new recordings to predict: no hypnogram is read (a folder's hypnograms may not fit them)
     pairs = pair_sleep_edf_files(d.root, require_hypnogram=labels_required, use_hypnograms=labels_required,
@@ -435,8 +437,6 @@ def _prepare_sleep_edf(cfg, out, cache, progress, limit, previous=None, labels_r
 
 
 def _prepare_image_folder(cfg, out, cache, progress, limit):
-    from ..loaders.images import load_image_folder, read_image
-
     d = cfg.data
     nights = load_image_folder(d.root, d.labels_csv or None)[:limit]
     size = (cfg.render.height, cfg.render.width)
@@ -460,8 +460,6 @@ def _prepare_image_folder(cfg, out, cache, progress, limit):
 
 
 def _iter_ecg(cfg, stats: dict | None = None):
-    from ..loaders import ecg as E
-
     d = cfg.data
     if d.format == "wfdb":
         yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_label, label_map=d.label_map or None,
@@ -475,8 +473,6 @@ def _iter_ecg(cfg, stats: dict | None = None):
 def _wfdb_rails_mv(rec) -> np.ndarray | None:
     """(n_leads, 2): the recordable range of each lead in mV (the WFDB storage format's ADC
     limits through the header's gain and baseline); None for other formats or odd headers."""
-    from ..loaders.ecg import parse_wfdb_header
-    from ..loaders.edfinfo import unit_to_uv
 
     bits = {"16": 16, "61": 16, "160": 16, "212": 12, "310": 10, "311": 10, "24": 24, "32": 32, "80": 8, "8": 8}
     if not str(rec.source).endswith(".hea"):
@@ -503,11 +499,6 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
     cache holds the centre window. Leads are picked by :func:`~sigvision.loaders.ecg.match_leads`
     (case-insensitive, aliases); resampling, dropped leads and records without labels are
     counted in the summary and logged."""
-    from collections import Counter
-
-    from ..loaders import ecg as E
-    from ..quality import apply_policy, assess, check_folder, parse_labels
-
     d = cfg.data
     n_target = int(round(d.ecg_length_s * d.fs_hz))
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz) if cache is not None else None
@@ -599,7 +590,6 @@ def _ecg_source_db(record_id: str) -> str:
 
 def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:
     """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
-    from ..report.images import contact_sheet
 
     d = Path(prepared_dir)
     index, meta = load_prepared(d)

@@ -32,6 +32,30 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..tasks import task_for
+from ..config import config_hash
+from ..config import config_to_dict
+from ..config.load import load_config
+from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
+from ..io.artifacts import write_json
+from ..io.artifacts import write_text
+from ..io.runs import CACHE_LAYOUT
+from ..loaders.base import STAGES
+from ..loaders.edf_write import write_hypnogram_edf
+from ..loaders.edfinfo import read_edf_header
+from ..loaders.edfinfo import unit_to_uv
+from ..loaders.hypnogram import MOVEMENT
+from ..loaders.hypnogram import UNSCORED
+from ..loaders.hypnogram import map_stage_label
+from ..loaders.psg import _mne_scales
+from ..loaders.psg import channel_type_of
+from ..loaders.psg import find_channels
+from ..loaders.psg import resample_signals
+from ..postprocess import smooth
+from ..quality import NONFINITE, assess
+from ..quality import apply_policy
+from ..render import get_renderer, render_night
+from .predict import run_checkpoints
+import pandas as pd
 
 __all__ = ["stage", "load_signals", "write_hypnogram_txt", "write_hypnogram_edfplus", "to_stage_codes"]
 
@@ -44,7 +68,6 @@ _RECORD = "night"
 def to_stage_codes(stages) -> np.ndarray:
     """Stages (sigvision integer codes 0-4, -1 unscored, -2 movement; or labels such as
     ``W``, ``N1``, ``REM``, ``Sleep stage 2``, ``?``) -> int64 array of sigvision codes."""
-    from ..loaders.hypnogram import MOVEMENT, UNSCORED, map_stage_label
 
     if isinstance(stages, (str, bytes)):
         raise ValueError("stages must be a sequence of stages, one per epoch, not a single string")
@@ -75,8 +98,6 @@ def write_hypnogram_txt(path: str | os.PathLike, stages) -> Path:
     """Write YASA's integer hypnogram: one line per epoch (0 W, 1 N1, 2 N2, 3 N3, 4 REM;
     sigvision's unscored (-1) is written as YASA's -2 "Uns", movement (-2) as -1 "Art").
     Read back with ``numpy.loadtxt(path, dtype=int)`` or :func:`sigvision.loaders.hypnogram.read_hypnogram`."""
-    from ..io.artifacts import write_text
-    from ..loaders.hypnogram import MOVEMENT, UNSCORED
 
     codes = to_stage_codes(stages)
     yasa = np.where(codes == UNSCORED, -2, np.where(codes == MOVEMENT, -1, codes))
@@ -91,8 +112,6 @@ def write_hypnogram_edfplus(path: str | os.PathLike, stages, start: datetime | N
     ``start`` is the start of the first epoch: give the PSG file's start
     (``raw.info["meas_date"]``) so readers pairing the two files find them aligned.
     """
-    from ..loaders.edf_write import write_hypnogram_edf
-    from ..loaders.hypnogram import MOVEMENT
 
     codes = to_stage_codes(stages)
     items = ["Movement time" if c == MOVEMENT else int(c) for c in codes]
@@ -107,8 +126,6 @@ def _is_raw(x) -> bool:
 
 
 def _expected_types(data_cfg) -> list[str]:
-    from ..loaders.psg import channel_type_of
-
     return list(data_cfg.channel_types) or [channel_type_of(c) for c in data_cfg.channels]
 
 
@@ -137,7 +154,6 @@ def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[
     -------
     (float32 array (n_run_channels, n_samples) in µV, sampling rate in Hz)
     """
-    from ..loaders.psg import find_channels
 
     wanted = list(data_cfg.channels)
     aliases = dict(data_cfg.channel_aliases) or None
@@ -225,11 +241,6 @@ def load_signals(x, data_cfg, *, fs_hz: float | None = None, channels: Sequence[
 def _edf_unit_correction(raw, picks, source) -> np.ndarray:
     """Per picked channel, the factor that corrects MNE's scale of an EDF-read Raw whose unit
     field MNE does not recognise (``UV`` is read as volts): 1 where MNE read it right."""
-    from ..loaders.edfinfo import unit_to_uv
-    from ..loaders.psg import _mne_scales
-
-    from ..loaders.edfinfo import read_edf_header
-
     out = np.ones(len(picks), dtype=np.float32)
     written = dict(getattr(raw, "_orig_units", None) or {})  # MNE rewrites some spellings ('UV' -> 'µV')
     files = getattr(raw, "filenames", None) or ()
@@ -256,7 +267,6 @@ def _edf_unit_correction(raw, picks, source) -> np.ndarray:
 # ---------------------------------------------------------------------------- run
 def _run_models(run: Path):
     """[(model name, weight, cfg)] and the blend report of a trained run."""
-    from ..config import load_config
 
     if not run.is_dir():
         raise InputFileError(run, "run folder not found", "pass run_dir=<weights_dir>/<experiment> of a trained run")
@@ -277,10 +287,6 @@ def _run_models(run: Path):
 
 def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     """A minimal prepared folder (signals, render cache, prepare.json) for one night."""
-    from ..io.artifacts import write_json
-    from ..config import config_hash, config_to_dict
-    from ..render import get_renderer, render_night
-    from ..io.runs import CACHE_LAYOUT
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "signals").mkdir(exist_ok=True)
@@ -304,8 +310,6 @@ def _night_quality(data: np.ndarray, fs: float, d, names: Sequence[str], n_epoch
                    bounds=None):
     """(epochs (n_epochs, C, S) µV at ``d.fs_hz`` with NaN set to 0, their :class:`Quality`)
     from ``data`` (C, n) µV at ``fs`` Hz, which may hold NaN."""
-    from ..loaders.psg import resample_signals
-    from ..quality import NONFINITE, assess
 
     n_raw = int(round(d.epoch_s * fs))
     finite = np.isfinite(data[:, :n_epochs * n_raw])
@@ -355,16 +359,9 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
         partial epoch is dropped. With ``return_probs``: ``(stages, probs (n_epochs, 5))``;
         with ``return_quality`` the list of quality texts comes last.
     """
-    import pandas as pd
     import torch
 
-    from ..config import config_hash
-    from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
-    from ..loaders.base import STAGES
-    from ..postprocess import smooth
-    from ..quality import apply_policy
 
-    from .predict import run_checkpoints
 
     run = Path(run_dir)
     models, report = _run_models(run)

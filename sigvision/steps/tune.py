@@ -25,9 +25,15 @@ import logging
 import shutil
 from dataclasses import fields, replace
 
-from ..config import Config, TrainConfig, save_config
+from ..config import Config, TrainConfig
+from ..config.load import save_config
 from ..errors import ConfigError
 from ..tasks import task_for
+from ..errors import SigvisionError
+from ..io.artifacts import write_csv
+from .train import train
+import pandas as pd
+from ..config.load import validate_train
 
 __all__ = ["tune", "SEARCH_SPACE", "parse_space"]
 
@@ -113,9 +119,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     """Run (or resume) a study; returns ``{"best_params", "best_value", "n_trials", "best_config"}``
     (and ``n_kept`` with a ``standard``)."""
     import optuna
-    import pandas as pd
 
-    from ..io.artifacts import write_csv
 
     if sampler not in ("tpe", "random"):
         raise ConfigError(f"tune sampler {sampler!r}; accepted: tpe, random")
@@ -125,11 +129,10 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     for k, spec in space.items():  # every end of every range must make a valid config, before any trial
         for v in (spec if isinstance(spec, list) else spec[:2]):
             try:
-                replace(cfg.train, **{k: v}).validate()
+                validate_train(replace(cfg.train, **{k: v}))
             except ConfigError as exc:
                 raise ConfigError(f"tune space train.{k}={v} makes an invalid config: {exc}") from None
 
-    from .train import train
 
     run = cfg.run_path
     run.mkdir(parents=True, exist_ok=True)
@@ -154,7 +157,7 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
             else:
                 params[k] = trial.suggest_float(k, spec[0], spec[1], log=spec[2])
         tcfg = replace(cfg.train, **params, train_folds=(fold,), monitor=monitor)
-        tcfg.validate()
+        validate_train(tcfg)
         trial_dir = run / "tune_trials" / f"trial_{trial.number}"
         tcfg_cfg = replace(cfg, train=tcfg, weights_dir=str(trial_dir))
 
@@ -198,8 +201,6 @@ def tune(cfg: Config, *, n_trials: int = 20, storage: str | None = None, study_n
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=())
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        from ..errors import SigvisionError
-
         raise SigvisionError(f"tuning study {study_name!r} has no completed trial yet; run more trials")
     best = study.best_trial
     best_cfg = replace(cfg, train=replace(cfg.train, **best.params))

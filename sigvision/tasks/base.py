@@ -20,8 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..registry import closest_hint
+from collections.abc import Mapping
+from ..loaders.base import STAGES
+from ..metrics.classification import classification_metrics
+from ..quality import OK, parse_labels
 
-__all__ = ["Task", "TaskSpec", "one_of"]
+__all__ = ["Task", "TaskSpec", "one_of", "quality_summary"]
 
 
 @dataclass
@@ -41,7 +46,6 @@ class TaskSpec:
 
 def one_of(key: str, value, accepted) -> None:
     """Refuse ``value`` unless it is in ``accepted``, naming the closest accepted value."""
-    from ..registry import closest_hint
 
     accepted = list(accepted)
     if value not in accepted:
@@ -151,7 +155,6 @@ class Task:
     # the whole config ----------------------------------------------------------------------
     def check_config(self, cfg) -> None:
         """Every check of ``cfg`` that depends on the task; raises :class:`ConfigError`."""
-        from collections.abc import Mapping
 
         if not isinstance(cfg.postprocess.options, Mapping):
             raise ConfigError(f"postprocess.options must be a mapping of option: value, not "
@@ -164,3 +167,13 @@ class Task:
     def resolve_fit_metric(self, metric: str) -> str:
         """``blend.fit_metric`` with ``auto`` resolved."""
         return self.default_fit_metric if metric == "auto" else metric
+
+
+def quality_summary(quality, y=None, p=None) -> dict:
+    """Flagged counts of a ``quality`` column, and for sleep the metrics of the unflagged epochs."""
+    q = np.asarray([str(v) for v in quality])
+    bad = (q != OK) & (q != "")
+    out: dict = {"flagged": int(bad.sum()), "of": int(q.size), "counts": parse_labels(q[bad])}
+    if y is not None and bad.any() and (~bad).any():
+        out["overall_unflagged"] = classification_metrics(y[~bad], p[~bad], 5, list(STAGES))
+    return out

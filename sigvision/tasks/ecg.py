@@ -18,7 +18,8 @@ from ..postprocess.thresholds import apply_thresholds, tune_binary_threshold, tu
 from ..metrics.ecg import binary_metrics, degenerate_decisions, multilabel_metrics, per_class_table
 from ..errors import ConfigError, InputFileError
 from ..loaders.dx import code_to_abbreviation, labels_to_multihot, scored_classes
-from ..io.runs import blend_csv_path, load_prepared, post_csv_path, record_quality, quality_summary, truth_matrix
+from ..io.runs import blend_csv_path, load_prepared, post_csv_path, record_quality, truth_matrix
+from .base import quality_summary
 from .base import Task, TaskSpec, one_of
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",

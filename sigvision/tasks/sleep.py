@@ -16,7 +16,8 @@ from ..loaders.base import STAGES
 from ..metrics.classification import classification_metrics, confusion, record_groups
 from ..report.plots import confusion_png, hypnogram_png
 from ..postprocess import smooth_records
-from ..io.runs import quality_summary, row_table
+from .base import quality_summary
+from ..io.runs import row_table
 from ..metrics.sleepstats import compare_statistics
 from .base import Task, TaskSpec, one_of
 

@@ -18,7 +18,8 @@ from typing import Sequence
 import torch
 
 from ..io.artifacts import atomic_path
-from ..config import Config, ModelConfig, config_hash, config_to_dict
+from ..config import Config, ModelConfig
+from ..config import config_hash, config_to_dict
 from ..errors import InputFileError
 from ..models.factory import build_model
 from ..tasks.ecg import (  # noqa: F401  (re-exported)

@@ -1,54 +1,26 @@
-"""Experiment configuration: one YAML per experiment -> a frozen dataclass.
-
-* Unknown keys are rejected with the closest valid key suggested.
-* Values are type-checked (``int`` where an int is expected, ...), with the key named.
-* Overrides from the command line use dotted keys: ``render.width=128``.
-* :func:`config_hash` fingerprints the sections that determine an artifact (for example
-  ``data`` + ``render`` for the image cache).
-
-Nothing here touches the file system except :func:`load_config` and :func:`save_config`.
-"""
+"""The experiment configuration as frozen dataclasses, one per section (``data``, ``render``,
+``prepare``, ``model``, ``train``, ``infer``, ``blend``, ``postprocess``), each with the checks
+of its own values (``validate``). Values are type-checked when a config is read
+(:mod:`sigvision.config.load`); what depends on the task (post-processing methods, blend
+metrics, answer files) is checked by the task (:meth:`sigvision.tasks.Task.check_config`)."""
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import hashlib
-import json
 import logging
-import os
 import re
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Optional, Sequence
+from ..errors import ConfigError
+from ..quality import check_bounds_table
+from .checkpoints import check_checkpoint_choice, checkpoint_choice, resolve_checkpoint
 
-from .errors import ConfigError
-from .train.optim import OPTIMIZERS
+log = logging.getLogger(__name__)
 
-__all__ = [
-    "DataConfig",
-    "RenderConfig",
-    "PrepareConfig",
-    "ModelConfig",
-    "TrainConfig",
-    "InferConfig",
-    "BlendConfig",
-    "PostprocessConfig",
-    "Config",
-    "load_config",
-    "config_from_dict",
-    "apply_overrides",
-    "config_to_dict",
-    "config_hash",
-    "save_config",
-    "checkpoint_choice",
-    "resolve_checkpoint",
-    "check_checkpoint_choice",
-    "parse_checkpoint_arg",
-]
 
 SLEEP_CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
+
+
 ECG_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
@@ -181,7 +153,6 @@ class DataConfig:
         _one_of("data.on_epoch_mismatch", self.on_epoch_mismatch, ("raise", "resample"))
         if not 0 <= self.max_bad_fraction <= 1:
             raise ConfigError(f"data.max_bad_fraction={self.max_bad_fraction} must be a fraction in [0, 1]")
-        from .quality import check_bounds_table
 
         check_bounds_table(self.amplitude_bounds)
         if self.fs_hz <= 0:
@@ -344,7 +315,8 @@ class TrainConfig:
         _check_prefetch("train.prefetch_factor", self.prefetch_factor)
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
-        _one_of("train.optimizer", self.optimizer, tuple(OPTIMIZERS.available()))
+        # the name is checked against the optimiser registry when the config is read
+        # (sigvision.config.load): the schema does not import the stages
         _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "cosine", "poly", "none"))
         _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
@@ -525,19 +497,6 @@ class Config:
             # the form only: whether this model has an entry matters to infer and export alone
             # (Config.infer_checkpoint), not to blend, postprocess or evaluate loading the config
             check_checkpoint_choice(self.infer.checkpoint, self.blend.models, "infer.checkpoint", partial=True)
-        # what depends on the task (post-processing method and options, blend metric,
-        # submission file) is the task's to check. Imported here: config is read by every
-        # command first and stays stdlib-only; the tasks pull numpy and the post-processors.
-        from .tasks import task_for
-
-        task_for(self.data).check_config(self)
-
-    @property
-    def blend_fit_metric(self) -> str:
-        """``blend.fit_metric`` with ``auto`` resolved for the task."""
-        from .tasks import task_for  # as in validate
-
-        return task_for(self.data).resolve_fit_metric(self.blend.fit_metric)
 
     @property
     def infer_checkpoint(self) -> str:
@@ -556,120 +515,6 @@ class Config:
         return Path(self.weights_dir) / self.name
 
 
-_CHECKPOINT_FORMS = ("best, last or an epoch number (one for every model), a list with one per entry of "
-                     "blend.models (same order), or a mapping model: checkpoint")
-
-
-def _checkpoint_value(v: Any, key: str) -> str:
-    """One checkpoint: ``best``, ``last`` or an epoch number (int or digits; ``'04'`` -> ``'4'``)."""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
-        return str(v)
-    if isinstance(v, str):
-        t = v.strip()
-        if t in ("best", "last"):
-            return t
-        if t.isdigit():
-            return str(int(t))
-    close = difflib.get_close_matches(str(v), ("best", "last"), n=1) if isinstance(v, str) else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    if isinstance(v, str) and "," in v:
-        hint = f" (one per model is a list: '[{v}]', or a mapping '{{model: 4, other: 1}}')"
-    elif isinstance(v, str) and v.strip().lower().startswith("epoch_") and v.strip()[6:].isdigit():
-        hint = f" (did you mean {int(v.strip()[6:])}? epoch_N.pt is chosen by its number)"
-    raise ConfigError(f"{key}={v!r} is not a checkpoint{hint}; accepted: best, last or an epoch number (0, 1, ...)")
-
-
-def checkpoint_choice(value: Any, key: str) -> str | tuple[str, ...] | dict[str, str]:
-    """Normalise a checkpoint choice (``blend.checkpoint``, ``infer.checkpoint``, ``predict
-    --checkpoint``): one value -> ``str``; a list -> ``tuple`` of ``str``; a mapping model ->
-    checkpoint -> ``dict`` of ``str``. Epoch numbers become digit strings (``4`` -> ``'4'``),
-    the form used in file names (``<model>_oof_4.npy``)."""
-    if isinstance(value, Mapping):
-        if not value:
-            raise ConfigError(f"{key} is an empty mapping; give {_CHECKPOINT_FORMS}")
-        return {str(m): _checkpoint_value(v, f"{key}.{m}") for m, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise ConfigError(f"{key} is an empty list; give {_CHECKPOINT_FORMS}")
-        return tuple(_checkpoint_value(v, f"{key}[{i}]") for i, v in enumerate(value))
-    return _checkpoint_value(value, key)
-
-
-def check_checkpoint_choice(choice, models: Sequence[str], key: str, *, models_key: str = "blend.models",
-                            partial: bool = False) -> None:
-    """Check a per-model checkpoint choice against the models it is for (``models``, named
-    ``models_key`` in messages): a list needs one value per model, a mapping names only those
-    models and (unless ``partial``) every one of them. Whether a given model has an entry is
-    :func:`resolve_checkpoint`'s check."""
-    if isinstance(choice, str):
-        return
-    models = list(models)
-    shown = f"{models_key}={models}" if models else f"{models_key} is empty"
-    if isinstance(choice, tuple):
-        if not models:
-            raise ConfigError(f"{key}=[{', '.join(choice)}] gives one checkpoint per model, but {shown}; fix: list the "
-                              f"models in {models_key} in the same order, or give one value for every model")
-        if len(choice) != len(models):
-            raise ConfigError(f"{key} has {len(choice)} value(s) for {len(models)} model(s) ({shown}); fix: give "
-                              f"{len(models)} checkpoints in the order of {models_key}, or a mapping model: checkpoint")
-        return
-    if partial:
-        return
-    if not models:
-        raise ConfigError(f"{key} maps models to checkpoints, but {shown}; fix: list the blended models in "
-                          f"{models_key}, or give one value for every model")
-    for m in choice:
-        if m not in models:
-            close = difflib.get_close_matches(m, models, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{key} names {m!r}{hint}, which is not in {shown}; fix: use the model names of "
-                              f"{models_key}")
-    missing = [m for m in models if m not in choice]
-    if missing:
-        raise ConfigError(f"{key} has no checkpoint for {', '.join(missing)}; fix: give every model of "
-                          f"{models_key} a checkpoint ({', '.join(f'{m}: <best|last|epoch>' for m in missing)}), "
-                          "or one value for every model")
-
-
-def resolve_checkpoint(choice, model: str, models: Sequence[str], key: str) -> str:
-    """The checkpoint ``choice`` (normalised by :func:`checkpoint_choice`) gives ``model``; a
-    list is read in the order of ``models``."""
-    if isinstance(choice, str):
-        return choice
-    if isinstance(choice, tuple):
-        models = list(models)
-        if model not in models or len(models) != len(choice):
-            raise ConfigError(f"{key}=[{', '.join(choice)}] is read in the order of blend.models={models}, which does not "
-                              f"give {model!r} one; fix: use a mapping {{{model}: <checkpoint>}} or one value")
-        return choice[models.index(model)]
-    if model not in choice:
-        raise ConfigError(f"{key} has no checkpoint for {model!r} (it names {', '.join(choice)}); fix: add "
-                          f"{model}: <best|last|epoch>, or give one value for every model")
-    return choice[model]
-
-
-def parse_checkpoint_arg(text: str, key: str = "--checkpoint") -> str | tuple[str, ...] | dict[str, str]:
-    """A checkpoint choice from the command line: ``4`` (every model), ``4,1`` (one per
-    blended model, in order) or ``vit_base_patch16_224=4,tf_efficientnet_b4_ns=1``."""
-    parts = [p.strip() for p in str(text).split(",")]
-    if any(not p for p in parts):
-        raise ConfigError(f"{key}={text!r} has an empty entry; fix: e.g. {key} 4, {key} 4,1 or "
-                          f"{key} MODEL_A=4,MODEL_B=1")
-    if any("=" in p for p in parts):
-        pairs = [p.split("=", 1) for p in parts]
-        bad = [p for p, kv in zip(parts, pairs) if len(kv) != 2 or not kv[0].strip() or not kv[1].strip()]
-        if bad:
-            raise ConfigError(f"{key}={text!r}: {bad[0]!r} is not MODEL=CHECKPOINT; fix: name every model, e.g. "
-                              f"{key} MODEL_A=4,MODEL_B=1")
-        names = [k.strip() for k, _ in pairs]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{key}={text!r} names a model twice; fix: one MODEL=CHECKPOINT per model")
-        return checkpoint_choice({k.strip(): v.strip() for k, v in pairs}, key)
-    return checkpoint_choice(parts if len(parts) > 1 else parts[0], key)
-
-
 def _check_workers(key: str, n: int) -> None:
     if n < -1:
         raise ConfigError(f"{key}={n}; use -1 (chosen from the machine) or >= 0")
@@ -685,359 +530,3 @@ def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:
         close = difflib.get_close_matches(str(value), accepted, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{key}={value!r} is not valid{hint}; accepted: {', '.join(accepted)}")
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    if tp is object:  # free-form options, checked by whoever consumes them
-        return value
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key} must be a mapping of {tp.__name__} fields, got {type(value).__name__}")
-        return _build(tp, value, key + ".")
-    if origin is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
-        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key} must be a mapping, got {type(value).__name__}")
-        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if isinstance(value, bool):
-            # YAML 1.1 reads an unquoted off/on (also no/yes) as a boolean: `amp: off` and
-            # `--set train.amp=off` must give the string 'off' that the option accepts
-            return "on" if value else "off"
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
-
-
-#: long or common spellings of keys -> the key (compared after removing '_', '-' and case)
-KEY_SYNONYMS: dict[str, str] = {
-    "learningrate": "lr", "lrate": "lr", "minlearningrate": "min_lr", "batch": "batch_size",
-    "batchsz": "batch_size", "bs": "batch_size", "nepochs": "epochs", "numepochs": "epochs", "maxepochs": "epochs",
-    "weightdecay": "weight_decay", "wd": "weight_decay", "workers": "num_workers", "numworker": "num_workers",
-    "nfolds": "folds", "numfolds": "folds", "kfold": "folds", "kfolds": "folds", "samplingrate": "fs_hz",
-    "fs": "fs_hz", "sfreq": "fs_hz", "srate": "fs_hz", "samplerate": "fs_hz", "patience": "early_stopping_patience",
-    "arch": "name", "architecture": "name", "modelname": "name", "optim": "optimizer", "opt": "optimizer",
-    "labelsmoothing": "label_smoothing", "mixedprecision": "amp", "fp16": "amp", "size": "height",
-    "imgsize": "height", "imagesize": "height", "ckpt": "checkpoint",
-}
-
-
-def _squash(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _all_keys(cls: type = None, prefix: str = "") -> list[str]:
-    """Every dotted key of the config schema (``train.lr``, ``data.fs_hz``, ...)."""
-    cls = cls or Config
-    out = []
-    hints = typing.get_type_hints(cls)
-    for f in fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out += _all_keys(tp, prefix + f.name + ".")
-        else:
-            out.append(prefix + f.name)
-    return out
-
-
-def suggest_key(key: str, section_keys: Sequence[str], prefix: str = "") -> str | None:
-    """The closest valid key for an unknown ``key`` written under ``prefix`` (``"train."``):
-    a known synonym or a close spelling in the same section first (``lerning_rate`` ->
-    ``train.lr``), then the same name in another section (``train.fs_hz`` -> ``data.fs_hz``)."""
-    names = list(section_keys)
-    squashed = {_squash(n): n for n in names}
-    k = _squash(key)
-    if k in squashed:
-        return prefix + squashed[k]
-    syn_keys = list(KEY_SYNONYMS)
-    for cand in ([k] if k in KEY_SYNONYMS else []) + difflib.get_close_matches(k, syn_keys, n=3, cutoff=0.8):
-        if KEY_SYNONYMS[cand] in names:
-            return prefix + KEY_SYNONYMS[cand]
-    close = difflib.get_close_matches(k, list(squashed), n=1, cutoff=0.6)
-    if close:
-        return prefix + squashed[close[0]]
-    elsewhere = [full for full in _all_keys() if not full.startswith(prefix) and
-                 _squash(full.rsplit(".", 1)[-1]) in ({k} | {_squash(KEY_SYNONYMS.get(k, k))})]
-    if elsewhere:
-        return elsewhere[0]
-    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
-    return prefix + close[0] if close else None
-
-
-def _build(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in fields(cls)]
-    kwargs = {}
-    for k, v in mapping.items():
-        if k not in names:
-            close = suggest_key(str(k), names, prefix)
-            hint = f"; did you mean {close!r}?" if close else ""
-            raise ConfigError(f"unknown config key {prefix + str(k)!r}{hint} (valid keys: {', '.join(names)})")
-        kwargs[k] = _coerce(v, hints[k], prefix + k)
-    return cls(**kwargs)
-
-
-#: Keys read under their current name, with a warning: (section, old) -> new. Configs saved by
-#: earlier versions (``config.yaml`` beside prepared folders and trained models) hold them.
-DEPRECATED_KEYS: dict[tuple[str, str], str] = {("data", "on_unknown_code"): "on_unknown_label"}
-
-
-def _rename_deprecated(mapping: Mapping[str, Any]) -> dict:
-    import logging
-
-    out = dict(mapping)
-    for (section, old), new in DEPRECATED_KEYS.items():
-        sec = out.get(section)
-        if not isinstance(sec, Mapping) or old not in sec:
-            continue
-        sec = dict(sec)
-        value = sec.pop(old)
-        if new in sec and sec[new] != value:
-            raise ConfigError(f"{section}.{old}={value!r} and {section}.{new}={sec[new]!r} disagree; {old} is the "
-                              f"earlier name of {new}: keep {section}.{new} alone")
-        sec[new] = value
-        out[section] = sec
-        logging.getLogger(__name__).warning("config key %s.%s is deprecated: read as %s.%s=%r (rename it)",
-                                            section, old, section, new, value)
-    return out
-
-
-def config_from_dict(mapping: Mapping[str, Any] | None) -> Config:
-    """Build and validate a :class:`Config` from a plain mapping (as read from YAML).
-    Deprecated keys (:data:`DEPRECATED_KEYS`) are read under their new name, with a warning."""
-    cfg = _build(Config, _rename_deprecated(mapping or {}))
-    cfg.validate()
-    return cfg
-
-
-def config_to_dict(cfg: Any) -> dict:
-    """A plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
-
-    def conv(o):
-        if dataclasses.is_dataclass(o):
-            return {f.name: conv(getattr(o, f.name)) for f in fields(o)}
-        if isinstance(o, (tuple, list)):
-            return [conv(v) for v in o]
-        if isinstance(o, dict):
-            return {k: conv(v) for k, v in o.items()}
-        return o
-
-    return conv(cfg)
-
-
-def _set_dotted(d: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    cur = d
-    for p in parts[:-1]:
-        nxt = cur.get(p)
-        if nxt is None:
-            nxt = cur[p] = {}
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"cannot set {dotted!r}: {p!r} is not a section")
-        cur = nxt
-    cur[parts[-1]] = value
-
-
-def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a mapping, in place."""
-    import yaml
-
-    renamed: dict[str, tuple[str, object]] = {}  # new key -> (the override, its value) of a deprecated pair
-    for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"--set {ov}: an override must look like section.key=value")
-        k, v = ov.split("=", 1)
-        try:
-            value = yaml.safe_load(v)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {ov}: the value {v!r} is not valid YAML; fix: quote it "
-                              f"(--set '{k}=\"{v}\"')") from None
-        key = k.strip()
-        sec, _, name = key.partition(".")
-        new = DEPRECATED_KEYS.get((sec, name))
-        if new is not None:  # the user's word wins over the file's key under its new name
-            logging.getLogger(__name__).warning("--set %s: %s is deprecated: read as %s.%s", ov, key, sec, new)
-            key = f"{sec}.{new}"
-        if new is not None or (sec, name) in {(s, n) for (s, _), n in DEPRECATED_KEYS.items()}:
-            if key in renamed and renamed[key][1] != value:
-                raise ConfigError(f"--set {renamed[key][0]} and --set {ov} disagree; one is the earlier name of "
-                                  f"the other: keep --set {key}=... alone")
-            renamed[key] = (ov, value)
-        try:
-            _set_dotted(mapping, key, value)
-        except ConfigError as exc:
-            raise ConfigError(f"--set {ov}: {exc}") from None
-    return mapping
-
-
-def _override_culprit(exc: ConfigError, overrides: Sequence[str]) -> str:
-    """``--set KEY=VALUE`` for the override an error is about (the one whose key the message
-    names, the longest such key), else every override."""
-    text = str(exc)
-    named = [ov for ov in overrides if "=" in ov and ov.split("=", 1)[0].strip() in text]
-    if named:
-        return "--set " + max(named, key=lambda ov: len(ov.split("=", 1)[0]))
-    return ", ".join(f"--set {ov}" for ov in overrides)
-
-
-def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides.
-
-    An error caused by an override names the override (``--set train.lerning_rate=0.1: ...``);
-    one in the file names the file. Paths written ``sample:NAME`` resolve to the sample data
-    shipped with sigvision (:func:`sigvision.samples.sample_path`), from any working folder.
-    """
-    import copy
-
-    data: dict = _read_yaml_with_base(Path(path)) if path is not None else {}
-    base = copy.deepcopy(data)
-    overrides = list(overrides)
-    apply_overrides(data, overrides)
-    try:
-        return _resolve_sample_paths(config_from_dict(data))
-    except ConfigError as exc:
-        if overrides:
-            try:  # does the file alone load? then an override is to blame
-                config_from_dict(base)
-            except ConfigError:
-                pass
-            else:
-                raise ConfigError(f"{_override_culprit(exc, overrides)}: {exc}") from None
-        if path is not None:
-            raise ConfigError(f"{path}: {exc}") from None
-        raise
-
-
-SAMPLE_PREFIX = "sample:"
-
-
-def _resolve_sample_paths(cfg: Config) -> Config:
-    """``data.root`` / ``data.labels_csv`` / ``infer.test_dir`` written ``sample:NAME`` -> the
-    shipped sample folder's absolute path."""
-    def res(v: str) -> str:
-        if isinstance(v, str) and v.startswith(SAMPLE_PREFIX):
-            from .samples import sample_path
-
-            return str(sample_path(v[len(SAMPLE_PREFIX):]))
-        return v
-
-    data = dataclasses.replace(cfg.data, root=res(cfg.data.root), labels_csv=res(cfg.data.labels_csv))
-    infer = dataclasses.replace(cfg.infer, test_dir=res(cfg.infer.test_dir))
-    if data == cfg.data and infer == cfg.infer:
-        return cfg
-    return dataclasses.replace(cfg, data=data, infer=infer)
-
-
-def _deep_merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
-    """Read a YAML config; a top-level ``base: other.yaml`` (relative to this file) is read
-    first and this file's values are merged over it."""
-    import yaml
-
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found; fix: give a YAML file (see configs/)")
-    if p.resolve() in _seen:
-        raise ConfigError(f"{p}: 'base' includes form a cycle")
-    try:
-        text = p.read_text(encoding="utf-8")
-        _check_duplicate_keys(yaml.compose(text), p)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise ConfigError(f"{p}: not valid YAML ({first}); fix: check indentation and colons") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping of sections")
-    base = data.pop("base", None)
-    if base:
-        data = _deep_merge(_read_yaml_with_base(p.parent / str(base), _seen + (p.resolve(),)), data)
-    return data
-
-
-def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
-    """Refuse a key written twice in one mapping (YAML loaders keep the last silently)."""
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        seen: dict = {}
-        for knode, vnode in node.value:
-            key = str(knode.value)
-            if key in seen:
-                raise ConfigError(f"{path}: key {prefix + key!r} is written twice (lines {seen[key] + 1} and "
-                                  f"{knode.start_mark.line + 1}); fix: keep one of them")
-            seen[key] = knode.start_mark.line
-            _check_duplicate_keys(vnode, path, prefix + key + ".")
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, path, f"{prefix[:-1]}[{i}].")
-
-
-#: Keys added after folders were prepared and models trained: left out of the hash while they
-#: hold their default, so those folders and checkpoints keep their hash (and stay usable).
-_HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
-                         "max_bad_fraction")}
-#: ``data`` keys that say how a prepared folder's labels become targets or how window predictions
-#: are aggregated, not what ``prepare`` writes: left out of the data+render hash of prepared
-#: folders (one prepared folder serves binary and multi-label runs, either Challenge, ...), kept
-#: in the hash of trained models (sections with ``model``).
-TARGET_ONLY_DATA_KEYS: tuple[str, ...] = ("ecg_task", "label_set", "classes", "challenge", "normal_labels",
-                                          "positive_labels", "on_missing_labels", "ecg_window_aggregate")
-
-
-def config_hash(cfg: Config, sections: Sequence[str] = ("data", "render")) -> str:
-    """12-hex-digit fingerprint of the given sections (stable across runs and machines)."""
-    d = config_to_dict(cfg)
-    d["model"].pop("alias", None)  # a name in the run, not part of what made the weights
-    defaults = config_to_dict(Config())
-    for sec, keys in _HASH_IF_SET.items():
-        for k in keys:
-            if d[sec].get(k) == defaults[sec][k]:
-                d[sec].pop(k, None)
-    if "model" not in sections:
-        for k in TARGET_ONLY_DATA_KEYS:
-            d["data"].pop(k, None)
-    payload = json.dumps({s: d[s] for s in sections}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def save_config(cfg: Config, path: str | os.PathLike) -> Path:
-    """Write the resolved config as YAML (atomically)."""
-    import yaml
-
-    from .io.artifacts import write_text
-
-    return write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
