@@ -53,7 +53,7 @@ def main() -> None:
     from sigvision.metrics.challenge import load_challenge_weights
     from sigvision.steps.infer import infer
     from sigvision.io.probs import load_probs
-    from sigvision.loaders.ecg import load_wfdb_folder
+    from sigvision.loaders.wfdb import load_wfdb_folder
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.samples import sample_ecg_dir
     from sigvision.train.folds import load_or_make_folds

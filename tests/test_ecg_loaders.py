@@ -14,23 +14,12 @@ import wfdb
 
 from sigvision.errors import InputFileError
 from sigvision.loaders import dx
-from sigvision.loaders.ecg import (
-    STANDARD_LEADS,
-    derive_limb_leads,
-    fix_length,
-    iter_wfdb_folder,
-    load_wfdb_folder,
-    parse_wfdb_header,
-    read_aiwin_folder,
-    read_aiwin_mat,
-    iter_hefei_folder,
-    read_hefei_label_table,
-    read_hefei_txt,
-    read_wfdb_record,
-    resample_ecg,
-    sample_cinc2021_dir,
-    write_wfdb_mat_record,
-)
+from sigvision.loaders.ecg import STANDARD_LEADS, fix_length, resample_ecg, sample_cinc2021_dir
+from sigvision.loaders.hefei import derive_limb_leads, iter_hefei_folder, read_hefei_label_table, read_hefei_txt
+from sigvision.loaders.wfdb import iter_wfdb_folder, load_wfdb_folder, read_wfdb_record
+from sigvision.loaders.wfdb_header import parse_wfdb_header
+from sigvision.loaders.aiwin import read_aiwin_folder, read_aiwin_mat
+from sigvision.synth.wfdb import write_wfdb_mat_record
 
 SAMPLE = sample_cinc2021_dir()
 
@@ -555,7 +544,7 @@ def test_aiwin_folder_streams_one_record_at_a_time(tmp_path, monkeypatch):
     """prepare reads an AIWIN folder record by record (it read all of them into one list
     first: about 10 GB of signals for 40,000 records); the folder and CSV are still checked
     when the iterator is made, before any record is read."""
-    import sigvision.loaders.ecg as E
+    import sigvision.loaders.aiwin as E
 
     d, _ = _aiwin_folder(tmp_path)
     lab = tmp_path / "trainreference.csv"

@@ -12,7 +12,9 @@ import pytest
 
 from sigvision.config.load import load_config
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.loaders.ecg import STANDARD_LEADS, match_leads, read_wfdb_record, write_wfdb_mat_record
+from sigvision.loaders.ecg import STANDARD_LEADS, match_leads
+from sigvision.loaders.wfdb import read_wfdb_record
+from sigvision.synth.wfdb import write_wfdb_mat_record
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "ecg"

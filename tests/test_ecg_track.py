@@ -17,7 +17,8 @@ from sigvision.metrics.ecg import binary_metrics, degenerate_decisions, multilab
 from sigvision.postprocess.thresholds import _f1_pair, apply_thresholds, tune_binary_threshold, tune_class_threshold_f1, tune_decision_thresholds, tune_thresholds
 from sigvision.train.losses import class_weights_from_counts
 from sigvision.loaders.dx import labels_to_multihot, scored_classes
-from sigvision.loaders.ecg import load_wfdb_folder, sample_cinc2021_dir
+from sigvision.loaders.wfdb import load_wfdb_folder
+from sigvision.loaders.ecg import sample_cinc2021_dir
 
 # Small hand-worked case: classes A, B and normal N, custom reward matrix.
 TOY_CLASSES = ["111", "222", NORMAL_CLASS]

@@ -67,7 +67,9 @@ def test_random_valid_edf_round_trips_through_the_loader(tmp_path_factory, n_epo
 @given(n_leads=st.integers(1, 12), n_samples=st.integers(50, 3000), fs=st.sampled_from([250.0, 500.0]),
        age=st.one_of(st.none(), st.integers(1, 99)), sex=st.sampled_from([None, "M", "F"]), seed=st.integers(0, 999))
 def test_random_valid_wfdb_round_trips(tmp_path_factory, n_leads, n_samples, fs, age, sex, seed):
-    from sigvision.loaders.ecg import STANDARD_LEADS, read_wfdb_record, write_wfdb_mat_record
+    from sigvision.loaders.ecg import STANDARD_LEADS
+    from sigvision.loaders.wfdb import read_wfdb_record
+    from sigvision.synth.wfdb import write_wfdb_mat_record
 
     d = tmp_path_factory.mktemp("wfdb")
     x = np.random.default_rng(seed).uniform(-3, 3, (n_leads, n_samples))

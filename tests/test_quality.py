@@ -269,7 +269,8 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
 
 def test_ecg_lead_stuck_at_the_adc_limit_is_clipped(tmp_path):
     """WFDB: the recordable range is the storage format's ADC range through the header's gain."""
-    from sigvision.loaders.ecg import read_wfdb_record, write_wfdb_mat_record
+    from sigvision.loaders.wfdb import read_wfdb_record
+    from sigvision.synth.wfdb import write_wfdb_mat_record
     from sigvision.steps.prepare import _wfdb_rails_mv
 
     rng = np.random.default_rng(0)

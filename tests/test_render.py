@@ -3,7 +3,8 @@ import pytest
 
 from sigvision.config import RenderConfig
 from sigvision.errors import ConfigError
-from sigvision.loaders.ecg import read_wfdb_record, sample_cinc2021_dir
+from sigvision.loaders.wfdb import read_wfdb_record
+from sigvision.loaders.ecg import sample_cinc2021_dir
 from sigvision.render import (available_renderers, context_windows, get_renderer, rasterize_traces,
                               render_night)
 

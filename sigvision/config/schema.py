@@ -32,7 +32,7 @@ class DataConfig:
     ``image_folder`` (MAIC layout), ``wfdb`` (CinC .hea + .mat/.dat), ``aiwin`` (.mat folder +
     label CSV) or ``hefei`` (8-lead text files + label table ``labels_csv``, the contest's
     ``<id>.txt<TAB>age<TAB>MALE|FEMALE<TAB>label...`` or labels only; see
-    :func:`sigvision.loaders.ecg.read_hefei_label_table`).
+    :func:`sigvision.loaders.hefei.read_hefei_label_table`).
 
     ECG: ``ecg_task`` ``multilabel`` (one sigmoid per class) or ``binary`` (normal vs
     abnormal; normal = every label of the record is in ``normal_labels``, by default sinus

@@ -51,8 +51,11 @@ from ..runtime import Progress, no_progress
 from ..tasks import task_for
 from ..io.runs import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
 from .._version import __version__
-from ..loaders import ecg as E
-from ..loaders.ecg import parse_wfdb_header
+from ..loaders.aiwin import iter_aiwin_folder
+from ..loaders.ecg import fix_length, match_leads, resample_ecg
+from ..loaders.hefei import iter_hefei_folder
+from ..loaders.wfdb import iter_wfdb_folder
+from ..loaders.wfdb_header import parse_wfdb_header
 from ..loaders.edfinfo import unit_to_uv
 from ..loaders.images import load_image_folder, read_image
 from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
@@ -462,12 +465,12 @@ def _prepare_image_folder(cfg, out, cache, progress, limit):
 def _iter_ecg(cfg, stats: dict | None = None):
     d = cfg.data
     if d.format == "wfdb":
-        yield from E.iter_wfdb_folder(d.root, on_unknown=d.on_unknown_label, label_map=d.label_map or None,
+        yield from iter_wfdb_folder(d.root, on_unknown=d.on_unknown_label, label_map=d.label_map or None,
                                       stats=stats)
     elif d.format == "aiwin":
-        yield from E.iter_aiwin_folder(d.root, d.labels_csv or None)  # one record in memory at a time
+        yield from iter_aiwin_folder(d.root, d.labels_csv or None)  # one record in memory at a time
     else:  # hefei: labels, age and sex from the label table
-        yield from E.iter_hefei_folder(d.root, d.labels_csv or None)
+        yield from iter_hefei_folder(d.root, d.labels_csv or None)
 
 
 def _wfdb_rails_mv(rec) -> np.ndarray | None:
@@ -510,7 +513,7 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
     for k, rec in enumerate(progress(_iter_ecg(cfg, stats), None, "prepare")):
         if limit is not None and k >= limit:
             break
-        take, extra = E.match_leads(rec.lead_names, d.leads, aliases=d.channel_aliases or None, source=rec.source)
+        take, extra = match_leads(rec.lead_names, d.leads, aliases=d.channel_aliases or None, source=rec.source)
         rails = _wfdb_rails_mv(rec)
         rails = rails[take] if rails is not None and len(rails) == len(rec.lead_names) else None
         signals = rec.signals[take]
@@ -526,16 +529,16 @@ def _prepare_ecg(cfg, out, cache, progress, limit):
                 continue
         rates[float(rec.fs_hz)] += 1
         leads_out.update(extra)
-        x = E.resample_ecg(signals, rec.fs_hz, d.fs_hz)
+        x = resample_ecg(signals, rec.fs_hz, d.fs_hz)
         lengths.append(x.shape[1] / d.fs_hz)
         if d.ecg_long_records == "crop" or x.shape[1] < n_target:
-            x = E.fix_length(x, n_target, mode="center")
+            x = fix_length(x, n_target, mode="center")
         x = x.astype(np.float32)
         rid = rec.record_id
         if cfg.prepare.save_signals:
             save_npy(out / "signals" / f"{rid}.npy", x)
         if renderer is not None:
-            img = renderer.render(E.fix_length(x, n_target, mode="center")[None], ["ecg"] * x.shape[0])[0]
+            img = renderer.render(fix_length(x, n_target, mode="center")[None], ["ecg"] * x.shape[0])[0]
             save_npy(cache / f"{rid}.npy", np.ascontiguousarray(img.transpose(2, 0, 1)))
         if not rec.labels:
             unlabelled.append(rid)
