@@ -43,7 +43,7 @@ DEMO_CONFIGS = ("sleep_demo_vit.yaml", "sleep_demo_eff.yaml")
 
 
 def _find_config(name: str) -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         p = base / "configs" / name
         if p.is_file():
             return p

@@ -328,7 +328,7 @@ def format_doctor(d: dict) -> str:
 
 
 def _config_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs"
+    return Path(__file__).resolve().parents[2] / "configs"
 
 
 def weights_table(config_dir: str | os.PathLike | None = None) -> list[dict]:

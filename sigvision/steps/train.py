@@ -71,7 +71,7 @@ def run_info() -> dict:
         except Exception:  # pragma: no cover - optional
             info[mod] = None
     try:
-        repo = Path(__file__).resolve().parent.parent
+        repo = Path(__file__).resolve().parents[2]
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5)
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True,
