@@ -53,7 +53,7 @@ def main() -> None:
     from sigvision.io.runs import load_prepared
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.render import context_windows, get_renderer
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
     from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, normalize_batch
 
     class OnTheFlyDataset(ImageRowsDataset):

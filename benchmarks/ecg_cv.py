@@ -55,7 +55,7 @@ def main() -> None:
     from sigvision.io.probs import load_probs
     from sigvision.loaders.wfdb import load_wfdb_folder
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.samples import sample_ecg_dir
+    from sigvision.synth.samples import sample_ecg_dir
     from sigvision.train.folds import load_or_make_folds
     from sigvision.train.data import load_training_index
     from sigvision.train.loop import task_spec

@@ -52,7 +52,7 @@ MEMBERS = ("deep", "baseline", "blend")
 def gather_records(dest: Path, limit: int | None = None) -> dict[str, int]:
     """Link the shipped records into one folder (names do not collide); ``limit`` takes every
     n-th record of each source for a quick run. Returns the count per source."""
-    from sigvision.samples import sample_ecg_dir
+    from sigvision.synth.samples import sample_ecg_dir
 
     dest.mkdir(parents=True, exist_ok=True)
     counts = {}

@@ -41,7 +41,7 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
     from sigvision.steps.infer import infer
     from sigvision.steps.blend import run_blend
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
     from sigvision.steps.train import train
 
     work = Path(work)
@@ -61,7 +61,7 @@ def train_tiny_run(work: str | os.PathLike, *, nights: int = 4, epochs_per_night
 def write_night(out_dir: str | os.PathLike, epochs: int, *, seed: int = 7, copies: int = 1) -> list[Path]:
     """One synthetic night (hypnogram cropped to ``epochs``) as EDF+, optionally copied ``copies``
     times under distinct record names (identical work per night). Returns the PSG paths."""
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
 
     out_dir = Path(out_dir)
     tmp = out_dir / "_one"

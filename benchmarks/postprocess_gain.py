@@ -71,7 +71,7 @@ from scipy.special import gammaincinv, ndtr
 
 from sigvision import postprocess as pp
 from sigvision.metrics.classification import classification_metrics
-from sigvision.samples import list_sample_hypnograms, load_sample_hypnogram, resource_path
+from sigvision.synth.samples import list_sample_hypnograms, load_sample_hypnogram, resource_path
 
 #: Rows of the report: label -> registered method (``hmm_robust``: posterior emissions and
 #: transition_weight 0.4, options chosen on the dev split).

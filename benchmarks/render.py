@@ -37,9 +37,9 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from sigvision.config import RenderConfig
-    from sigvision.loaders.synthetic import synthesize_night
+    from sigvision.synth.generator import synthesize_night
     from sigvision.render import context_windows, get_renderer, render_night
-    from sigvision.samples import crop_hypnogram, load_sample_hypnogram
+    from sigvision.synth.samples import crop_hypnogram, load_sample_hypnogram
 
     cv2.setNumThreads(1)
     hyp = crop_hypnogram(load_sample_hypnogram("SC4001E0"), args.epochs)

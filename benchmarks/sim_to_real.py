@@ -12,7 +12,7 @@ What it does
    the slots.
 3. Synthesises ``--nights`` training nights from the real human hypnograms shipped with
    sigvision (Sleep-EDF, Dreem DOD-H/DOD-O), with a random montage per night and
-   human-scorer label noise (domain randomisation, :mod:`sigvision.loaders.synthetic`),
+   human-scorer label noise (domain randomisation, :mod:`sigvision.synth.generator`),
    and trains the config's model on them (k folds, the folds' models averaged). No real
    recording is used for training, tuning or early stopping (the folds' validation nights
    are synthetic).
@@ -96,8 +96,8 @@ def dreams_epochs(codes_5s: np.ndarray, per_epoch: int = 6) -> np.ndarray:
 
 def convert_dreams(src: Path, out: Path) -> list[Path]:
     """Write DREAMS Sleep Spindles excerpts as EDF + hypnogram pairs (see module doc)."""
-    from sigvision.loaders.edf_write import write_edf, write_hypnogram_edf
-    from sigvision.loaders.synthetic import DEFAULT_START
+    from sigvision.synth.edf import write_edf, write_hypnogram_edf
+    from sigvision.synth.montages import DEFAULT_START
 
     src, out = Path(src), Path(out)
     files = sorted(src.glob("excerpt*.txt"), key=lambda p: int("".join(c for c in p.stem if c.isdigit()) or 0))
@@ -185,8 +185,8 @@ def yasa_probs(psg: Path, names: dict[str, str | None]) -> tuple[np.ndarray, flo
 def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str,
                             label_noise: float) -> None:
     """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed)."""
-    from sigvision.loaders.synthetic import write_synthetic_night
-    from sigvision.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
+    from sigvision.synth.generator import write_synthetic_night
+    from sigvision.synth.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
 
     pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf")]
     pool += [(n, s) for s in ("dodh", "dodo") for n in list_sample_hypnograms(s)]

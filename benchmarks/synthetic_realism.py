@@ -3,7 +3,7 @@
 For a fixed, seeded selection of real human-scored nights (Sleep-EDF SC and ST nights,
 and Dreem DOD-H / DOD-O nights whose 5 scorers are merged by majority vote), the script
 
-1. synthesises the night with :func:`sigvision.loaders.synthetic.write_synthetic_night`
+1. synthesises the night with :func:`sigvision.synth.generator.write_synthetic_night`
    (EDF pair written to a temporary folder),
 2. reads the PSG back with ``mne.io.read_raw_edf`` (so the EDF writer is exercised),
 3. stages it with YASA's pre-trained classifier on the montage's central EEG (or its first
@@ -54,7 +54,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sigvision.loaders.synthetic import DERIVATIONS, MONTAGES, write_synthetic_night  # noqa: E402
+from sigvision.synth.montages import DERIVATIONS, MONTAGES
+from sigvision.synth.generator import write_synthetic_night
 
 STAGE_CHARS = {"WAKE": 0, "W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 #: share of the selected nights per source (largest-remainder rounding)
@@ -117,7 +118,7 @@ def spectra_report(args) -> dict:
 
     from sigvision.loaders.hypnogram import read_hypnogram
     from sigvision.loaders.psg import pair_sleep_edf_files
-    from sigvision.loaders.synthetic import synthesize_night
+    from sigvision.synth.generator import synthesize_night
 
     rows: list[tuple[str, dict]] = []
     # synthetic: central derivation of the AASM montage (and Fpz-Cz of the Sleep-EDF one)

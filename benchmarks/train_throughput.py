@@ -118,7 +118,7 @@ def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, s
     """Synthetic nights prepared with ``cfg``'s render settings -> (dataset, endless batches)."""
     from sigvision.io.runs import load_prepared
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
     from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, image_augment
 
     cfg = replace(cfg, data=replace(cfg.data, root=f"{tmp}/psg_{tag}"))

@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .errors import ConfigError, InputFileError
+from .io.probs import load_probs
 from .metrics.classification import SCORES, score
 from .registry import Registry
-from .io.probs import load_probs
-import pandas as pd
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
            "fit_weights", "fit_weights_multilabel", "apply_temperature", "fit_temperature", "multilabel_score",

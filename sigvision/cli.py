@@ -53,7 +53,7 @@ def _load_cfg(args):
     return load_config(args.config, [*args.overrides, *extra])
 
 
-#: ``sigvision synth --montage`` choices (the keys of sigvision.loaders.synthetic.MONTAGES,
+#: ``sigvision synth --montage`` choices (the keys of sigvision.synth.montages.MONTAGES,
 #: listed here so that building the parser does not import the generator; a test checks).
 SYNTH_MONTAGES = ("sleep_edf", "sleep_edf_sc", "aasm", "aasm_left", "central", "cz", "frontal")
 
@@ -69,7 +69,7 @@ def _unit_interval(text: str) -> float:
 
 
 def cmd_synth(args) -> int:
-    from .samples import write_sample_psg
+    from .synth.samples import write_sample_psg
 
     pairs = write_sample_psg(args.out, args.nights, seed=args.seed, source=args.source,
                              max_epochs=args.max_epochs, montage=args.montage, label_noise=args.label_noise)

@@ -29,7 +29,12 @@ from .loaders.psg import channel_type_of
 from .render import context_windows, get_renderer
 from .runtime import Progress, autocast_context, no_progress, resolve_amp
 from .tasks import task_for
-from .train.checkpoints import check_checkpoint_agrees, checkpoint_path, load_checkpoint_model, model_config_hash
+from .train.checkpoints import (
+    check_checkpoint_agrees,
+    checkpoint_path,
+    load_checkpoint_model,
+    model_config_hash,
+)
 from .train.data import make_dataset, meta_rows, normalize_batch
 from .train.forward import predict_dataset
 

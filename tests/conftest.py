@@ -16,7 +16,7 @@ START = datetime(2020, 1, 1, 22, 0, 0, tzinfo=timezone.utc)
 
 def write_test_edf(path, signals_uv, fs_hz, names, *, dims=None, start=START, record_duration_s=1.0):
     """Write an EDF+ file with the project's writer (signals (C, N) in the given unit)."""
-    from sigvision.loaders.edf_write import write_edf
+    from sigvision.synth.edf import write_edf
 
     dims = dims or ["uV"] * len(names)
     return write_edf(path, np.asarray(signals_uv, dtype=np.float64), fs_hz, names, dims, start=start,
@@ -24,7 +24,7 @@ def write_test_edf(path, signals_uv, fs_hz, names, *, dims=None, start=START, re
 
 
 def write_test_hypnogram(path, stages, start=START):
-    from sigvision.loaders.edf_write import write_hypnogram_edf
+    from sigvision.synth.edf import write_hypnogram_edf
 
     return write_hypnogram_edf(path, stages, start=start)
 
@@ -32,7 +32,7 @@ def write_test_hypnogram(path, stages, start=START):
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """Two synthetic nights (subject SC400, nights 1 and 2), 40 epochs each."""
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
 
     d = tmp_path_factory.mktemp("synth_psg")
     write_sample_psg(d, 2, seed=0, max_epochs=40)
@@ -42,7 +42,7 @@ def synth_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth_dir4(tmp_path_factory) -> Path:
     """Four synthetic nights from two subjects, 30 epochs each."""
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
 
     d = tmp_path_factory.mktemp("synth_psg4")
     write_sample_psg(d, 4, seed=1, max_epochs=30)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sigvision.cli import main
-from sigvision.samples import sample_ecg_dir
+from sigvision.synth.samples import sample_ecg_dir
 
 from .conftest import START, write_test_edf, write_test_hypnogram
 
@@ -74,7 +74,7 @@ def case_non_voltage_unit(t):
 
 
 def case_low_sampling_rate(t):
-    from sigvision.loaders.edf_write import write_edf
+    from sigvision.synth.edf import write_edf
 
     d = t / "in"
     d.mkdir()

@@ -27,7 +27,7 @@ def case_all_zero_night(t):
 
 
 def case_night_clipped_at_the_limits(t):
-    from sigvision.loaders.edf_write import write_edf
+    from sigvision.synth.edf import write_edf
 
     d = t / "in"
     d.mkdir()
@@ -74,7 +74,7 @@ def case_ecg_gain_off_by_1000(t):
 
 
 def case_hypnogram_20_s_epochs(t):
-    from sigvision.loaders.edf_write import write_hypnogram_edf
+    from sigvision.synth.edf import write_hypnogram_edf
 
     d = _night(t / "in")
     write_hypnogram_edf(d / "N1-Hypnogram.edf", [0, 0, 1, 2, 2, 2, 3, 3, 3, 2], epoch_s=20.0)

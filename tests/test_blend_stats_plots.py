@@ -5,7 +5,7 @@ import pytest
 from sigvision.blend import available_blenders, blend, fit_weights, load_aligned
 from sigvision.errors import InputFileError
 from sigvision.io.probs import save_probs
-from sigvision.samples import load_sample_hypnogram
+from sigvision.synth.samples import load_sample_hypnogram
 from sigvision.metrics.sleepstats import compare_statistics, sleep_statistics
 
 

@@ -102,7 +102,7 @@ def test_synth_montage_and_label_noise(tmp_path, capsys):
 
     from sigvision.cli import SYNTH_MONTAGES
     from sigvision.loaders.hypnogram import read_hypnogram
-    from sigvision.loaders.synthetic import MONTAGES
+    from sigvision.synth.montages import MONTAGES
 
     assert set(SYNTH_MONTAGES) == set(MONTAGES)
     out = tmp_path / "psg"

@@ -13,7 +13,7 @@ from sigvision.steps.blend import run_blend
 from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
 from sigvision.steps.prepare import prepare_dataset
-from sigvision.samples import sample_ecg_dir
+from sigvision.synth.samples import sample_ecg_dir
 from sigvision.train.data import load_training_index
 from sigvision.train.loop import task_spec
 from sigvision.steps.train import train

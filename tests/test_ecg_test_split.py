@@ -19,7 +19,7 @@ from sigvision.steps.blend import run_blend
 from sigvision.steps.evaluate import run_evaluate
 from sigvision.steps.postprocess import run_postprocess
 from sigvision.steps.prepare import prepare_dataset
-from sigvision.samples import sample_ecg_dir
+from sigvision.synth.samples import sample_ecg_dir
 from sigvision.steps.train import train
 
 from .test_train import REPO

@@ -8,7 +8,7 @@ import mne
 import numpy as np
 import pytest
 
-from sigvision.loaders.edf_write import SLEEP_EDF_STAGE_TEXT, stage_descriptions, write_edf, write_hypnogram_edf
+from sigvision.synth.edf import SLEEP_EDF_STAGE_TEXT, stage_descriptions, write_edf, write_hypnogram_edf
 
 START = dt.datetime(1989, 4, 24, 16, 13, 5)
 NAMES = ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"]

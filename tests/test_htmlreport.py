@@ -29,7 +29,7 @@ def trained_sleep_run(tmp_path_factory):
     from sigvision.steps.evaluate import run_evaluate
     from sigvision.steps.postprocess import run_postprocess
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.samples import write_sample_psg
+    from sigvision.synth.samples import write_sample_psg
     from sigvision.steps.train import train
 
     base = tmp_path_factory.mktemp("sleep_run")

@@ -7,7 +7,7 @@ import pytest
 from sigvision.errors import InputFileError
 from sigvision.loaders.hypnogram import (MOVEMENT, UNSCORED, map_stage_label, read_hypnogram,
                                          read_hypnogram_csv, read_hypnogram_edf)
-from sigvision.samples import hypnogram_dir, list_sample_hypnograms, load_sample_hypnogram
+from sigvision.synth.samples import hypnogram_dir, list_sample_hypnograms, load_sample_hypnogram
 
 from .conftest import write_test_hypnogram
 
@@ -136,7 +136,7 @@ def test_20_s_epoch_hypnogram_is_refused_or_resampled_when_asked(tmp_path, caplo
     """A hypnogram scored in 20-s epochs was silently re-mapped onto 30-s epochs."""
     import logging
 
-    from sigvision.loaders.edf_write import write_hypnogram_edf
+    from sigvision.synth.edf import write_hypnogram_edf
 
     # 20-s epochs: W W N1 N2 N2 N2 N3 N3 N3 (180 s = six 30-s epochs)
     p = write_hypnogram_edf(tmp_path / "x-Hypnogram.edf", [0, 0, 1, 2, 2, 2, 3, 3, 3], epoch_s=20.0)
@@ -158,7 +158,7 @@ def test_20_s_epoch_hypnogram_is_refused_or_resampled_when_asked(tmp_path, caplo
 
 
 def test_truncated_edf_hypnogram_is_called_damaged(tmp_path):
-    from sigvision.loaders.edf_write import write_hypnogram_edf
+    from sigvision.synth.edf import write_hypnogram_edf
 
     p = write_hypnogram_edf(tmp_path / "t-Hypnogram.edf", [0, 1, 2] * 40)
     p.write_bytes(p.read_bytes()[:-200])

@@ -9,7 +9,7 @@ import pytest
 
 from sigvision.metrics.classification import confusion
 from sigvision.report.plots import confusion_png, hypnogram_png, save_png, training_curves_png
-from sigvision.samples import load_sample_hypnogram
+from sigvision.synth.samples import load_sample_hypnogram
 
 SIG = b"\x89PNG\r\n\x1a\n"
 

@@ -120,7 +120,7 @@ def test_predict_set_and_channel_option_errors(run, tmp_path, capsys):
 def _night(folder: Path, name="rec.edf", n_epochs=8, names=("Fpz-Cz", "Pz-Oz", "EOG horizontal", "EMG submental"),
            dims=None, mutate=None, rates=None):
     """A hand-made EDF night of noise in µV (EEG 20, EOG 40, EMG 5 µV std)."""
-    from sigvision.loaders.edf_write import write_edf
+    from sigvision.synth.edf import write_edf
 
     rng = np.random.default_rng(0)
     n = int(n_epochs * 30 * FS)

@@ -8,7 +8,7 @@ from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.io.runs import load_prepared, open_cached_images
 from sigvision.steps.prepare import contact_sheet_from_prepared, prepare_dataset
-from sigvision.samples import sample_ecg_dir
+from sigvision.synth.samples import sample_ecg_dir
 
 
 def _sleep_cfg(root, **render):

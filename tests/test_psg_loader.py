@@ -181,7 +181,7 @@ def test_clipped_epochs_are_flagged(tmp_path):
 
 def test_recordings_need_not_be_named_psg_and_pairing_is_checked(tmp_path, caplog):
     """Any .edf/.bdf/.fif is a recording; the pairing rule is documented and ambiguity refused."""
-    from sigvision.loaders.edf_write import write_hypnogram_edf
+    from sigvision.synth.edf import write_hypnogram_edf
 
     sig = _signals(2)
     write_test_edf(tmp_path / "night1.edf", sig, FS_FILE, NAMES)

@@ -114,7 +114,7 @@ def test_all_zero_night_is_refused_naming_file_and_channels(tmp_path):
 def test_night_clipped_at_the_digital_limits_is_clipped_not_flat(tmp_path):
     sig = _sig(6)
     sig[:2] = 300.0  # both EEG channels pinned above the range: written at the physical (digital) maximum
-    from sigvision.loaders.edf_write import write_edf
+    from sigvision.synth.edf import write_edf
 
     psg = write_edf(tmp_path / "c-PSG.edf", sig, FS, NAMES, ["uV"] * 4, physical_min=[-192, -192, -1000, -50],
                     physical_max=[192, 192, 1000, 50], digital_min=-2048, digital_max=2047, record_duration_s=30.0)
@@ -235,7 +235,7 @@ def test_ecg_gain_off_by_1000_is_flagged_and_a_folder_of_them_refused(tmp_path):
 
     from sigvision.config.load import load_config
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.samples import sample_ecg_dir
+    from sigvision.synth.samples import sample_ecg_dir
 
     src = tmp_path / "ecg"
     src.mkdir()

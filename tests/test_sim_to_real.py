@@ -16,7 +16,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks import sim_to_real as s2r  # noqa: E402
 from sigvision.config.load import load_config
 from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files  # noqa: E402
-from sigvision.loaders.synthetic import MONTAGES, synthesize_night, write_synthetic_night  # noqa: E402
+from sigvision.synth.montages import MONTAGES
+from sigvision.synth.generator import synthesize_night, write_synthetic_night
 
 CFG = REPO / "configs" / "sleep_sim2real.yaml"
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sigvision.metrics.classification import classification_metrics, per_night_metrics
-from sigvision.samples import list_sample_hypnograms, load_sample_hypnogram
+from sigvision.synth.samples import list_sample_hypnograms, load_sample_hypnogram
 from sigvision.metrics.sleepstats import STAT_NAMES, STAT_UNITS, compare_statistics, per_night_statistics, sleep_statistics
 
 W, N1, N2, N3, REM = range(5)

@@ -8,19 +8,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt, welch
 
-from sigvision.loaders.synthetic import (
-    CHANNEL_NAMES,
-    DEFAULT_START,
-    MONTAGES,
-    RANDOM_MONTAGES,
-    SCORER_CONFUSION_STABLE,
-    SCORER_CONFUSION_TRANSITION,
-    SyntheticNight,
-    montage_channels,
-    scorer_labels,
-    synthesize_night,
-    write_synthetic_night,
-)
+from sigvision.synth.montages import CHANNEL_NAMES, DEFAULT_START, MONTAGES, RANDOM_MONTAGES, SCORER_CONFUSION_STABLE, SCORER_CONFUSION_TRANSITION, SyntheticNight, montage_channels, scorer_labels
+from sigvision.synth.generator import synthesize_night, write_synthetic_night
 
 FS = 100.0
 EP = 3000  # samples per 30-s epoch at 100 Hz
@@ -274,7 +263,7 @@ def _central_stats(night, row):
 
 def test_central_derivation_matches_real_eeg_ranges():
     """Medians over 4 nights fall in the ranges measured on real central EEG (DREAMS
-    excerpts, YASA snippets; the table in sigvision.loaders.synthetic's docstring)."""
+    excerpts, YASA snippets; the table in sigvision.synth.generator's docstring)."""
     nights = [synthesize_night(HYP, seed=s, montage="aasm") for s in range(4)]
     per = [_central_stats(n, C4) for n in nights]
     med = {s: {k: float(np.median([p[s][k] for p in per])) for k in per[0][s]} for s in range(5)}
@@ -345,7 +334,7 @@ def test_mains_only_when_the_rate_carries_it():
 def test_scorer_confusion_constants_match_the_shipped_dreem_scorings():
     import json
 
-    from sigvision.samples import consensus_hypnogram, hypnogram_dir
+    from sigvision.synth.samples import consensus_hypnogram, hypnogram_dir
 
     base = hypnogram_dir()
     counts = {"stable": np.zeros((5, 5)), "trans": np.zeros((5, 5))}
@@ -366,7 +355,7 @@ def test_scorer_confusion_constants_match_the_shipped_dreem_scorings():
 
 
 def test_scorer_labels_disagree_like_humans():
-    from sigvision.samples import load_sample_hypnogram
+    from sigvision.synth.samples import load_sample_hypnogram
 
     hyp = load_sample_hypnogram("SC4001E0")
     rng = np.random.default_rng(0)

@@ -37,7 +37,6 @@ Horizontal flips are deliberately absent: rendered traces have a time direction.
 from __future__ import annotations
 
 import functools
-
 import math
 import numbers
 from typing import TYPE_CHECKING, Any, Callable, Sequence

@@ -4,7 +4,9 @@ lead dropout, combined by :class:`ECGAugment`."""
 from __future__ import annotations
 
 import numbers
+
 import numpy as np
+
 from ..arraycheck import check_positive, check_prob, check_rng, check_signal
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numbers
 from typing import Sequence
-import numpy as np
-from ..arraycheck import as_binary, as_scores, check_positive, check_signal
 
+import numpy as np
+
+from ..arraycheck import as_binary, as_scores, check_positive, check_signal
 
 #: Frequency bands (Hz) of the per-lead band powers of :func:`ecg_features`.
 FEATURE_BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 5.0), (5.0, 15.0), (15.0, 40.0))

@@ -16,8 +16,13 @@ the task, so this package stays importable by the tasks themselves.
 """
 from __future__ import annotations
 
+from .checkpoints import (
+    check_checkpoint_choice,
+    checkpoint_choice,
+    parse_checkpoint_arg,
+    resolve_checkpoint,
+)
 from .hashing import TARGET_ONLY_DATA_KEYS, config_hash, config_to_dict
-from .checkpoints import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
 from .schema import (
     ECG_LEADS,
     SLEEP_CHANNELS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import difflib
 from typing import Any, Mapping, Sequence
-from ..errors import ConfigError
 
+from ..errors import ConfigError
 
 _CHECKPOINT_FORMS = ("best, last or an epoch number (one for every model), a list with one per entry of "
                      "blend.models (same order), or a mapping model: checkpoint")

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import fields
 from typing import Any, Sequence
+
 from .schema import Config
 
 

@@ -8,6 +8,7 @@ Nothing else in the configuration touches the file system (:func:`load_config`,
 :func:`save_config`)."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import logging
@@ -18,14 +19,14 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
 from ..errors import ConfigError
-from ..train.optim import OPTIMIZERS
 from ..io.artifacts import write_text
-from ..samples import sample_path
-import copy
+from ..synth.samples import sample_path
+from ..tasks import task_for
+from ..train.optim import OPTIMIZERS
 from .hashing import config_hash, config_to_dict  # noqa: F401  (saved configs)
 from .schema import Config, TrainConfig
-from ..tasks import task_for
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
 
     An error caused by an override names the override (``--set train.lerning_rate=0.1: ...``);
     one in the file names the file. Paths written ``sample:NAME`` resolve to the sample data
-    shipped with sigvision (:func:`sigvision.samples.sample_path`), from any working folder.
+    shipped with sigvision (:func:`sigvision.synth.samples.sample_path`), from any working folder.
     """
 
     data: dict = _read_yaml_with_base(Path(path)) if path is not None else {}

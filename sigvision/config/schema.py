@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
+
 from ..errors import ConfigError
 from ..quality import check_bounds_table
 from .checkpoints import check_checkpoint_choice, checkpoint_choice, resolve_checkpoint

@@ -19,9 +19,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from ..errors import ConfigError, InputFileError
 from .artifacts import write_csv
-import pandas as pd
 
 __all__ = ["SUBMISSION_FILES", "submission_path", "aiwin_answer", "write_submission"]
 

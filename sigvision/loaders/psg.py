@@ -370,7 +370,7 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
     :class:`SleepNight`, whose ``quality`` holds one text per epoch (``ok`` or the flags) and
     whose ``summary`` counts what was excluded and flagged.
     """
-    from ..quality import FLAT, CLIPPED, NONFINITE, apply_policy, assess
+    from ..quality import CLIPPED, FLAT, NONFINITE, apply_policy, assess
 
     for name, val in (("on_length_mismatch", on_length_mismatch), ("on_start_mismatch", on_start_mismatch)):
         if val not in ("raise", "warn", "ignore"):

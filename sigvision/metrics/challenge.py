@@ -4,9 +4,16 @@ NumPy arrays (labels and outputs ``(n_recordings, n_classes)`` 0/1)."""
 from __future__ import annotations
 
 from typing import Sequence
-import numpy as np
-from ..arraycheck import as_binary, check_classes, check_same_shape, check_weights, class_index
 
+import numpy as np
+
+from ..arraycheck import (
+    as_binary,
+    check_classes,
+    check_same_shape,
+    check_weights,
+    class_index,
+)
 
 #: SNOMED CT code of sinus rhythm, the Challenge's "normal" (inactive) class.
 NORMAL_CLASS = "426783006"

@@ -5,8 +5,9 @@ Sleep: accuracy, macro-F1, Cohen's kappa, per-stage F1, confusion matrix.
 from __future__ import annotations
 
 import numpy as np
-from ..loaders.base import STAGES
 import pandas as pd
+
+from ..loaders.base import STAGES
 
 __all__ = ["classification_metrics", "confusion", "record_groups"]
 

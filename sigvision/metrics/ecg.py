@@ -6,11 +6,20 @@ from __future__ import annotations
 import math
 import numbers
 from typing import Any
+
 import numpy as np
-from ..arraycheck import as_binary, as_scores, check_classes, check_same_shape, check_weights, class_index
-from .challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
-from ..postprocess.thresholds import _check_thresholds, _decide, _scored_normal_index
 import pandas as pd
+
+from ..arraycheck import (
+    as_binary,
+    as_scores,
+    check_classes,
+    check_same_shape,
+    check_weights,
+    class_index,
+)
+from ..postprocess.thresholds import _check_thresholds, _decide, _scored_normal_index
+from .challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
 
 
 # ============================================================================ metrics
@@ -310,7 +319,13 @@ def binary_metrics(y, prob, threshold: float = 0.5, *, pred=None) -> dict[str, f
         without negatives), ``auroc`` (NaN when ``y`` has a single value), ``n``, ``n_pos``,
         ``n_pred_pos`` (records decided positive).
     """
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     yy = np.asarray(y)
     pp = np.asarray(prob)

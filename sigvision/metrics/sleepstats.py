@@ -32,10 +32,10 @@ long wake at the night's edges therefore shorten TIB and SOL accordingly.
 """
 from __future__ import annotations
 
-
 import numpy as np
-from .classification import record_groups
 import pandas as pd
+
+from .classification import record_groups
 
 __all__ = ["STAT_NAMES", "STAT_UNITS", "sleep_statistics", "compare_statistics", "per_night_statistics"]
 

@@ -14,6 +14,7 @@ timm's hub; when none works the error names the file to place and where.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from pathlib import Path
@@ -21,11 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
-from .meta import META_SIZES, meta_vector  # noqa: F401  (part of the factory's API)
 from ..errors import ConfigError, SigvisionError
 from ..registry import MODELS
-import difflib
+from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
+from .meta import META_SIZES, meta_vector  # noqa: F401  (part of the factory's API)
 
 __all__ = ["MODELS", "register_model", "build_model", "available_models", "meta_vector",
            "find_pretrained_file", "PretrainedWeightsError", "SigModel"]

@@ -36,8 +36,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..registry import MODELS
 from ..baselines.ecg import ecg_features
+from ..registry import MODELS
 from .meta import META_SIZES
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",

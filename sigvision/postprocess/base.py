@@ -8,10 +8,11 @@ import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
 import numpy as np
+
 from ..metrics.classification import record_groups
 from ..registry import Registry
-
 
 #: Stage names in column order (same as :data:`sigvision.loaders.base.STAGES`).
 STAGE_NAMES: tuple[str, ...] = ("W", "N1", "N2", "N3", "REM")

@@ -10,11 +10,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
 import numpy as np
+
 from ..errors import InputFileError
-from .base import N_STAGES, PROB_FLOOR, STAGE_NAMES, _check_number, register_postprocessor
 from ..io.artifacts import write_json
-from ..samples import resource_path
+from ..synth.samples import resource_path
+from .base import (
+    N_STAGES,
+    PROB_FLOOR,
+    STAGE_NAMES,
+    _check_number,
+    register_postprocessor,
+)
 
 #: File name of the shipped transition model under ``sigvision/resources/hmm``.
 SHIPPED_HMM = "sleep_edf_dod_v1.json"

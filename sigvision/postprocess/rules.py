@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import difflib
 from typing import Any, Callable, Sequence
+
 import numpy as np
+
 from .base import N1, N2, N3, REM, W, _check_number, _valid_mask, register_postprocessor
 
 

@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import numbers
 from typing import Sequence
+
 import numpy as np
-from ..arraycheck import as_binary, as_scores, check_classes, check_same_shape, check_weights, class_index
-from ..metrics.challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
+
+from ..arraycheck import (
+    as_binary,
+    as_scores,
+    check_classes,
+    check_same_shape,
+    check_weights,
+    class_index,
+)
+from ..metrics.challenge import (
+    NORMAL_CLASS,
+    _normalised,
+    _observed,
+    _score_parts,
+    scored_subset,
+)
 
 
 # ============================================================================ thresholds

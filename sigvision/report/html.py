@@ -29,19 +29,17 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
-from ..errors import InputFileError
-from ..tasks import task_for
 from .._version import __version__
 from ..config import config_to_dict
-from ..io.artifacts import write_bytes
-from ..io.artifacts import write_text
+from ..errors import InputFileError
+from ..io.artifacts import write_bytes, write_text
 from ..io.runs import blend_csv_path
 from ..loaders.base import STAGES
 from ..metrics.classification import record_groups
-from .plots import _figure, _png
-from .plots import training_curves_png
-import pandas as pd
+from ..tasks import task_for
+from .plots import _figure, _png, training_curves_png
 
 __all__ = ["write_html_report", "roc_png", "REPORT_NAME"]
 

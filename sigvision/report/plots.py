@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..io.artifacts import write_bytes
 from ..metrics.classification import classification_metrics
-import pandas as pd
 
 __all__ = ["hypnogram_png", "confusion_png", "training_curves_png", "save_png", "STAGE_PLOT_ORDER"]
 

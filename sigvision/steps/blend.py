@@ -12,12 +12,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.artifacts import write_csv, write_json
-from ..blend import apply_temperature, blend, fit_temperature, fit_weights, fit_weights_multilabel, load_aligned
+from ..blend import (
+    apply_temperature,
+    blend,
+    fit_temperature,
+    fit_weights,
+    fit_weights_multilabel,
+    load_aligned,
+)
 from ..config import Config
 from ..errors import InputFileError
-from ..metrics.classification import classification_metrics
+from ..io.artifacts import write_csv, write_json
 from ..io.runs import blend_csv_path, blend_paths, row_table, truth_matrix
+from ..metrics.classification import classification_metrics
 from ..tasks import task_for
 
 __all__ = ["run_blend"]

@@ -16,6 +16,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+
+import pandas as pd
+
 from ..config.load import load_config
 from ..errors import ConfigError
 from ..io.artifacts import write_bytes
@@ -25,17 +28,15 @@ from ..metrics.classification import classification_metrics
 from ..report.images import encode_png
 from ..report.plots import training_curves_png
 from ..runtime import tqdm_progress
-from ..samples import list_sample_hypnograms
-from ..samples import write_sample_psg
+from ..synth.samples import list_sample_hypnograms, write_sample_psg
 from ..steps.blend import run_blend
 from ..steps.evaluate import run_evaluate
 from ..steps.postprocess import run_postprocess
+from ..tasks import task_for
 from ..train.checkpoints import model_dir
 from .infer import infer
 from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
 from .train import train
-import pandas as pd
-from ..tasks import task_for
 
 __all__ = ["run_demo"]
 

@@ -23,6 +23,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Callable
+
 from .._version import __version__
 from ..config import ModelConfig
 from ..config.load import load_config

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputFileError
-from ..report.html import write_html_report
 from ..io.runs import post_csv_path
+from ..report.html import write_html_report
 from ..tasks import task_for
 
 __all__ = ["run_evaluate"]

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
 from ..ensemble import fold_members, run_members
 from ..errors import InputFileError, SigvisionError
-from .._version import __version__
 from ..io.artifacts import atomic_path
 from ..models.meta import META_SIZES
 from ..train.checkpoints import load_checkpoint_model

@@ -30,16 +30,16 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..config import Config
-from ..errors import ConfigError
-from ..train.checkpoints import model_config_hash
-from ..train.loop import is_signal_model, task_spec
-from ..train.folds import load_or_make_folds
-from ..train.data import load_training_index
-from ..io.probs import load_probs, preds_dir, save_probs
-from ..tasks import task_for
 from ..ensemble import fold_members, predict_rows_tta, run_members
+from ..errors import ConfigError
+from ..io.probs import load_probs, preds_dir, save_probs
 from ..io.runs import load_prepared
 from ..runtime import cleanup_distributed, dist_info, init_distributed, resolve_device
+from ..tasks import task_for
+from ..train.checkpoints import model_config_hash
+from ..train.data import load_training_index
+from ..train.folds import load_or_make_folds
+from ..train.loop import is_signal_model, task_spec
 
 __all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
 

@@ -33,25 +33,38 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from ..config import (
+    check_checkpoint_choice,
+    checkpoint_choice,
+    config_to_dict,
+    parse_checkpoint_arg,
+    resolve_checkpoint,
+)
+from ..config.load import apply_overrides, config_from_dict, load_config
+from ..ensemble import (
+    blend_models,
+    fold_means,
+    fold_members,
+    predict_rows_tta,
+    run_members,
+)
 from ..errors import ConfigError, InputFileError
-from ..tasks import task_for
-from ..config import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
-from ..config.load import apply_overrides, config_from_dict
-from ..config import config_to_dict
-from ..config.load import load_config
-from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
 from ..io.artifacts import write_csv
 from ..io.runs import load_prepared
 from ..io.submission import write_submission
 from ..loaders.base import STAGES
-from ..loaders.psg import DEFAULT_CHANNEL_ALIASES, candidates_of_type
-from ..loaders.psg import MissingChannelError
-from ..loaders.psg import channel_type_of
+from ..loaders.psg import (
+    DEFAULT_CHANNEL_ALIASES,
+    MissingChannelError,
+    candidates_of_type,
+    channel_type_of,
+)
 from ..postprocess import smooth_records
+from ..tasks import task_for
 from ..tasks.ecg import ecg_decide
 from .prepare import prepare_dataset
-import pandas as pd
 
 __all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
 

@@ -34,36 +34,49 @@ import os
 import platform
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-from ..io.artifacts import LOCK_NAME, atomic_path, disk_full_again, folder_lock, remove_stale_temps, save_npy, write_csv, write_json
-from ..config import Config
-from ..config import config_hash, config_to_dict
+from .._version import __version__
+from ..config import Config, config_hash, config_to_dict
 from ..config.load import save_config
 from ..errors import InputFileError
-from ..loaders.base import STAGES
-from ..render import get_renderer, render_night
-from ..runtime import Progress, no_progress
-from ..tasks import task_for
-from ..io.runs import CACHE_LAYOUT, JOURNAL_NAME, _cached_images, cache_layout, load_prepared
-from .._version import __version__
+from ..io.artifacts import (
+    LOCK_NAME,
+    atomic_path,
+    disk_full_again,
+    folder_lock,
+    remove_stale_temps,
+    save_npy,
+    write_csv,
+    write_json,
+)
+from ..io.runs import (
+    CACHE_LAYOUT,
+    JOURNAL_NAME,
+    _cached_images,
+    cache_layout,
+    load_prepared,
+)
 from ..loaders.aiwin import iter_aiwin_folder
+from ..loaders.base import STAGES
 from ..loaders.ecg import fix_length, match_leads, resample_ecg
-from ..loaders.hefei import iter_hefei_folder
-from ..loaders.wfdb import iter_wfdb_folder
-from ..loaders.wfdb_header import parse_wfdb_header
 from ..loaders.edfinfo import unit_to_uv
+from ..loaders.hefei import iter_hefei_folder
 from ..loaders.images import load_image_folder, read_image
 from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
-from ..quality import OK, parse_labels
-from ..quality import apply_policy, assess, check_folder
+from ..loaders.wfdb import iter_wfdb_folder
+from ..loaders.wfdb_header import parse_wfdb_header
+from ..quality import OK, apply_policy, assess, check_folder, parse_labels
+from ..render import get_renderer, render_night
 from ..report.images import contact_sheet
-from collections import Counter
-import pandas as pd
+from ..runtime import Progress, no_progress
+from ..tasks import task_for
 
 __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
 

@@ -29,33 +29,30 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
-from ..errors import InputFileError
-from ..tasks import task_for
-from ..config import config_hash
-from ..config import config_to_dict
+from ..config import config_hash, config_to_dict
 from ..config.load import load_config
-from ..ensemble import blend_models, fold_means, fold_members, predict_rows_tta, run_members
-from ..io.artifacts import write_json
-from ..io.artifacts import write_text
+from ..ensemble import (
+    blend_models,
+    fold_means,
+    fold_members,
+    predict_rows_tta,
+    run_members,
+)
+from ..errors import InputFileError
+from ..io.artifacts import write_json, write_text
 from ..io.runs import CACHE_LAYOUT
 from ..loaders.base import STAGES
-from ..loaders.edf_write import write_hypnogram_edf
-from ..loaders.edfinfo import read_edf_header
-from ..loaders.edfinfo import unit_to_uv
-from ..loaders.hypnogram import MOVEMENT
-from ..loaders.hypnogram import UNSCORED
-from ..loaders.hypnogram import map_stage_label
-from ..loaders.psg import _mne_scales
-from ..loaders.psg import channel_type_of
-from ..loaders.psg import find_channels
-from ..loaders.psg import resample_signals
+from ..synth.edf import write_hypnogram_edf
+from ..loaders.edfinfo import read_edf_header, unit_to_uv
+from ..loaders.hypnogram import MOVEMENT, UNSCORED, map_stage_label
+from ..loaders.psg import _mne_scales, channel_type_of, find_channels, resample_signals
 from ..postprocess import smooth
-from ..quality import NONFINITE, assess
-from ..quality import apply_policy
+from ..quality import NONFINITE, apply_policy, assess
 from ..render import get_renderer, render_night
+from ..tasks import task_for
 from .predict import run_checkpoints
-import pandas as pd
 
 __all__ = ["stage", "load_signals", "write_hypnogram_txt", "write_hypnogram_edfplus", "to_stage_codes"]
 

@@ -11,14 +11,23 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
+
 import numpy as np
 import torch
 import torch.distributed as dist
+
 from .._version import __version__
-from ..io.artifacts import LOCK_NAME, disk_full_again, folder_lock, remove_stale_temps, write_csv, write_json
 from ..config import Config
 from ..config.load import save_config
 from ..errors import ConfigError, InputFileError
+from ..io.artifacts import (
+    LOCK_NAME,
+    disk_full_again,
+    folder_lock,
+    remove_stale_temps,
+    write_csv,
+    write_json,
+)
 from ..runtime import (
     Progress,
     check_compile_toolchain,

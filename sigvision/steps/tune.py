@@ -25,15 +25,14 @@ import logging
 import shutil
 from dataclasses import fields, replace
 
-from ..config import Config, TrainConfig
-from ..config.load import save_config
-from ..errors import ConfigError
-from ..tasks import task_for
-from ..errors import SigvisionError
-from ..io.artifacts import write_csv
-from .train import train
 import pandas as pd
-from ..config.load import validate_train
+
+from ..config import Config, TrainConfig
+from ..config.load import save_config, validate_train
+from ..errors import ConfigError, SigvisionError
+from ..io.artifacts import write_csv
+from ..tasks import task_for
+from .train import train
 
 __all__ = ["tune", "SEARCH_SPACE", "parse_space"]
 

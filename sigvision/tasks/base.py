@@ -15,16 +15,16 @@ post-processing, evaluation and prediction ask the task instead of testing ``dat
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..registry import closest_hint
-from collections.abc import Mapping
 from ..loaders.base import STAGES
 from ..metrics.classification import classification_metrics
 from ..quality import OK, parse_labels
+from ..registry import closest_hint
 
 __all__ = ["Task", "TaskSpec", "one_of", "quality_summary"]
 

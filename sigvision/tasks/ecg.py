@@ -11,16 +11,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.artifacts import write_csv, write_json, write_text
 from ..config import Config
-from ..metrics.challenge import NORMAL_CLASS, scored_subset
-from ..postprocess.thresholds import apply_thresholds, tune_binary_threshold, tune_decision_thresholds
-from ..metrics.ecg import binary_metrics, degenerate_decisions, multilabel_metrics, per_class_table
 from ..errors import ConfigError, InputFileError
+from ..io.artifacts import write_csv, write_json, write_text
+from ..io.runs import (
+    blend_csv_path,
+    load_prepared,
+    post_csv_path,
+    record_quality,
+    truth_matrix,
+)
 from ..loaders.dx import code_to_abbreviation, labels_to_multihot, scored_classes
-from ..io.runs import blend_csv_path, load_prepared, post_csv_path, record_quality, truth_matrix
-from .base import quality_summary
-from .base import Task, TaskSpec, one_of
+from ..metrics.challenge import NORMAL_CLASS, scored_subset
+from ..metrics.ecg import (
+    binary_metrics,
+    degenerate_decisions,
+    multilabel_metrics,
+    per_class_table,
+)
+from ..postprocess.thresholds import (
+    apply_thresholds,
+    tune_binary_threshold,
+    tune_decision_thresholds,
+)
+from .base import Task, TaskSpec, one_of, quality_summary
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",
            "ecg_class_list", "ecg_targets", "challenge_scorable", "ecg_decision_rule", "ecg_decide",

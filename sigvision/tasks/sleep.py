@@ -10,16 +10,15 @@ import numpy as np
 import pandas as pd
 
 from .. import postprocess
-from ..io.artifacts import write_bytes, write_csv, write_json, write_text
 from ..errors import ConfigError, InputFileError
+from ..io.artifacts import write_bytes, write_csv, write_json, write_text
+from ..io.runs import row_table
 from ..loaders.base import STAGES
 from ..metrics.classification import classification_metrics, confusion, record_groups
-from ..report.plots import confusion_png, hypnogram_png
-from ..postprocess import smooth_records
-from .base import quality_summary
-from ..io.runs import row_table
 from ..metrics.sleepstats import compare_statistics
-from .base import Task, TaskSpec, one_of
+from ..postprocess import smooth_records
+from ..report.plots import confusion_png, hypnogram_png
+from .base import Task, TaskSpec, one_of, quality_summary
 
 __all__ = ["SleepTask"]
 

@@ -9,18 +9,17 @@ they belong to the config (hash) and classes they are used with.
 from __future__ import annotations
 
 import logging
-import shutil
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from ..io.artifacts import atomic_path
-from ..config import Config, ModelConfig
-from ..config import config_hash, config_to_dict
+from ..config import Config, ModelConfig, config_hash, config_to_dict
 from ..errors import InputFileError
+from ..io.artifacts import atomic_path
 from ..models.factory import build_model
 from ..tasks.ecg import (  # noqa: F401  (re-exported)
     binary_class_names,

@@ -14,12 +14,11 @@ import numpy as np
 import torch
 
 from ..augment.image import FMix, build_image_augment
-from ..config import Config
-from ..config import config_hash
 from ..augment.signal import ECGAugment
+from ..config import Config, config_hash
 from ..errors import InputFileError
-from ..models.meta import meta_vector
 from ..io.runs import cache_layout, load_prepared
+from ..models.meta import meta_vector
 from ..runtime import (
     epoch_seed,
 )

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.artifacts import write_csv
 from ..errors import InputFileError
+from ..io.artifacts import write_csv
 from ..tasks.ecg import (  # noqa: F401  (re-exported)
     binary_class_names,
     challenge_scorable,

@@ -30,16 +30,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..io.artifacts import write_csv
 from ..augment.image import mixed_loss
 from ..config import Config
-from ..metrics.ecg import multilabel_metrics
 from ..errors import ConfigError, InputFileError
-from .losses import make_loss
+from ..io.artifacts import write_csv
 from ..metrics.classification import classification_metrics
-from ..registry import MODELS
+from ..metrics.ecg import multilabel_metrics
 from ..models.factory import build_model
-from .optim import make_optimizer
+from ..registry import MODELS
 from ..runtime import (
     Progress,
     autocast_context,
@@ -55,23 +53,25 @@ from ..schedule import EpochSchedule
 from ..tasks import TaskSpec, task_for
 from ..tasks.ecg import challenge_scorable
 from .checkpoints import (
+    CheckpointSaver,
     held_checkpoints,
+    model_dir,
     model_img_size,
     model_meta,
-    CheckpointSaver,
-    model_dir,
 )
 from .data import (
     ShardSampler,
-    make_loader,
-    signal_augment,
     balanced_weights,
     batch_to_device,
     image_augment,
     make_dataset,
     make_fmix,
+    make_loader,
+    signal_augment,
 )
 from .forward import predict_dataset
+from .losses import make_loss
+from .optim import make_optimizer
 
 log = logging.getLogger(__name__)
 

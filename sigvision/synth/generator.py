@@ -80,482 +80,46 @@ about 2-4 s (vectorised numpy/FFT; envelopes are built at 10 Hz and interpolated
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import scipy.fft as sfft
 from scipy import signal as sps
-from scipy.ndimage import uniform_filter1d
-from scipy.special import ndtr
 
-from .edf_write import write_edf, write_hypnogram_edf
-
-__all__ = [
-    "CHANNEL_NAMES",
-    "CHANNEL_TYPES",
-    "DEFAULT_START",
-    "DERIVATIONS",
-    "MONTAGES",
-    "RANDOM_MONTAGES",
-    "SCORER_CONFUSION_STABLE",
-    "SCORER_CONFUSION_TRANSITION",
-    "SyntheticNight",
-    "draw_night_params",
-    "montage_channels",
-    "scorer_labels",
-    "synthesize_night",
-    "write_synthetic_night",
-]
-
-#: Sleep-EDF channel labels of the default montage (row order of ``signals``).
-CHANNEL_NAMES: tuple[str, ...] = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental")
-CHANNEL_TYPES: tuple[str, ...] = ("eeg", "eeg", "eog", "emg")
-#: Start time written into the EDF headers unless another is given (fixed for determinism).
-DEFAULT_START = datetime(2001, 1, 1, 22, 30, 0)
-
-_N_CAT = 6  # W, N1, N2, N3, REM, unscored/movement
-_W, _N1, _N2, _N3, _REM, _MT = range(_N_CAT)
-_TICK_HZ = 10.0  # resolution of envelopes and event sampling
-
-# Generators and events each derivation mixes (columns of DERIVATIONS).
-_KEYS = ("bg", "delta", "theta", "alpha", "sigma", "beta", "spin_slow", "spin_fast", "kc",
-         "saw", "eye", "muscle", "ecg", "phase")
-
-#: Gain of each generator on each derivation, relative to a central-mastoid derivation
-#: (alpha: relative to occipital-mastoid). Negative gains: the event is larger at the
-#: derivation's reference electrode (Cz in Fpz-Cz), so it appears inverted. ``phase``
-#: (radians) sets how the derivation mixes the two copies of each shared generator:
-#: derivations with close phases are strongly correlated.
-DERIVATIONS: dict[str, dict[str, float]] = {
-    #         bg    delta theta alpha sigma beta  sp_sl sp_fa  kc    saw   eye   musc  ecg   phase
-    "Fpz-Cz": dict(zip(_KEYS, (1.00, 1.10, 0.85, 0.22, 0.55, 0.90, 0.40, -0.70, -0.60, -0.6, 0.60, 1.20, 0.25, 0.2))),
-    "Pz-Oz": dict(zip(_KEYS, (0.65, 0.30, 0.50, 0.60, 0.30, 0.60, 0.15, 0.35, 0.25, 0.30, 0.01, 0.50, 0.20, 1.4))),
-    "F-M": dict(zip(_KEYS, (1.00, 1.15, 1.00, 0.30, 0.75, 1.00, 1.00, 0.60, 0.90, 0.85, 0.20, 1.10, 0.80, 0.0))),
-    "C-M": dict(zip(_KEYS, (1.00, 1.00, 1.00, 0.40, 1.00, 0.90, 0.75, 1.00, 1.00, 1.00, 0.06, 0.70, 0.80, 0.5))),
-    "Cz-M": dict(zip(_KEYS, (1.00, 1.05, 1.00, 0.40, 1.05, 0.90, 0.80, 1.00, 1.15, 1.05, 0.05, 0.55, 0.80, 0.6))),
-    "O-M": dict(zip(_KEYS, (0.90, 0.60, 0.80, 1.00, 0.50, 0.80, 0.30, 0.60, 0.45, 0.55, 0.02, 0.80, 0.80, 1.2))),
-}
-
-#: montage name -> ((channel label, type, derivation or sensor), ...). EOG sensors:
-#: ``hEOG`` (bipolar across the outer canthi, Sleep-EDF), ``E-M`` (one eye electrode
-#: against a mastoid: horizontal and vertical movements plus frontal EEG); EMG ``chin``.
-MONTAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "sleep_edf": (("EEG Fpz-Cz", "eeg", "Fpz-Cz"), ("EEG Pz-Oz", "eeg", "Pz-Oz"),
-                  ("EOG horizontal", "eog", "hEOG"), ("EMG submental", "emg", "chin")),
-    "sleep_edf_sc": (("EEG Fpz-Cz", "eeg", "Fpz-Cz"), ("EEG Pz-Oz", "eeg", "Pz-Oz"),
-                     ("EOG horizontal", "eog", "hEOG"), ("EMG submental", "emg", "chin_envelope")),
-    "aasm": (("EEG F4-M1", "eeg", "F-M"), ("EEG C4-M1", "eeg", "C-M"), ("EEG O2-M1", "eeg", "O-M"),
-             ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
-    "aasm_left": (("EEG F3-M2", "eeg", "F-M"), ("EEG C3-M2", "eeg", "C-M"), ("EEG O1-M2", "eeg", "O-M"),
-                  ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
-    "central": (("EEG C3-A2", "eeg", "C-M"), ("EEG O1-A2", "eeg", "O-M"), ("EOG LOC-A2", "eog", "E-M"),
-                ("EMG chin", "emg", "chin")),
-    "cz": (("EEG Cz-A1", "eeg", "Cz-M"), ("EOG E1-M2", "eog", "E-M"), ("EMG chin", "emg", "chin")),
-    "frontal": (("EEG F4-M1", "eeg", "F-M"), ("EOG E2-M1", "eog", "E-M"), ("EMG chin", "emg", "chin")),
-}
-#: Montages ``montage="random"`` draws from (uniformly).
-RANDOM_MONTAGES: tuple[str, ...] = ("sleep_edf", "sleep_edf_sc", "aasm", "aasm_left", "central", "cz",
-                                    "frontal")
-
-#: P(label a single scorer gives | consensus of the other four), rows/columns W, N1, N2, N3,
-#: REM, for epochs whose consensus neighbours have the same stage. Computed from the 60
-#: Dreem DOD-H/DOD-O nights (5 scorers each) shipped in resources/sample/hypnograms
-#: (tests/test_synthetic.py recomputes it); 256,614 epochs.
-SCORER_CONFUSION_STABLE = np.array([
-    [0.932, 0.037, 0.024, 0.001, 0.007],
-    [0.208, 0.364, 0.368, 0.004, 0.055],
-    [0.014, 0.042, 0.866, 0.059, 0.020],
-    [0.001, 0.001, 0.229, 0.768, 0.002],
-    [0.015, 0.027, 0.055, 0.000, 0.903],
-])
-#: The same for epochs next to a consensus stage change (52,298 epochs).
-SCORER_CONFUSION_TRANSITION = np.array([
-    [0.747, 0.125, 0.092, 0.007, 0.030],
-    [0.177, 0.513, 0.259, 0.005, 0.047],
-    [0.058, 0.126, 0.649, 0.117, 0.050],
-    [0.008, 0.004, 0.424, 0.563, 0.000],
-    [0.033, 0.089, 0.186, 0.002, 0.691],
-])
+from .edf import write_edf, write_hypnogram_edf
+from .montages import (
+    _KEYS,
+    _MT,
+    _N1,
+    _REM,
+    _TICK_HZ,
+    _W,
+    DEFAULT_START,
+    DERIVATIONS,
+    MONTAGES,
+    SyntheticNight,
+    _check_hypnogram,
+    _check_label_noise,
+    _check_seed,
+    _resolve_montage,
+    draw_night_params,
+    scorer_labels,
+)
+from .noise import (
+    _add_waveforms,
+    _band,
+    _epoch_mixtures,
+    _events,
+    _gauss,
+    _log_gauss,
+    _markov_binary,
+    _NoiseSource,
+    _power_law,
+    _slow_process,
+    _smooth,
+)
 
 
-@dataclass
-class SyntheticNight:
-    """One synthetic PSG night.
-
-    Attributes
-    ----------
-    signals : ndarray, float32, shape (n_channels, n_samples)
-        One row per channel of the montage, in microvolts; ``n_samples = n_epochs *
-        epoch_s * fs_hz``. A channel written at a lower rate (``channel_fs_hz``) holds its
-        low-rate samples repeated to ``fs_hz``.
-    fs_hz : float
-        Sampling rate of ``signals`` (100 Hz by default).
-    channel_names, channel_types : list of str
-        EDF labels and ``eeg``/``eog``/``emg`` per row.
-    hypnogram : ndarray, int64, shape (n_epochs,)
-        The driving stages: -1 unscored, 0 W, 1 N1, 2 N2, 3 N3, 4 REM.
-    epoch_s : float
-        Epoch length in seconds.
-    seed : int
-        Seed the night was drawn from.
-    params : dict
-        The per-night parameters (gains, alpha/spindle frequency, densities, ...).
-    events : dict of str to ndarray
-        Onset times in seconds of the discrete events placed (``spindles``,
-        ``k_complexes``, ``rapid_eye_movements``, ``blinks``, ``movements``, ...).
-    units : str
-        Always ``"uV"``.
-    montage : str
-        The montage (a key of :data:`MONTAGES`; the drawn one when ``"random"`` was asked).
-    scored : ndarray, int64, shape (n_epochs,)
-        Labels a human scorer would give (:func:`scorer_labels`); equal to ``hypnogram``
-        when ``label_noise=0``. :func:`write_synthetic_night` writes these.
-    channel_fs_hz : list of float
-        Rate each channel is written at in EDF (``fs_hz``, or 1 Hz for an EMG envelope).
-    """
-
-    signals: np.ndarray
-    fs_hz: float
-    channel_names: list[str]
-    channel_types: list[str]
-    hypnogram: np.ndarray
-    epoch_s: float = 30.0
-    seed: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    events: dict[str, np.ndarray] = field(default_factory=dict)
-    units: str = "uV"
-    montage: str = "sleep_edf"
-    scored: np.ndarray | None = None
-    channel_fs_hz: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.scored is None:
-            self.scored = self.hypnogram
-        if not self.channel_fs_hz:
-            self.channel_fs_hz = [float(self.fs_hz)] * len(self.channel_names)
-
-    @property
-    def n_epochs(self) -> int:
-        return int(self.hypnogram.shape[0])
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.signals.shape[1])
-
-
-# --------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------
-def _check_hypnogram(hypnogram) -> np.ndarray:
-    arr = np.asarray(hypnogram)
-    if arr.ndim != 1:
-        raise ValueError(f"hypnogram must be 1-D (one stage per epoch), got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError("hypnogram is empty: need at least one epoch")
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise ValueError(
-            f"hypnogram must hold integers (-1 unscored, 0 W, 1 N1, 2 N2, 3 N3, 4 REM), "
-            f"got dtype {arr.dtype}"
-        )
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError("hypnogram holds non-integer values; use ints -1..4")
-    out = arr.astype(np.int64)
-    bad = ~np.isin(out, (-1, 0, 1, 2, 3, 4))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"hypnogram epoch {i} has invalid stage {out[i]}; allowed: -1 (unscored), 0 W, "
-            f"1 N1, 2 N2, 3 N3, 4 REM ({int(bad.sum())} invalid epochs)"
-        )
-    return out
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return int(seed)
-
-
-def _check_label_noise(label_noise) -> float:
-    try:
-        v = float(label_noise)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if isinstance(label_noise, bool) or not (0.0 <= v <= 1.0):
-        raise ValueError(f"label_noise must be a number in [0, 1] (0: labels = driving hypnogram, "
-                         f"1: a human scorer's disagreement), got {label_noise!r}")
-    return v
-
-
-def _resolve_montage(montage: str, seed: int) -> str:
-    if not isinstance(montage, str) or (montage not in MONTAGES and montage != "random"):
-        raise ValueError(f"unknown montage {montage!r}; accepted: {', '.join([*MONTAGES, 'random'])}")
-    if montage == "random":
-        # separate stream: drawing the montage does not shift the signal's random draws
-        pick = np.random.default_rng([seed, 7919]).integers(len(RANDOM_MONTAGES))
-        return RANDOM_MONTAGES[int(pick)]
-    return montage
-
-
-def montage_channels(montage: str) -> list[tuple[str, str]]:
-    """(channel label, type) of a montage, in row order (``"random"`` is not a montage)."""
-    if montage not in MONTAGES:
-        raise ValueError(f"unknown montage {montage!r}; accepted: {', '.join(MONTAGES)}")
-    return [(name, typ) for name, typ, _ in MONTAGES[montage]]
-
-
-# --------------------------------------------------------------------------------------
-# per-night parameters
-# --------------------------------------------------------------------------------------
-def draw_night_params(rng: np.random.Generator) -> dict[str, float]:
-    """Draw the inter-night (and inter-subject) parameters.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of randomness (consumed in a fixed order).
-
-    Returns
-    -------
-    dict of str to float
-        Amplitude gains (``gain_eeg``, ``gain_eog``, ``gain_emg``), ``alpha_hz``,
-        ``alpha_gain``, ``eyes_closed_frac``, ``spindle_hz``, ``spindle_density``,
-        ``spindle_amp``, ``slow_spindle_frac``, ``sw_gain``, ``sw_decay_h``,
-        ``kc_density``, ``kc_amp``, ``theta_gain``, ``beta_gain``, ``bg_slope``,
-        ``noise_uv``, ``emg_tone_nrem``, ``emg_tone_rem``, ``rem_density``,
-        ``heart_rate_bpm``, ``ecg_uv``, ``eog_leak``, ``emg_leak``, ``hp_hz``, ``lp_hz``,
-        ``line_hz``, ``line_uv``, ``sweat_per_h``, ``movement_gain``, ``arousal_per_h``,
-        ``ambiguity``, ``n1_alpha``.
-    """
-    ln = rng.lognormal
-    p = {
-        "gain_eeg": float(ln(0.0, 0.25)),
-        "gain_eog": float(ln(0.0, 0.25)),
-        "gain_emg": float(ln(0.0, 0.5)),
-        "alpha_hz": float(np.clip(rng.normal(10.0, 0.7), 8.0, 12.5)),
-        "alpha_gain": float(ln(0.0, 0.55)),
-        "eyes_closed_frac": float(rng.uniform(0.15, 0.85)),
-        "spindle_hz": float(np.clip(rng.normal(13.5, 0.5), 12.3, 15.0)),
-        "spindle_density": float(ln(0.0, 0.35)),
-        "spindle_amp": float(ln(0.0, 0.3)),
-        "slow_spindle_frac": float(rng.uniform(0.2, 0.6)),
-        "sw_gain": float(ln(0.0, 0.2)),
-        "sw_decay_h": float(rng.uniform(2.5, 8.0)),
-        "kc_density": float(ln(0.0, 0.3)),
-        "kc_amp": float(ln(0.0, 0.25)),
-        "theta_gain": float(ln(0.0, 0.2)),
-        "beta_gain": float(ln(0.0, 0.35)),
-        "bg_slope": float(rng.normal(0.0, 0.15)),
-        "noise_uv": float(ln(np.log(0.8), 0.4)),
-        "emg_tone_nrem": float(rng.uniform(0.4, 0.8)),
-        "emg_tone_rem": float(rng.uniform(0.05, 0.25)),
-        "rem_density": float(ln(0.0, 0.3)),
-        "heart_rate_bpm": float(np.clip(rng.normal(62.0, 7.0), 45.0, 90.0)),
-        "ecg_uv": float(ln(np.log(4.0), 0.6)),
-        "eog_leak": float(rng.uniform(0.2, 0.5)),
-        "emg_leak": float(rng.uniform(0.05, 0.25)),
-        "hp_hz": float(np.exp(rng.uniform(np.log(0.1), np.log(0.5)))),
-        "lp_hz": float(rng.uniform(25.0, 45.0)),
-        "line_hz": float(rng.choice([50.0, 60.0])),
-        "line_uv": float(0.0 if rng.random() < 0.5 else ln(np.log(3.0), 0.8)),
-        "sweat_per_h": float(0.0 if rng.random() < 0.6 else ln(np.log(0.5), 0.8)),
-        "movement_gain": float(ln(0.0, 0.5)),
-        "arousal_per_h": float(ln(np.log(8.0), 0.5)),
-        "ambiguity": float(rng.uniform(0.2, 0.8)),
-        "n1_alpha": float(rng.uniform(0.1, 0.6)),
-    }
-    return p
-
-
-# --------------------------------------------------------------------------------------
-# building blocks
-# --------------------------------------------------------------------------------------
-class _NoiseSource:
-    """Gaussian noise of a given spectral shape for one signal length (grid cached)."""
-
-    def __init__(self, rng: np.random.Generator, n: int, fs: float):
-        self.rng, self.n = rng, n
-        self.nfft = sfft.next_fast_len(n, real=True)
-        self.f = np.fft.rfftfreq(self.nfft, 1.0 / fs).astype(np.float32)
-
-    def __call__(self, amp_fn, count: int = 1) -> np.ndarray:
-        """``count`` noises with amplitude spectrum ``amp_fn(f)``, each of unit standard
-        deviation; shape (n,) for one, (count, n) for several (one batched FFT)."""
-        amp = amp_fn(self.f).astype(np.float32, copy=False)
-        amp[0] = 0.0
-        m = self.f.size
-        spec = np.empty((count, m), dtype=np.complex64)
-        spec.real = self.rng.standard_normal((count, m), dtype=np.float32)
-        spec.imag = self.rng.standard_normal((count, m), dtype=np.float32)
-        spec *= amp
-        x = sfft.irfft(spec, self.nfft, axis=-1)[:, : self.n].astype(np.float32, copy=False)
-        sd = x.std(axis=1, keepdims=True)
-        x /= np.where(sd > 0, sd, 1.0).astype(np.float32)
-        return x[0] if count == 1 else x
-
-
-def _band(f, lo, hi, order=2):
-    """Butterworth-like magnitude: high-pass at ``lo`` and low-pass at ``hi``."""
-    with np.errstate(divide="ignore", over="ignore"):
-        hp = 1.0 / np.sqrt(1.0 + (lo / np.maximum(f, 1e-6)) ** (2 * order)) if lo > 0 else 1.0
-        lp = 1.0 / np.sqrt(1.0 + (f / hi) ** (2 * order)) if hi else 1.0
-    return hp * lp
-
-
-def _power_law(beta, lo, hi):
-    return lambda f: np.maximum(f, 1e-3) ** (-beta / 2.0) * _band(f, lo, hi)
-
-
-def _gauss(center, width):
-    return lambda f: np.exp(-0.5 * ((f - center) / width) ** 2)
-
-
-def _log_gauss(center, width_ln):
-    return lambda f: np.exp(-0.5 * (np.log(np.maximum(f, 1e-3) / center) / width_ln) ** 2)
-
-
-def _slow_process(rng, n_ticks, tau_s, sd):
-    """Smooth random log-modulation exp(sd * z(t)) with correlation time ~tau_s."""
-    z = _NoiseSource(rng, n_ticks, _TICK_HZ)(_gauss(0.0, 1.0 / (2 * np.pi * tau_s)))
-    return np.exp(sd * z - 0.5 * sd * sd).astype(np.float32)
-
-
-def _smooth(x, width_ticks, passes=2):
-    """Repeated moving average (triangular/near-Gaussian kernel) along the last axis."""
-    w = max(1, int(round(width_ticks)))
-    for _ in range(passes):
-        x = uniform_filter1d(x, size=w, axis=-1, mode="nearest")
-    return x
-
-
-def _events(rng, rate_per_s):
-    """Poisson event times (in seconds) from a per-tick rate (events per second)."""
-    p = np.clip(rate_per_s / _TICK_HZ, 0.0, 1.0)
-    u = rng.random(p.size, dtype=np.float64)
-    ticks = np.flatnonzero(u < p)
-    jitter = rng.random(ticks.size)
-    return (ticks + jitter) / _TICK_HZ
-
-
-def _add_waveforms(x: np.ndarray, starts: np.ndarray, waves: np.ndarray) -> None:
-    """Add ``waves[i]`` (n_events, L) into ``x`` at sample ``starts[i]`` (in place)."""
-    if starts.size == 0:
-        return
-    n = x.shape[0]
-    idx = starts[:, None] + np.arange(waves.shape[1])[None, :]
-    ok = (idx >= 0) & (idx < n)
-    x += np.bincount(idx[ok], weights=waves[ok].astype(np.float64), minlength=n).astype(
-        np.float32
-    )
-
-
-def _markov_binary(rng, n_ticks, p_on, mean_on_s, mean_off_s):
-    """Alternating on/off renewal process at tick resolution (exponential durations)."""
-    n_seg = int(4 * n_ticks / (_TICK_HZ * (mean_on_s + mean_off_s))) + 16
-    d_on = rng.exponential(mean_on_s, n_seg)
-    d_off = rng.exponential(mean_off_s, n_seg)
-    first_on = bool(rng.random() < p_on)
-    durs = np.empty(2 * n_seg)
-    durs[0::2], durs[1::2] = (d_on, d_off) if first_on else (d_off, d_on)
-    edges = np.cumsum(np.maximum(1.0, np.rint(durs * _TICK_HZ)))
-    seg = np.searchsorted(edges, np.arange(n_ticks), side="right")
-    on = (seg % 2 == 0) == first_on
-    return on.astype(np.float32)
-
-
-# Depth order used to blur epochs towards neighbouring stages (REM sits next to N1).
-_ADJACENT = {_W: (_N1,), _N1: (_W, _N2, _REM), _N2: (_N1, _N3), _N3: (_N2,), _REM: (_N1, _W), _MT: (_W,)}
-
-
-def _epoch_mixtures(rng, cat: np.ndarray, ambiguity: float, n1_alpha: float) -> np.ndarray:
-    """Per-epoch stage mixture, shape (n_epochs, 6): mostly the epoch's own stage, with a
-    share of a neighbouring epoch's stage at stage changes (0.1-0.45) and a small share of
-    an adjacent stage elsewhere; N1 keeps ``n1_alpha`` of wake on average."""
-    n = cat.size
-    mix = np.zeros((n, _N_CAT), dtype=np.float32)
-    mix[np.arange(n), cat] = 1.0
-    prev = np.concatenate([cat[:1], cat[:-1]])
-    nxt = np.concatenate([cat[1:], cat[-1:]])
-    u_side = rng.random(n)
-    leak_tr = rng.beta(2.0, 4.0, n) * 0.7 * ambiguity
-    leak_in = rng.beta(1.0, 12.0, n) * ambiguity
-    pick = rng.random(n)
-    wake_n1 = rng.beta(2.0, 2.0, n) * 2.0 * n1_alpha
-    for i in range(n):
-        c = cat[i]
-        other = prev[i] if (prev[i] != c and (nxt[i] == c or u_side[i] < 0.5)) else nxt[i]
-        if other != c:
-            share = min(leak_tr[i], 0.45)
-        else:
-            adj = _ADJACENT[c]
-            other = adj[int(pick[i] * len(adj))]
-            share = min(leak_in[i], 0.3)
-        if c == _N1:
-            share_w = min(wake_n1[i], 0.6)
-            mix[i, _W] += share_w
-            mix[i, c] -= share_w
-        mix[i, other] += share * mix[i, c]
-        mix[i, c] -= share * mix[i, c]
-    return mix
-
-
-# --------------------------------------------------------------------------------------
-# human-like labels
-# --------------------------------------------------------------------------------------
-def scorer_labels(hypnogram, rng: np.random.Generator, level: float = 1.0, *, rho: float = 0.6) -> np.ndarray:
-    """Relabel a hypnogram the way one human scorer departs from a consensus.
-
-    Parameters
-    ----------
-    hypnogram : array_like of int, shape (n_epochs,)
-        Consensus stages (-1 unscored stays -1).
-    rng : numpy.random.Generator
-        Source of randomness.
-    level : float in [0, 1]
-        0 keeps every label; 1 uses the inter-scorer confusion of the Dreem nights as is
-        (:data:`SCORER_CONFUSION_STABLE` away from stage changes,
-        :data:`SCORER_CONFUSION_TRANSITION` next to them); in between, ``(1 - level) I +
-        level C``.
-    rho : float in [0, 1)
-        Correlation of consecutive epochs' draws (a Gaussian AR(1) copula), so that a
-        scorer's deviations come in runs as they do in real scorings.
-
-    Returns
-    -------
-    ndarray, int64, shape (n_epochs,)
-    """
-    hyp = _check_hypnogram(hypnogram)
-    level = _check_label_noise(level)
-    n = hyp.size
-    z = rng.standard_normal(n)
-    for i in range(1, n):
-        z[i] = rho * z[i - 1] + np.sqrt(1.0 - rho * rho) * z[i]
-    u = ndtr(z)
-    if level == 0.0:
-        return hyp.copy()
-    change = np.zeros(n, dtype=bool)
-    d = np.flatnonzero(np.diff(hyp) != 0)
-    change[d] = True
-    change[np.minimum(d + 1, n - 1)] = True
-    eye = np.eye(5)
-    out = hyp.copy()
-    for mat, m in ((SCORER_CONFUSION_STABLE, ~change), (SCORER_CONFUSION_TRANSITION, change)):
-        p = (1.0 - level) * eye + level * mat
-        cdf = np.cumsum(p / p.sum(1, keepdims=True), axis=1)
-        idx = np.flatnonzero(m & (hyp >= 0))
-        out[idx] = np.minimum((u[idx, None] > cdf[hyp[idx]]).sum(1), 4)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# generator
-# --------------------------------------------------------------------------------------
 def synthesize_night(
     hypnogram,
     *,
@@ -1024,9 +588,6 @@ def synthesize_night(
     )
 
 
-# --------------------------------------------------------------------------------------
-# EDF output
-# --------------------------------------------------------------------------------------
 def _physical_range(x: np.ndarray) -> tuple[float, float]:
     """Symmetric range rounded up to 100 uV (at least +-200 uV), Sleep-EDF-like."""
     m = float(np.max(np.abs(x))) if x.size else 0.0

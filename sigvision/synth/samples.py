@@ -6,7 +6,7 @@
   Dreem DOD-H/DOD-O with 5 scorers, YASA examples), see ``PROVENANCE.md``.
 * No real PSG nights ship (none could be redistributed here): :func:`write_sample_psg`
   synthesises EDF+ nights from the real hypnograms, with amplitudes and spectra calibrated
-  to real EEG (see :mod:`sigvision.loaders.synthetic`). Accuracy measured on them says how
+  to real EEG (see :mod:`sigvision.synth.generator`). Accuracy measured on them says how
   well a model recovers the *synthetic* physiology, not real-PSG performance.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputFileError
+from ..errors import InputFileError
 
 __all__ = ["resource_path", "sample_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
            "load_sample_hypnogram", "consensus_hypnogram", "write_sample_psg", "crop_hypnogram"]
@@ -34,7 +34,7 @@ def sample_path(name: str) -> Path:
     ``sigvision/resources/sample/`` in the installed package, else under ``sample_data/`` of the
     source checkout the package runs from (larger sets ship only with the repository)."""
     name = name.strip().strip("/")
-    roots = [resource_path("sample"), Path(__file__).resolve().parent.parent / "sample_data"]
+    roots = [resource_path("sample"), Path(__file__).resolve().parents[2] / "sample_data"]
     for root in roots:
         if name and (root / name).exists():
             return root / name
@@ -96,7 +96,7 @@ def load_sample_hypnogram(name: str, source: str = "sleep_edf") -> np.ndarray:
 
     DOD nights return the 5-scorer majority vote.
     """
-    from .loaders.hypnogram import read_hypnogram
+    from ..loaders.hypnogram import read_hypnogram
 
     base = hypnogram_dir() / _SOURCES.get(source, "")
     if source == "sleep_edf":
@@ -134,11 +134,11 @@ def write_sample_psg(out_dir: str | os.PathLike, n_nights: int = 4, *, seed: int
     The first ``n_nights`` nights of ``source`` (sorted by name; for Sleep-EDF that pairs
     the two nights of each subject) drive the generator; night ``i`` uses seed ``seed + i``.
     Files are named ``<prefix><night>-PSG.edf`` and ``<prefix><night>-Hypnogram.edf``.
-    ``montage`` (a key of :data:`sigvision.loaders.synthetic.MONTAGES`, or ``"random"``:
+    ``montage`` (a key of :data:`sigvision.synth.montages.MONTAGES`, or ``"random"``:
     one drawn per night) and ``label_noise`` (0-1, human-scorer-like relabelling of the
     written hypnograms) are passed to the generator.
     """
-    from .loaders.synthetic import write_synthetic_night
+    from .generator import write_synthetic_night
 
     names = names or list_sample_hypnograms(source)[:n_nights]
     if len(names) < n_nights:
