@@ -24,7 +24,6 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	touch $(BENCH_STAMP)
 
 DEMO_OUT := $(if $(OUT),$(OUT),demo_out)
-ECG_SET := $(if $(OUT),--set output_dir=$(OUT) --set weights_dir=$(OUT)/weights,)
 BENCH_JSON := $(if $(OUT),--json-out $(OUT)/benchmarks.json,)
 
 demo: $(STAMP)
@@ -34,13 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 ecg-demo: $(STAMP)
-	$(BIN)/sigvision -q prepare -c configs/ecg_cinc2021.yaml $(ECG_SET) --overwrite
-	$(BIN)/sigvision -q train -c configs/ecg_demo_img.yaml $(ECG_SET) --overwrite
-	$(BIN)/sigvision -q train -c configs/ecg_demo_1d.yaml $(ECG_SET) --overwrite
-	$(BIN)/python inferblend.py configs/ecg_demo_img.yaml configs/ecg_demo_1d.yaml $(ECG_SET)
-	$(BIN)/python blend.py -c configs/ecg_cinc2021.yaml $(ECG_SET)
-	$(BIN)/python postprocess.py -c configs/ecg_cinc2021.yaml $(ECG_SET)
-	$(BIN)/sigvision evaluate -c configs/ecg_cinc2021.yaml $(ECG_SET)
+	$(BIN)/sigvision ecg-demo $(if $(OUT),--out $(OUT),)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --full $(BENCH_JSON)

@@ -1,6 +1,6 @@
 """Golden outputs: prove that a refactor leaves the pipeline's results unchanged.
 
-Runs the sleep demo (``sigvision demo``) and the ECG demo (the chain of ``make ecg-demo``) on
+Runs the sleep demo (``sigvision demo``) and the ECG demo (``sigvision ecg-demo``, what ``make ecg-demo`` runs) on
 CPU with their fixed seeds, and keeps what a user would compare: the sleep demo's
 ``files_post.csv``, every ``.npy`` probability file and the blend report; the ECG demo's
 ``files_post.csv`` and ``thresholds.json``.
@@ -50,16 +50,8 @@ def produce(work: Path) -> dict[str, Path]:
     sleep = work / "sleep"
     _run([py, "-m", "sigvision", "-q", "demo", "--out", str(sleep), "--overwrite"], REPO)
     ecg = work / "ecg"
-    redirect = ["--set", f"output_dir={ecg}", "--set", f"weights_dir={ecg / 'weights'}"]
-    cfg = str(REPO / "configs" / "ecg_cinc2021.yaml")
-    img, one_d = str(REPO / "configs" / "ecg_demo_img.yaml"), str(REPO / "configs" / "ecg_demo_1d.yaml")
-    for cmd in ([py, "-m", "sigvision", "-q", "prepare", "-c", cfg, *redirect, "--overwrite"],
-                [py, "-m", "sigvision", "-q", "train", "-c", img, *redirect, "--overwrite"],
-                [py, "-m", "sigvision", "-q", "train", "-c", one_d, *redirect, "--overwrite"],
-                [py, "inferblend.py", img, one_d, *redirect],
-                [py, "blend.py", "-c", cfg, *redirect],
-                [py, "postprocess.py", "-c", cfg, *redirect]):
-        _run(cmd, REPO)
+    # the chain of `make ecg-demo`, run by the same function (sigvision.steps.demo.run_ecg_demo)
+    _run([py, "-m", "sigvision", "-q", "ecg-demo", "--out", str(ecg)], REPO)
     files: dict[str, Path] = {}
     for p in sorted(sleep.rglob("*")):
         rel = p.relative_to(sleep).as_posix()

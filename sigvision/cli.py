@@ -22,6 +22,7 @@ EXAMPLES = {
     "contact-sheet": "sigvision contact-sheet --prepared runs/demo/prepared --out runs/demo/contact_sheet.png",
     "config": "sigvision config show --config configs/sleep_demo.yaml --set render.width=128",
     "demo": "sigvision demo --out demo_out",
+    "ecg-demo": "sigvision ecg-demo --out ecg_out",
     "export": "sigvision export -c configs/sleep_demo_vit.yaml --verify",
     "doctor": "sigvision doctor",
     "weights": "sigvision weights",
@@ -304,6 +305,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_ecg_demo(args) -> int:
+    from .steps.demo import run_ecg_demo
+
+    out = [f"output_dir={args.out}", f"weights_dir={args.out}/weights"] if args.out else []
+    res = run_ecg_demo([*out, *args.overrides], progress=not args.quiet)
+    for k in ("files_post", "thresholds", "report"):
+        print(f"{k}: {res[k]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sigvision",
@@ -450,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", type=int, default=None, help="training epochs per fold (default: the demo configs')")
     sp.add_argument("--overwrite", action="store_true")
     sp.set_defaults(func=cmd_demo)
+
+    sp = add("ecg-demo", "the ECG chain on the 35 real CinC 2021 records shipped with sigvision -> files_post.csv")
+    sp.add_argument("--out", default=None, help="write under this folder (default: the configs' runs/ and weights/)")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value of every config of the demo (repeatable)")
+    sp.set_defaults(func=cmd_ecg_demo)
     return p
 
 

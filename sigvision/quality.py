@@ -39,6 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .errors import ConfigError
 
 __all__ = ["NONFINITE", "CLIPPED", "FLAT", "AMPLITUDE", "KINDS", "DEFAULT_AMPLITUDE_BOUNDS", "CLIP_FRACTION",
            "FLAT_FLOOR", "POLICIES", "Quality", "assess", "amplitude_bounds_for", "check_bounds_table", "apply_policy",
@@ -73,7 +74,6 @@ _UNIT_WORD = {"uv": "µV", "mv": "mV"}
 def check_bounds_table(bounds: Mapping[str, Sequence[float]] | None, key: str = "data.amplitude_bounds") -> None:
     """Refuse a bounds table whose keys are not ``<type>_uv``/``<type>_mv`` or whose values
     are not ``[low, high]`` with ``0 <= low < high``."""
-    from .errors import ConfigError
 
     for name, val in (bounds or {}).items():
         typ, _, unit = str(name).rpartition("_")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
+from .errors import ConfigError
+import shutil
 
 __all__ = ["Progress", "no_progress", "tqdm_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
            "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
@@ -69,15 +71,11 @@ def resolve_device(name: str = "auto", info: DistInfo | None = None):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if info.enabled and name.startswith("cuda:"):
-        from .errors import ConfigError
-
         # every rank would take that one GPU (NCCL: duplicate GPU, or ranks piled on one card)
         raise ConfigError(f"train.device={name} under torchrun: each process takes the GPU of its LOCAL_RANK; "
                           "set train.device: cuda (or auto), and choose GPUs with CUDA_VISIBLE_DEVICES")
     if name == "cuda":
         if not torch.cuda.is_available():
-            from .errors import ConfigError
-
             raise ConfigError("train.device=cuda but no CUDA device is available; use auto or cpu")
         return torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
     return torch.device(name)
@@ -114,8 +112,6 @@ def resolve_amp(mode: str, device, key: str = "train.amp") -> str | None:
             return None
         return "bf16" if native_bf16() else "fp16"
     if mode == "fp16" and device.type != "cuda":
-        from .errors import ConfigError
-
         raise ConfigError(f"{key}=fp16 needs a CUDA device; use bf16 or off on CPU")
     return mode
 
@@ -124,12 +120,9 @@ def check_compile_toolchain(key: str = "train.compile") -> None:
     """Refuse ``torch.compile`` up front where its code generator cannot run: inductor builds
     C++ kernels on CPU (and Triton's launchers on a GPU) with the system's compiler. Without one
     the first training step would fail deep inside torch with a long trace."""
-    import shutil
 
     names = [os.environ.get("CXX", ""), os.environ.get("CC", ""), "g++", "c++", "clang++", "gcc", "cc", "clang"]
     if not any(n and shutil.which(n) for n in names):
-        from .errors import ConfigError
-
         raise ConfigError(f"{key}=true needs a C/C++ compiler on PATH for torch.compile (none of g++, clang++, "
                           f"gcc, cc found; $CXX unset or not found): install one, or set {key}=false")
 

@@ -33,6 +33,8 @@ import numpy as np
 
 from ..errors import InputFileError
 from .base import STAGES
+from .edfinfo import check_complete, read_edf_header
+import math
 
 __all__ = [
     "UNSCORED",
@@ -158,7 +160,6 @@ class Hypnogram:
 def _grid_step_s(values_s: Sequence[float]) -> float:
     """The largest step (s, millisecond resolution) dividing every value: the epoch length a
     hypnogram was scored in."""
-    import math
 
     g = 0
     for v in values_s:
@@ -243,7 +244,6 @@ def read_hypnogram_edf(path: str | os.PathLike, *, epoch_s: float = 30.0, on_epo
     is refused as damaged (:func:`sigvision.loaders.edfinfo.check_complete`)."""
     import mne
 
-    from .edfinfo import check_complete, read_edf_header
 
     path = Path(path)
     _check_file(path)

@@ -25,6 +25,9 @@ import numpy as np
 from ..errors import InputFileError
 from .base import SleepNight
 from .hypnogram import MOVEMENT, UNSCORED, Hypnogram, read_hypnogram
+from ..quality import CLIPPED, FLAT, NONFINITE, apply_policy, assess
+from .edfinfo import check_complete, read_edf_header, unit_to_uv
+import fnmatch
 
 __all__ = [
     "DEFAULT_CHANNEL_ALIASES",
@@ -211,7 +214,6 @@ def read_psg_signals(path: str | os.PathLike, channels: Sequence[str], *, fs_hz:
     corrects its scale. The header is checked against the file size first: a truncated file
     is refused as damaged (:func:`sigvision.loaders.edfinfo.check_complete`).
     """
-    from .edfinfo import check_complete, read_edf_header, unit_to_uv
 
     path = Path(path)
     if not path.exists():
@@ -370,7 +372,6 @@ def load_sleep_night(psg_path: str | os.PathLike, hypnogram: str | os.PathLike |
     :class:`SleepNight`, whose ``quality`` holds one text per epoch (``ok`` or the flags) and
     whose ``summary`` counts what was excluded and flagged.
     """
-    from ..quality import CLIPPED, FLAT, NONFINITE, apply_policy, assess
 
     for name, val in (("on_length_mismatch", on_length_mismatch), ("on_start_mismatch", on_start_mismatch)):
         if val not in ("raise", "warn", "ignore"):
@@ -531,7 +532,6 @@ def _hyp_key(p: Path) -> str | None:
 
 def _annotation_only(p: Path) -> bool:
     """An EDF+ file whose only signal is 'EDF Annotations' (a hypnogram under any name)."""
-    from .edfinfo import read_edf_header
 
     if p.suffix.lower() not in (".edf", ".bdf"):
         return False
@@ -565,7 +565,6 @@ def pair_sleep_edf_files(folder: str | os.PathLike, *, require_hypnogram: bool =
     ``require_hypnogram=False``, where it pairs with ``None``. ``use_hypnograms=False``
     (``sigvision predict``) pairs every recording with ``None`` without reading any hypnogram.
     """
-    import fnmatch
 
     folder = Path(folder)
     if not folder.is_dir():

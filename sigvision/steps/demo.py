@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -29,18 +30,20 @@ from ..report.images import encode_png
 from ..report.plots import training_curves_png
 from ..runtime import tqdm_progress
 from ..synth.samples import list_sample_hypnograms, write_sample_psg
-from ..steps.blend import run_blend
-from ..steps.evaluate import run_evaluate
-from ..steps.postprocess import run_postprocess
+from .blend import run_blend
+from .evaluate import run_evaluate
+from .postprocess import run_postprocess
 from ..tasks import task_for
 from ..train.checkpoints import model_dir
 from .infer import infer
 from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
 from .train import train
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "run_ecg_demo", "ECG_DEMO_CONFIGS"]
 
 DEMO_CONFIGS = ("sleep_demo_vit.yaml", "sleep_demo_eff.yaml")
+#: The ECG demo: the experiment's config (prepare, blend, postprocess, evaluate), then its models.
+ECG_DEMO_CONFIGS = ("ecg_cinc2021.yaml", ("ecg_demo_img.yaml", "ecg_demo_1d.yaml"))
 
 
 def _find_config(name: str) -> Path:
@@ -137,3 +140,25 @@ def _write_curves(cfgs, out_dir: Path) -> None:
         if frames:
             write_bytes(Path(out_dir) / f"training_curves_{c.model.key}.png",
                         training_curves_png(pd.concat(frames, ignore_index=True), title=c.model.key))
+
+
+def run_ecg_demo(overrides: Sequence[str] = (), *, progress: bool = True) -> dict:
+    """The ECG chain on the 35 real CinC 2021 records shipped with sigvision (``make ecg-demo``,
+    ``sigvision ecg-demo``): prepare -> train a tiny image model and a 1-D ResNet (2 folds)
+    -> out-of-fold probabilities -> blend -> tuned thresholds (``files_post.csv``,
+    ``thresholds.json``) -> evaluation. ``overrides`` (``--set`` values) apply to every config,
+    e.g. ``output_dir=...`` and ``weights_dir=...`` to write elsewhere. Every folder it writes
+    is overwritten. Returns the paths it wrote."""
+    base_name, model_names = ECG_DEMO_CONFIGS
+    base = load_config(_find_config(base_name), overrides)
+    prepare_dataset(base, base.prepared_path, overwrite=True, progress=tqdm_progress(progress))
+    models = [load_config(_find_config(n), overrides) for n in model_names]
+    for c in models:
+        train(c, overwrite=True, progress=tqdm_progress(progress, unit="batch"))
+    for c in models:
+        infer(c, progress=tqdm_progress(progress, unit="fold"))
+    blended = run_blend(base)
+    post = run_postprocess(base)
+    res = run_evaluate(base)
+    return {"blend": blended["csv"], "files_post": post, "thresholds": base.run_path / "thresholds.json",
+            "eval": res["out_dir"], "report": res["report"]}

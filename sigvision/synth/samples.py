@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from ..loaders.hypnogram import read_hypnogram
+from .generator import write_synthetic_night
 
 __all__ = ["resource_path", "sample_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
            "load_sample_hypnogram", "consensus_hypnogram", "write_sample_psg", "crop_hypnogram"]
@@ -96,7 +98,6 @@ def load_sample_hypnogram(name: str, source: str = "sleep_edf") -> np.ndarray:
 
     DOD nights return the 5-scorer majority vote.
     """
-    from ..loaders.hypnogram import read_hypnogram
 
     base = hypnogram_dir() / _SOURCES.get(source, "")
     if source == "sleep_edf":
@@ -138,7 +139,6 @@ def write_sample_psg(out_dir: str | os.PathLike, n_nights: int = 4, *, seed: int
     one drawn per night) and ``label_noise`` (0-1, human-scorer-like relabelling of the
     written hypnograms) are passed to the generator.
     """
-    from .generator import write_synthetic_night
 
     names = names or list_sample_hypnograms(source)[:n_nights]
     if len(names) < n_nights:
