@@ -4,12 +4,11 @@ io/loaders -> core."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import grimp
 import pytest
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_import_linter_contracts_are_kept(monkeypatch, capsys):

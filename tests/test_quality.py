@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 
 from sigvision.errors import ConfigError, InputFileError
-from sigvision.loaders.hypnogram import Hypnogram
 from sigvision.loaders.psg import load_sleep_night
 from sigvision.quality import (AMPLITUDE, CLIPPED, FLAT, NONFINITE, amplitude_bounds_for, apply_policy, assess,
                                parse_labels)
 
-from .conftest import write_test_edf, write_test_hypnogram
+from tests.conftest import write_test_edf, write_test_hypnogram
 
 FS = 100.0
 NAMES = ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EMG submental"]

@@ -1,0 +1,106 @@
+"""benchmarks/sim_to_real.py and configs/sleep_sim2real.yaml: channel slots by alias across
+montages, the real excerpt shipped as a fixture, DREAMS conversion, the end-to-end run."""
+from __future__ import annotations
+
+import json
+import sys
+
+import mne
+import numpy as np
+import pytest
+
+from tests.paths import REPO
+
+sys.path.insert(0, str(REPO))
+
+from benchmarks import sim_to_real as s2r  # noqa: E402
+from sigvision.config.load import load_config
+from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files  # noqa: E402
+from sigvision.synth.montages import MONTAGES
+from sigvision.synth.generator import synthesize_night, write_synthetic_night
+
+CFG = REPO / "configs" / "sleep_sim2real.yaml"
+
+
+@pytest.mark.parametrize("montage, eeg", [("sleep_edf", "EEG Fpz-Cz"), ("aasm", "EEG C4-M1"),
+                                           ("aasm_left", "EEG C3-M2"), ("central", "EEG C3-A2"),
+                                           ("cz", "EEG Cz-A1"), ("frontal", "EEG F4-M1")])
+def test_the_eeg_slot_reads_central_before_frontal(tmp_path, montage, eeg):
+    """One model config reads every montage: the EEG slot takes the central lead when there is
+    one (C3-M2, C4-M1, C3-A2, Cz-A1), else the frontal one; EOG and EMG slots likewise."""
+    cfg = load_config(CFG)
+    hyp = np.array([0, 0, 2, 2, 3, 4])
+    psg, hp = write_synthetic_night(tmp_path, "N", hyp, seed=3, montage=montage)
+    night = load_sleep_night(psg, hp, channels=cfg.data.channels, aliases=cfg.data.channel_aliases,
+                             trim_wake_edges_min=None)
+    ref = synthesize_night(hyp, seed=3, montage=montage)
+    row = ref.channel_names.index(eeg)
+    np.testing.assert_allclose(night.epochs[:, 0].ravel(), ref.signals[row], atol=0.05)
+    assert night.channel_types == ["eeg", "eog", "emg"]
+    names = mne.io.read_raw_edf(psg, verbose="error").ch_names
+    assert s2r.resolve_slot(names, list(cfg.data.channel_aliases["EEG"])) == eeg
+
+
+def test_every_montage_fills_every_slot():
+    cfg = load_config(CFG)
+    for montage, spec in MONTAGES.items():
+        names = [c for c, _, _ in spec]
+        for slot in s2r.SLOTS:
+            assert s2r.resolve_slot(names, list(cfg.data.channel_aliases[slot])), (montage, slot)
+    # other systems' spellings (Nox A1, DREAMS, older EDF exports) are found too
+    assert s2r.resolve_slot(["C3", "C3-M2", "E1-M2"], list(cfg.data.channel_aliases["EEG"])) == "C3-M2"
+    assert s2r.resolve_slot(["CZ-A1"], list(cfg.data.channel_aliases["EEG"])) == "CZ-A1"
+    assert s2r.resolve_slot(["Resp"], list(cfg.data.channel_aliases["EEG"])) is None
+
+
+def test_shipped_real_excerpt_pairs_and_loads():
+    """The real Sleep-EDF excerpt: 300 s of signal, a whole-night hypnogram; the overlap is
+    10 scored wake epochs, and its 1-Hz EMG envelope is read like the synthetic one."""
+    cfg = load_config(CFG)
+    (psg, hyp), = pair_sleep_edf_files(s2r.DEFAULT_REAL, pattern="*-PSG.edf")
+    night = load_sleep_night(psg, hyp, channels=cfg.data.channels, aliases=cfg.data.channel_aliases,
+                             trim_wake_edges_min=None, on_length_mismatch="ignore",
+                             on_low_sampling_rate="ignore")
+    assert night.labels.tolist() == [0] * 10
+    assert night.epochs.shape == (10, 3, 3000)
+    assert s2r.kappa_or_none(night.labels, night.labels) is None  # one stage: kappa undefined
+
+
+def test_dreams_conversion(tmp_path):
+    src = tmp_path / "DatabaseSpindles"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    fs = 50
+    x = rng.normal(0, 10, 90 * 5 * fs)  # 90 five-second labels = 15 epochs of 30 s
+    np.savetxt(src / "excerpt1.txt", x, header="[CZ-A1]", comments="", fmt="%.4f")
+    codes = np.array([5] * 12 + [3] * 6 + [2] * 40 + [1] * 8 + [0] * 10 + [4] * 14)
+    np.savetxt(src / "Hypnogram_excerpt1.txt", codes, header="[hypnogram]", comments="", fmt="%d")
+    out = tmp_path / "edf"
+    s2r.convert_dreams(src, out)
+    (psg, hyp), = pair_sleep_edf_files(out)
+    from sigvision.loaders.hypnogram import read_hypnogram
+
+    assert read_hypnogram(hyp).stages.tolist() == [0, 0, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4]
+    raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+    assert raw.ch_names == ["CZ-A1"] and raw.info["sfreq"] == fs
+    np.testing.assert_allclose(raw.get_data()[0] * 1e6, x, atol=0.05)
+    # 5-s labels: ties go to the earlier label, epochs without a stage are unscored
+    assert s2r.dreams_epochs(np.array([2, 2, 2, 3, 3, 3])).tolist() == [2]
+    assert s2r.dreams_epochs(np.array([-1] * 6)).tolist() == [-1]
+
+
+def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
+    """Tiny run: synthetic training nights -> model -> the real excerpt; kappa is reported
+    as undefined (one stage) with the accuracy instead, for every post-processing method."""
+    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--no-yasa", "--keep", str(tmp_path / "w"),
+                   "--set", "train.epochs=1", "--set", "render.width=32", "--set", "render.height=32",
+                   "--set", "render.context_epochs=1"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["n_records"] == 1 and res["n_epochs"] == 10 and res["slots"] == ["EEG", "EOG", "EMG"]
+    assert res["kappa_pooled"] is None and 0.0 <= res["accuracy_pooled"] <= 1.0
+    assert "kappa is undefined here" in out
+    rec = res["per_record"]["SC4001E0"]
+    assert set(rec["postprocess_accuracy"]) == set(s2r.METHODS)
+    assert (tmp_path / "w" / "real_probs.npz").is_file()
