@@ -54,7 +54,8 @@ def main() -> None:
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.render import context_windows, get_renderer
     from sigvision.synth.samples import write_sample_psg
-    from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, normalize_batch
+    from sigvision.train.data import ImageRowsDataset, normalize_batch
+    from sigvision.train.loaders import ShardSampler, make_loader
 
     class OnTheFlyDataset(ImageRowsDataset):
         """The prepared rows rendered from the prepared signals at every fetch (no image cache)."""

@@ -119,7 +119,8 @@ def _pipeline(cfg, tmp: str, tag: str, batch: int, workers: int, device, mean, s
     from sigvision.io.runs import load_prepared
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.synth.samples import write_sample_psg
-    from sigvision.train.data import ImageRowsDataset, ShardSampler, make_loader, image_augment
+    from sigvision.train.data import ImageRowsDataset, image_augment
+    from sigvision.train.loaders import ShardSampler, make_loader
 
     cfg = replace(cfg, data=replace(cfg.data, root=f"{tmp}/psg_{tag}"))
     if not Path(f"{tmp}/prep_{tag}/prepare.json").is_file():  # pipelines of one tag read one cache
@@ -143,7 +144,8 @@ def preset_figures(cfg_path, overrides, device, tmp: str, *, batch: int | None, 
     from sigvision.config.load import load_config
     from sigvision.models.factory import build_model
     from sigvision.runtime import autocast_context, resolve_amp
-    from sigvision.train.data import batch_to_device, make_fmix, normalize_batch, resolve_workers
+    from sigvision.train.data import batch_to_device, make_fmix, normalize_batch
+    from sigvision.train.loaders import resolve_workers
     from sigvision.train.optim import make_optimizer
     from sigvision.train.loop import optimizer_step
 

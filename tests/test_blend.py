@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sigvision.blend import BLENDERS, available_blenders, blend, fit_weights, get_blender, load_aligned, report_frame
+from sigvision.blend import BLENDERS, available_blenders, blend, fit_weights, get_blender, report_frame
+from sigvision.io.probs import load_aligned
 from sigvision.errors import ConfigError, InputFileError
 from sigvision.io.probs import save_probs
 from sigvision.metrics.classification import classification_metrics, score

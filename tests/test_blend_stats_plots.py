@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sigvision.blend import available_blenders, blend, fit_weights, load_aligned
+from sigvision.blend import available_blenders, blend, fit_weights
+from sigvision.io.probs import load_aligned
 from sigvision.errors import InputFileError
 from sigvision.io.probs import save_probs
 from sigvision.synth.samples import load_sample_hypnogram

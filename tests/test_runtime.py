@@ -4,7 +4,7 @@ import torch
 
 from sigvision.errors import ConfigError
 from sigvision.runtime import DistInfo, resolve_amp, resolve_device
-from sigvision.train.data import resolve_workers
+from sigvision.train.loaders import resolve_workers
 
 
 def test_amp_auto_takes_bf16_only_where_the_gpu_computes_it_natively(monkeypatch):
@@ -50,7 +50,7 @@ def test_automatic_workers_share_the_node_between_its_ranks(monkeypatch):
 def test_a_loader_read_once_lets_its_workers_go():
     """Prediction (validation every epoch, each fold and TTA shift in infer) builds a loader it
     reads once: its workers exit with it instead of staying beside the training loader's."""
-    from sigvision.train.data import ShardSampler, make_loader
+    from sigvision.train.loaders import ShardSampler, make_loader
 
     kw = dict(ds=list(range(10)), sampler=ShardSampler(10, shuffle=False, seed=0), batch_size=4, num_workers=1,
               device=torch.device("cpu"))
@@ -60,7 +60,7 @@ def test_a_loader_read_once_lets_its_workers_go():
 
 def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
     from sigvision.config.load import config_from_dict
-    from sigvision.train.data import ShardSampler, make_loader, resolve_prefetch
+    from sigvision.train.loaders import ShardSampler, make_loader, resolve_prefetch
 
     monkeypatch.setattr("sigvision.train.data._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
     mb = 2**20

@@ -12,14 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..blend import (
-    apply_temperature,
-    blend,
-    fit_temperature,
-    fit_weights,
-    fit_weights_multilabel,
-    load_aligned,
-)
+from ..blend import apply_temperature, blend, fit_temperature, fit_weights, fit_weights_multilabel
+from ..io.probs import load_aligned
 from ..config import Config
 from ..errors import InputFileError
 from ..io.artifacts import write_csv, write_json

@@ -41,7 +41,7 @@ from ..train.data import load_training_index
 from ..train.folds import load_or_make_folds
 from ..train.loop import is_signal_model, task_spec
 
-__all__ = ["infer", "predict_rows", "load_probs", "save_probs", "preds_dir", "shard_records"]
+__all__ = ["infer", "load_probs", "save_probs", "preds_dir", "shard_records"]
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,7 @@ from ..tasks import task_for
 from ..train.checkpoints import (
     model_dir,
 )
-from ..train.data import (
-    load_training_index,
-)
+from ..train.data import load_training_index
 from ..train.folds import load_or_make_folds
 from ..train.loop import task_spec, train_fold
 

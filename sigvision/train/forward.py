@@ -19,7 +19,8 @@ from ..tasks.ecg import (  # noqa: F401  (re-exported)
     ecg_targets,
     index_label_codes,
 )
-from .data import ShardSampler, make_loader, prepare_input
+from .data import prepare_input
+from .loaders import ShardSampler, make_loader
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..augment.image import mixed_loss
+from ..augment.fmix import mixed_loss
 from ..config import Config
 from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_csv
@@ -60,16 +60,15 @@ from .checkpoints import (
     model_meta,
 )
 from .data import (
-    ShardSampler,
     balanced_weights,
     batch_to_device,
     image_augment,
     make_dataset,
     make_fmix,
-    make_loader,
     signal_augment,
 )
 from .forward import predict_dataset
+from .loaders import ShardSampler, make_loader
 from .losses import make_loss
 from .optim import make_optimizer
 

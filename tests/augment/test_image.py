@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sigvision.augment.image import FMix, build_image_augment, fmix_batch, label_smoothing_ce, mixed_loss, sample_fmix_mask
+from sigvision.augment.fmix import FMix, fmix_batch, mixed_loss, sample_fmix_mask
+from sigvision.augment.image import build_image_augment, label_smoothing_ce
 
 
 def _low_freq_energy_fraction(mask: np.ndarray, cutoff: float = 0.1) -> float:
@@ -171,7 +172,7 @@ def test_fmix_batch_soft_mask_and_integer_images():
 
 
 def test_hard_mask_is_exactly_the_largest_pixels_of_the_field():
-    from sigvision.augment.image import _low_freq_field
+    from sigvision.augment.fmix import _low_freq_field
 
     for seed, lam, shape in ((0, 0.3, (20, 30)), (1, 0.5, (64, 64)), (2, 0.97, (7, 11))):
         mask = sample_fmix_mask(lam, shape, rng=np.random.default_rng(seed))
@@ -208,7 +209,7 @@ def test_mixed_cross_entropy_equals_the_weighted_sum_with_gradients(smoothing):
 def test_field_matches_the_papers_complex_spectrum_recipe_in_distribution(shape):
     """Real part of ifft2(complex Gaussian x 1/f^d) (the paper) vs the real-noise filter used:
     the same covariance, checked through lag-1 and lag-3 correlations along both axes."""
-    from sigvision.augment.image import _low_freq_field
+    from sigvision.augment.fmix import _low_freq_field
 
     h, w = shape
     fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]

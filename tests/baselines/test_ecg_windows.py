@@ -145,7 +145,8 @@ def test_window_predictions_are_aggregated_per_record(tmp_path, aggregate):
 
 
 def test_balanced_weights_draw_rare_classes_as_often_as_common_ones():
-    from sigvision.train.data import ShardSampler, balanced_weights
+    from sigvision.train.loaders import ShardSampler
+    from sigvision.train.data import balanced_weights
 
     y = np.array([0] * 90 + [1] * 10)
     w = balanced_weights(y, multilabel=False)

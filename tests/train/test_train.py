@@ -19,7 +19,7 @@ from sigvision.io.probs import load_probs, save_probs
 from sigvision.models.factory import PretrainedWeightsError, build_model, meta_vector
 from sigvision.io.runs import load_prepared
 from sigvision.steps.prepare import prepare_dataset
-from sigvision.train.data import ShardSampler
+from sigvision.train.loaders import ShardSampler
 from sigvision.train.folds import assign_folds, load_or_make_folds
 from sigvision.train.checkpoints import checkpoint_path
 from sigvision.steps.train import train
@@ -721,7 +721,8 @@ def test_loader_workers_see_each_epoch_like_inline_batches(prepared):
     """train.num_workers > 0: the loader's workers persist across epochs with their own copy of
     the dataset, so set_epoch of later epochs never reached them and every epoch reused epoch 0's
     cutout masks (batches differed from a num_workers=0 run from epoch 1 on)."""
-    from sigvision.train.data import BatchCutout, ImageRowsDataset, make_loader
+    from sigvision.train.data import BatchCutout, ImageRowsDataset
+    from sigvision.train.loaders import make_loader
 
     index, _ = load_prepared(prepared)
     index = index[index["label"] >= 0].reset_index(drop=True)
