@@ -81,7 +81,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
 
     base = _status_mb()
     stages = []
-    orig_prepare, orig_rows = sigvision.steps.prepare.prepare_dataset, sigvision.ensemble.predict_rows
+    orig_prepare, orig_rows = sigvision.steps.predict.prepare_dataset, sigvision.ensemble.predict_rows
 
     def prepare_probe(*a, **kw):
         r = orig_prepare(*a, **kw)
@@ -104,7 +104,7 @@ def child(run: str, input_dir: str, out_csv: str, device: str) -> None:
             samples.append((round(time.perf_counter() - t0, 3), _status_mb()))
             done.wait(0.01)
 
-    sigvision.steps.prepare.prepare_dataset = prepare_probe  # predict_folder imports them at call time
+    sigvision.steps.predict.prepare_dataset = prepare_probe  # the names predict and the ensemble call
     sigvision.ensemble.predict_rows = rows_probe
     t0 = time.perf_counter()
     sampler = threading.Thread(target=sample, daemon=True)

@@ -62,7 +62,7 @@ def test_prefetch_is_chosen_from_the_machine_with_an_override(monkeypatch):
     from sigvision.config.load import config_from_dict
     from sigvision.train.loaders import ShardSampler, make_loader, resolve_prefetch
 
-    monkeypatch.setattr("sigvision.train.data._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
+    monkeypatch.setattr("sigvision.train.loaders._ram_bytes", lambda: 16 * 2**30)  # 16 GiB: 1 GiB for queued batches
     mb = 2**20
     assert resolve_prefetch(-1, 8, 10 * mb) == 4  # 320 MiB queued
     assert resolve_prefetch(-1, 8, 64 * mb) == 2  # 4 would queue 2 GiB

@@ -47,7 +47,7 @@ def test_interrupted_prepare_is_named_and_update_resumes_it(synth_dir4, tmp_path
     the next plain run says an interrupted prepare is here, a reader refuses the folder, and
     --update resumes: the finished recordings are not read again, and the result equals a
     prepare that never stopped."""
-    from sigvision.loaders import psg
+    import sigvision.steps.prepare as psg  # the name prepare reads recordings with
 
     out = tmp_path / "p"
     real = psg.load_sleep_night
@@ -98,7 +98,7 @@ def test_prepare_killed_mid_write_leaves_no_file_taken_for_complete(synth_dir4, 
     script = textwrap.dedent(f"""
         import os, signal
         from sigvision.steps import prepare
-        from sigvision.config import config_from_dict
+        from sigvision.config.load import config_from_dict
         real = prepare._save_memmap_images
         n = []
         def dying(path, shape, fill):
@@ -311,7 +311,7 @@ def test_a_prepare_that_fails_before_finishing_a_recording_leaves_the_folder_as_
                                                                                       monkeypatch):
     """Nothing to resume: a fresh folder stays empty (the fixed command then runs as typed) and
     an --update of a finished folder leaves it finished."""
-    from sigvision.loaders import psg
+    import sigvision.steps.prepare as psg  # the name prepare reads recordings with
 
     out = tmp_path / "p"
     real = psg.load_sleep_night
