@@ -32,8 +32,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 from ..config import (
     check_checkpoint_choice,
@@ -54,16 +52,13 @@ from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_csv
 from ..io.runs import load_prepared
 from ..io.submission import write_submission
-from ..loaders.base import STAGES
 from ..loaders.psg import (
     DEFAULT_CHANNEL_ALIASES,
     MissingChannelError,
     candidates_of_type,
     channel_type_of,
 )
-from ..postprocess import smooth_records
 from ..tasks import task_for
-from ..tasks.ecg import ecg_decide
 from .prepare import prepare_dataset
 
 __all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
@@ -203,6 +198,30 @@ def _channel_fix(e, run_d, d) -> str:
         f", or --set 'data.channel_aliases={{{e.missing[0]}: [<name in the file>]}}'"
 
 
+def _prepare_new(first, prepared: Path, run_data, labels_csv, progress):
+    """Prepare the new recordings (``first``'s data settings, root ``--input``) into
+    ``prepared``; errors name ``predict``'s options (``--input``, ``--eeg``...)."""
+    new_data = first.data
+    if task_for(new_data).signal_kind == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
+        if labels_csv is not None and new_data.format not in ("aiwin", "hefei"):
+            raise ConfigError(f"--labels reads an AIWIN or Hefei table; this run reads data.format="
+                              f"{new_data.format}, whose files carry their own labels, age and sex: drop --labels")
+        if labels_csv is not None and not Path(labels_csv).is_file():
+            raise InputFileError(labels_csv, "label table not found", "pass the new records' table, or no --labels")
+        new_data = replace(new_data, labels_csv=str(labels_csv) if labels_csv else "")
+    try:
+        return prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared,
+                               labels_required=False, progress=progress)
+    except MissingChannelError as e:
+        raise InputFileError(e.path, e.problem, _channel_fix(e, run_data, new_data)) from None
+    except InputFileError as e:
+        if "data.root" not in e.fix:
+            raise
+        # the recordings of predict are --input (it refuses --set data.root)
+        raise InputFileError(e.path, e.problem, e.fix.replace("set data.root to", "pass --input")
+                             .replace("data.root", "--input")) from None
+
+
 def predict_folder(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_csv: str | os.PathLike,
                    *, checkpoint=None, device: str = "cpu", labels_csv: str | os.PathLike | None = None,
                    overrides=(), channel_picks: dict | None = None, progress=None) -> Path:
@@ -256,25 +275,7 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared"
-        new_data = first.data
-        if task_for(new_data).signal_kind == "ecg":  # the training table (AIWIN, Hefei) lists other records: only the new ones' own
-            if labels_csv is not None and new_data.format not in ("aiwin", "hefei"):
-                raise ConfigError(f"--labels reads an AIWIN or Hefei table; this run reads data.format="
-                                  f"{new_data.format}, whose files carry their own labels, age and sex: drop --labels")
-            if labels_csv is not None and not Path(labels_csv).is_file():
-                raise InputFileError(labels_csv, "label table not found", "pass the new records' table, or no --labels")
-            new_data = replace(new_data, labels_csv=str(labels_csv) if labels_csv else "")
-        try:
-            res = prepare_dataset(replace(first, prepared_dir=str(prepared), data=new_data), prepared,
-                                  labels_required=False, progress=progress)
-        except MissingChannelError as e:
-            raise InputFileError(e.path, e.problem, _channel_fix(e, run_data, new_data)) from None
-        except InputFileError as e:
-            if "data.root" not in e.fix:
-                raise
-            # the recordings of predict are --input (it refuses --set data.root)
-            raise InputFileError(e.path, e.problem, e.fix.replace("set data.root to", "pass --input")
-                                 .replace("data.root", "--input")) from None
+        res = _prepare_new(first, prepared, run_data, labels_csv, progress)
         rows, _ = load_prepared(prepared)
         if "epoch" not in rows:
             rows = rows.assign(epoch=0)
@@ -289,46 +290,13 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
     quality = rows["quality"].astype(str).to_numpy() if "quality" in rows else None
     info = {"rows": int(len(rows)), "records": int(rows["record"].nunique()),
             "quality": res.summary.get("quality", {})}
-    out = pd.DataFrame({"record": rows["record"].astype(str)})
     task = task_for(first.data)
     probs = blend_models(per_model, weights, method=report["method"], multilabel=task.multilabel,
                          temperature=report.get("temperature"))
-    if task.signal_kind == "ecg":
-        # multi-label and binary ECG alike: the thresholds postprocess tuned on the OOF
-        # predictions (thresholds.json), else 0.5 as `postprocess.method: argmax`; the same
-        # prob_/label_ columns as files_post.csv
-
-        th_path = run / "thresholds.json"
-        th = json.loads(th_path.read_text()) if th_path.is_file() else {}
-        t = np.asarray(th["thresholds"]["all"]) if th else np.full(len(classes), 0.5)
-        if th and list(th.get("classes", classes)) != list(classes):
-            raise InputFileError(th_path, "classes differ from the run's models'",
-                                 "run postprocess again on this run to re-tune the thresholds")
-        rule = {"normal_class": th.get("normal_class"), "binary": bool(th.get("binary", False)),
-                "normal_excludes_abnormal": th.get("normal_excludes_abnormal", False)}
-        labels = ecg_decide(probs, t, classes, rule)
-        for j, c in enumerate(classes):
-            out[f"prob_{c}"] = probs[:, j]
-        for j, c in enumerate(classes):
-            out[f"label_{c}"] = labels[:, j].astype(int)
-        if quality is not None:
-            out["quality"] = quality
-        written = write_csv(out_csv, out)
-        if first.postprocess.submission != "none":  # the run's answer file (AIWIN answer.csv) beside it
-
-            write_submission(first, written)
-        return {"csv": written, **info}
-
-    stages = smooth_records(probs, rows["record"].to_numpy(), method=first.postprocess.method,
-                            **dict(first.postprocess.options))
-    out["epoch"] = rows["epoch"].to_numpy()
-    out["onset_s"] = rows["onset_s"].to_numpy()
-    out["stage"] = [STAGES[k] for k in stages]
-    out["stage_code"] = stages
-    for j, c in enumerate(classes):  # the hypnodensity: the blend's calibrated probability of each stage
-        out[f"p_{c}"] = probs[:, j]
-    out["confidence"] = probs[np.arange(len(stages)), stages]  # of the stage written (after post-processing)
+    out, extra = task.decide_new(first, run, rows, probs, classes)
     if quality is not None:
         out["quality"] = quality
-    info["stage_counts"] = {s: int((stages == i).sum()) for i, s in enumerate(STAGES)}
-    return {"csv": write_csv(out_csv, out), **info}
+    written = write_csv(out_csv, out)
+    if first.postprocess.submission != "none":  # the run's answer file (AIWIN answer.csv) beside it
+        write_submission(first, written)
+    return {"csv": written, **info, **extra}

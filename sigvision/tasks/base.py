@@ -147,6 +147,12 @@ class Task:
         its path."""
         raise NotImplementedError
 
+    def decide_new(self, cfg, run, rows, probs, classes):
+        """``predict``'s table for new recordings from the run's blended probabilities ``probs``
+        of the prepared ``rows``: ``(DataFrame, extra summary dict)``; ``run`` is the run folder
+        (where decisions tuned by ``postprocess`` are read)."""
+        raise NotImplementedError
+
     def evaluate(self, cfg, src, out) -> dict:
         """``files_post.csv`` (``src``) against the truth; metrics and plots under the folder
         ``out``. Returns ``{"overall", "out_dir", "per_night", "quality"}``."""

@@ -385,6 +385,26 @@ class _ECGTask(Task):
         """Tuned decision thresholds -> ``files_post.csv`` (:func:`postprocess_ecg`)."""
         return postprocess_ecg(cfg, src, out_csv)
 
+    def decide_new(self, cfg, run, rows, probs, classes):
+        """Multi-label and binary alike: the thresholds ``postprocess`` tuned on the OOF
+        predictions (``thresholds.json``), else 0.5 as ``postprocess.method: argmax``; the same
+        ``prob_``/``label_`` columns as ``files_post.csv``."""
+        th_path = Path(run) / "thresholds.json"
+        th = json.loads(th_path.read_text()) if th_path.is_file() else {}
+        t = np.asarray(th["thresholds"]["all"]) if th else np.full(len(classes), 0.5)
+        if th and list(th.get("classes", classes)) != list(classes):
+            raise InputFileError(th_path, "classes differ from the run's models'",
+                                 "run postprocess again on this run to re-tune the thresholds")
+        rule = {"normal_class": th.get("normal_class"), "binary": bool(th.get("binary", False)),
+                "normal_excludes_abnormal": th.get("normal_excludes_abnormal", False)}
+        labels = ecg_decide(probs, t, classes, rule)
+        out = pd.DataFrame({"record": rows["record"].astype(str)})
+        for j, c in enumerate(classes):
+            out[f"prob_{c}"] = probs[:, j]
+        for j, c in enumerate(classes):
+            out[f"label_{c}"] = labels[:, j].astype(int)
+        return out, {}
+
     def evaluate(self, cfg, src: Path, out: Path) -> dict:
         """``files_post.csv``'s decisions and probabilities against the true labels
         (:func:`evaluate_ecg`)."""

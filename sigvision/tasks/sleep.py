@@ -101,6 +101,22 @@ class SleepTask(Task):
             (["quality"] if "quality" in post else [])
         return write_csv(Path(out_csv), post[cols])
 
+    def decide_new(self, cfg, run, rows, probs, classes):
+        """Each night smoothed by ``postprocess.method``: stage per epoch, with the hypnodensity
+        (the blend's calibrated probability of each stage) and the confidence of the stage
+        written."""
+        stages = smooth_records(probs, rows["record"].to_numpy(), method=cfg.postprocess.method,
+                                **dict(cfg.postprocess.options))
+        out = pd.DataFrame({"record": rows["record"].astype(str)})
+        out["epoch"] = rows["epoch"].to_numpy()
+        out["onset_s"] = rows["onset_s"].to_numpy()
+        out["stage"] = [STAGES[k] for k in stages]
+        out["stage_code"] = stages
+        for j, c in enumerate(classes):
+            out[f"p_{c}"] = probs[:, j]
+        out["confidence"] = probs[np.arange(len(stages)), stages]  # of the stage written (after post-processing)
+        return out, {"stage_counts": {s: int((stages == i).sum()) for i, s in enumerate(STAGES)}}
+
     def evaluate(self, cfg, src: Path, out: Path) -> dict:
         """``files_post.csv`` (``src``) against the scored stages of the prepared index: overall
         and per-night metrics, sleep statistics, hypnogram and confusion plots under ``out``."""
