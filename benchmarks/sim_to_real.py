@@ -185,7 +185,7 @@ def yasa_probs(psg: Path, names: dict[str, str | None]) -> tuple[np.ndarray, flo
 def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str,
                             label_noise: float) -> None:
     """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed)."""
-    from sigvision.synth.generator import write_synthetic_night
+    from sigvision.synth.nights import write_synthetic_night
     from sigvision.synth.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
 
     pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf")]

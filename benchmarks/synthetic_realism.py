@@ -3,7 +3,7 @@
 For a fixed, seeded selection of real human-scored nights (Sleep-EDF SC and ST nights,
 and Dreem DOD-H / DOD-O nights whose 5 scorers are merged by majority vote), the script
 
-1. synthesises the night with :func:`sigvision.synth.generator.write_synthetic_night`
+1. synthesises the night with :func:`sigvision.synth.nights.write_synthetic_night`
    (EDF pair written to a temporary folder),
 2. reads the PSG back with ``mne.io.read_raw_edf`` (so the EDF writer is exercised),
 3. stages it with YASA's pre-trained classifier on the montage's central EEG (or its first
@@ -55,7 +55,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from sigvision.synth.montages import DERIVATIONS, MONTAGES
-from sigvision.synth.generator import write_synthetic_night
+from sigvision.synth.nights import write_synthetic_night
 
 STAGE_CHARS = {"WAKE": 0, "W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 #: share of the selected nights per source (largest-remainder rounding)

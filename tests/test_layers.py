@@ -3,6 +3,7 @@ itself back through others: cli -> steps -> ensemble/report -> train -> tasks ->
 io/loaders -> core."""
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import grimp

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..loaders.hypnogram import read_hypnogram
-from .generator import write_synthetic_night
+from .nights import write_synthetic_night
 
 __all__ = ["resource_path", "sample_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
            "load_sample_hypnogram", "consensus_hypnogram", "write_sample_psg", "crop_hypnogram"]

@@ -17,7 +17,8 @@ from benchmarks import sim_to_real as s2r  # noqa: E402
 from sigvision.config.load import load_config
 from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files  # noqa: E402
 from sigvision.synth.montages import MONTAGES
-from sigvision.synth.generator import synthesize_night, write_synthetic_night
+from sigvision.synth.generator import synthesize_night
+from sigvision.synth.nights import write_synthetic_night
 
 CFG = REPO / "configs" / "sleep_sim2real.yaml"
 

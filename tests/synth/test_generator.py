@@ -9,7 +9,8 @@ import pytest
 from scipy.signal import butter, sosfiltfilt, welch
 
 from sigvision.synth.montages import CHANNEL_NAMES, DEFAULT_START, MONTAGES, RANDOM_MONTAGES, SCORER_CONFUSION_STABLE, SCORER_CONFUSION_TRANSITION, SyntheticNight, montage_channels, scorer_labels
-from sigvision.synth.generator import synthesize_night, write_synthetic_night
+from sigvision.synth.generator import synthesize_night
+from sigvision.synth.nights import write_synthetic_night
 
 FS = 100.0
 EP = 3000  # samples per 30-s epoch at 100 Hz
