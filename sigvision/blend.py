@@ -49,6 +49,8 @@ from .errors import ConfigError
 from .metrics.classification import SCORES, score
 from .registry import Registry
 
+# scipy.stats is imported where ranks are taken (heavy).
+
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
            "fit_weights", "fit_weights_multilabel", "apply_temperature", "fit_temperature", "multilabel_score",
            "report_frame",

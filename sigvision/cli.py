@@ -14,6 +14,9 @@ from ._version import __version__
 from .errors import SigvisionError
 from .runtime import tqdm_progress
 
+# Each verb imports its step when it runs: `sigvision --help`, a mistyped option or a refused
+# config answer at once, without importing torch.
+
 log = logging.getLogger("sigvision")
 
 EXAMPLES = {

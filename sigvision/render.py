@@ -33,6 +33,9 @@ import numpy as np
 from .errors import ConfigError
 from .registry import Registry
 
+# OpenCV and scipy.signal are imported where a renderer draws: building a renderer from a config
+# stays cheap.
+
 __all__ = [
     "RENDERERS",
     "register_renderer",

@@ -14,6 +14,9 @@ import numpy as np
 from .errors import ConfigError
 import shutil
 
+# torch and tqdm are imported inside the functions that use them: the CLI imports this module
+# first, and `sigvision --help` or a refused config must not wait for torch.
+
 __all__ = ["Progress", "no_progress", "tqdm_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
            "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
 

@@ -44,6 +44,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
+# torch and albumentations are imported where a tensor or pipeline is made (heavy).
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import albumentations as A
     import torch

@@ -9,6 +9,9 @@ from typing import Sequence
 import numpy as np
 
 from ..arraycheck import as_binary, as_scores, check_positive, check_signal
+from sigvision.loaders.ecg import STANDARD_LEADS
+
+# scipy.signal and scikit-learn are imported where features are computed or fitted (heavy).
 
 #: Frequency bands (Hz) of the per-lead band powers of :func:`ecg_features`.
 FEATURE_BANDS_HZ: tuple[tuple[float, float], ...] = ((0.5, 5.0), (5.0, 15.0), (15.0, 40.0))
@@ -135,8 +138,6 @@ def ecg_feature_names(n_leads: int = 12, lead_names: Sequence[str] | None = None
     """
     if lead_names is None:
         if n_leads == 12:
-            from sigvision.loaders.ecg import STANDARD_LEADS
-
             lead_names = STANDARD_LEADS
         else:
             lead_names = [f"lead{i}" for i in range(n_leads)]

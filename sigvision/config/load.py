@@ -27,6 +27,7 @@ from ..tasks import task_for
 from ..train.optim import OPTIMIZERS
 from .hashing import config_hash, config_to_dict  # noqa: F401  (saved configs)
 from .schema import Config, TrainConfig
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,6 @@ def _set_dotted(d: dict, dotted: str, value: Any) -> None:
 
 def apply_overrides(mapping: dict, overrides: Sequence[str]) -> dict:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to a mapping, in place."""
-    import yaml
 
     renamed: dict[str, tuple[str, object]] = {}  # new key -> (the override, its value) of a deprecated pair
     for ov in overrides:
@@ -306,7 +306,6 @@ def _deep_merge(base: dict, top: dict) -> dict:
 def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
     """Read a YAML config; a top-level ``base: other.yaml`` (relative to this file) is read
     first and this file's values are merged over it."""
-    import yaml
 
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found; fix: give a YAML file (see configs/)")
@@ -329,7 +328,6 @@ def _read_yaml_with_base(p: Path, _seen: tuple = ()) -> dict:
 
 def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
     """Refuse a key written twice in one mapping (YAML loaders keep the last silently)."""
-    import yaml
 
     if isinstance(node, yaml.MappingNode):
         seen: dict = {}
@@ -347,7 +345,4 @@ def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved config as YAML (atomically)."""
-    import yaml
-
-
     return write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

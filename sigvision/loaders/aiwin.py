@@ -16,6 +16,8 @@ from sigvision.loaders.dx import check_policy
 
 from .ecg import STANDARD_LEADS
 
+# scipy.io is imported where a .mat file is read (heavy).
+
 log = logging.getLogger(__name__)
 
 

@@ -36,6 +36,8 @@ from .base import STAGES
 from .edfinfo import check_complete, read_edf_header
 import math
 
+# MNE is imported where an EDF+ hypnogram is read (heavy; text and CSV hypnograms do not need it).
+
 __all__ = [
     "UNSCORED",
     "MOVEMENT",

@@ -29,6 +29,9 @@ from ..quality import CLIPPED, FLAT, NONFINITE, apply_policy, assess
 from .edfinfo import check_complete, read_edf_header, unit_to_uv
 import fnmatch
 
+# MNE and scipy.signal are imported where a file is read or resampled (heavy; most importers
+# only need the channel tables).
+
 __all__ = [
     "DEFAULT_CHANNEL_ALIASES",
     "MissingChannelError",

@@ -29,6 +29,8 @@ from .wfdb_header import (
     parse_wfdb_header,
 )
 
+# wfdb and scipy.io are imported where a record is read (heavy).
+
 log = logging.getLogger(__name__)
 
 

@@ -14,6 +14,7 @@ from ..arraycheck import (
     check_weights,
     class_index,
 )
+from sigvision.loaders.dx import challenge_weights
 
 #: SNOMED CT code of sinus rhythm, the Challenge's "normal" (inactive) class.
 NORMAL_CLASS = "426783006"
@@ -41,7 +42,6 @@ def load_challenge_weights(challenge: str = "2021") -> tuple[list[str], np.ndarr
         ``weights[i, j]`` is the reward for outputting class ``j`` on a recording labelled
         with class ``i`` (1 on the diagonal, partial credit off it). A fresh copy.
     """
-    from sigvision.loaders.dx import challenge_weights
 
     return challenge_weights(str(challenge))
 
@@ -123,7 +123,6 @@ def challenge_score(labels, outputs, weights, classes, normal_class: str = NORMA
     """PhysioNet/CinC Challenge 2021 metric of binary outputs.
 
     Definition (Challenge 2021; same as the official ``evaluate_model.py``):
-
     1. ``A = modified_confusion_matrix(labels, outputs)``: each recording adds
        ``1 / max(|L ∪ O|, 1)`` to ``A[i, j]`` for every label class ``i`` and output class
        ``j`` it has (``L``, ``O``: its sets of positive labels and outputs);

@@ -20,6 +20,9 @@ from ..arraycheck import (
 )
 from ..postprocess.thresholds import _check_thresholds, _decide, _scored_normal_index
 from .challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
+from sigvision.loaders.dx import code_to_abbreviation
+
+# scikit-learn is imported where AUROC/AUPRC are computed (heavy).
 
 
 # ============================================================================ metrics
@@ -270,9 +273,6 @@ def per_class_table(
         ``2TP + FP + FN == 0``), ``auroc`` and ``auprc`` (NaN when the class has a single
         label value), ``threshold`` (NaN when ``outputs`` are given without thresholds).
     """
-
-    from sigvision.loaders.dx import code_to_abbreviation
-
     lab, p, t, cls, out = _prepare_eval(labels, probs, thresholds, classes, normal_class,
                                         normal_excludes_abnormal, ensure_one, outputs)
     auroc, auprc = _auc_per_class(lab, p)

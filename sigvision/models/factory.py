@@ -27,6 +27,8 @@ from ..registry import MODELS
 from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
 from .meta import META_SIZES, meta_vector  # noqa: F401  (part of the factory's API)
 
+# timm is imported where a model is built (heavy).
+
 __all__ = ["MODELS", "register_model", "build_model", "available_models", "meta_vector",
            "find_pretrained_file", "PretrainedWeightsError", "SigModel"]
 

@@ -39,6 +39,9 @@ from torch import nn
 from ..baselines.ecg import ecg_features
 from ..registry import MODELS
 from .meta import META_SIZES
+import numpy as np
+
+# scikit-learn is imported where the classical baseline is fitted (heavy).
 
 __all__ = ["BasicBlock1d", "Bottleneck1d", "ResNet1d", "resnet1d18", "resnet1d50", "resnet1d101", "resnext1d50",
            "resnet1d_tiny", "resnet1d18_small", "BaselineNet", "MODEL_NAMES"]
@@ -364,9 +367,6 @@ class BaselineNet(nn.Module):
     def features(self, x, meta=None, fs_hz: float | None = None):
         """float64 (batch, num_features) features of a batch (tensor or array, mV) sampled at
         ``fs_hz`` (default: the rate the model was fitted at)."""
-        import numpy as np
-
-
         arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
         if arr.ndim != 3 or arr.shape[1] != self.in_chans:
             raise ValueError(f"input must have shape (batch, {self.in_chans}, n_samples); got {tuple(arr.shape)}")
@@ -384,7 +384,6 @@ class BaselineNet(nn.Module):
         """Fit on a feature matrix (n, num_features) and targets: multi-hot (n, num_classes)
         when ``multilabel``, else class indices (n,). Returns the training log-loss and the
         classes that were constant in training (predicted by their prevalence)."""
-        import numpy as np
         from sklearn.linear_model import LogisticRegression
 
         X = np.asarray(feats, np.float64)

@@ -40,6 +40,9 @@ from ..loaders.base import STAGES
 from ..metrics.classification import record_groups
 from ..tasks import task_for
 from .plots import _figure, _png, training_curves_png
+import yaml
+
+# scikit-learn is imported where a curve is computed (heavy).
 
 __all__ = ["write_html_report", "roc_png", "REPORT_NAME"]
 
@@ -279,7 +282,6 @@ def _training_section(cfg, eval_dir: Path, blend_report: dict | None) -> str:
 
 
 def _run_section(cfg, blend_report: dict | None) -> str:
-    import yaml
 
 
     parts = ['<section id="run"><h2>Run</h2>']

@@ -17,6 +17,8 @@ import pandas as pd
 from ..io.artifacts import write_bytes
 from ..metrics.classification import classification_metrics
 
+# matplotlib is imported where a figure is drawn (heavy).
+
 __all__ = ["hypnogram_png", "confusion_png", "training_curves_png", "save_png", "STAGE_PLOT_ORDER"]
 
 #: Stages top to bottom as clinicians draw a hypnogram (codes of ``loaders.base.STAGES``).

@@ -30,6 +30,9 @@ from ..config.load import load_config
 from ..errors import SigvisionError
 from ..registry import MODELS
 
+# torch, timm and huggingface_hub are imported by the checks that need them: each check
+# reports a library that fails to import instead of the command failing.
+
 __all__ = ["doctor_report", "format_doctor", "weights_table", "format_weights_table", "PRESET_MODELS",
            "WEIGHT_EXTENSIONS", "hub_repo_for", "check_hub"]
 

@@ -44,6 +44,8 @@ from ..io.artifacts import atomic_path
 from ..models.meta import META_SIZES
 from ..train.checkpoints import load_checkpoint_model
 
+# onnx and onnxruntime are imported when a file is exported or checked (heavy, optional).
+
 __all__ = ["export_onnx", "export_run", "check_onnx", "onnx_input_shape", "DEFAULT_OPSET"]
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,8 @@ from ..io.artifacts import write_csv
 from ..tasks import task_for
 from .train import train
 
+# optuna is imported when a search runs (heavy, and only this step needs it).
+
 __all__ = ["tune", "SEARCH_SPACE", "parse_space"]
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,8 @@ from ..tasks.ecg import (  # noqa: F401  (re-exported)
     index_label_codes,
 )
 
+# scikit-learn is imported where folds are drawn (heavy).
+
 log = logging.getLogger(__name__)
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 from ..registry import Registry
 
+# timm is imported where an optimiser is built: the config reads OPTIMIZERS and must stay cheap.
+
 __all__ = ["OptimizerSpec", "OPTIMIZERS", "param_groups", "make_optimizer"]
 
 
