@@ -16,7 +16,8 @@ all go through :func:`run_members`, so all four check every checkpoint the same 
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -37,8 +38,11 @@ from .train.checkpoints import (
 )
 from .train.data import make_dataset, meta_rows, normalize_batch
 from .train.forward import predict_dataset
+from .config.checkpoints import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
+from .config.load import load_config
+from .errors import ConfigError, InputFileError
 
-__all__ = ["Member", "fold_members", "run_members", "predict_rows", "tta_shifts", "predict_rows_tta",
+__all__ = ["Member", "TrainedRun", "read_run", "run_checkpoints", "fold_members", "run_members", "predict_rows", "tta_shifts", "predict_rows_tta",
            "blend_models"]
 
 
@@ -84,6 +88,73 @@ def run_members(members: Sequence[Member], predict: Callable, *, device, classes
         del model
         gc.collect()
     return results, list(classes or [])
+
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained run (``<weights_dir>/<experiment>`` after train -> infer -> blend): its blend
+    report (``files_blend_*_oof.json``: models, weights, method, checkpoints, temperature) and
+    each blended model's training config, pointed at the run folder."""
+
+    path: Path
+    report: dict
+    report_path: Path
+    configs: dict  # model name -> Config as trained
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.report["models"])
+
+    @property
+    def weights(self) -> list[float]:
+        return [float(self.report["weights"][m]) for m in self.models]
+
+
+def read_run(run_dir, *, how: str = "pass the run folder <weights_dir>/<experiment>") -> TrainedRun:
+    """Read a trained run's blend report and its models' configs (``predict``, ``stage()``);
+    ``how`` is the fix named when the folder does not exist."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputFileError(run, "run folder not found", how)
+    reps = sorted(run.glob("files_blend_*_oof.json"))
+    if not reps:
+        raise InputFileError(run, "holds no blend report (files_blend_*_oof.json)",
+                             "run blend.py on the trained run first (train -> infer -> blend)")
+    report = json.loads(reps[0].read_text())
+    configs = {}
+    for m in report["models"]:
+        p = run / m / "config.yaml"
+        if not p.is_file():
+            raise InputFileError(p, "missing", "the run folder must hold each model's training config")
+        configs[m] = replace(load_config(p), weights_dir=str(run.parent), name=run.name)
+    return TrainedRun(run, report, reps[0], configs)
+
+
+def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
+    """The checkpoint each blended model of a run predicts with: ``override`` (one value, a
+    list in the order of ``report["models"]``, a mapping model -> checkpoint, or the
+    command-line text of one of these), else the blend report's ``checkpoints``, else the
+    model's saved ``blend.checkpoint`` for it, else ``best``. ``cfgs``: model -> its config."""
+
+    models = list(report["models"])
+    if override is not None:
+        key = "--checkpoint"
+        choice = parse_checkpoint_arg(override, key) if isinstance(override, str) else checkpoint_choice(override, key)
+        check_checkpoint_choice(choice, models, key, models_key="the run's blended models")
+        return {m: resolve_checkpoint(choice, m, models, key) for m in models}
+    recorded = report.get("checkpoints") or {}
+    out = {}
+    for m in models:
+        if m in recorded:
+            out[m] = str(recorded[m])
+            continue
+        b = cfgs[m].blend
+        try:  # a report written before blends recorded their checkpoints
+            out[m] = b.checkpoint_for(m)
+        except ConfigError:
+            out[m] = "best"
+    return out
 
 
 def fold_means(members: Sequence[Member], results: Sequence[np.ndarray]) -> dict[str, np.ndarray]:

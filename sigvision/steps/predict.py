@@ -26,7 +26,6 @@ see :mod:`sigvision.quality`). ECG output: ``record``, ``prob_<class>``, ``label
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import replace
@@ -34,13 +33,9 @@ from pathlib import Path
 
 
 from ..config import (
-    check_checkpoint_choice,
-    checkpoint_choice,
     config_to_dict,
-    parse_checkpoint_arg,
-    resolve_checkpoint,
 )
-from ..config.load import apply_overrides, config_from_dict, load_config
+from ..config.load import apply_overrides, config_from_dict
 from ..ensemble import (
     blend_models,
     fold_means,
@@ -60,42 +55,9 @@ from ..loaders.psg import (
 )
 from ..tasks import task_for
 from .prepare import prepare_dataset
+from ..ensemble import read_run, run_checkpoints
 
-__all__ = ["predict_folder", "run_predict", "run_checkpoints", "predict_overrides", "PREDICT_SETTABLE"]
-
-
-def _blend_report(run: Path) -> tuple[dict, Path]:
-    reps = sorted(run.glob("files_blend_*_oof.json"))
-    if not reps:
-        raise InputFileError(run, "holds no blend report (files_blend_*_oof.json)",
-                             "run blend.py on the trained run first (train -> infer -> blend)")
-    return json.loads(reps[0].read_text()), reps[0]
-
-
-def run_checkpoints(report: dict, cfgs: dict, override=None) -> dict[str, str]:
-    """The checkpoint each blended model of a run predicts with: ``override`` (one value, a
-    list in the order of ``report["models"]``, a mapping model -> checkpoint, or the
-    command-line text of one of these), else the blend report's ``checkpoints``, else the
-    model's saved ``blend.checkpoint`` for it, else ``best``. ``cfgs``: model -> its config."""
-
-    models = list(report["models"])
-    if override is not None:
-        key = "--checkpoint"
-        choice = parse_checkpoint_arg(override, key) if isinstance(override, str) else checkpoint_choice(override, key)
-        check_checkpoint_choice(choice, models, key, models_key="the run's blended models")
-        return {m: resolve_checkpoint(choice, m, models, key) for m in models}
-    recorded = report.get("checkpoints") or {}
-    out = {}
-    for m in models:
-        if m in recorded:
-            out[m] = str(recorded[m])
-            continue
-        b = cfgs[m].blend
-        try:  # a report written before blends recorded their checkpoints
-            out[m] = b.checkpoint_for(m)
-        except ConfigError:
-            out[m] = "best"
-    return out
+__all__ = ["predict_folder", "run_predict", "predict_overrides", "PREDICT_SETTABLE"]
 
 
 #: ``--set`` keys ``predict`` accepts: how new recordings are read (channel and lead names,
@@ -253,22 +215,13 @@ def run_predict(run_dir: str | os.PathLike, input_dir: str | os.PathLike, out_cs
 
 
     progress = progress or (lambda it, total=None, desc="": it)
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise InputFileError(run, "run folder not found", "point --run at <weights_dir>/<experiment>")
     if not Path(input_dir).is_dir():
         raise InputFileError(input_dir, "folder not found", "pass --input the folder holding the new recordings")
-    report, rep_path = _blend_report(run)
-    models = report["models"]
-    weights = [report["weights"][m] for m in models]
-    cfgs, trained = {}, {}
-    for m in models:
-        p = run / m / "config.yaml"
-        if not p.is_file():
-            raise InputFileError(p, "missing", "the run folder must hold each model's training config")
-        trained[m] = load_config(p)
-        cfg = predict_overrides(trained[m], overrides, channel_picks)
-        cfgs[m] = replace(cfg, weights_dir=str(run.parent), data=replace(cfg.data, root=str(input_dir)))
+    tr = read_run(run_dir, how="point --run at <weights_dir>/<experiment>")
+    run, report, models, weights, trained = tr.path, tr.report, tr.models, tr.weights, tr.configs
+    cfgs = {m: replace(predict_overrides(trained[m], overrides, channel_picks), weights_dir=str(run.parent))
+            for m in models}
+    cfgs = {m: replace(c, data=replace(c.data, root=str(input_dir))) for m, c in cfgs.items()}
     first = next(iter(cfgs.values()))
     run_data = trained[models[0]].data  # the channels the models were trained on, before --set/--eeg
     which = run_checkpoints(report, cfgs, checkpoint)

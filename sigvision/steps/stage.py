@@ -19,11 +19,9 @@ normalisation), in a temporary folder that is removed afterwards.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from ..config import config_hash, config_to_dict
-from ..config.load import load_config
 from ..ensemble import (
     blend_models,
     fold_means,
@@ -52,7 +49,7 @@ from ..postprocess import smooth
 from ..quality import NONFINITE, apply_policy, assess
 from ..render import get_renderer, render_night
 from ..tasks import task_for
-from .predict import run_checkpoints
+from ..ensemble import read_run, run_checkpoints
 
 __all__ = ["stage", "load_signals", "write_hypnogram_txt", "write_hypnogram_edfplus", "to_stage_codes"]
 
@@ -262,26 +259,6 @@ def _edf_unit_correction(raw, picks, source) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- run
-def _run_models(run: Path):
-    """[(model name, weight, cfg)] and the blend report of a trained run."""
-
-    if not run.is_dir():
-        raise InputFileError(run, "run folder not found", "pass run_dir=<weights_dir>/<experiment> of a trained run")
-    reps = sorted(run.glob("files_blend_*_oof.json"))
-    if not reps:
-        raise InputFileError(run, "holds no blend report (files_blend_*_oof.json)",
-                             "run train -> infer -> blend on this run first")
-    report = json.loads(reps[0].read_text())
-    out = []
-    for m in report["models"]:
-        p = run / m / "config.yaml"
-        if not p.is_file():
-            raise InputFileError(p, "missing", "the run folder must hold each model's training config")
-        cfg = load_config(p)
-        out.append((m, float(report["weights"][m]), replace(cfg, weights_dir=str(run.parent), name=run.name)))
-    return out, report
-
-
 def _prepare_night(cfg, epochs: np.ndarray, folder: Path) -> Path:
     """A minimal prepared folder (signals, render cache, prepare.json) for one night."""
 
@@ -337,7 +314,7 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     fs_hz, channels, channel_types : see :func:`load_signals`.
     checkpoint : None (each model's checkpoint of the run's blend), or ``best``, ``last`` or an
         epoch number for every model, a list (one per blended model) or a mapping model ->
-        checkpoint (see :func:`sigvision.steps.predict.run_checkpoints`).
+        checkpoint (see :func:`sigvision.ensemble.run_checkpoints`).
     device : ``cpu`` or ``cuda``.
     return_probs : also return the blended (calibrated) probabilities before post-processing.
     return_quality : also return one signal-quality text per epoch (``ok`` or the flags, as
@@ -358,11 +335,10 @@ def stage(raw_or_array, *, run_dir: str | os.PathLike, fs_hz: float | None = Non
     """
     import torch
 
-
-
-    run = Path(run_dir)
-    models, report = _run_models(run)
-    which = run_checkpoints(report, {name: cfg for name, _, cfg in models}, checkpoint)
+    tr = read_run(run_dir, how="pass run_dir=<weights_dir>/<experiment> of a trained run")
+    run, report = tr.path, tr.report
+    models = [(m, w, tr.configs[m]) for m, w in zip(tr.models, tr.weights)]
+    which = run_checkpoints(report, tr.configs, checkpoint)
     first = models[0][2]
     if task_for(first.data).signal_kind != "psg":
         raise ValueError(f"{run} is an ECG run; stage() stages sleep. Use sigvision.steps.predict.predict_folder for ECG")

@@ -220,7 +220,7 @@ def test_run_checkpoints_fall_back_for_reports_without_checkpoints():
     """A blend report written before blends recorded checkpoints: the model's saved
     blend.checkpoint for it, else best (what predict always used)."""
     from sigvision.config.load import config_from_dict
-    from sigvision.steps.predict import run_checkpoints
+    from sigvision.ensemble import run_checkpoints
 
     two = {"blend": {"models": [A, B], "checkpoint": [3, "last"]}}
     cfgs = {A: config_from_dict({**two, "model": {"name": A}}), B: config_from_dict({"model": {"name": B}})}
