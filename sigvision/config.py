@@ -207,6 +207,10 @@ class RenderConfig:
     line_px: int = 1
     spec_fmax_hz: float = 30.0
     ecg_grid: bool = True
+    #: per-night normalisation for transfer across recording setups (sleep only): ``none``,
+    #: ``amplitude`` (one gain per channel and night) or ``spectral`` (spectrogram: log-power
+    #: relative to the night's median per frequency); see :mod:`sigvision.render`
+    night_norm: str = "none"
 
     def validate(self) -> None:
         if self.height < 8 or self.width < 8:
@@ -218,6 +222,15 @@ class RenderConfig:
         for k in ("eeg_scale_uv", "eog_scale_uv", "emg_scale_uv", "ecg_scale_mv", "spec_fmax_hz"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"render.{k}={getattr(self, k)} must be positive")
+        if self.night_norm not in NIGHT_NORMS:
+            raise ConfigError(f"render.night_norm={self.night_norm!r} is not one of {', '.join(NIGHT_NORMS)}")
+        if self.night_norm == "spectral" and self.name != "spectrogram":
+            raise ConfigError(f"render.night_norm=spectral needs render.name: spectrogram, not {self.name!r}; "
+                              "use night_norm: amplitude for other renderers")
+
+
+#: values of ``render.night_norm``
+NIGHT_NORMS: tuple[str, ...] = ("none", "amplitude", "spectral")
 
 
 @dataclass(frozen=True)
@@ -558,6 +571,9 @@ class Config:
                 raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "
                                   f"which of them is normal, not {list(self.data.normal_labels)}; set "
                                   "data.normal_labels: ['0'] (AIWIN: 0 normal, 1 abnormal)")
+        if self.render.night_norm != "none" and self.data.task != "sleep":
+            raise ConfigError(f"render.night_norm={self.render.night_norm} normalises sleep nights; for "
+                              f"data.task={self.data.task} set render.night_norm: none")
         if self.data.task == "sleep" and self.blend.fit_metric == "auroc":
             raise ConfigError("blend.fit_metric=auroc scores ECG blends; for data.task=sleep use kappa, macro_f1, "
                               "none or auto")
@@ -1051,7 +1067,8 @@ def _check_duplicate_keys(node, path: Path, prefix: str = "") -> None:
 #: Keys added after folders were prepared and models trained: left out of the hash while they
 #: hold their default, so those folders and checkpoints keep their hash (and stay usable).
 _HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
-                         "max_bad_fraction")}
+                         "max_bad_fraction"),
+               "render": ("night_norm",)}
 #: ``data`` keys that say how a prepared folder's labels become targets or how window predictions
 #: are aggregated, not what ``prepare`` writes: left out of the data+render hash of prepared
 #: folders (one prepared folder serves binary and multi-label runs, either Challenge, ...), kept

@@ -117,7 +117,7 @@ def predict_rows_tta(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, dev
 @torch.inference_mode()
 def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
     """TTA: windows moved by ``shift_s`` seconds (zeros past the night's ends), rendered per batch."""
-    from .render import context_windows, get_renderer
+    from .render import context_windows, get_renderer, night_reference
 
     d = cfg.data
     renderer = get_renderer(cfg.render, fs_hz=d.fs_hz)
@@ -132,6 +132,9 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
             from .loaders.psg import channel_type_of
 
             types = [channel_type_of(c) for c in d.channels]
+        # render.night_norm: the statistics of the whole prepared night, as render_night took them
+        ref = night_reference(renderer, sig, types)
+        kw = {} if ref is None else {"ref": ref}
         pos = grp.index.to_numpy()
         eps = grp["epoch"].to_numpy()
         meta = torch.from_numpy(meta_rows(grp, feats)) if feats else None  # as the dataset builds them
@@ -146,7 +149,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
                 n = sig.shape[-1]
                 w = w[..., n:2 * n]
                 valid = valid[:, 1:2]
-            imgs = renderer.render(w, types, valid)
+            imgs = renderer.render(w, types, valid, **kw)
             x = normalize_batch(torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2), mmeta["mean"], mmeta["std"])
             with autocast_context(amp, device):
                 logits = model(x, None if meta is None else meta[s:s + len(imgs)].to(device))
