@@ -182,9 +182,80 @@ def yasa_probs(psg: Path, names: dict[str, str | None]) -> tuple[np.ndarray, flo
 
 
 # --------------------------------------------------------------------------- training
-def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str,
-                            label_noise: float) -> None:
-    """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed)."""
+#: ``--randomize wide``: per-night parameters drawn more widely than the generator's own
+#: :func:`sigvision.loaders.synthetic.draw_night_params` (its defaults, which the realism
+#: benchmark measures, are unchanged): name -> (kind, a, b), lognormal(log a, b) multipliers
+#: "ln", normal(a, b) "n", log-uniform between a and b "lu", uniform "u". Recording setups
+#: differ in amplifier gain, spectral tilt, rhythm strength, filters and noise.
+WIDE_RANDOMIZATION = {
+    "gain_eeg": ("ln", 1.0, 0.5),       # default lognormal(0, 0.25)
+    "bg_slope": ("n", 0.0, 0.35),       # default normal(0, 0.15)
+    "theta_gain": ("ln", 1.0, 0.45),    # default lognormal(0, 0.2)
+    "alpha_gain": ("ln", 1.0, 0.8),     # default lognormal(0, 0.55)
+    "beta_gain": ("ln", 1.0, 0.6),      # default lognormal(0, 0.35)
+    "sw_gain": ("ln", 1.0, 0.35),       # default lognormal(0, 0.2)
+    "spindle_amp": ("ln", 1.0, 0.5),    # default lognormal(0, 0.3)
+    "noise_uv": ("ln", 0.8, 0.8),       # default lognormal(log 0.8, 0.4)
+    "hp_hz": ("lu", 0.1, 1.0),          # default log-uniform 0.1-0.5 Hz
+    "lp_hz": ("u", 15.0, 45.0),         # default uniform 25-45 Hz
+}
+
+
+def wide_params(rng: np.random.Generator) -> dict[str, float]:
+    """One night's overrides for ``--randomize wide`` (see :data:`WIDE_RANDOMIZATION`)."""
+    out = {}
+    for name, (kind, a, b) in WIDE_RANDOMIZATION.items():
+        if kind == "ln":
+            out[name] = float(rng.lognormal(np.log(a), b))
+        elif kind == "n":
+            out[name] = float(rng.normal(a, b))
+        elif kind == "lu":
+            out[name] = float(np.exp(rng.uniform(np.log(a), np.log(b))))
+        else:
+            out[name] = float(rng.uniform(a, b))
+    return out
+
+
+#: scalp region of each synthetic EEG derivation (:data:`sigvision.loaders.synthetic.MONTAGES`)
+_DERIVATION_REGION = {"C-M": "central", "Cz-M": "central", "F-M": "frontal", "Fpz-Cz": "frontal",
+                      "O-M": "occipital", "Pz-Oz": "occipital"}
+
+
+def channel_region(name: str) -> str | None:
+    """Scalp region of a real EEG channel from its first electrode (``C3-A1`` -> central,
+    ``EEG Fpz-Cz`` -> frontal, ``O2-M1``/``Pz-Oz`` -> occipital); None when not recognised."""
+    k = _key(name)
+    k = k[3:] if k.startswith("eeg") else k
+    for prefix, region in (("fp", "frontal"), ("f", "frontal"), ("c", "central"), ("o", "occipital"),
+                           ("p", "occipital")):
+        if k.startswith(prefix) and len(k) > len(prefix) and (k[len(prefix)].isdigit() or k[len(prefix)] == "z"):
+            return region
+    return None
+
+
+def matched_montages(real_eeg_names: list[str], eeg_aliases: list[str]) -> tuple[str, ...]:
+    """The random montages whose EEG slot (resolved with the same aliases as the real files)
+    lies in a scalp region of the real recordings' EEG leads; all of them when a real lead's
+    region is not recognised or none matches."""
+    from sigvision.loaders.synthetic import MONTAGES, RANDOM_MONTAGES
+
+    regions = {channel_region(n) for n in real_eeg_names}
+    if None in regions:
+        return RANDOM_MONTAGES
+    keep = []
+    for m in RANDOM_MONTAGES:
+        label = resolve_slot([c[0] for c in MONTAGES[m]], eeg_aliases)
+        deriv = next((c[2] for c in MONTAGES[m] if c[0] == label), None)
+        if _DERIVATION_REGION.get(deriv) in regions:
+            keep.append(m)
+    return tuple(keep) or RANDOM_MONTAGES
+
+
+def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str | tuple[str, ...],
+                            label_noise: float, randomize: str = "default") -> None:
+    """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed);
+    ``randomize="wide"`` overrides some per-night parameters with :func:`wide_params`
+    (drawn from their own stream: the nights' other draws stay as with ``default``)."""
     from sigvision.loaders.synthetic import write_synthetic_night
     from sigvision.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
 
@@ -199,7 +270,12 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
         hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
         noise = float(rng.uniform(0.3, 1.0)) * label_noise
         rid = f"SIM{i:03d}_{src}_{name[:8]}"
-        write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=montage, label_noise=noise)
+        night_montage = montage
+        if not isinstance(montage, str):  # a set to draw from (--montage matched), its own stream
+            night_montage = montage[int(np.random.default_rng([seed, 7919, i]).integers(len(montage)))]
+        params = wide_params(np.random.default_rng([seed, 17, i])) if randomize == "wide" else None
+        write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=night_montage, label_noise=noise,
+                              params=params)
 
 
 def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
@@ -208,8 +284,15 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
 
     synth = work / "synthetic"
     t0 = time.perf_counter()
-    synthesize_training_set(synth, args.nights, args.epochs_per_night, args.seed, args.montage, args.label_noise)
-    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}) "
+    montage = args.montage
+    if montage == "matched":
+        montage = matched_montages(args.real_eeg_names, list(cfg.data.channel_aliases.get("EEG", ())))
+        print(f"montages matching the real EEG leads ({', '.join(sorted(set(args.real_eeg_names)))}): "
+              f"{', '.join(montage)}")
+    synthesize_training_set(synth, args.nights, args.epochs_per_night, args.seed, montage, args.label_noise,
+                            args.randomize)
+    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}, "
+          f"{args.randomize} randomisation) "
           f"in {time.perf_counter() - t0:.0f} s")
     cfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(work / "prepared_synth"),
                   weights_dir=str(work / "weights"))
@@ -262,9 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nights", type=int, default=40, help="synthetic training nights (default 40)")
     ap.add_argument("--epochs-per-night", type=int, default=300,
                     help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300)")
-    ap.add_argument("--montage", default="random", help="montage of the synthetic nights (default random)")
+    ap.add_argument("--montage", default="random",
+                    help="montage of the synthetic nights: random (default), matched (random among the montages "
+                         "whose EEG lead lies in the scalp region of the real recordings' EEG leads) or a name")
     ap.add_argument("--label-noise", type=float, default=0.5,
                     help="maximum human-scorer label noise of the synthetic nights (0-1, default 0.5)")
+    ap.add_argument("--randomize", choices=("default", "wide"), default="default",
+                    help="per-night parameters of the synthetic nights: the generator's own draws (default) "
+                         "or wider ones (gain, spectral tilt, rhythms, filters, noise; WIDE_RANDOMIZATION)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yasa", action="store_true", help="skip the YASA reference")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here (default: temporary)")
@@ -312,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in found.items():
         print(f"  {name}: " + ", ".join(f"{s} <- {f[s] or '-'}" for s in SLOTS))
     print(f"the model reads: {', '.join(slots)}")
+    args.real_eeg_names = [f["EEG"] for f in found.values()]
     cfg = replace(cfg, data=replace(cfg.data, channels=tuple(slots),
                                     channel_aliases={k: tuple(v) for k, v in aliases.items()}))
 
