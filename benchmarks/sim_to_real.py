@@ -252,9 +252,11 @@ def matched_montages(real_eeg_names: list[str], eeg_aliases: list[str]) -> tuple
 
 
 def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str | tuple[str, ...],
-                            label_noise: float, randomize: str = "default") -> None:
+                            label_noise: float, randomize: str = "default", min_epochs: int | None = None) -> None:
     """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed);
-    ``randomize="wide"`` overrides some per-night parameters with :func:`wide_params`
+    a random stretch of ``max_epochs`` epochs each, or, with ``min_epochs``, of a random length
+    between the two inside the sleep period (recordings as short as an excerpt: what a
+    per-night normalisation sees on them);     ``randomize="wide"`` overrides some per-night parameters with :func:`wide_params`
     (drawn from their own stream: the nights' other draws stay as with ``default``)."""
     from sigvision.loaders.synthetic import write_synthetic_night
     from sigvision.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
@@ -267,7 +269,15 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
         name, src = pool[j]
         hyp = load_sample_hypnogram(name, src)
         start = int(rng.integers(0, max(1, hyp.size - max_epochs)))
-        hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
+        if min_epochs is not None:  # a length from min_epochs to max_epochs, a stretch inside the sleep period
+            own = np.random.default_rng([seed, 31, i])
+            n_ep = int(own.integers(min_epochs, max_epochs + 1))
+            sleep = np.flatnonzero((hyp >= 1) & (hyp <= 4))
+            lo, hi = (int(sleep[0]), int(sleep[-1])) if sleep.size else (0, hyp.size)
+            start = int(np.clip(own.integers(lo, max(lo + 1, hi - n_ep + 1)), 0, max(0, hyp.size - n_ep)))
+            hyp = hyp[start:start + n_ep]
+        else:
+            hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
         noise = float(rng.uniform(0.3, 1.0)) * label_noise
         rid = f"SIM{i:03d}_{src}_{name[:8]}"
         night_montage = montage
@@ -289,8 +299,10 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
         montage = matched_montages(args.real_eeg_names, list(cfg.data.channel_aliases.get("EEG", ())))
         print(f"montages matching the real EEG leads ({', '.join(sorted(set(args.real_eeg_names)))}): "
               f"{', '.join(montage)}")
-    synthesize_training_set(synth, args.nights, args.epochs_per_night, args.seed, montage, args.label_noise,
-                            args.randomize)
+    lo, _, hi = str(args.epochs_per_night).partition("-")
+    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
+    synthesize_training_set(synth, args.nights, max_ep, args.seed, montage, args.label_noise,
+                            args.randomize, min_epochs=min_ep)
     print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}, "
           f"{args.randomize} randomisation) "
           f"in {time.perf_counter() - t0:.0f} s")
@@ -343,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels", default="auto",
                     help="slots the model reads: auto (those every real recording has) or e.g. EEG,EOG")
     ap.add_argument("--nights", type=int, default=40, help="synthetic training nights (default 40)")
-    ap.add_argument("--epochs-per-night", type=int, default=300,
-                    help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300)")
+    ap.add_argument("--epochs-per-night", default="300",
+                    help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300), "
+                         "or MIN-MAX: a random length per night, inside the sleep period")
     ap.add_argument("--montage", default="random",
                     help="montage of the synthetic nights: random (default), matched (random among the montages "
                          "whose EEG lead lies in the scalp region of the real recordings' EEG leads) or a name")
@@ -359,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--convert-dreams", nargs=2, type=Path, metavar=("SRC", "OUT"),
                     help="convert the DREAMS Sleep Spindles files in SRC to EDF pairs in OUT and exit")
     args = ap.parse_args(argv)
+    lo, dash, hi = args.epochs_per_night.partition("-")
+    if not (lo.isdigit() and (not dash or (hi.isdigit() and 0 < int(lo) <= int(hi))) and int(lo) > 0):
+        ap.error(f"--epochs-per-night {args.epochs_per_night!r}: give N or MIN-MAX (positive, MIN <= MAX)")
     if args.convert_dreams:
         convert_dreams(*args.convert_dreams)
         return 0

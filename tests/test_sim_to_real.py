@@ -139,3 +139,19 @@ def test_training_set_with_matched_montages_and_wide_randomisation(tmp_path):
     assert 0.1 <= p1["hp_hz"] <= 1.0 and 15.0 <= p1["lp_hz"] <= 45.0
     night = synthesize_night(np.array([0, 2, 3]), seed=1, params=p1)  # every key is a generator parameter
     assert night.params["lp_hz"] == p1["lp_hz"]
+
+
+def test_training_nights_of_random_length_lie_in_the_sleep_period(tmp_path):
+    """--epochs-per-night MIN-MAX: each night a random length in the range, drawn inside the
+    sleep period (no all-wake excerpt of a 24-h Sleep-EDF recording)."""
+    from sigvision.loaders.hypnogram import read_hypnogram
+
+    s2r.synthesize_training_set(tmp_path, 5, 40, 0, "cz", 0.0, min_epochs=20)
+    lengths = []
+    for _, hyp in pair_sleep_edf_files(tmp_path):
+        st = read_hypnogram(hyp).stages
+        lengths.append(st.size)
+        assert np.isin(st, [1, 2, 3, 4]).any()
+    assert all(20 <= n <= 40 for n in lengths) and len(set(lengths)) > 1
+    with pytest.raises(SystemExit):
+        s2r.main(["--epochs-per-night", "300-60"])
