@@ -32,6 +32,14 @@ Usage::
     python benchmarks/sim_to_real.py --real /data/my_psg   # your scored recordings
     python benchmarks/sim_to_real.py --real DIR --alias EEG="EEG C3-Ref" --alias EMG=Chin_L
     python benchmarks/sim_to_real.py --convert-dreams DatabaseSpindles/ OUT/   # see below
+    python benchmarks/sim_to_real.py --real DIR --set render.night_norm=amplitude   # per-night gain
+    python benchmarks/sim_to_real.py --real DIR --montage matched --randomize wide --epochs-per-night 60-300
+
+Transfer options (all off by default; what each measured on DREAMS is in the README's
+*Sim-to-real*): ``render.night_norm`` (a config field, so training and the real files are
+rendered alike), ``--montage matched`` (synthetic EEG leads from the real leads' scalp
+region), ``--randomize wide`` (wider per-night parameters than the generator's defaults),
+``--epochs-per-night MIN-MAX`` (training recordings of random length).
 
 ``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
 University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
