@@ -32,6 +32,14 @@ Usage::
     python benchmarks/sim_to_real.py --real /data/my_psg   # your scored recordings
     python benchmarks/sim_to_real.py --real DIR --alias EEG="EEG C3-Ref" --alias EMG=Chin_L
     python benchmarks/sim_to_real.py --convert-dreams DatabaseSpindles/ OUT/   # see below
+    python benchmarks/sim_to_real.py --real DIR --set render.night_norm=amplitude   # per-night gain
+    python benchmarks/sim_to_real.py --real DIR --montage matched --randomize wide --epochs-per-night 60-300
+
+Transfer options (all off by default; what each measured on DREAMS is in the README's
+*Sim-to-real*): ``render.night_norm`` (a config field, so training and the real files are
+rendered alike), ``--montage matched`` (synthetic EEG leads from the real leads' scalp
+region), ``--randomize wide`` (wider per-night parameters than the generator's defaults),
+``--epochs-per-night MIN-MAX`` (training recordings of random length).
 
 ``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
 University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
@@ -182,9 +190,82 @@ def yasa_probs(psg: Path, names: dict[str, str | None]) -> tuple[np.ndarray, flo
 
 
 # --------------------------------------------------------------------------- training
-def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str,
-                            label_noise: float) -> None:
-    """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed)."""
+#: ``--randomize wide``: per-night parameters drawn more widely than the generator's own
+#: :func:`sigvision.synth.montages.draw_night_params` (its defaults, which the realism
+#: benchmark measures, are unchanged): name -> (kind, a, b), lognormal(log a, b) multipliers
+#: "ln", normal(a, b) "n", log-uniform between a and b "lu", uniform "u". Recording setups
+#: differ in amplifier gain, spectral tilt, rhythm strength, filters and noise.
+WIDE_RANDOMIZATION = {
+    "gain_eeg": ("ln", 1.0, 0.5),       # default lognormal(0, 0.25)
+    "bg_slope": ("n", 0.0, 0.35),       # default normal(0, 0.15)
+    "theta_gain": ("ln", 1.0, 0.45),    # default lognormal(0, 0.2)
+    "alpha_gain": ("ln", 1.0, 0.8),     # default lognormal(0, 0.55)
+    "beta_gain": ("ln", 1.0, 0.6),      # default lognormal(0, 0.35)
+    "sw_gain": ("ln", 1.0, 0.35),       # default lognormal(0, 0.2)
+    "spindle_amp": ("ln", 1.0, 0.5),    # default lognormal(0, 0.3)
+    "noise_uv": ("ln", 0.8, 0.8),       # default lognormal(log 0.8, 0.4)
+    "hp_hz": ("lu", 0.1, 1.0),          # default log-uniform 0.1-0.5 Hz
+    "lp_hz": ("u", 15.0, 45.0),         # default uniform 25-45 Hz
+}
+
+
+def wide_params(rng: np.random.Generator) -> dict[str, float]:
+    """One night's overrides for ``--randomize wide`` (see :data:`WIDE_RANDOMIZATION`)."""
+    out = {}
+    for name, (kind, a, b) in WIDE_RANDOMIZATION.items():
+        if kind == "ln":
+            out[name] = float(rng.lognormal(np.log(a), b))
+        elif kind == "n":
+            out[name] = float(rng.normal(a, b))
+        elif kind == "lu":
+            out[name] = float(np.exp(rng.uniform(np.log(a), np.log(b))))
+        else:
+            out[name] = float(rng.uniform(a, b))
+    return out
+
+
+#: scalp region of each synthetic EEG derivation (:data:`sigvision.synth.montages.MONTAGES`)
+_DERIVATION_REGION = {"C-M": "central", "Cz-M": "central", "F-M": "frontal", "Fpz-Cz": "frontal",
+                      "O-M": "occipital", "Pz-Oz": "occipital"}
+
+
+def channel_region(name: str) -> str | None:
+    """Scalp region of a real EEG channel from its first electrode (``C3-A1`` -> central,
+    ``EEG Fpz-Cz`` -> frontal, ``O2-M1``/``Pz-Oz`` -> occipital); None when not recognised."""
+    k = _key(name)
+    k = k[3:] if k.startswith("eeg") else k
+    for prefix, region in (("fp", "frontal"), ("f", "frontal"), ("c", "central"), ("o", "occipital"),
+                           ("p", "occipital")):
+        if k.startswith(prefix) and len(k) > len(prefix) and (k[len(prefix)].isdigit() or k[len(prefix)] == "z"):
+            return region
+    return None
+
+
+def matched_montages(real_eeg_names: list[str], eeg_aliases: list[str]) -> tuple[str, ...]:
+    """The random montages whose EEG slot (resolved with the same aliases as the real files)
+    lies in a scalp region of the real recordings' EEG leads; all of them when a real lead's
+    region is not recognised or none matches."""
+    from sigvision.synth.montages import MONTAGES, RANDOM_MONTAGES
+
+    regions = {channel_region(n) for n in real_eeg_names}
+    if None in regions:
+        return RANDOM_MONTAGES
+    keep = []
+    for m in RANDOM_MONTAGES:
+        label = resolve_slot([c[0] for c in MONTAGES[m]], eeg_aliases)
+        deriv = next((c[2] for c in MONTAGES[m] if c[0] == label), None)
+        if _DERIVATION_REGION.get(deriv) in regions:
+            keep.append(m)
+    return tuple(keep) or RANDOM_MONTAGES
+
+
+def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str | tuple[str, ...],
+                            label_noise: float, randomize: str = "default", min_epochs: int | None = None) -> None:
+    """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed);
+    a random stretch of ``max_epochs`` epochs each, or, with ``min_epochs``, of a random length
+    between the two inside the sleep period (recordings as short as an excerpt: what a
+    per-night normalisation sees on them);     ``randomize="wide"`` overrides some per-night parameters with :func:`wide_params`
+    (drawn from their own stream: the nights' other draws stay as with ``default``)."""
     from sigvision.synth.nights import write_synthetic_night
     from sigvision.synth.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
 
@@ -196,21 +277,43 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
         name, src = pool[j]
         hyp = load_sample_hypnogram(name, src)
         start = int(rng.integers(0, max(1, hyp.size - max_epochs)))
-        hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
+        if min_epochs is not None:  # a length from min_epochs to max_epochs, a stretch inside the sleep period
+            own = np.random.default_rng([seed, 31, i])
+            n_ep = int(own.integers(min_epochs, max_epochs + 1))
+            sleep = np.flatnonzero((hyp >= 1) & (hyp <= 4))
+            lo, hi = (int(sleep[0]), int(sleep[-1])) if sleep.size else (0, hyp.size)
+            start = int(np.clip(own.integers(lo, max(lo + 1, hi - n_ep + 1)), 0, max(0, hyp.size - n_ep)))
+            hyp = hyp[start:start + n_ep]
+        else:
+            hyp = hyp[start:start + max_epochs] if hyp.size > max_epochs else crop_hypnogram(hyp, max_epochs)
         noise = float(rng.uniform(0.3, 1.0)) * label_noise
         rid = f"SIM{i:03d}_{src}_{name[:8]}"
-        write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=montage, label_noise=noise)
+        night_montage = montage
+        if not isinstance(montage, str):  # a set to draw from (--montage matched), its own stream
+            night_montage = montage[int(np.random.default_rng([seed, 7919, i]).integers(len(montage)))]
+        params = wide_params(np.random.default_rng([seed, 17, i])) if randomize == "wide" else None
+        write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=night_montage, label_noise=noise,
+                              params=params)
 
 
 def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.train.checkpoints import checkpoint_path
     from sigvision.steps.train import train
+    from sigvision.train.checkpoints import checkpoint_path
 
     synth = work / "synthetic"
     t0 = time.perf_counter()
-    synthesize_training_set(synth, args.nights, args.epochs_per_night, args.seed, args.montage, args.label_noise)
-    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}) "
+    montage = args.montage
+    if montage == "matched":
+        montage = matched_montages(args.real_eeg_names, list(cfg.data.channel_aliases.get("EEG", ())))
+        print(f"montages matching the real EEG leads ({', '.join(sorted(set(args.real_eeg_names)))}): "
+              f"{', '.join(montage)}")
+    lo, _, hi = str(args.epochs_per_night).partition("-")
+    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
+    synthesize_training_set(synth, args.nights, max_ep, args.seed, montage, args.label_noise,
+                            args.randomize, min_epochs=min_ep)
+    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}, "
+          f"{args.randomize} randomisation) "
           f"in {time.perf_counter() - t0:.0f} s")
     cfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(work / "prepared_synth"),
                   weights_dir=str(work / "weights"))
@@ -225,14 +328,14 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
     return cfg, [checkpoint_path(cfg, k, "best") for k in range(cfg.train.folds)]
 
 
-def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
-    """Probabilities of the folds' models (averaged) on every scored epoch of the real folder."""
+def predict_real(cfg, real: Path, work: Path):
+    """Probabilities of the folds' models (averaged) on every scored epoch of the real folder,
+    through sigvision's ensemble loop (each checkpoint checked against the training config)."""
     import torch
 
-    from sigvision.ensemble import predict_rows_tta
+    from sigvision.ensemble import fold_members, predict_rows_tta, run_members
     from sigvision.io.runs import load_prepared
     from sigvision.steps.prepare import prepare_dataset
-    from sigvision.train.checkpoints import load_checkpoint_model
 
     pattern = "*-PSG.edf" if real == DEFAULT_REAL else cfg.data.file_pattern  # the fixture's scored pair
     rcfg = replace(cfg, data=replace(cfg.data, root=str(real), trim_wake_edges_min=None, file_pattern=pattern),
@@ -240,10 +343,10 @@ def predict_real(cfg, checkpoints: list[Path], real: Path, work: Path):
     prepare_dataset(rcfg, rcfg.prepared_path)
     rows, _ = load_prepared(rcfg.prepared_path)
     dev = torch.device("cpu")
-    probs = []
-    for ck in checkpoints:
-        model, meta = load_checkpoint_model(ck, dev)
-        probs.append(predict_rows_tta(model, meta, rcfg, rcfg.prepared_path, rows, device=dev))
+    key = cfg.model.key
+    members = fold_members({key: rcfg}, "best", trained={key: cfg})  # read like the training nights were
+    probs, _ = run_members(members, lambda m, model, meta: predict_rows_tta(model, meta, rcfg, rcfg.prepared_path,
+                                                                            rows, device=dev), device=dev)
     return rows, np.mean(probs, axis=0)
 
 
@@ -262,17 +365,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels", default="auto",
                     help="slots the model reads: auto (those every real recording has) or e.g. EEG,EOG")
     ap.add_argument("--nights", type=int, default=40, help="synthetic training nights (default 40)")
-    ap.add_argument("--epochs-per-night", type=int, default=300,
-                    help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300)")
-    ap.add_argument("--montage", default="random", help="montage of the synthetic nights (default random)")
+    ap.add_argument("--epochs-per-night", default="300",
+                    help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300), "
+                         "or MIN-MAX: a random length per night, inside the sleep period")
+    ap.add_argument("--montage", default="random",
+                    help="montage of the synthetic nights: random (default), matched (random among the montages "
+                         "whose EEG lead lies in the scalp region of the real recordings' EEG leads) or a name")
     ap.add_argument("--label-noise", type=float, default=0.5,
                     help="maximum human-scorer label noise of the synthetic nights (0-1, default 0.5)")
+    ap.add_argument("--randomize", choices=("default", "wide"), default="default",
+                    help="per-night parameters of the synthetic nights: the generator's own draws (default) "
+                         "or wider ones (gain, spectral tilt, rhythms, filters, noise; WIDE_RANDOMIZATION)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yasa", action="store_true", help="skip the YASA reference")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here (default: temporary)")
     ap.add_argument("--convert-dreams", nargs=2, type=Path, metavar=("SRC", "OUT"),
                     help="convert the DREAMS Sleep Spindles files in SRC to EDF pairs in OUT and exit")
     args = ap.parse_args(argv)
+    lo, dash, hi = args.epochs_per_night.partition("-")
+    if not (lo.isdigit() and (not dash or (hi.isdigit() and 0 < int(lo) <= int(hi))) and int(lo) > 0):
+        ap.error(f"--epochs-per-night {args.epochs_per_night!r}: give N or MIN-MAX (positive, MIN <= MAX)")
     if args.convert_dreams:
         convert_dreams(*args.convert_dreams)
         return 0
@@ -314,14 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in found.items():
         print(f"  {name}: " + ", ".join(f"{s} <- {f[s] or '-'}" for s in SLOTS))
     print(f"the model reads: {', '.join(slots)}")
+    args.real_eeg_names = [f["EEG"] for f in found.values()]
     cfg = replace(cfg, data=replace(cfg.data, channels=tuple(slots),
                                     channel_aliases={k: tuple(v) for k, v in aliases.items()}))
 
     with tempfile.TemporaryDirectory(prefix="sigvision_sim2real_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        cfg, checkpoints = train_on_synthetic(cfg, work, args)
-        rows, probs = predict_real(cfg, checkpoints, args.real, work)
+        cfg, _ = train_on_synthetic(cfg, work, args)
+        rows, probs = predict_real(cfg, args.real, work)
 
     per: dict[str, dict] = {}
     pooled = {"ours": ([], []), "yasa": ([], [])}

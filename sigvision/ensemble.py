@@ -27,7 +27,7 @@ import torch
 from .blend import apply_temperature, blend
 from .config import Config
 from .loaders.psg import channel_type_of
-from .render import context_windows, get_renderer
+from .render import context_windows, get_renderer, night_reference
 from .runtime import Progress, autocast_context, no_progress, resolve_amp
 from .tasks import task_for
 from .train.checkpoints import (
@@ -217,6 +217,9 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
         sig = np.load(Path(prepared_dir) / "signals" / f"{rec}.npy", mmap_mode="r")
         if types is None:
             types = [channel_type_of(c) for c in d.channels]
+        # render.night_norm: the statistics of the whole prepared night, as render_night took them
+        ref = night_reference(renderer, sig, types)
+        kw = {} if ref is None else {"ref": ref}
         pos = grp.index.to_numpy()
         eps = grp["epoch"].to_numpy()
         meta = torch.from_numpy(meta_rows(grp, feats)) if feats else None  # as the dataset builds them
@@ -231,7 +234,7 @@ def _predict_shifted(model, mmeta, cfg, prepared_dir, rows, *, device, shift_s):
                 n = sig.shape[-1]
                 w = w[..., n:2 * n]
                 valid = valid[:, 1:2]
-            imgs = renderer.render(w, types, valid)
+            imgs = renderer.render(w, types, valid, **kw)
             x = normalize_batch(torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2), mmeta["mean"], mmeta["std"])
             with autocast_context(amp, device):
                 logits = model(x, None if meta is None else meta[s:s + len(imgs)].to(device))

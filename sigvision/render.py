@@ -21,6 +21,17 @@ Larger excursions are clipped at the band edge. Sleep windows with context hold
 ``2 * context_epochs + 1`` epochs; the centre epoch gets a tinted background and its
 borders are drawn as vertical lines; context missing at the edges of a night is grey.
 
+Per-night normalisation (``render.night_norm``, default ``none``) is the one exception to
+fixed scaling, for models that must transfer across recording setups (sim-to-real): it uses
+statistics of the whole night, never of one image, so stages keep their relative amplitudes.
+``amplitude`` multiplies each channel of a night by one gain so that its robust standard
+deviation (interquartile range / 1.349 over all samples of the night) is a fifth of the
+type's scale above (EEG 15 µV, EOG 30 µV, EMG 8 µV); ``spectral`` (spectrogram renderer only)
+subtracts, per channel and frequency, the night's median log-power, so the image shows
+each epoch's power relative to that night's typical spectrum (:func:`night_reference`).
+Both are computed by :func:`render_night` and by the re-rendering TTA in
+:mod:`sigvision.ensemble` from the same night, so training and inference see the same images.
+
 No matplotlib here: a figure per image is about two orders of magnitude slower
 (``benchmarks/render.py`` measures it).
 """
@@ -30,6 +41,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .config import NIGHT_NORMS
 from .errors import ConfigError
 from .registry import Registry
 
@@ -45,6 +57,8 @@ __all__ = [
     "context_windows",
     "iter_night_windows",
     "render_night",
+    "night_reference",
+    "NIGHT_NORMS",
     "TracesRenderer",
     "SpectrogramRenderer",
     "ECGStackRenderer",
@@ -94,6 +108,48 @@ def _scale_for(cfg, ctype: str) -> float:
         "emg": cfg.emg_scale_uv,
         "ecg": cfg.ecg_scale_mv,
     }.get(ctype, cfg.eeg_scale_uv)
+
+
+#: ``amplitude``: the night's robust standard deviation is this fraction of the type's scale
+_AMPLITUDE_TARGET = 0.2
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    q25, q75 = np.percentile(x, [25.0, 75.0])
+    return float(q75 - q25) / 1.349
+
+
+def night_reference(renderer: "BaseRenderer", epochs: np.ndarray, channel_types: Sequence[str],
+                    fs_hz: float | None = None) -> dict | None:
+    """Statistics of a whole night that ``render.night_norm`` renders relative to.
+
+    ``epochs``: (n_epochs, n_channels, n_samples), the night's scored epochs. Returns None
+    when ``night_norm`` is ``none``; else ``{"gain": (C,) float}`` (``amplitude``) or
+    ``{"db": (C, F) float}`` (``spectral``: median dB over every 2-s frame of the night, per
+    channel and frequency bin of the renderer's spectrogram). A flat or empty channel gets
+    gain 1 / its frames' median as they are (nothing to scale by)."""
+    mode = getattr(renderer.cfg, "night_norm", "none")
+    if mode == "none":
+        return None
+    epochs = np.asarray(epochs, dtype=np.float32)
+    n_ep, n_ch, n_s = epochs.shape
+    if mode == "amplitude":
+        gain = np.ones(n_ch, dtype=np.float32)
+        for c in range(n_ch):
+            sd = _robust_sd(epochs[:, c].ravel()) if epochs[:, c].size else 0.0
+            if np.isfinite(sd) and sd > 0:
+                gain[c] = _AMPLITUDE_TARGET * _scale_for(renderer.cfg, channel_types[c]) / sd
+        return {"gain": gain}
+    if mode == "spectral":
+        if not isinstance(renderer, SpectrogramRenderer):
+            raise ConfigError(f"render.night_norm=spectral needs render.name: spectrogram, not {renderer.name!r}")
+        fs = float(fs_hz or renderer.fs_hz)
+        db = []
+        for c in range(n_ch):  # one channel at a time: a long night's frames fit in memory
+            d = renderer._db(epochs[:, c:c + 1], fs)[:, 0]  # (n_ep, F, T)
+            db.append(np.median(np.moveaxis(d, 1, 0).reshape(d.shape[1], -1), axis=1))
+        return {"db": np.stack(db).astype(np.float32)}
+    raise ConfigError(f"render.night_norm={mode!r} is not one of {', '.join(NIGHT_NORMS)}")
 
 
 def _column_edges(n_samples: int, width: int) -> np.ndarray:
@@ -261,8 +317,10 @@ class BaseRenderer:
 class TracesRenderer(BaseRenderer):
     """Stacked channel traces, as the MAIC 2021 and AIWIN images were drawn."""
 
-    def render(self, windows, channel_types, valid=None, out=None):
+    def render(self, windows, channel_types, valid=None, out=None, ref=None):
         windows = np.asarray(windows, dtype=np.float32)
+        if ref is not None and "gain" in ref:
+            windows = windows * np.asarray(ref["gain"], dtype=np.float32)[None, :, None]
         if valid is None:
             valid = np.ones((windows.shape[0], 2 * self.context + 1), dtype=bool)
         bg = self._context_background(valid, out)
@@ -273,6 +331,8 @@ class TracesRenderer(BaseRenderer):
 # dB ranges (10*log10 of power spectral density in unit^2/Hz) mapped to the colour scale.
 _SPEC_DB = {"eeg": (-10.0, 30.0), "eog": (-10.0, 40.0), "emg": (-25.0, 15.0), "ecg": (-50.0, 0.0),
             "other": (-10.0, 30.0)}
+# ``night_norm: spectral``: dB relative to the night's median at that frequency (every type)
+_SPEC_REL_DB = (-20.0, 20.0)
 
 
 @register_renderer("spectrogram")
@@ -292,24 +352,39 @@ class SpectrogramRenderer(BaseRenderer):
         lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1]
         self._lut = np.ascontiguousarray(lut)
 
-    def render(self, windows, channel_types, valid=None, out=None, fs_hz: float | None = None):
-        import cv2
+    def _db(self, windows: np.ndarray, fs: float) -> np.ndarray:
+        """(b, c, F, T) dB of the power spectral density up to ``spec_fmax_hz``."""
         from scipy.signal import stft
 
-        windows = np.asarray(windows, dtype=np.float32)
-        fs = float(fs_hz or self.fs_hz)
-        b, c, n = windows.shape
+        n = windows.shape[-1]
         nper = min(n, int(2 * fs))
         f, _, z = stft(windows, fs=fs, window="hann", nperseg=nper, noverlap=nper - max(1, int(fs / 2)),
                        boundary=None, padded=False, axis=-1, scaling="psd")
         psd = (np.abs(z) ** 2) * 2.0  # one-sided
         keep = f <= float(self.cfg.spec_fmax_hz)
-        db = 10.0 * np.log10(psd[:, :, keep, :] + 1e-12)  # (b, c, F, T)
+        return 10.0 * np.log10(psd[:, :, keep, :] + 1e-12)
+
+    def render(self, windows, channel_types, valid=None, out=None, fs_hz: float | None = None, ref=None):
+        import cv2
+
+        windows = np.asarray(windows, dtype=np.float32)
+        fs = float(fs_hz or self.fs_hz)
+        b, c, n = windows.shape
+        if ref is not None and "gain" in ref:
+            windows = windows * np.asarray(ref["gain"], dtype=np.float32)[None, :, None]
+        db = self._db(windows, fs)  # (b, c, F, T)
+        rel = ref is not None and "db" in ref
+        if rel:
+            r = np.asarray(ref["db"], dtype=np.float32)
+            if r.shape != (c, db.shape[2]):
+                raise ValueError(f"night reference of shape {r.shape} does not fit {c} channel(s) x "
+                                 f"{db.shape[2]} frequencies")
+            db = db - r[None, :, :, None]
         band_edges = np.linspace(0, self.height, c + 1).astype(np.int64)
         if out is None:
             out = np.empty((b, self.height, self.width, 3), dtype=np.uint8)
         for ci, t in enumerate(channel_types):
-            lo, hi = _SPEC_DB.get(t, _SPEC_DB["other"])
+            lo, hi = _SPEC_REL_DB if rel else _SPEC_DB.get(t, _SPEC_DB["other"])
             idx = np.clip((db[:, ci] - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)  # (b, F, T)
             h = int(band_edges[ci + 1] - band_edges[ci])
             for bi in range(b):
@@ -408,18 +483,21 @@ def render_night(renderer: BaseRenderer, epochs: np.ndarray, channel_types: Sequ
     ``out`` may be a writable memory map so a night is streamed to disk batch by batch. Its
     shape is (n_epochs, H, W, 3), or (n_epochs, 3, H, W) with ``planar`` (the render cache's
     layout, which the model reads without a transposition): each batch is then drawn into
-    one reused (batch, H, W, 3) buffer and copied across.
+    one reused (batch, H, W, 3) buffer and copied across. With ``render.night_norm`` set, the
+    night's statistics (:func:`night_reference`) are taken from ``epochs`` first.
     """
     n = epochs.shape[0]
     h, w_px = renderer.height, renderer.width
     if out is None:
         out = np.empty((n, 3, h, w_px) if planar else (n, h, w_px, 3), dtype=np.uint8)
     buf = np.empty((min(batch_size, n), h, w_px, 3), dtype=np.uint8) if planar else None
+    ref = night_reference(renderer, epochs, channel_types)
+    kw = {} if ref is None else {"ref": ref}  # renderers without night statistics keep their signature
     for idx, w, v in iter_night_windows(epochs, renderer.context, batch_size):
         a, b = int(idx[0]), int(idx[-1]) + 1
         if planar:
-            renderer.render(w, channel_types, v, out=buf[:b - a])
+            renderer.render(w, channel_types, v, out=buf[:b - a], **kw)
             out[a:b] = buf[:b - a].transpose(0, 3, 1, 2)
         else:
-            renderer.render(w, channel_types, v, out=out[a:b])
+            renderer.render(w, channel_types, v, out=out[a:b], **kw)
     return out

@@ -29,6 +29,7 @@ from .schema import (
     BlendConfig,
     Config,
     DataConfig,
+    NIGHT_NORMS,
     InferConfig,
     ModelConfig,
     PostprocessConfig,
@@ -38,6 +39,6 @@ from .schema import (
 )
 
 __all__ = ["DataConfig", "RenderConfig", "PrepareConfig", "ModelConfig", "TrainConfig", "InferConfig", "BlendConfig",
-           "PostprocessConfig", "Config", "SLEEP_CHANNELS", "ECG_LEADS", "checkpoint_choice", "resolve_checkpoint",
+           "PostprocessConfig", "Config", "SLEEP_CHANNELS", "ECG_LEADS", "NIGHT_NORMS", "checkpoint_choice", "resolve_checkpoint",
            "check_checkpoint_choice", "parse_checkpoint_arg", "config_hash", "config_to_dict",
            "TARGET_ONLY_DATA_KEYS"]

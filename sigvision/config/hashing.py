@@ -31,7 +31,8 @@ def config_to_dict(cfg: Any) -> dict:
 #: Keys added after folders were prepared and models trained: left out of the hash while they
 #: hold their default, so those folders and checkpoints keep their hash (and stay usable).
 _HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
-                         "max_bad_fraction")}
+                         "max_bad_fraction"),
+               "render": ("night_norm",)}
 
 
 #: ``data`` keys that say how a prepared folder's labels become targets or how window predictions

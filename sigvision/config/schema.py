@@ -180,6 +180,10 @@ class RenderConfig:
     line_px: int = 1
     spec_fmax_hz: float = 30.0
     ecg_grid: bool = True
+    #: per-night normalisation for transfer across recording setups (sleep only): ``none``,
+    #: ``amplitude`` (one gain per channel and night) or ``spectral`` (spectrogram: log-power
+    #: relative to the night's median per frequency); see :mod:`sigvision.render`
+    night_norm: str = "none"
 
     def validate(self) -> None:
         if self.height < 8 or self.width < 8:
@@ -191,6 +195,15 @@ class RenderConfig:
         for k in ("eeg_scale_uv", "eog_scale_uv", "emg_scale_uv", "ecg_scale_mv", "spec_fmax_hz"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"render.{k}={getattr(self, k)} must be positive")
+        if self.night_norm not in NIGHT_NORMS:
+            raise ConfigError(f"render.night_norm={self.night_norm!r} is not one of {', '.join(NIGHT_NORMS)}")
+        if self.night_norm == "spectral" and self.name != "spectrogram":
+            raise ConfigError(f"render.night_norm=spectral needs render.name: spectrogram, not {self.name!r}; "
+                              "use night_norm: amplitude for other renderers")
+
+
+#: values of ``render.night_norm``
+NIGHT_NORMS: tuple[str, ...] = ("none", "amplitude", "spectral")
 
 
 @dataclass(frozen=True)

@@ -412,6 +412,9 @@ class _ECGTask(Task):
 
     def check_config(self, cfg) -> None:
         super().check_config(cfg)
+        if cfg.render.night_norm != "none":
+            raise ConfigError(f"render.night_norm={cfg.render.night_norm} normalises sleep nights; for "
+                              f"data.task={cfg.data.task} set render.night_norm: none")
         if cfg.postprocess.submission == "aiwin" and self.name == "ecg_binary" and \
                 tuple(cfg.data.normal_labels) not in (("0",), ("1",)):
             raise ConfigError(f"postprocess.submission=aiwin writes tag 0/1 and needs data.normal_labels to say "

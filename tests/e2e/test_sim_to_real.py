@@ -105,3 +105,55 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     rec = res["per_record"]["SC4001E0"]
     assert set(rec["postprocess_accuracy"]) == set(s2r.METHODS)
     assert (tmp_path / "w" / "real_probs.npz").is_file()
+
+
+@pytest.mark.parametrize("name, region", [("C3-A1", "central"), ("CZ-A1", "central"), ("EEG C4-M1", "central"),
+                                          ("EEG Fpz-Cz", "frontal"), ("F4-M1", "frontal"), ("O2-M1", "occipital"),
+                                          ("EEG Pz-Oz", "occipital"), ("EEG", None), ("Chin", None), ("Cheek", None)])
+def test_channel_region(name, region):
+    assert s2r.channel_region(name) == region
+
+
+def test_matched_montages_follow_the_real_eeg_region():
+    """--montage matched: training nights whose EEG slot (read with the same aliases) lies in the
+    real leads' scalp region; every random montage when a real lead's region is unknown."""
+    from sigvision.synth.montages import RANDOM_MONTAGES
+
+    aliases = list(load_config(CFG).data.channel_aliases["EEG"])
+    assert s2r.matched_montages(["C3-A1", "CZ-A1"], aliases) == ("aasm", "aasm_left", "central", "cz")
+    assert s2r.matched_montages(["EEG Fpz-Cz"], aliases) == ("sleep_edf", "sleep_edf_sc", "frontal")
+    assert s2r.matched_montages(["C3-A1", "EEG"], aliases) == RANDOM_MONTAGES
+
+
+def test_training_set_with_matched_montages_and_wide_randomisation(tmp_path):
+    """Nights drawn from a montage set hold a central EEG lead; --randomize wide passes its own
+    per-night parameters (all known to the generator) without changing the hypnograms drawn."""
+    s2r.synthesize_training_set(tmp_path / "a", 3, 12, 0, ("central", "cz"), 0.0, randomize="wide")
+    s2r.synthesize_training_set(tmp_path / "b", 3, 12, 0, "random", 0.0)
+    pa, pb = pair_sleep_edf_files(tmp_path / "a"), pair_sleep_edf_files(tmp_path / "b")
+    assert [p.name for p, _ in pa] == [p.name for p, _ in pb]
+    for psg, _ in pa:
+        names = mne.io.read_raw_edf(psg, verbose="error").ch_names
+        assert s2r.channel_region(s2r.resolve_slot(names, list(load_config(CFG).data.channel_aliases["EEG"]))) \
+            == "central"
+    p1 = s2r.wide_params(np.random.default_rng([0, 17, 1]))
+    assert p1 == s2r.wide_params(np.random.default_rng([0, 17, 1])) and set(p1) == set(s2r.WIDE_RANDOMIZATION)
+    assert 0.1 <= p1["hp_hz"] <= 1.0 and 15.0 <= p1["lp_hz"] <= 45.0
+    night = synthesize_night(np.array([0, 2, 3]), seed=1, params=p1)  # every key is a generator parameter
+    assert night.params["lp_hz"] == p1["lp_hz"]
+
+
+def test_training_nights_of_random_length_lie_in_the_sleep_period(tmp_path):
+    """--epochs-per-night MIN-MAX: each night a random length in the range, drawn inside the
+    sleep period (no all-wake excerpt of a 24-h Sleep-EDF recording)."""
+    from sigvision.loaders.hypnogram import read_hypnogram
+
+    s2r.synthesize_training_set(tmp_path, 5, 40, 0, "cz", 0.0, min_epochs=20)
+    lengths = []
+    for _, hyp in pair_sleep_edf_files(tmp_path):
+        st = read_hypnogram(hyp).stages
+        lengths.append(st.size)
+        assert np.isin(st, [1, 2, 3, 4]).any()
+    assert all(20 <= n <= 40 for n in lengths) and len(set(lengths)) > 1
+    with pytest.raises(SystemExit):
+        s2r.main(["--epochs-per-night", "300-60"])
