@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError, InputFileError
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = ["load_prepared", "open_cached_images", "cache_layout", "JOURNAL_NAME", "CACHE_LAYOUT", "blend_csv_path", "post_csv_path", "blend_paths", "infer_hint", "row_table", "record_quality",
            "truth_matrix"]
@@ -30,6 +31,7 @@ CACHE_LAYOUT = "chw"  # how this version writes the render cache (see :mod:`sigv
 def load_prepared(prepared_dir: str | os.PathLike):
     """Read a prepared folder's index and metadata: ``(index DataFrame, prepare.json dict)``.
     A folder whose prepare was interrupted (or is still running) is refused."""
+    import pandas as pd
     d = Path(prepared_dir)
     if (d / JOURNAL_NAME).is_file():
         raise InputFileError(d, "holds an interrupted (or still running) prepare",
@@ -116,6 +118,7 @@ def infer_hint(cfg: Config, model: str, checkpoint: str) -> str:
 
 def row_table(cfg: Config, records, epochs):
     """onset_s (and file) for (record, epoch) rows from the prepared index of the split."""
+    import pandas as pd
     prepared = cfg.infer.test_dir if cfg.blend.split == "test" else cfg.prepared_path
     if cfg.blend.split == "test" and not prepared:
         raise ConfigError("blend.split=test reads the test rows from infer.test_dir, which is not set; "

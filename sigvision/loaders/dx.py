@@ -29,12 +29,16 @@ import logging
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from sigvision.errors import InputFileError, SigvisionError
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import pandas as pd
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = [
     "POLICIES",
@@ -108,6 +112,7 @@ def _csv_path(name: str) -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _tables() -> pd.DataFrame:
+    import pandas as pd
     frames = []
     for name, scored in ((_SCORED_CSV, True), (_UNSCORED_CSV, False)):
         path = _csv_path(name)

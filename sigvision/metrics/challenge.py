@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from sigvision.loaders.dx import challenge_weights
+
 from ..arraycheck import (
     as_binary,
     check_classes,
@@ -14,7 +16,6 @@ from ..arraycheck import (
     check_weights,
     class_index,
 )
-from sigvision.loaders.dx import challenge_weights
 
 #: SNOMED CT code of sinus rhythm, the Challenge's "normal" (inactive) class.
 NORMAL_CLASS = "426783006"

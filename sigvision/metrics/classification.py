@@ -5,9 +5,10 @@ Sleep: accuracy, macro-F1, Cohen's kappa, per-stage F1, confusion matrix.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..loaders.base import STAGES
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = ["classification_metrics", "confusion", "record_groups"]
 
@@ -16,6 +17,7 @@ def record_groups(records) -> list[tuple[object, np.ndarray]]:
     """``(record, row positions)`` per record, records in order of first appearance, positions
     ascending: one stable sort, O(n log n). A mask per record (``records == rec`` in a loop)
     costs O(records x rows): 1 min at 1,000 nights, 4 min at 2,000."""
+    import pandas as pd
 
     codes, uniques = pd.factorize(np.asarray(records).ravel())
     order = np.argsort(codes, kind="stable")
@@ -132,6 +134,7 @@ def per_night_metrics(y_true, y_pred, records, n_classes: int = 5, class_names=N
         night in order of first appearance, then a last row ``record == "ALL"`` pooling every
         epoch (not the mean of the nights).
     """
+    import pandas as pd
 
     y_true = np.asarray(y_true).ravel()
     y_pred = np.asarray(y_pred).ravel()

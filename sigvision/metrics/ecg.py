@@ -8,7 +8,8 @@ import numbers
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from sigvision.loaders.dx import code_to_abbreviation
 
 from ..arraycheck import (
     as_binary,
@@ -20,7 +21,8 @@ from ..arraycheck import (
 )
 from ..postprocess.thresholds import _check_thresholds, _decide, _scored_normal_index
 from .challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
-from sigvision.loaders.dx import code_to_abbreviation
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 # scikit-learn is imported where AUROC/AUPRC are computed (heavy).
 
@@ -273,6 +275,7 @@ def per_class_table(
         ``2TP + FP + FN == 0``), ``auroc`` and ``auprc`` (NaN when the class has a single
         label value), ``threshold`` (NaN when ``outputs`` are given without thresholds).
     """
+    import pandas as pd
     lab, p, t, cls, out = _prepare_eval(labels, probs, thresholds, classes, normal_class,
                                         normal_excludes_abnormal, ensure_one, outputs)
     auroc, auprc = _auc_per_class(lab, p)

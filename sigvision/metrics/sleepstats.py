@@ -33,9 +33,10 @@ long wake at the night's edges therefore shorten TIB and SOL accordingly.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .classification import record_groups
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = ["STAT_NAMES", "STAT_UNITS", "sleep_statistics", "compare_statistics", "per_night_statistics"]
 
@@ -147,6 +148,7 @@ def compare_statistics(truth, pred, epoch_s: float = 30.0, *, mask_unscored: boo
         Index ``statistic`` (:data:`STAT_NAMES`), columns ``truth``, ``pred`` and ``diff``
         (pred - truth), in the units of :data:`STAT_UNITS` (also in ``frame.attrs["units"]``).
     """
+    import pandas as pd
 
     t = _check_stages(truth, "truth")
     p = _check_stages(pred, "pred")
@@ -189,6 +191,7 @@ def per_night_statistics(truth, pred, records, epochs=None, epoch_s: float = 30.
         Long format, columns ``record, statistic, unit, truth, pred, diff``; nights in order
         of first appearance, statistics in the order of :data:`STAT_NAMES`.
     """
+    import pandas as pd
 
     t = np.asarray(truth).ravel()
     p = np.asarray(pred).ravel()

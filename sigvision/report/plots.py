@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..io.artifacts import write_bytes
 from ..metrics.classification import classification_metrics
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 # matplotlib is imported where a figure is drawn (heavy).
 
@@ -271,6 +272,7 @@ def training_curves_png(metrics_df, *, title: str = "", score: str = "kappa",
     bytes
         The PNG file.
     """
+    import pandas as pd
     from matplotlib.lines import Line2D
 
     if not isinstance(metrics_df, pd.DataFrame) or metrics_df.empty:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from ..loaders.hypnogram import read_hypnogram
-from .nights import write_synthetic_night
+
+# The hypnogram reader and the generator are imported where a night is read or written: the
+# config reads this module to resolve sample: paths, and every command reads a config.
 
 __all__ = ["resource_path", "sample_path", "sample_ecg_dir", "hypnogram_dir", "list_sample_hypnograms",
            "load_sample_hypnogram", "consensus_hypnogram", "write_sample_psg", "crop_hypnogram"]
@@ -111,6 +112,8 @@ def load_sample_hypnogram(name: str, source: str = "sleep_edf") -> np.ndarray:
         raise ValueError(f"unknown hypnogram source {source!r}; accepted: {', '.join(_SOURCES)}")
     if not p.is_file():
         raise InputFileError(p, "no such sample hypnogram", f"pick one of list_sample_hypnograms({source!r})")
+    from ..loaders.hypnogram import read_hypnogram
+
     stages = read_hypnogram(p).stages
     stages[stages < -1] = -1  # movement -> unscored for driving the generator
     return stages
@@ -139,6 +142,8 @@ def write_sample_psg(out_dir: str | os.PathLike, n_nights: int = 4, *, seed: int
     one drawn per night) and ``label_noise`` (0-1, human-scorer-like relabelling of the
     written hypnograms) are passed to the generator.
     """
+    from .nights import write_synthetic_night
+
 
     names = names or list_sample_hypnograms(source)[:n_nights]
     if len(names) < n_nights:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from ..errors import ConfigError, InputFileError
@@ -35,6 +34,8 @@ from ..postprocess.thresholds import (
     tune_decision_thresholds,
 )
 from .base import Task, TaskSpec, one_of, quality_summary
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",
            "ecg_class_list", "ecg_targets", "challenge_scorable", "ecg_decision_rule", "ecg_decide",
@@ -195,6 +196,7 @@ def postprocess_ecg(cfg: Config, src: Path, out_csv) -> Path:
     For the OOF split the thresholds applied to fold k's records are tuned on the other
     folds only (nested), so the reported scores are not tuned on the rows they score.
     """
+    import pandas as pd
     table = pd.read_csv(src, dtype={"record": str})
     side = json.loads(src.with_suffix(".json").read_text())
     classes = side["classes"]
@@ -282,6 +284,7 @@ def evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
     """files_post.csv's decisions (the ``label_`` columns, as written) and probabilities
     against the true labels: those in the blend sidecar (OOF), or for ``blend.split=test``
     those of the prepared test folder."""
+    import pandas as pd
     post = pd.read_csv(src, dtype={"record": str})
     side_path = blend_csv_path(cfg).with_suffix(".json")
     if not side_path.is_file():
@@ -389,6 +392,7 @@ class _ECGTask(Task):
         """Multi-label and binary alike: the thresholds ``postprocess`` tuned on the OOF
         predictions (``thresholds.json``), else 0.5 as ``postprocess.method: argmax``; the same
         ``prob_``/``label_`` columns as ``files_post.csv``."""
+        import pandas as pd
         th_path = Path(run) / "thresholds.json"
         th = json.loads(th_path.read_text()) if th_path.is_file() else {}
         t = np.asarray(th["thresholds"]["all"]) if th else np.full(len(classes), 0.5)

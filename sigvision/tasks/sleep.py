@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import postprocess
 from ..errors import ConfigError, InputFileError
@@ -19,6 +18,8 @@ from ..metrics.sleepstats import compare_statistics
 from ..postprocess import smooth_records
 from ..report.plots import confusion_png, hypnogram_png
 from .base import Task, TaskSpec, one_of, quality_summary
+
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
 
 __all__ = ["SleepTask"]
 
@@ -79,6 +80,7 @@ class SleepTask(Task):
         """Smooth each night of the blended CSV ``src`` with ``postprocess.method`` and write
         ``files_post.csv`` (one row per epoch: record, epoch, onset_s, stage, stage_code, and
         file/quality when known)."""
+        import pandas as pd
         table = pd.read_csv(src, dtype={"record": str})
         prob_cols = [f"prob_{s}" for s in STAGES]
         missing = [c for c in prob_cols if c not in table]
@@ -105,6 +107,7 @@ class SleepTask(Task):
         """Each night smoothed by ``postprocess.method``: stage per epoch, with the hypnodensity
         (the blend's calibrated probability of each stage) and the confidence of the stage
         written."""
+        import pandas as pd
         stages = smooth_records(probs, rows["record"].to_numpy(), method=cfg.postprocess.method,
                                 **dict(cfg.postprocess.options))
         out = pd.DataFrame({"record": rows["record"].astype(str)})
@@ -120,6 +123,7 @@ class SleepTask(Task):
     def evaluate(self, cfg, src: Path, out: Path) -> dict:
         """``files_post.csv`` (``src``) against the scored stages of the prepared index: overall
         and per-night metrics, sleep statistics, hypnogram and confusion plots under ``out``."""
+        import pandas as pd
         post = pd.read_csv(src, dtype={"record": str})
         rows = row_table(cfg, post["record"], post["epoch"])
         if "label" not in rows or (rows["label"] < 0).any():

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import timm.data
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -206,6 +205,8 @@ def _fold_model(cfg: Config, kind: str, n_classes: int, device):
         model = model.to(memory_format=torch.channels_last)
     if kind != "image":
         return model, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), signal_augment(cfg), in_chans
+    import timm.data  # heavy (1.6 s); a fold of an image model needs it, nothing else here does
+
     dcfg = timm.data.resolve_data_config({}, model=model.backbone)
     return model, tuple(dcfg["mean"]), tuple(dcfg["std"]), image_augment(cfg.train), in_chans
 
