@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from sigvision.config.load import load_config
-    from sigvision.loaders.psg import pair_sleep_edf_files
+    from sigvision.loaders.pairing import pair_sleep_edf_files
 
     t_all = time.perf_counter()
     cfg = load_config(args.config, args.overrides)

@@ -117,7 +117,7 @@ def spectra_report(args) -> dict:
     import mne
 
     from sigvision.loaders.hypnogram import read_hypnogram
-    from sigvision.loaders.psg import pair_sleep_edf_files
+    from sigvision.loaders.pairing import pair_sleep_edf_files
     from sigvision.synth.generator import synthesize_night
 
     rows: list[tuple[str, dict]] = []

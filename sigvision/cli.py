@@ -123,7 +123,7 @@ def cmd_prepare(args) -> int:
 
 def cmd_contact_sheet(args) -> int:
     from .io.artifacts import write_bytes
-    from .steps.prepare import contact_sheet_from_prepared
+    from .steps.contact_sheet import contact_sheet_from_prepared
     from .report.images import encode_png
 
     sheet = contact_sheet_from_prepared(args.prepared, per_group=args.per_group, seed=args.seed)

@@ -58,7 +58,8 @@ def test_trace_is_connected():
 
 
 def test_different_stages_give_different_images(synth_dir):
-    from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files
+    from sigvision.loaders.psg import load_sleep_night
+    from sigvision.loaders.pairing import pair_sleep_edf_files
 
     night = load_sleep_night(*pair_sleep_edf_files(synth_dir)[0])
     r = get_renderer(RenderConfig(height=96, width=96, context_epochs=0), night.fs_hz)

@@ -24,7 +24,7 @@ from ..config.load import load_config
 from ..errors import ConfigError
 from ..io.artifacts import write_bytes
 from ..io.probs import load_probs
-from ..loaders.psg import subject_of
+from ..loaders.pairing import subject_of
 from ..metrics.classification import classification_metrics
 from ..report.images import encode_png
 from ..report.plots import training_curves_png
@@ -36,7 +36,8 @@ from .postprocess import run_postprocess
 from ..tasks import task_for
 from ..train.checkpoints import model_dir
 from .infer import infer
-from .prepare import check_output_dir, contact_sheet_from_prepared, prepare_dataset
+from .prepare import check_output_dir, prepare_dataset
+from .contact_sheet import contact_sheet_from_prepared
 from .train import train
 
 __all__ = ["run_demo", "run_ecg_demo", "ECG_DEMO_CONFIGS"]

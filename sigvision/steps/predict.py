@@ -47,12 +47,7 @@ from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_csv
 from ..io.runs import load_prepared
 from ..io.submission import write_submission
-from ..loaders.psg import (
-    DEFAULT_CHANNEL_ALIASES,
-    MissingChannelError,
-    candidates_of_type,
-    channel_type_of,
-)
+from ..loaders.psg import DEFAULT_CHANNEL_ALIASES, MissingChannelError, candidates_of_type, channel_type_of
 from ..tasks import task_for
 from .prepare import prepare_dataset
 from ..ensemble import read_run, run_checkpoints

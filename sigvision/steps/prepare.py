@@ -59,9 +59,7 @@ from ..io.artifacts import (
 from ..io.runs import (
     CACHE_LAYOUT,
     JOURNAL_NAME,
-    _cached_images,
     cache_layout,
-    load_prepared,
 )
 from ..loaders.aiwin import iter_aiwin_folder
 from ..loaders.base import STAGES
@@ -69,19 +67,18 @@ from ..loaders.ecg import fix_length, match_leads, resample_ecg
 from ..loaders.edfinfo import unit_to_uv
 from ..loaders.hefei import iter_hefei_folder
 from ..loaders.images import load_image_folder, read_image
-from ..loaders.psg import _record_id_of, load_sleep_night, pair_sleep_edf_files
+from ..loaders.pairing import _record_id_of, pair_sleep_edf_files
+from ..loaders.psg import load_sleep_night
 from ..loaders.wfdb import iter_wfdb_folder
 from ..loaders.wfdb_header import parse_wfdb_header
 from ..quality import OK, apply_policy, assess, check_folder, parse_labels
 from ..render import get_renderer, render_night
-from ..report.images import contact_sheet
 from ..runtime import Progress, no_progress
 from ..tasks import task_for
 
 __all__ = ["prepare_dataset", "PrepareResult", "check_output_dir", "cache_dir_of"]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -93,8 +90,6 @@ class PrepareResult:
     cache_dir: Path | None
     seconds: float
     summary: dict
-
-
 
 
 def _children(path: Path) -> list[Path]:
@@ -207,8 +202,6 @@ def _journal_entries(out: Path, cfg_hash: str) -> dict:
             continue
         entries[str(rec["record"])] = (rec, pd.DataFrame(item["rows"]))
     return entries
-
-
 
 
 def cache_dir_of(out_dir: str | os.PathLike, cfg: Config) -> Path:
@@ -604,26 +597,3 @@ def _ecg_source_db(record_id: str) -> str:
     return prefix or "?"
 
 
-def contact_sheet_from_prepared(prepared_dir: str | os.PathLike, *, per_group: int = 6, seed: int = 0) -> np.ndarray:
-    """A contact sheet with ``per_group`` random cached images per class (sleep stage or label)."""
-
-    d = Path(prepared_dir)
-    index, meta = load_prepared(d)
-    rng = np.random.default_rng(seed)
-    groups: list[tuple[str, np.ndarray]] = []
-    if task_for(meta["config"]["data"]).context_windows:  # epochs of nights: grouped by stage
-        for i, st in enumerate(STAGES):
-            sel = index[index["label"] == i]
-            if len(sel) == 0:
-                continue
-            take = sel.iloc[np.sort(rng.choice(len(sel), size=min(per_group, len(sel)), replace=False))]
-            ims = np.stack([_cached_images(d, meta, r)[int(e)] for r, e in zip(take["record"], take["epoch"])])
-            groups.append((f"{st}  (n={len(sel)})", ims))
-    else:
-        recs = index["record"].tolist()
-        pick = sorted(rng.choice(len(recs), size=min(per_group * 2, len(recs)), replace=False))
-        ims = np.stack([_cached_images(d, meta, recs[i]) for i in pick])
-        for k in range(0, len(pick), per_group):
-            names = ", ".join(recs[i] for i in pick[k:k + per_group])
-            groups.append((names, ims[k:k + per_group]))
-    return contact_sheet(groups, columns=per_group)

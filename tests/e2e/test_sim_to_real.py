@@ -15,7 +15,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import sim_to_real as s2r  # noqa: E402
 from sigvision.config.load import load_config
-from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files  # noqa: E402
+from sigvision.loaders.psg import load_sleep_night
+from sigvision.loaders.pairing import pair_sleep_edf_files
 from sigvision.synth.montages import MONTAGES
 from sigvision.synth.generator import synthesize_night
 from sigvision.synth.nights import write_synthetic_night

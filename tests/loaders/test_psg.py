@@ -6,7 +6,8 @@ import pytest
 
 from sigvision.errors import InputFileError
 from sigvision.loaders.hypnogram import Hypnogram
-from sigvision.loaders.psg import load_sleep_night, pair_sleep_edf_files, subject_of, trim_wake_edges
+from sigvision.loaders.psg import load_sleep_night, trim_wake_edges
+from sigvision.loaders.pairing import pair_sleep_edf_files, subject_of
 
 from tests.conftest import START, write_test_edf, write_test_hypnogram
 

@@ -7,7 +7,8 @@ import pytest
 from sigvision.config.load import config_from_dict
 from sigvision.errors import InputFileError
 from sigvision.io.runs import load_prepared, open_cached_images
-from sigvision.steps.prepare import contact_sheet_from_prepared, prepare_dataset
+from sigvision.steps.contact_sheet import contact_sheet_from_prepared
+from sigvision.steps.prepare import prepare_dataset
 from sigvision.synth.samples import sample_ecg_dir
 
 
