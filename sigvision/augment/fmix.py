@@ -1,4 +1,7 @@
-"""FMix (Harris et al. 2020, arXiv 2002.12047), written from the paper: a binary mask from a\nthresholded low-frequency random field (spectral decay ``decay_power``), mixing a batch with a\npermutation of itself in the mask's proportion ``lam`` ~ Beta(alpha, alpha), and the loss of a\nmixed batch."""
+"""FMix (Harris et al. 2020, arXiv 2002.12047), written from the paper: a binary mask from a
+thresholded low-frequency random field (spectral decay ``decay_power``), mixing a batch with a
+permutation of itself in the mask's proportion ``lam`` ~ Beta(alpha, alpha), and the loss of a
+mixed batch."""
 from __future__ import annotations
 
 import functools

@@ -38,7 +38,8 @@ from sigvision.errors import InputFileError, SigvisionError
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import pandas as pd
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 __all__ = [
     "POLICIES",

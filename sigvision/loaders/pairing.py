@@ -1,4 +1,6 @@
-"""Which files of a folder are one night: a recording (EDF/BDF/FIF) paired with its hypnogram by\nname (Sleep-EDF's ``SC4001E0-PSG.edf`` + ``SC4001EC-Hypnogram.edf``, or ``<name>-Hypnogram.<ext>``),\nrecord and subject ids from file names, and the nights of a folder read in turn."""
+"""Which files of a folder are one night: a recording (EDF/BDF/FIF) paired with its hypnogram by
+name (Sleep-EDF's ``SC4001E0-PSG.edf`` + ``SC4001EC-Hypnogram.edf``, or ``<name>-Hypnogram.<ext>``),
+record and subject ids from file names, and the nights of a folder read in turn."""
 from __future__ import annotations
 
 import fnmatch

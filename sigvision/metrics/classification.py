@@ -8,7 +8,8 @@ import numpy as np
 
 from ..loaders.base import STAGES
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 __all__ = ["classification_metrics", "confusion", "record_groups"]
 

@@ -22,7 +22,8 @@ from ..arraycheck import (
 from ..postprocess.thresholds import _check_thresholds, _decide, _scored_normal_index
 from .challenge import NORMAL_CLASS, _normalised, _observed, _score_parts, scored_subset
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 # scikit-learn is imported where AUROC/AUPRC are computed (heavy).
 

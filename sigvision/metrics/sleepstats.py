@@ -36,7 +36,8 @@ import numpy as np
 
 from .classification import record_groups
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 __all__ = ["STAT_NAMES", "STAT_UNITS", "sleep_statistics", "compare_statistics", "per_night_statistics"]
 

@@ -16,7 +16,8 @@ import numpy as np
 from ..io.artifacts import write_bytes
 from ..metrics.classification import classification_metrics
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 # matplotlib is imported where a figure is drawn (heavy).
 

@@ -1,4 +1,5 @@
-"""``sigvision contact-sheet``: a PNG grid of rendered images from a prepared folder's cache, a row\nper sleep stage (or groups of ECG records), to see what the models are shown."""
+"""``sigvision contact-sheet``: a PNG grid of rendered images from a prepared folder's cache, a row
+per sleep stage (or groups of ECG records), to see what the models are shown."""
 from __future__ import annotations
 
 import os

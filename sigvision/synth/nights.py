@@ -1,4 +1,6 @@
-"""Synthetic nights as files: the signals of :func:`~sigvision.synth.generator.synthesize_night`\nwritten as an EDF+ recording plus its scored hypnogram (Sleep-EDF layout), each file written\natomically."""
+"""Synthetic nights as files: the signals of :func:`~sigvision.synth.generator.synthesize_night`
+written as an EDF+ recording plus its scored hypnogram (Sleep-EDF layout), each file written
+atomically."""
 from __future__ import annotations
 
 import os

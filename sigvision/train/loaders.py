@@ -1,4 +1,6 @@
-"""Batches for training and prediction: the sampler that shards rows across ``torchrun`` ranks\n(optionally balanced by class), DataLoader construction with worker and prefetch budgets\nsized to the machine's memory, and the in-process batches used without workers."""
+"""Batches for training and prediction: the sampler that shards rows across ``torchrun`` ranks
+(optionally balanced by class), DataLoader construction with worker and prefetch budgets
+sized to the machine's memory, and the in-process batches used without workers."""
 from __future__ import annotations
 
 import math
