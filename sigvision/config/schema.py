@@ -126,18 +126,18 @@ class DataConfig:
             object.__setattr__(self, key, tuple(str(v).strip() for v in values))
 
     def validate(self) -> None:
-        _one_of("data.task", self.task, ("sleep", "ecg"))
-        _one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
-        _one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
-        _one_of("data.label_set", self.label_set, ("cinc2021_scored", "cinc2020_scored", "present"))
-        _one_of("data.challenge", str(self.challenge), ("2021", "2020"))
+        one_of("data.task", self.task, ("sleep", "ecg"))
+        one_of("data.format", self.format, ("sleep_edf", "image_folder", "wfdb", "aiwin", "hefei"))
+        one_of("data.ecg_task", self.ecg_task, ("multilabel", "binary"))
+        one_of("data.label_set", self.label_set, ("cinc2021_scored", "cinc2020_scored", "present"))
+        one_of("data.challenge", str(self.challenge), ("2021", "2020"))
         if self.ecg_task == "multilabel" and not self.classes and self.label_set not in ("present",
                                                                                        f"cinc{self.challenge}_scored"):
             raise ConfigError(f"data.label_set={self.label_set} names the {self.label_set[4:8]} Challenge's classes but "
                               f"data.challenge={self.challenge} scores them; set data.challenge: {self.label_set[4:8]}")
-        _one_of("data.ecg_long_records", self.ecg_long_records, ("windows", "crop"))
-        _one_of("data.ecg_window_aggregate", self.ecg_window_aggregate, ("mean", "max"))
-        _one_of("data.on_missing_labels", self.on_missing_labels, ("raise", "drop", "negative"))
+        one_of("data.ecg_long_records", self.ecg_long_records, ("windows", "crop"))
+        one_of("data.ecg_window_aggregate", self.ecg_window_aggregate, ("mean", "max"))
+        one_of("data.on_missing_labels", self.on_missing_labels, ("raise", "drop", "negative"))
         if self.ecg_length_s <= 0:
             raise ConfigError(f"data.ecg_length_s={self.ecg_length_s} must be positive (seconds)")
         if len(set(self.classes)) != len(self.classes):
@@ -149,9 +149,9 @@ class DataConfig:
             raise ConfigError("data.classes lists the classes of a multi-label task; set data.ecg_task: multilabel "
                               "(binary tasks use normal_labels or positive_labels)")
         for k in ("on_length_mismatch", "on_start_mismatch", "on_unknown_label", "on_low_sampling_rate"):
-            _one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
-        _one_of("data.on_bad_signal", self.on_bad_signal, ("flag", "drop", "raise"))
-        _one_of("data.on_epoch_mismatch", self.on_epoch_mismatch, ("raise", "resample"))
+            one_of(f"data.{k}", getattr(self, k), ("raise", "warn", "ignore"))
+        one_of("data.on_bad_signal", self.on_bad_signal, ("flag", "drop", "raise"))
+        one_of("data.on_epoch_mismatch", self.on_epoch_mismatch, ("raise", "resample"))
         if not 0 <= self.max_bad_fraction <= 1:
             raise ConfigError(f"data.max_bad_fraction={self.max_bad_fraction} must be a fraction in [0, 1]")
 
@@ -247,7 +247,7 @@ class ModelConfig:
             raise ConfigError(f"model.alias={self.alias!r} names a folder and files: use letters, digits and _ . + - "
                               "(e.g. resnet1d50_basic)")
         for m in self.meta_features:
-            _one_of("model.meta_features[]", m, ("age", "sex"))
+            one_of("model.meta_features[]", m, ("age", "sex"))
         if not 0 <= self.drop_rate < 1:
             raise ConfigError(f"model.drop_rate={self.drop_rate} must be in [0, 1)")
 
@@ -331,13 +331,13 @@ class TrainConfig:
             raise ConfigError("train.epochs and train.batch_size must be >= 1")
         # the name is checked against the optimiser registry when the config is read
         # (sigvision.config.load): the schema does not import the stages
-        _one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "cosine", "poly", "none"))
-        _one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
-        _one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
-        _one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
-        _one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce", "class_weighted_bce"))
-        _one_of("train.sampler", self.sampler, ("shuffle", "balanced"))
-        _one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+        one_of("train.scheduler", self.scheduler, ("cosine_warm_restarts", "cosine", "poly", "none"))
+        one_of("train.amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        one_of("train.cutout_backend", self.cutout_backend, ("albumentations", "numpy"))
+        one_of("train.monitor", self.monitor, ("auto", "kappa", "macro_f1", "accuracy", "auroc", "challenge", "loss"))
+        one_of("train.loss", self.loss, ("auto", "ce", "bce", "weighted_bce", "class_weighted_bce"))
+        one_of("train.sampler", self.sampler, ("shuffle", "balanced"))
+        one_of("train.device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
         if self.lr <= 0:
             raise ConfigError(f"train.lr={self.lr} must be positive")
         if self.weight_decay < 0:
@@ -407,7 +407,7 @@ class InferConfig:
         object.__setattr__(self, "checkpoint", checkpoint_choice(self.checkpoint, "infer.checkpoint"))
 
     def validate(self) -> None:
-        _one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        one_of("infer.amp", self.amp, ("auto", "off", "bf16", "fp16"))
         _check_workers("infer.num_workers", self.num_workers)
         _check_prefetch("infer.prefetch_factor", self.prefetch_factor)
         if self.batch_size < 1:
@@ -448,9 +448,9 @@ class BlendConfig:
         return resolve_checkpoint(self.checkpoint, model, self.models, "blend.checkpoint")
 
     def validate(self) -> None:
-        _one_of("blend.split", self.split, ("oof", "test"))
+        one_of("blend.split", self.split, ("oof", "test"))
         check_checkpoint_choice(self.checkpoint, self.models, "blend.checkpoint")
-        _one_of("blend.fit_metric", self.fit_metric, ("auto", "kappa", "macro_f1", "auroc", "none"))
+        one_of("blend.fit_metric", self.fit_metric, ("auto", "kappa", "macro_f1", "auroc", "none"))
         if self.weights and len(self.weights) != len(self.models):
             raise ConfigError(f"blend.weights has {len(self.weights)} values for {len(self.models)} models; "
                               "list the models in blend.models, one weight each")
@@ -478,7 +478,7 @@ class PostprocessConfig:
     submission: str = "none"
 
     def validate(self) -> None:
-        _one_of("postprocess.submission", self.submission, ("none", "aiwin"))
+        one_of("postprocess.submission", self.submission, ("none", "aiwin"))
 
 
 @dataclass(frozen=True)
@@ -539,7 +539,9 @@ def _check_prefetch(key: str, n: int) -> None:
         raise ConfigError(f"{key}={n}; use -1 (chosen from the machine) or >= 1 batches per loader worker")
 
 
-def _one_of(key: str, value: str, accepted: Sequence[str]) -> None:
+def one_of(key: str, value: str, accepted: Sequence[str]) -> None:
+    """Refuse ``value`` unless it is in ``accepted``, naming the closest accepted value."""
+    accepted = list(accepted)
     if value not in accepted:
         close = difflib.get_close_matches(str(value), accepted, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

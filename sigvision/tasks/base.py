@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config.schema import one_of
 from ..errors import ConfigError
 from ..loaders.base import STAGES
 from ..metrics.classification import classification_metrics
 from ..quality import OK, parse_labels
-from ..registry import closest_hint
 
-__all__ = ["Task", "TaskSpec", "one_of", "quality_summary"]
+__all__ = ["Task", "TaskSpec", "quality_summary"]
 
 
 @dataclass
@@ -44,15 +44,6 @@ class TaskSpec:
     challenge: str = "2021"  # ECG: the Challenge year whose metric scores the classes
 
 
-def one_of(key: str, value, accepted) -> None:
-    """Refuse ``value`` unless it is in ``accepted``, naming the closest accepted value."""
-
-    accepted = list(accepted)
-    if value not in accepted:
-        raise ConfigError(f"{key}={value!r} is not valid{closest_hint(value, accepted)}; "
-                          f"accepted: {', '.join(map(str, accepted))}")
-
-
 @dataclass(frozen=True)
 class Task:
     """One prediction problem. Subclasses fill the class attributes and override the methods
@@ -62,8 +53,6 @@ class Task:
     ----------
     name : str
         Registry key: ``sleep``, ``ecg_multilabel``, ``ecg_binary``.
-    data_task : str
-        The ``data.task`` value it belongs to (``sleep`` or ``ecg``).
     multilabel : bool
         One sigmoid per class (True) or one softmax over the classes.
     unit : str
@@ -93,7 +82,6 @@ class Task:
     """
 
     name: str = ""
-    data_task: str = ""
     multilabel: bool = False
     unit: str = "records"
     losses: tuple[str, ...] = ("ce",)

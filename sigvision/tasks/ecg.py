@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
+from ..config.schema import one_of
 from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_csv, write_json, write_text
 from ..io.runs import (
@@ -33,9 +34,10 @@ from ..postprocess.thresholds import (
     tune_binary_threshold,
     tune_decision_thresholds,
 )
-from .base import Task, TaskSpec, one_of, quality_summary
+from .base import Task, TaskSpec, quality_summary
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 __all__ = ["ECGMultilabelTask", "ECGBinaryTask", "ECG_DECISIONS", "index_label_codes", "binary_class_names",
            "ecg_class_list", "ecg_targets", "challenge_scorable", "ecg_decision_rule", "ecg_decide",
@@ -337,7 +339,6 @@ def evaluate_ecg(cfg: Config, src: Path, out: Path) -> dict:
 
 @dataclass(frozen=True)
 class _ECGTask(Task):
-    data_task: str = "ecg"
     unit: str = "records"
     signal_kind: str = "ecg"
     fit_metrics: tuple[str, ...] = ("auroc", "macro_f1", "none", "kappa")

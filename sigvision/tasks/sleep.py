@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import postprocess
+from ..config.schema import one_of
 from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_bytes, write_csv, write_json, write_text
 from ..io.runs import row_table
@@ -17,9 +18,10 @@ from ..metrics.classification import classification_metrics, confusion, record_g
 from ..metrics.sleepstats import compare_statistics
 from ..postprocess import smooth_records
 from ..report.plots import confusion_png, hypnogram_png
-from .base import Task, TaskSpec, one_of, quality_summary
+from .base import Task, TaskSpec, quality_summary
 
-# pandas is imported where a table is made: the config asks the tasks when a command starts, and\n# reading a config must stay quick.
+# pandas is imported where a table is made: the config asks the tasks when a command starts, and
+# reading a config must stay quick.
 
 __all__ = ["SleepTask"]
 
@@ -27,7 +29,6 @@ __all__ = ["SleepTask"]
 @dataclass(frozen=True)
 class SleepTask(Task):
     name: str = "sleep"
-    data_task: str = "sleep"
     multilabel: bool = False
     unit: str = "epochs"
     losses: tuple[str, ...] = ("ce",)
