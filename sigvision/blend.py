@@ -53,7 +53,7 @@ from .registry import Registry
 
 __all__ = ["BLENDERS", "Blender", "register_blender", "available_blenders", "get_blender", "blend",
            "fit_weights", "fit_weights_multilabel", "apply_temperature", "fit_temperature", "multilabel_score",
-           "report_frame",
+           "report_frame", "blend_models",
            "normalize_weights"]
 
 #: Floor applied before the logarithm of the geometric mean.
@@ -540,3 +540,14 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
     best = grid[int(np.argmin([nll(t) for t in grid]))]
     fine = best * np.exp(np.linspace(-0.12, 0.12, 25))
     return float(fine[int(np.argmin([nll(t) for t in fine]))])
+
+
+def blend_models(per_model: Sequence[np.ndarray], weights: Sequence[float], *, method: str, multilabel: bool,
+                 temperature: float | None = None) -> np.ndarray:
+    """The run's blend of its models' probabilities: a weighted mean of per-class sigmoids
+    (multi-label), or ``method``'s blend of softmax rows then the fitted ``temperature``."""
+    if multilabel:
+        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        return np.tensordot(w, np.stack(per_model), axes=1)
+    probs = blend(per_model, weights=weights, method=method)
+    return apply_temperature(probs, temperature) if temperature else probs

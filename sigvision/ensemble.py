@@ -6,7 +6,7 @@
 it was trained under and the class order every other model and fold predicts) and hands it
 to the caller's prediction; :func:`predict_rows_tta` is that prediction for rows of a prepared
 folder, averaged over the test-time shifts (:func:`tta_shifts`) as ``infer`` writes them.
-:func:`blend_models` combines the models' fold means with the run's blend rule and
+:func:`sigvision.blend.blend_models` combines the models' fold means with the run's blend rule and
 temperature, as ``blend`` did.
 
 ``infer`` (out-of-fold and test rows, sharded under ``torchrun``), ``predict`` (a folder of new
@@ -23,8 +23,15 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .blend import apply_temperature, blend
 from .config import Config
+from .config.checkpoints import (
+    check_checkpoint_choice,
+    checkpoint_choice,
+    parse_checkpoint_arg,
+    resolve_checkpoint,
+)
+from .config.load import load_config
+from .errors import ConfigError, InputFileError
 from .loaders.psg import channel_type_of
 from .render import context_windows, get_renderer, night_reference
 from .runtime import Progress, autocast_context, no_progress, resolve_amp
@@ -37,12 +44,9 @@ from .train.checkpoints import (
 )
 from .train.data import make_dataset, meta_rows, normalize_batch
 from .train.forward import predict_dataset
-from .config.checkpoints import check_checkpoint_choice, checkpoint_choice, parse_checkpoint_arg, resolve_checkpoint
-from .config.load import load_config
-from .errors import ConfigError, InputFileError
 
-__all__ = ["Member", "TrainedRun", "read_run", "run_checkpoints", "fold_members", "run_members", "predict_rows", "tta_shifts", "predict_rows_tta",
-           "blend_models"]
+__all__ = ["Member", "TrainedRun", "read_run", "run_checkpoints", "fold_members", "run_members", "predict_rows",
+           "tta_shifts", "predict_rows_tta"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,6 @@ def run_members(members: Sequence[Member], predict: Callable, *, device, classes
         results.append(predict(m, model, mmeta))
         del model  # freed before the next is loaded (no gc.collect: a full collection per fold cost seconds)
     return results, list(classes or [])
-
 
 
 @dataclass(frozen=True)
@@ -161,17 +164,6 @@ def fold_means(members: Sequence[Member], results: Sequence[np.ndarray]) -> dict
     for m, p in zip(members, results):
         by.setdefault(m.name, []).append(p)
     return {name: np.mean(ps, axis=0) for name, ps in by.items()}
-
-
-def blend_models(per_model: Sequence[np.ndarray], weights: Sequence[float], *, method: str, multilabel: bool,
-                 temperature: float | None = None) -> np.ndarray:
-    """The run's blend of its models' probabilities: a weighted mean of per-class sigmoids
-    (multi-label), or ``method``'s blend of softmax rows then the fitted ``temperature``."""
-    if multilabel:
-        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        return np.tensordot(w, np.stack(per_model), axes=1)
-    probs = blend(per_model, weights=weights, method=method)
-    return apply_temperature(probs, temperature) if temperature else probs
 
 
 def predict_rows(model, mmeta: dict, cfg: Config, prepared_dir, rows, *, device, shift_s: float = 0.0) -> np.ndarray:

@@ -12,11 +12,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..blend import apply_temperature, blend, fit_temperature, fit_weights, fit_weights_multilabel
-from ..io.probs import load_aligned
+from ..blend import (
+    apply_temperature,
+    blend,
+    blend_models,
+    fit_temperature,
+    fit_weights,
+    fit_weights_multilabel,
+)
 from ..config import Config
 from ..errors import InputFileError
 from ..io.artifacts import write_csv, write_json
+from ..io.probs import load_aligned
 from ..io.runs import blend_csv_path, blend_paths, row_table, truth_matrix
 from ..metrics.classification import classification_metrics
 from ..tasks import task_for
@@ -113,8 +120,8 @@ def _blend_multilabel(cfg: Config, probs, meta, names, paths, report) -> dict:
         report["fit"] = fit_report
     else:
         w, source = np.ones(len(probs)), "equal"
-    w = w / w.sum()
-    out = np.tensordot(w, np.stack(probs), axes=1)
+    out = blend_models(probs, w, method=cfg.blend.method, multilabel=True)
+    w = w / w.sum()  # as the report states them
     report.update({"weights": dict(zip(names, w.tolist())), "weights_from": source,
                    "note": "multi-label: weighted mean of per-class probabilities"})
     table = pd.DataFrame({"record": [str(r) for r in meta["records"]], "epoch": meta["epochs"]})

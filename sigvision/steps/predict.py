@@ -31,26 +31,31 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-
+from ..blend import blend_models
 from ..config import (
     config_to_dict,
 )
 from ..config.load import apply_overrides, config_from_dict
 from ..ensemble import (
-    blend_models,
     fold_means,
     fold_members,
     predict_rows_tta,
+    read_run,
+    run_checkpoints,
     run_members,
 )
 from ..errors import ConfigError, InputFileError
 from ..io.artifacts import write_csv
 from ..io.runs import load_prepared
 from ..io.submission import write_submission
-from ..loaders.psg import DEFAULT_CHANNEL_ALIASES, MissingChannelError, candidates_of_type, channel_type_of
+from ..loaders.psg import (
+    DEFAULT_CHANNEL_ALIASES,
+    MissingChannelError,
+    candidates_of_type,
+    channel_type_of,
+)
 from ..tasks import task_for
 from .prepare import prepare_dataset
-from ..ensemble import read_run, run_checkpoints
 
 __all__ = ["predict_folder", "run_predict", "predict_overrides", "PREDICT_SETTABLE"]
 

@@ -29,27 +29,28 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..blend import blend_models
 from ..config import config_hash, config_to_dict
 from ..ensemble import (
-    blend_models,
     fold_means,
     fold_members,
     predict_rows_tta,
+    read_run,
+    run_checkpoints,
     run_members,
 )
 from ..errors import InputFileError
 from ..io.artifacts import write_json, write_text
 from ..io.runs import CACHE_LAYOUT
 from ..loaders.base import STAGES
-from ..synth.edf import write_hypnogram_edf
 from ..loaders.edfinfo import read_edf_header, unit_to_uv
 from ..loaders.hypnogram import MOVEMENT, UNSCORED, map_stage_label
 from ..loaders.psg import _mne_scales, channel_type_of, find_channels, resample_signals
 from ..postprocess import smooth
 from ..quality import NONFINITE, apply_policy, assess
 from ..render import get_renderer, render_night
+from ..synth.edf import write_hypnogram_edf
 from ..tasks import task_for
-from ..ensemble import read_run, run_checkpoints
 
 __all__ = ["stage", "load_signals", "write_hypnogram_txt", "write_hypnogram_edfplus", "to_stage_codes"]
 
