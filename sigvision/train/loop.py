@@ -167,12 +167,6 @@ def _monitor(tcfg, spec: TaskSpec, task) -> str:
     return tcfg.monitor if tcfg.monitor != "auto" else task.default_monitor(spec)
 
 
-def _loss_fn(tcfg, spec: TaskSpec, train_targets: np.ndarray, device, task=None):
-    """The training loss (:func:`sigvision.train.losses.make_loss`; ``auto`` is the task's default)."""
-    default = task.default_loss() if task is not None else ("weighted_bce" if spec.multilabel else "ce")
-    return make_loss(tcfg, spec, train_targets, device, default)
-
-
 def _fold_split(index, folds, fold: int, spec: TaskSpec):
     """The training and validation rows of ``fold`` and their targets."""
     fold_of = dict(zip(folds["record"].astype(str), folds["fold"]))
@@ -322,7 +316,7 @@ def train_fold(cfg: Config, fold: int, index, folds, *, resume: bool = False, pr
                          prefetch=tcfg.prefetch_factor)
     steps_per_epoch = min(len(loader), tcfg.max_steps_per_epoch or len(loader))
     opt, sched, scaler = _fold_optimisation(tcfg, model, steps_per_epoch, amp)
-    loss_fn = _loss_fn(tcfg, spec, tr_y, device, task_for(cfg.data))
+    loss_fn = make_loss(tcfg, spec, tr_y, device, task_for(cfg.data).default_loss())
     fmix = make_fmix(tcfg) if kind == "image" else None
     _refuse_held(out, tcfg, resume, info)
     state = _resume(out / "last.pt", model, opt, sched, scaler, device, fold) \

@@ -830,16 +830,17 @@ def test_label_smoothing_with_a_bce_loss_is_said_not_ignored_silently(caplog):
     import logging
 
     from sigvision.tasks import TaskSpec
-    from sigvision.train.loop import _loss_fn
+    from sigvision.train.losses import make_loss
 
     spec = TaskSpec(classes=["a", "b"], multilabel=True, targets=np.eye(2, dtype=np.float32), summary={})
     with caplog.at_level(logging.WARNING, logger="sigvision.train"):
-        _loss_fn(config_from_dict({"train": {"loss": "bce"}}).train, spec, spec.targets, torch.device("cpu"))
+        make_loss(config_from_dict({"train": {"loss": "bce"}}).train, spec, spec.targets, torch.device("cpu"),
+                  "weighted_bce")
     assert "label_smoothing=0.1 applies to the cross-entropy of single-label tasks only" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sigvision.train"):
-        _loss_fn(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train, spec,
-                 spec.targets, torch.device("cpu"))
+        make_loss(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train, spec,
+                  spec.targets, torch.device("cpu"), "weighted_bce")
     assert caplog.text == ""
 
 
@@ -851,14 +852,14 @@ def test_class_weighted_bce_is_the_hefei_formula_by_hand(caplog):
     import math
 
     from sigvision.tasks import TaskSpec
-    from sigvision.train.loop import _loss_fn
+    from sigvision.train.losses import make_loss
 
     y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)  # counts 3, 1, 0
     logits = np.array([[0.5, -1.0, 2.0], [-0.3, 0.8, 0.0], [1.5, 0.2, -2.5], [-1.2, 0.4, 1.0]])
     spec = TaskSpec(classes=["AF", "PVC", "LBBB"], multilabel=True, targets=y, summary={})
     with caplog.at_level(logging.WARNING, logger="sigvision.train"):
-        fn = _loss_fn(config_from_dict({"train": {"loss": "class_weighted_bce", "label_smoothing": 0.0}}).train,
-                      spec, y, torch.device("cpu"))
+        fn = make_loss(config_from_dict({"train": {"loss": "class_weighted_bce", "label_smoothing": 0.0}}).train,
+                       spec, y, torch.device("cpu"), "weighted_bce")
     assert "2 class(es) with fewer than 2 positive training records (PVC, LBBB)" in caplog.text
     w = [1 / math.log(3 + 1e-5), 1 / math.log(2 + 1e-5), 1 / math.log(2 + 1e-5)]
     total = 0.0
@@ -869,8 +870,8 @@ def test_class_weighted_bce_is_the_hefei_formula_by_hand(caplog):
     got = float(fn(torch.tensor(logits, dtype=torch.float32), torch.tensor(y)))
     assert got == pytest.approx(total / 12, rel=1e-6)
     # not the positive-term-only weighting of weighted_bce
-    other = _loss_fn(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train,
-                     spec, y, torch.device("cpu"))
+    other = make_loss(config_from_dict({"train": {"loss": "weighted_bce", "label_smoothing": 0.0}}).train,
+                      spec, y, torch.device("cpu"), "weighted_bce")
     assert abs(float(other(torch.tensor(logits, dtype=torch.float32), torch.tensor(y))) - got) > 1e-3
     with pytest.raises(ConfigError, match="class_weighted_bce"):
         config_from_dict({"train": {"loss": "class_weigthed_bce"}})
