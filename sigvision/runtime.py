@@ -17,8 +17,8 @@ import shutil
 # torch and tqdm are imported inside the functions that use them: the CLI imports this module
 # first, and `sigvision --help` or a refused config must not wait for torch.
 
-__all__ = ["Progress", "no_progress", "tqdm_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed", "cleanup_distributed",
-           "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
+__all__ = ["Progress", "no_progress", "tqdm_progress", "seed_everything", "DistInfo", "dist_info", "init_distributed",
+           "cleanup_distributed", "share_from_primary", "resolve_device", "resolve_amp", "autocast_context", "epoch_seed"]
 
 
 #: A progress wrapper ``progress(iterable, total=None, desc="") -> iterable`` (tqdm's call form).
@@ -96,6 +96,18 @@ def init_distributed(device) -> DistInfo:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
     return info
+
+
+def share_from_primary(value):
+    """``value`` as rank 0 has it, on every rank of the process group; returns after every rank
+    has it. The barrier matters when the ranks then stop together (a refusal): a rank that tore
+    the group down while another was still receiving aborted now and then (SIGABRT, gloo)."""
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    dist.barrier()
+    return box[0]
 
 
 def cleanup_distributed() -> None:

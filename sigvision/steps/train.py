@@ -35,6 +35,7 @@ from ..runtime import (
     dist_info,
     init_distributed,
     resolve_device,
+    share_from_primary,
 )
 from ..tasks import task_for
 from ..train.checkpoints import (
@@ -110,9 +111,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                 refused = exc
         if info.enabled:
             init_distributed(resolve_device(cfg.train.device))
-            box = [(refused.path, refused.problem, refused.fix) if refused else None]
-            dist.broadcast_object_list(box, src=0)
-            refused = InputFileError(*box[0]) if box[0] else None
+            shared = share_from_primary((refused.path, refused.problem, refused.fix) if refused else None)
+            refused = InputFileError(*shared) if shared else None
         if refused is not None:
             cleanup_distributed()
             raise refused

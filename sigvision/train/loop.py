@@ -47,6 +47,7 @@ from ..runtime import (
     resolve_amp,
     resolve_device,
     seed_everything,
+    share_from_primary,
 )
 from ..schedule import EpochSchedule
 from ..tasks import TaskSpec, task_for
@@ -256,9 +257,7 @@ def _refuse_held(out: Path, tcfg, resume: bool, info) -> None:
     until the collective timeout."""
     held = held_checkpoints(out, tcfg) if not resume and info.primary else ""
     if info.enabled:
-        box = [held]
-        dist.broadcast_object_list(box, src=0)
-        held = str(box[0])
+        held = str(share_from_primary(held))
     if held:
         raise InputFileError(out, *held.split("|", 1))
 
