@@ -339,10 +339,10 @@ _SPEC_REL_DB = (-20.0, 20.0)
 class SpectrogramRenderer(BaseRenderer):
     """Per-channel log-power time-frequency images, stacked vertically.
 
-    Power spectral density in unit²/Hz from 2-s Hann windows (hop 0.5 s) up to
-    ``cfg.spec_fmax_hz``, shown as dB in a fixed range per channel type (EEG -10..30 dB
-    re 1 µV²/Hz, EOG -10..40, EMG -25..15, ECG -50..0 re 1 mV²/Hz), low frequencies at
-    the bottom, viridis colours.
+    Power spectral density in unit²/Hz from 2-s Hann windows (hop 0.5 s) from
+    ``cfg.spec_fmin_hz`` (default 0: every bin from DC) up to ``cfg.spec_fmax_hz``, shown
+    as dB in a fixed range per channel type (EEG -10..30 dB re 1 µV²/Hz, EOG -10..40,
+    EMG -25..15, ECG -50..0 re 1 mV²/Hz), low frequencies at the bottom, viridis colours.
     """
 
     def __init__(self, cfg, fs_hz: float = 100.0):
@@ -353,7 +353,7 @@ class SpectrogramRenderer(BaseRenderer):
         self._lut = np.ascontiguousarray(lut)
 
     def _db(self, windows: np.ndarray, fs: float) -> np.ndarray:
-        """(b, c, F, T) dB of the power spectral density up to ``spec_fmax_hz``."""
+        """(b, c, F, T) dB of the power spectral density from ``spec_fmin_hz`` to ``spec_fmax_hz``."""
         from scipy.signal import stft
 
         n = windows.shape[-1]
@@ -361,7 +361,7 @@ class SpectrogramRenderer(BaseRenderer):
         f, _, z = stft(windows, fs=fs, window="hann", nperseg=nper, noverlap=nper - max(1, int(fs / 2)),
                        boundary=None, padded=False, axis=-1, scaling="psd")
         psd = (np.abs(z) ** 2) * 2.0  # one-sided
-        keep = f <= float(self.cfg.spec_fmax_hz)
+        keep = (f >= float(self.cfg.spec_fmin_hz)) & (f <= float(self.cfg.spec_fmax_hz))
         return 10.0 * np.log10(psd[:, :, keep, :] + 1e-12)
 
     def render(self, windows, channel_types, valid=None, out=None, fs_hz: float | None = None, ref=None):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sigvision.config import RenderConfig
+from sigvision.config import Config, RenderConfig, config_hash
 from sigvision.errors import ConfigError
 from sigvision.loaders.wfdb import read_wfdb_record
 from sigvision.loaders.ecg import sample_cinc2021_dir
@@ -94,6 +94,35 @@ def test_spectrogram_puts_a_tone_at_its_frequency():
     img = r.render(x, ["eeg"])[0].astype(np.float32).sum(axis=(1, 2))  # brightness per row
     row_10hz = int(round((1 - 10.0 / 30.0) * 59))
     assert abs(int(np.argmax(img)) - row_10hz) <= 3
+
+
+def test_spectrogram_fmin_leaves_out_the_lowest_bins():
+    """render.spec_fmin_hz drops the bins below it (where electrode drift and the amplifier's
+    high-pass set the power), so slow waves there no longer change the image; a 10-Hz tone
+    still shows, on the axis that now starts at spec_fmin_hz."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3000) / FS
+    base = (5 * rng.standard_normal(3000) + 20 * np.sin(2 * np.pi * 10.0 * t)).astype(np.float32)
+    slow = base + (100 * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)
+    x = np.stack([base, slow])[:, None]
+
+    def images(fmin):
+        cfg = RenderConfig(name="spectrogram", height=60, width=30, context_epochs=0, spec_fmin_hz=fmin)
+        return get_renderer(cfg, FS).render(x, ["eeg"]).astype(np.float32)
+
+    full, cut = images(0.0), images(1.5)
+    assert np.abs(full[0] - full[1]).mean() > 1.0
+    assert np.abs(cut[0] - cut[1]).mean() < 0.2 * np.abs(full[0] - full[1]).mean()
+    rows = cut[0].sum(axis=(1, 2))
+    row_10hz = int(round((1 - (10.0 - 1.5) / (30.0 - 1.5)) * 59))
+    assert abs(int(np.argmax(rows)) - row_10hz) <= 3
+    for bad in (-1.0, 30.0, 40.0):
+        with pytest.raises(ConfigError, match="spec_fmin_hz"):
+            RenderConfig(name="spectrogram", spec_fmin_hz=bad).validate()
+    # it changes the images, so the prepared folder's hash; the default keeps older folders' hash
+    default = Config(render=RenderConfig(name="spectrogram"))
+    assert config_hash(default) == config_hash(Config(render=RenderConfig(name="spectrogram", spec_fmin_hz=0.0)))
+    assert config_hash(default) != config_hash(Config(render=RenderConfig(name="spectrogram", spec_fmin_hz=1.0)))
 
 
 def test_ecg_renderers_on_real_record():

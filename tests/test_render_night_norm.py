@@ -52,6 +52,7 @@ def test_default_keeps_the_hash_and_setting_it_changes_it():
               "max_bad_fraction"):
         d["data"].pop(k)
     d["render"].pop("night_norm")
+    d["render"].pop("spec_fmin_hz")
     from sigvision.config import TARGET_ONLY_DATA_KEYS
 
     for k in TARGET_ONLY_DATA_KEYS:

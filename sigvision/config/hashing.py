@@ -32,7 +32,7 @@ def config_to_dict(cfg: Any) -> dict:
 #: hold their default, so those folders and checkpoints keep their hash (and stay usable).
 _HASH_IF_SET = {"data": ("channel_units", "file_pattern", "on_epoch_mismatch", "on_bad_signal", "amplitude_bounds",
                          "max_bad_fraction"),
-               "render": ("night_norm",)}
+               "render": ("night_norm", "spec_fmin_hz")}
 
 
 #: ``data`` keys that say how a prepared folder's labels become targets or how window predictions

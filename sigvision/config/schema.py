@@ -179,6 +179,9 @@ class RenderConfig:
     ecg_scale_mv: float = 1.5
     line_px: int = 1
     spec_fmax_hz: float = 30.0
+    #: lowest frequency the spectrogram shows; below about 0.5 Hz EEG power is set by the
+    #: amplifier's high-pass filter and electrode drift, which differ between recording systems
+    spec_fmin_hz: float = 0.0
     ecg_grid: bool = True
     #: per-night normalisation for transfer across recording setups (sleep only): ``none``,
     #: ``amplitude`` (one gain per channel and night) or ``spectral`` (spectrogram: log-power
@@ -195,6 +198,9 @@ class RenderConfig:
         for k in ("eeg_scale_uv", "eog_scale_uv", "emg_scale_uv", "ecg_scale_mv", "spec_fmax_hz"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"render.{k}={getattr(self, k)} must be positive")
+        if not 0 <= self.spec_fmin_hz < self.spec_fmax_hz:
+            raise ConfigError(f"render.spec_fmin_hz={self.spec_fmin_hz} must be >= 0 and below "
+                              f"render.spec_fmax_hz={self.spec_fmax_hz}")
         if self.night_norm not in NIGHT_NORMS:
             raise ConfigError(f"render.night_norm={self.night_norm!r} is not one of {', '.join(NIGHT_NORMS)}")
         if self.night_norm == "spectral" and self.name != "spectrogram":
