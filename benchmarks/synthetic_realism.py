@@ -165,6 +165,113 @@ def spectra_report(args) -> dict:
                     "ratios": ratios(m)} for label, m in rows}
 
 
+#: bands of the within-subject contrast table (``--contrasts``)
+CONTRAST_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 20.0), (20.0, 25.0),
+                  (25.0, 30.0))
+
+
+def band_db(x: np.ndarray, fs: float, bands=CONTRAST_BANDS) -> np.ndarray:
+    """Per-epoch mean power spectral density in dB (re 1 uV^2/Hz) per band; x (n_epochs, samples)."""
+    from scipy.signal import welch
+
+    f, p = welch(x, fs, nperseg=int(2 * fs), axis=-1)
+    return np.stack([10 * np.log10(p[:, (f >= lo) & (f < hi)].mean(1) + 1e-12) for lo, hi in bands], axis=1)
+
+
+def stage_contrasts(recordings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, dict]:
+    """Gain-free realism statistics over recordings of ``(band_db (n, B), stages (n,))``.
+
+    Each epoch's band powers are taken relative to its own recording's median N2 epoch (so a
+    subject's or amplifier's gain cancels). Returns ``(contrast, spread)``: per stage, the
+    median over recordings of the stage's median relative power (dB per band), and the
+    interquartile range over all that stage's epochs (dB per band: how much epochs of one
+    stage differ from one another). Recordings with fewer than 5 N2 epochs are skipped."""
+    rel: dict[int, list[np.ndarray]] = {s: [] for s in range(5)}
+    med: dict[int, list[np.ndarray]] = {s: [] for s in range(5)}
+    for db, st in recordings:
+        if np.sum(st == 2) < 5:
+            continue
+        ref = np.median(db[st == 2], axis=0)
+        for s in range(5):
+            if np.sum(st == s) >= 3:
+                rel[s].append(db[st == s] - ref)
+                med[s].append(np.median(db[st == s] - ref, axis=0))
+    contrast = {s: np.median(med[s], axis=0) for s in range(5) if med[s]}
+    spread = {s: np.subtract(*np.percentile(np.concatenate(rel[s]), [75, 25], axis=0)) for s in range(5) if rel[s]}
+    return contrast, spread
+
+
+#: 1-Hz bands of the probe classifier (``--contrasts``)
+PROBE_BANDS = tuple((float(lo), float(lo + 1)) for lo in range(1, 30)) + ((0.5, 1.0),)
+
+
+def probe_kappa(syn_db: list[np.ndarray], real_db: list[np.ndarray], syn_y: np.ndarray, real_y: np.ndarray) -> float:
+    """Cohen's kappa on the real epochs of a logistic regression trained on the synthetic ones
+    (per-epoch band powers in dB, standardised with the synthetic statistics; bands missing in
+    any recording, above a low sampling rate's Nyquist frequency, are left out): a 1-minute
+    check of whether what separates the synthetic stages also separates the real ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import cohen_kappa_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xs, xr = np.concatenate(syn_db), np.concatenate(real_db)
+    cols = np.isfinite(xs).all(0) & np.isfinite(xr).all(0)  # bands above a low-rate recording's Nyquist
+    xs, xr = xs[:, cols], xr[:, cols]
+    keep = syn_y >= 0
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    clf.fit(xs[keep], syn_y[keep])
+    return float(cohen_kappa_score(real_y, clf.predict(xr), labels=list(range(5))))
+
+
+def contrasts_report(args) -> dict:
+    """``--contrasts``: within-subject stage contrasts and within-stage spread of synthetic
+    central EEG next to a folder of real scored recordings (``--real``)."""
+    import mne
+
+    from sigvision.loaders.hypnogram import read_hypnogram
+    from sigvision.loaders.pairing import pair_sleep_edf_files
+    from sigvision.synth.generator import synthesize_night
+
+    nights = select_nights(args.hypnogram_dir or default_hypnogram_dir(), args.nights, args.seed)
+    syn, syn_fine, real_fine = [], [], []
+    for i, (_, _, hyp) in enumerate(nights):
+        n = synthesize_night(np.where(hyp < 0, 0, hyp), seed=args.seed * 1000 + i, montage="aasm")
+        x = n.signals[1].reshape(hyp.size, -1).astype(np.float64)
+        syn.append((band_db(x, n.fs_hz), n.hypnogram))
+        syn_fine.append((band_db(x, n.fs_hz, PROBE_BANDS), n.hypnogram))
+    real = []
+    for psg, hyp_path in pair_sleep_edf_files(args.real):
+        r = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+        eeg = [c for c in r.ch_names if any(k in c.upper() for k in ("C3", "C4", "CZ"))] or r.ch_names[:1]
+        fs = float(r.info["sfreq"])
+        x = r.get_data(picks=[eeg[0]], units="uV")[0]
+        st = read_hypnogram(hyp_path).stages
+        spe = int(round(30 * fs))
+        k = min(st.size, x.size // spe)
+        ok = st[:k] >= 0
+        ep = x[: k * spe].reshape(k, spe)[ok]
+        real.append((band_db(ep, fs), st[:k][ok]))
+        real_fine.append((band_db(ep, fs, PROBE_BANDS), st[:k][ok]))
+    out = {"probe_kappa": probe_kappa([r for r, _ in syn_fine], [r for r, _ in real_fine],
+                                      np.concatenate([s for _, s in syn_fine]), np.concatenate([s for _, s in real_fine]))}
+    print(f"probe: a logistic regression on 1-Hz band powers, trained on the synthetic epochs, "
+          f"stages the real ones at kappa {out['probe_kappa']:.3f}")
+    head = "".join(f"{f'{lo:g}-{hi:g}':>8}" for lo, hi in CONTRAST_BANDS)
+    for title, idx in (("stage contrast: median dB relative to the same recording's N2", 0),
+                       ("within-stage spread: interquartile range over epochs, dB", 1)):
+        print(f"\n{title}\n{'source':<34}{'stage':<6}{head}")
+        syn_t, real_t = stage_contrasts(syn)[idx], stage_contrasts(real)[idx]
+        for s in range(5):
+            for label, t in ((f"synthetic C4-M1 ({len(syn)} nights)", syn_t), (f"real {Path(args.real).name}", real_t)):
+                if s in t:
+                    print(f"{label:<34}{'W N1 N2 N3 R'.split()[s]:<6}" + "".join(f"{v:8.1f}" for v in t[s]))
+        out["contrast" if idx == 0 else "spread"] = {
+            src: {"W N1 N2 N3 R".split()[s]: [round(float(v), 2) for v in t[s]] for s in t}
+            for src, t in (("synthetic", syn_t), ("real", real_t))}
+    return out
+
+
 def _median_of(per: list[dict]) -> dict[int, dict[str, float]]:
     out = {}
     for s in range(5):
@@ -295,9 +402,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spectra", action="store_true", help="print the spectral realism table instead")
     ap.add_argument("--real", type=Path, default=None,
                     help="with --spectra: a folder of real scored EDF pairs to add to the table")
+    ap.add_argument("--contrasts", action="store_true",
+                    help="print within-recording stage contrasts and within-stage spread, synthetic "
+                         "next to the real recordings of --real (needed)")
     args = ap.parse_args(argv)
     if args.nights < 1:
         ap.error("--nights must be >= 1")
+    if args.contrasts:
+        if args.real is None:
+            ap.error("--contrasts compares with real recordings: give --real DIR (scored EDF pairs)")
+        print(json.dumps(contrasts_report(args)))
+        return 0
     if args.spectra:
         print(json.dumps(spectra_report(args)))
         return 0
