@@ -39,7 +39,9 @@ Transfer options (all off by default; what each measured on DREAMS is in the REA
 *Sim-to-real*): ``render.night_norm`` (a config field, so training and the real files are
 rendered alike), ``--montage matched`` (synthetic EEG leads from the real leads' scalp
 region), ``--randomize wide`` (wider per-night parameters than the generator's defaults),
-``--epochs-per-night MIN-MAX`` (training recordings of random length).
+``--epochs-per-night MIN-MAX`` (training recordings of random length), ``--set
+render.spec_fmin_hz=1.0`` (leave the spectrogram's 0-0.5 Hz bins out: they carry the
+recording system's high-pass filter).
 
 ``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
 University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
