@@ -116,8 +116,6 @@ def spectra_report(args) -> dict:
     """The spectral realism table (see the module docstring)."""
     import mne
 
-    from sigvision.loaders.hypnogram import read_hypnogram
-    from sigvision.loaders.pairing import pair_sleep_edf_files
     from sigvision.synth.generator import synthesize_night
 
     rows: list[tuple[str, dict]] = []
@@ -140,17 +138,7 @@ def spectra_report(args) -> dict:
     rows.append(("real YASA snippet N3 (30 s)", stage_medians(n3, 100.0, np.array([3]))))
     rows.append(("real YASA snippet N2 (15 s, spindles)", stage_medians(n2, 200.0, np.array([2]))))
     if args.real:
-        per = []
-        for psg, hyp_path in pair_sleep_edf_files(args.real):
-            r = mne.io.read_raw_edf(psg, preload=True, verbose="error")
-            eeg = [c for c in r.ch_names if any(k in c.upper() for k in ("C3", "C4", "CZ"))] or r.ch_names[:1]
-            fs = float(r.info["sfreq"])
-            x = r.get_data(picks=[eeg[0]], units="uV")[0]
-            st = read_hypnogram(hyp_path).stages
-            spe = int(round(30 * fs))
-            k = min(st.size, x.size // spe)
-            ok = st[:k] >= 0
-            per.append(stage_medians(x[: k * spe].reshape(k, spe)[ok], fs, st[:k][ok]))
+        per = [stage_medians(ep, fs, st) for ep, fs, st in real_central_epochs(args.real)]
         rows.append((f"real {Path(args.real).name} central ({len(per)} recordings)", _median_of(per)))
     print(f"{'source':<46}{'stage':<6}{'RMS uV':>7}" + "".join(f"{b:>7}" for b, _, _ in BANDS))
     for label, m in rows:
@@ -168,6 +156,26 @@ def spectra_report(args) -> dict:
 #: bands of the within-subject contrast table (``--contrasts``)
 CONTRAST_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 20.0), (20.0, 25.0),
                   (25.0, 30.0))
+
+
+def real_central_epochs(real_dir):
+    """Yield ``(epochs, fs, stages)`` per recording of a folder of real scored PSG: the scored
+    30-s epochs (k, 30*fs) in uV of its first central channel (C3/C4/Cz; else its first channel)."""
+    import mne
+
+    from sigvision.loaders.hypnogram import read_hypnogram
+    from sigvision.loaders.pairing import pair_sleep_edf_files
+
+    for psg, hyp_path in pair_sleep_edf_files(real_dir):
+        raw = mne.io.read_raw_edf(psg, preload=True, verbose="error")
+        central = [c for c in raw.ch_names if any(k in c.upper() for k in ("C3", "C4", "CZ"))] or raw.ch_names[:1]
+        fs = float(raw.info["sfreq"])
+        x = raw.get_data(picks=[central[0]], units="uV")[0]
+        st = read_hypnogram(hyp_path).stages
+        spe = int(round(30 * fs))
+        k = min(st.size, x.size // spe)
+        ok = st[:k] >= 0
+        yield x[: k * spe].reshape(k, spe)[ok], fs, st[:k][ok]
 
 
 def band_db(x: np.ndarray, fs: float, bands=CONTRAST_BANDS) -> np.ndarray:
@@ -227,10 +235,6 @@ def probe_kappa(syn_db: list[np.ndarray], real_db: list[np.ndarray], syn_y: np.n
 def contrasts_report(args) -> dict:
     """``--contrasts``: within-subject stage contrasts and within-stage spread of synthetic
     central EEG next to a folder of real scored recordings (``--real``)."""
-    import mne
-
-    from sigvision.loaders.hypnogram import read_hypnogram
-    from sigvision.loaders.pairing import pair_sleep_edf_files
     from sigvision.synth.generator import synthesize_night
 
     nights = select_nights(args.hypnogram_dir or default_hypnogram_dir(), args.nights, args.seed)
@@ -241,18 +245,9 @@ def contrasts_report(args) -> dict:
         syn.append((band_db(x, n.fs_hz), n.hypnogram))
         syn_fine.append((band_db(x, n.fs_hz, PROBE_BANDS), n.hypnogram))
     real = []
-    for psg, hyp_path in pair_sleep_edf_files(args.real):
-        r = mne.io.read_raw_edf(psg, preload=True, verbose="error")
-        eeg = [c for c in r.ch_names if any(k in c.upper() for k in ("C3", "C4", "CZ"))] or r.ch_names[:1]
-        fs = float(r.info["sfreq"])
-        x = r.get_data(picks=[eeg[0]], units="uV")[0]
-        st = read_hypnogram(hyp_path).stages
-        spe = int(round(30 * fs))
-        k = min(st.size, x.size // spe)
-        ok = st[:k] >= 0
-        ep = x[: k * spe].reshape(k, spe)[ok]
-        real.append((band_db(ep, fs), st[:k][ok]))
-        real_fine.append((band_db(ep, fs, PROBE_BANDS), st[:k][ok]))
+    for ep, fs, st in real_central_epochs(args.real):
+        real.append((band_db(ep, fs), st))
+        real_fine.append((band_db(ep, fs, PROBE_BANDS), st))
     out = {"probe_kappa": probe_kappa([r for r, _ in syn_fine], [r for r, _ in real_fine],
                                       np.concatenate([s for _, s in syn_fine]), np.concatenate([s for _, s in real_fine]))}
     print(f"probe: a logistic regression on 1-Hz band powers, trained on the synthetic epochs, "
