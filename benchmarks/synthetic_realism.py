@@ -232,6 +232,28 @@ def probe_kappa(syn_db: list[np.ndarray], real_db: list[np.ndarray], syn_y: np.n
     return float(cohen_kappa_score(real_y, clf.predict(xr), labels=list(range(5))))
 
 
+def loro_probe_kappa(real_db: list[np.ndarray], real_y: list[np.ndarray]) -> float:
+    """The same probe trained on the real recordings themselves, leave one recording out
+    (pooled Cohen's kappa over the held-out predictions): how far 1-Hz band powers of this
+    lead go on these recordings when the training data is real, the reference for the
+    synthetic-trained probe. Needs at least two recordings."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import cohen_kappa_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(real_db) < 2:
+        raise ValueError("leave-one-recording-out needs at least two real recordings")
+    cols = np.all([np.isfinite(d).all(0) for d in real_db], axis=0)
+    preds = []
+    for i in range(len(real_db)):
+        rest = [j for j in range(len(real_db)) if j != i]
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+        clf.fit(np.concatenate([real_db[j][:, cols] for j in rest]), np.concatenate([real_y[j] for j in rest]))
+        preds.append(clf.predict(real_db[i][:, cols]))
+    return float(cohen_kappa_score(np.concatenate(real_y), np.concatenate(preds), labels=list(range(5))))
+
+
 def contrasts_report(args) -> dict:
     """``--contrasts``: within-subject stage contrasts and within-stage spread of synthetic
     central EEG next to a folder of real scored recordings (``--real``)."""
@@ -252,6 +274,10 @@ def contrasts_report(args) -> dict:
                                       np.concatenate([s for _, s in syn_fine]), np.concatenate([s for _, s in real_fine]))}
     print(f"probe: a logistic regression on 1-Hz band powers, trained on the synthetic epochs, "
           f"stages the real ones at kappa {out['probe_kappa']:.3f}")
+    if len(real_fine) >= 2:
+        out["probe_kappa_real_loro"] = loro_probe_kappa([r for r, _ in real_fine], [s for _, s in real_fine])
+        print(f"reference: the same probe trained on the real recordings, leave one recording out: "
+              f"kappa {out['probe_kappa_real_loro']:.3f}")
     head = "".join(f"{f'{lo:g}-{hi:g}':>8}" for lo, hi in CONTRAST_BANDS)
     for title, idx in (("stage contrast: median dB relative to the same recording's N2", 0),
                        ("within-stage spread: interquartile range over epochs, dB", 1)):

@@ -41,3 +41,22 @@ def test_contrasts_needs_real_recordings(capsys):
     with pytest.raises(SystemExit):
         main(["--contrasts"])
     assert "--real" in capsys.readouterr().err
+
+
+def test_leave_one_recording_out_probe_reference():
+    """The real-trained reference probe: high where the band powers separate the stages the
+    same way in every recording, about zero where they carry no stage information."""
+    from benchmarks.synthetic_realism import loro_probe_kappa
+
+    rng = np.random.default_rng(2)
+    sep, noise, ys = [], [], []
+    for r in range(4):
+        y = rng.integers(0, 5, 120)
+        centre = np.eye(5)[y] @ rng.normal(0, 0.2, (5, 6)) + 3.0 * np.eye(5, 6)[y]
+        sep.append(centre + rng.normal(0, 1.0, (120, 6)) + r)  # a per-recording offset too
+        noise.append(rng.normal(0, 1.0, (120, 6)))
+        ys.append(y)
+    assert loro_probe_kappa(sep, ys) > 0.7
+    assert abs(loro_probe_kappa(noise, ys)) < 0.15
+    with pytest.raises(ValueError, match="two real recordings"):
+        loro_probe_kappa(sep[:1], ys[:1])
