@@ -41,7 +41,10 @@ rendered alike), ``--montage matched`` (synthetic EEG leads from the real leads'
 region), ``--randomize wide`` (wider per-night parameters than the generator's defaults),
 ``--epochs-per-night MIN-MAX`` (training recordings of random length), ``--set
 render.spec_fmin_hz=1.0`` (leave the spectrogram's 0-0.5 Hz bins out: they carry the
-recording system's high-pass filter).
+recording system's high-pass filter), ``--adapt-bn pooled|record`` (AdaBN: a BatchNorm
+model's normalisation statistics re-estimated on the real epochs, label-free; e.g. with
+``--set model.name=test_efficientnet``). With ``--keep WORK``, ``WORK/real_probs.npz`` holds
+both stagers' probabilities for ``benchmarks/sim2real_postprocess_grid.py``.
 
 ``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
 University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
@@ -330,9 +333,48 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
     return cfg, [checkpoint_path(cfg, k, "best") for k in range(cfg.train.folds)]
 
 
-def predict_real(cfg, real: Path, work: Path):
+def adapt_batchnorm(model, predict_fn) -> int:
+    """AdaBN (Li et al. 2016, arXiv 1603.04779): replace every BatchNorm layer's running mean
+    and variance with their averages over the target data that ``predict_fn(model)`` runs
+    through it (label-free; the learned scale and shift stay). Returns the number of layers
+    adapted (0: the model has no BatchNorm, e.g. a ViT, and is left as it was)."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over every batch seen
+
+    class _KeepBNTraining(torch.nn.Module):  # predict_dataset calls .eval(); BN must keep collecting
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *a, **k):
+            return self.inner(*a, **k)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            for m in bns:
+                m.train(True)
+            return self
+
+    predict_fn(_KeepBNTraining(model))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+    return len(bns)
+
+
+def predict_real(cfg, real: Path, work: Path, adapt_bn: str = "none"):
     """Probabilities of the folds' models (averaged) on every scored epoch of the real folder,
-    through sigvision's ensemble loop (each checkpoint checked against the training config)."""
+    through sigvision's ensemble loop (each checkpoint checked against the training config).
+    ``adapt_bn``: ``pooled`` re-estimates BatchNorm statistics on all the real epochs before
+    predicting (:func:`adapt_batchnorm`), ``record`` on each recording's epochs for that
+    recording, ``none`` keeps the synthetic statistics."""
     import torch
 
     from sigvision.ensemble import fold_members, predict_rows_tta, run_members
@@ -347,8 +389,28 @@ def predict_real(cfg, real: Path, work: Path):
     dev = torch.device("cpu")
     key = cfg.model.key
     members = fold_members({key: rcfg}, "best", trained={key: cfg})  # read like the training nights were
-    probs, _ = run_members(members, lambda m, model, meta: predict_rows_tta(model, meta, rcfg, rcfg.prepared_path,
-                                                                            rows, device=dev), device=dev)
+
+    def predict(rs, model, meta):
+        return predict_rows_tta(model, meta, rcfg, rcfg.prepared_path, rs, device=dev)
+
+    def member(m, model, meta):
+        if adapt_bn == "none":
+            return predict(rows, model, meta)
+        groups = ([rows.index.to_numpy()] if adapt_bn == "pooled"
+                  else [g.index.to_numpy() for _, g in rows.groupby("record", sort=False)])
+        out = np.zeros((len(rows), len(meta["classes"])), np.float32)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        for idx in groups:
+            model.load_state_dict(state)  # each recording adapts from the synthetic statistics
+            sub = rows.loc[idx].reset_index(drop=True)
+            n = adapt_batchnorm(model, lambda mm: predict(sub, mm, meta))
+            if n == 0:
+                raise SystemExit(f"--adapt-bn {adapt_bn}: model {cfg.model.name} has no BatchNorm layer to adapt; "
+                                 "fix: --set model.name=test_efficientnet (or another BatchNorm model) or --adapt-bn none")
+            out[rows.index.get_indexer(idx)] = predict(sub, model, meta)
+        return out
+
+    probs, _ = run_members(members, member, device=dev)
     return rows, np.mean(probs, axis=0)
 
 
@@ -378,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--randomize", choices=("default", "wide"), default="default",
                     help="per-night parameters of the synthetic nights: the generator's own draws (default) "
                          "or wider ones (gain, spectral tilt, rhythms, filters, noise; WIDE_RANDOMIZATION)")
+    ap.add_argument("--adapt-bn", choices=("none", "pooled", "record"), default="none",
+                    help="AdaBN: re-estimate BatchNorm statistics on the real epochs (all pooled, or each "
+                         "recording's own) before staging them; label-free; needs a BatchNorm model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-yasa", action="store_true", help="skip the YASA reference")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here (default: temporary)")
@@ -432,11 +497,20 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(cfg, data=replace(cfg.data, channels=tuple(slots),
                                     channel_aliases={k: tuple(v) for k, v in aliases.items()}))
 
+    if args.adapt_bn != "none":  # checked before minutes of training, not after
+        import torch
+
+        from sigvision.models.factory import build_model
+
+        probe = build_model(replace(cfg.model, pretrained=False), 5, img_size=(cfg.render.height, cfg.render.width))
+        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in probe.modules()):
+            raise SystemExit(f"--adapt-bn {args.adapt_bn}: model {cfg.model.name} has no BatchNorm layer to adapt; "
+                             "fix: --set model.name=test_efficientnet (or another BatchNorm model) or --adapt-bn none")
     with tempfile.TemporaryDirectory(prefix="sigvision_sim2real_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         cfg, _ = train_on_synthetic(cfg, work, args)
-        rows, probs = predict_real(cfg, args.real, work)
+        rows, probs = predict_real(cfg, args.real, work, args.adapt_bn)
 
     per: dict[str, dict] = {}
     pooled = {"ours": ([], []), "yasa": ([], [])}
@@ -445,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{'record':<26}{'epochs':>7}  {'W/N1/N2/N3/R':<18}{'kappa':>7}{'acc':>7}{'yasa_k':>8}{'yasa_acc':>9}"
     print(head)
     records = list(dict.fromkeys(rows["record"].astype(str)))
+    yasa_all = None if args.no_yasa else np.full(probs.shape, 0.2)  # kept with --keep, aligned with rows
     for rec in records:
         m = (rows["record"].astype(str) == rec).to_numpy()
         r = rows[m]
@@ -471,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             ypr = np.full((truth.size, 5), 0.2)
             ypr[ok] = yp[ep[ok]]
             ypred = ypr.argmax(1)
+            yasa_all[m] = ypr
             entry["yasa_kappa"] = kappa_or_none(truth, ypred)
             entry["yasa_accuracy"] = float(np.mean(ypred == truth))
             pooled["yasa"][0].append(truth)
@@ -503,8 +579,9 @@ def main(argv: list[str] | None = None) -> int:
             for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
                 print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
     if args.keep:
+        extra = {} if yasa_all is None else {"yasa_probs": yasa_all}
         np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
-                 record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str))
+                 record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str), **extra)
     if res["kappa_pooled"] is None:
         print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
               "wake); the accuracy is the only honest figure, and it says nothing about the other stages")

@@ -158,3 +158,35 @@ def test_training_nights_of_random_length_lie_in_the_sleep_period(tmp_path):
     assert all(20 <= n <= 40 for n in lengths) and len(set(lengths)) > 1
     with pytest.raises(SystemExit):
         s2r.main(["--epochs-per-night", "300-60"])
+
+
+def test_adapt_bn_end_to_end_and_a_model_without_batchnorm(tmp_path, capsys):
+    """--adapt-bn record: a BatchNorm model's statistics are re-estimated on each real
+    recording before it is staged; a model without BatchNorm is refused before training."""
+    with pytest.raises(SystemExit, match="test_vit has no BatchNorm.*fix: --set model.name=test_efficientnet"):
+        s2r.main(["--nights", "3", "--no-yasa", "--adapt-bn", "record"])
+    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--no-yasa", "--keep", str(tmp_path / "w"),
+                   "--adapt-bn", "record", "--set", "model.name=test_efficientnet", "--set", "train.epochs=1",
+                   "--set", "render.width=32", "--set", "render.height=32", "--set", "render.context_epochs=1"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["n_epochs"] == 10 and 0.0 <= res["accuracy_pooled"] <= 1.0
+    probs = np.load(tmp_path / "w" / "real_probs.npz")["probs"]
+    assert probs.shape == (10, 5) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_keep_saves_the_reference_probabilities_aligned_with_the_epochs(tmp_path, capsys, monkeypatch):
+    """--keep stores YASA's probabilities next to ours, row for row (the reference stager is
+    replaced here by a fixed one: yasa is a benchmark-only dependency)."""
+    ref = np.tile(np.eye(5)[[0, 2]], (6, 1))  # 12 epochs from the file start: W, N2, W, N2, ...
+    monkeypatch.setattr(s2r, "yasa_probs", lambda psg, names: (ref, 100.0))
+    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--keep", str(tmp_path / "w"),
+                   "--set", "train.epochs=1", "--set", "render.width=32", "--set", "render.height=32",
+                   "--set", "render.context_epochs=1"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    d = np.load(tmp_path / "w" / "real_probs.npz")
+    assert d["yasa_probs"].shape == d["probs"].shape == (10, 5)
+    # the excerpt's 10 scored epochs are all wake: the reference is right on every other one
+    assert res["yasa_accuracy_pooled"] == pytest.approx(np.mean(d["yasa_probs"].argmax(1) == d["labels"]))
+    assert 0.0 < res["yasa_accuracy_pooled"] < 1.0
