@@ -281,7 +281,10 @@ def _check_divide_priors(divide_priors) -> bool | np.ndarray:
 #: excerpts and on synthetic nights, ``benchmarks/sim_to_real.py`` and
 #: ``benchmarks/postprocess_gain.py``): posterior emissions and transition weight 0.4 gave
 #: +0.01 to +0.03 kappa on average and no recording with argmax kappa > 0.6 lost more than
-#: 0.03, where the textbook decoder lost up to 0.2.
+#: 0.03, where the textbook decoder lost up to 0.2. On the outputs of models trained on
+#: synthetic nights only, which are not calibrated on real EEG, it is not safe: up to -0.104
+#: on a DREAMS excerpt whose argmax kappa is 0.74 (``benchmarks/sim2real_postprocess_grid.py``);
+#: the rules stay the default of ``files_post.csv``.
 HMM_OPTIONS = {"divide_priors": False, "transition_weight": 0.4, "initial": "any", "sharpen_to": 0.8}
 
 
