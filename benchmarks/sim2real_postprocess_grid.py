@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.sim_to_real import _fmt, kappa_or_none  # noqa: E402
+
 #: name -> (method, options) given to :func:`sigvision.postprocess.smooth`
 SETTINGS: dict[str, tuple[str, dict]] = {
     "argmax": ("argmax", {}),
@@ -62,32 +64,25 @@ def load_stagers(paths: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray, n
     return out
 
 
-def kappa(y: np.ndarray, pred: np.ndarray) -> float:
-    from sklearn.metrics import cohen_kappa_score
-
-    if np.unique(np.concatenate([y, pred])).size < 2:
-        return float("nan")
-    return float(cohen_kappa_score(y, pred, labels=list(range(5))))
-
-
 def evaluate(probs: np.ndarray, labels: np.ndarray, records: np.ndarray, good: float = 0.6,
              settings: dict[str, tuple[str, dict]] = SETTINGS) -> dict[str, dict]:
     """Per setting: pooled kappa, gain over argmax, worst change on recordings with argmax
-    kappa above ``good`` (0.0 when none got worse), how many such recordings, and the changes."""
+    kappa above ``good`` (0.0 when none got worse), how many such recordings, and the changes.
+    Kappa is None where it is undefined (a single true stage), as in ``sim_to_real.py``."""
     from sigvision.postprocess import smooth
 
     recs = list(dict.fromkeys(records))
     sel = [records == r for r in recs]
     y_all = np.concatenate([labels[m] for m in sel])
-    base = {r: kappa(labels[m], probs[m].argmax(1)) for r, m in zip(recs, sel)}
-    good_recs = [r for r in recs if base[r] > good]
-    res, k0 = {}, None
+    base = {r: kappa_or_none(labels[m], probs[m].argmax(1)) for r, m in zip(recs, sel)}
+    k0 = kappa_or_none(y_all, np.concatenate([probs[m].argmax(1) for m in sel]))
+    good_recs = [r for r in recs if base[r] is not None and base[r] > good]
+    res = {}
     for name, (method, opts) in settings.items():
         preds = {r: smooth(probs[m], method=method, **opts) for r, m in zip(recs, sel)}
-        pooled = kappa(y_all, np.concatenate([preds[r] for r in recs]))
-        k0 = pooled if name == "argmax" else k0
-        deltas = {r: kappa(labels[m], preds[r]) - base[r] for r, m in zip(recs, sel) if r in good_recs}
-        res[name] = {"pooled": pooled, "gain": pooled - (k0 if k0 is not None else pooled),
+        pooled = kappa_or_none(y_all, np.concatenate([preds[r] for r in recs]))
+        deltas = {r: kappa_or_none(labels[m], preds[r]) - base[r] for r, m in zip(recs, sel) if r in good_recs}
+        res[name] = {"pooled": pooled, "gain": None if pooled is None else pooled - k0,
                      "worst": min([0.0] + list(deltas.values())), "n_good": len(good_recs),
                      "deltas": {r: round(v, 4) for r, v in deltas.items()}}
     return res
@@ -107,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         out[sname] = res
         for name, e in res.items():
             flag = "  <- loses more than 0.03" if e["worst"] < -0.03 else ""
-            print(f"{sname:<24}{name:<12}{e['pooled']:8.3f}{e['gain']:+8.3f}{e['worst']:8.3f}  "
+            gain = "     n/a" if e["gain"] is None else f"{e['gain']:+8.3f}"
+            print(f"{sname:<24}{name:<12}{_fmt(e['pooled']):>8}{gain}{e['worst']:8.3f}  "
                   f"{list(e['deltas'].values()) if e['n_good'] else 'none above'}{flag}")
     print(json.dumps(out))
     return 0

@@ -333,6 +333,20 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
     return cfg, [checkpoint_path(cfg, k, "best") for k in range(cfg.train.folds)]
 
 
+def batchnorm_layers(model) -> list:
+    """The model's BatchNorm layers (what :func:`adapt_batchnorm` re-estimates)."""
+    import torch
+
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def require_batchnorm(model, model_name: str, how: str) -> None:
+    """A one-line error for ``--adapt-bn`` with a model that has nothing to adapt."""
+    if not batchnorm_layers(model):
+        raise SystemExit(f"--adapt-bn {how}: model {model_name} has no BatchNorm layer to adapt; "
+                         "fix: --set model.name=test_efficientnet (or another BatchNorm model) or --adapt-bn none")
+
+
 def adapt_batchnorm(model, predict_fn) -> int:
     """AdaBN (Li et al. 2016, arXiv 1603.04779): replace every BatchNorm layer's running mean
     and variance with their averages over the target data that ``predict_fn(model)`` runs
@@ -340,7 +354,7 @@ def adapt_batchnorm(model, predict_fn) -> int:
     adapted (0: the model has no BatchNorm, e.g. a ViT, and is left as it was)."""
     import torch
 
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = batchnorm_layers(model)
     if not bns:
         return 0
     saved = [m.momentum for m in bns]
@@ -398,15 +412,13 @@ def predict_real(cfg, real: Path, work: Path, adapt_bn: str = "none"):
             return predict(rows, model, meta)
         groups = ([rows.index.to_numpy()] if adapt_bn == "pooled"
                   else [g.index.to_numpy() for _, g in rows.groupby("record", sort=False)])
+        require_batchnorm(model, cfg.model.name, adapt_bn)
         out = np.zeros((len(rows), len(meta["classes"])), np.float32)
         state = {k: v.clone() for k, v in model.state_dict().items()}
         for idx in groups:
             model.load_state_dict(state)  # each recording adapts from the synthetic statistics
             sub = rows.loc[idx].reset_index(drop=True)
-            n = adapt_batchnorm(model, lambda mm: predict(sub, mm, meta))
-            if n == 0:
-                raise SystemExit(f"--adapt-bn {adapt_bn}: model {cfg.model.name} has no BatchNorm layer to adapt; "
-                                 "fix: --set model.name=test_efficientnet (or another BatchNorm model) or --adapt-bn none")
+            adapt_batchnorm(model, lambda mm: predict(sub, mm, meta))
             out[rows.index.get_indexer(idx)] = predict(sub, model, meta)
         return out
 
@@ -498,14 +510,10 @@ def main(argv: list[str] | None = None) -> int:
                                     channel_aliases={k: tuple(v) for k, v in aliases.items()}))
 
     if args.adapt_bn != "none":  # checked before minutes of training, not after
-        import torch
-
         from sigvision.models.factory import build_model
 
         probe = build_model(replace(cfg.model, pretrained=False), 5, img_size=(cfg.render.height, cfg.render.width))
-        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in probe.modules()):
-            raise SystemExit(f"--adapt-bn {args.adapt_bn}: model {cfg.model.name} has no BatchNorm layer to adapt; "
-                             "fix: --set model.name=test_efficientnet (or another BatchNorm model) or --adapt-bn none")
+        require_batchnorm(probe, cfg.model.name, args.adapt_bn)
     with tempfile.TemporaryDirectory(prefix="sigvision_sim2real_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -213,22 +213,27 @@ def stage_contrasts(recordings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[di
 PROBE_BANDS = tuple((float(lo), float(lo + 1)) for lo in range(1, 30)) + ((0.5, 1.0),)
 
 
+def _probe_model():
+    """The probe: standardised band powers -> L2 logistic regression (C 0.1)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+
+
 def probe_kappa(syn_db: list[np.ndarray], real_db: list[np.ndarray], syn_y: np.ndarray, real_y: np.ndarray) -> float:
     """Cohen's kappa on the real epochs of a logistic regression trained on the synthetic ones
     (per-epoch band powers in dB, standardised with the synthetic statistics; bands missing in
     any recording, above a low sampling rate's Nyquist frequency, are left out): a 1-minute
     check of whether what separates the synthetic stages also separates the real ones."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import cohen_kappa_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     xs, xr = np.concatenate(syn_db), np.concatenate(real_db)
     cols = np.isfinite(xs).all(0) & np.isfinite(xr).all(0)  # bands above a low-rate recording's Nyquist
     xs, xr = xs[:, cols], xr[:, cols]
     keep = syn_y >= 0
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    clf.fit(xs[keep], syn_y[keep])
+    clf = _probe_model().fit(xs[keep], syn_y[keep])
     return float(cohen_kappa_score(real_y, clf.predict(xr), labels=list(range(5))))
 
 
@@ -237,10 +242,7 @@ def loro_probe_kappa(real_db: list[np.ndarray], real_y: list[np.ndarray]) -> flo
     (pooled Cohen's kappa over the held-out predictions): how far 1-Hz band powers of this
     lead go on these recordings when the training data is real, the reference for the
     synthetic-trained probe. Needs at least two recordings."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import cohen_kappa_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     if len(real_db) < 2:
         raise ValueError("leave-one-recording-out needs at least two real recordings")
@@ -248,8 +250,8 @@ def loro_probe_kappa(real_db: list[np.ndarray], real_y: list[np.ndarray]) -> flo
     preds = []
     for i in range(len(real_db)):
         rest = [j for j in range(len(real_db)) if j != i]
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
-        clf.fit(np.concatenate([real_db[j][:, cols] for j in rest]), np.concatenate([real_y[j] for j in rest]))
+        clf = _probe_model().fit(np.concatenate([real_db[j][:, cols] for j in rest]),
+                                 np.concatenate([real_y[j] for j in rest]))
         preds.append(clf.predict(real_db[i][:, cols]))
     return float(cohen_kappa_score(np.concatenate(real_y), np.concatenate(preds), labels=list(range(5))))
 
