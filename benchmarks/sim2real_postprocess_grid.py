@@ -1,8 +1,8 @@
 """Post-processing judged on real stager outputs, several stagers at once (issue 17).
 
 Reads the ``real_probs.npz`` that ``benchmarks/sim_to_real.py --keep WORK`` leaves (our
-stager's probabilities on every scored real epoch, the human stages, the recording names and,
-unless ``--no-yasa``, YASA's probabilities on the same epochs) from one or more runs, and
+stager's probabilities on every scored real epoch, the human stages, the recording names, the
+feature stager's probabilities and, unless ``--no-yasa``, YASA's on the same epochs) from one or more runs, and
 prints for every stager and every post-processing setting: the pooled kappa, its change from
 argmax, and the worst per-recording change on the recordings whose argmax kappa is above
 ``--good`` (default 0.6). The issue's target: no method loses more than 0.03 there.
@@ -44,7 +44,8 @@ SETTINGS: dict[str, tuple[str, dict]] = {
 
 
 def load_stagers(paths: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{"ours:<run>": (probs, labels, records), "yasa:<run>": ...}`` from --keep folders or
+    """``{"ours:<run>": (probs, labels, records), "features:<run>": ..., "yasa:<run>": ...}`` (every
+    ``<stager>_probs`` array next to ours) from --keep folders or
     npz files; a one-line error names a file that is missing or not a sim_to_real output."""
     out = {}
     for p in paths:
@@ -59,8 +60,8 @@ def load_stagers(paths: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray, n
         run = p.name if p.is_dir() else p.parent.name
         y, rec = d["labels"].astype(np.int64), d["record"].astype(str)
         out[f"ours:{run}"] = (d["probs"], y, rec)
-        if "yasa_probs" in d.files:
-            out[f"yasa:{run}"] = (d["yasa_probs"], y, rec)
+        for key in sorted(k for k in d.files if k.endswith("_probs")):  # features_probs, yasa_probs
+            out[f"{key[:-len('_probs')]}:{run}"] = (d[key], y, rec)
     return out
 
 

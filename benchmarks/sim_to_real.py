@@ -16,15 +16,20 @@ What it does
    and trains the config's model on them (k folds, the folds' models averaged). No real
    recording is used for training, tuning or early stopping (the folds' validation nights
    are synthetic).
-4. Stages every real recording with the trained models and, as the reference, with YASA's
-   bundled classifier (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
-5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of ours
-   and of YASA, and the kappa of each post-processing method (argmax, mode, rules, hmm,
-   hmm_robust) applied to both stagers' probabilities; then pooled over all recordings.
+4. Stages every real recording with the trained models; with sigvision's classical feature
+   stager (:mod:`sigvision.baselines.sleep`: EEG amplitude, Hjorth, entropy and relative
+   band-power features, gradient-boosted trees) fitted on the same synthetic epochs, also
+   without any real recording; and, as the reference, with YASA's bundled classifier
+   (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
+5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of each
+   stager (``ours``, ``feat``, ``yasa``), and the kappa of each post-processing method
+   (argmax, mode, rules, hmm, hmm_robust) applied to each stager's probabilities; then pooled
+   over all recordings.
    A recording scored with a single stage has no defined kappa: it prints ``n/a`` and the
    accuracy, and says so.
 
-The last line is one JSON object (``kappa_pooled``, ``yasa_kappa_pooled``, per record).
+The last line is one JSON object (``kappa_pooled``, ``features_kappa_pooled``,
+``yasa_kappa_pooled``, the same per record).
 
 Usage::
 
@@ -44,7 +49,7 @@ render.spec_fmin_hz=1.0`` (leave the spectrogram's 0-0.5 Hz bins out: they carry
 recording system's high-pass filter), ``--adapt-bn pooled|record`` (AdaBN: a BatchNorm
 model's normalisation statistics re-estimated on the real epochs, label-free; e.g. with
 ``--set model.name=test_efficientnet``). With ``--keep WORK``, ``WORK/real_probs.npz`` holds
-both stagers' probabilities for ``benchmarks/sim2real_postprocess_grid.py``.
+every stager's probabilities (``probs``, ``features_probs``, ``yasa_probs``) for ``benchmarks/sim2real_postprocess_grid.py``.
 
 ``--convert-dreams SRC OUT`` writes the DREAMS Sleep Spindles database (Devuyst et al.,
 University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, and
@@ -426,6 +431,137 @@ def predict_real(cfg, real: Path, work: Path, adapt_bn: str = "none"):
     return rows, np.mean(probs, axis=0)
 
 
+# --------------------------------------------------------------------------- other stagers
+def prepared_eeg_features(prepared: Path, rows, slot: str = "EEG") -> np.ndarray:
+    """:func:`sigvision.baselines.sleep.sleep_epoch_features` of the ``slot`` channel for
+    every row (record, epoch) of a prepared folder, in the rows' order."""
+    import pandas as pd
+
+    from sigvision.baselines.sleep import SLEEP_FEATURE_NAMES, sleep_epoch_features
+
+    recs = pd.read_csv(prepared / "records.csv").set_index("record")
+    out = np.zeros((len(rows), len(SLEEP_FEATURE_NAMES)))
+    for rec, g in rows.groupby("record", sort=False):
+        sig = prepared / "signals" / f"{rec}.npy"
+        if not sig.is_file():
+            raise SystemExit(f"{sig}: missing; the feature stager reads the prepared signals; "
+                             "fix: leave prepare.save_signals at true")
+        channels = str(recs.loc[rec, "channels"]).split(";")
+        x = np.load(sig, mmap_mode="r")
+        ep = g["epoch"].to_numpy()
+        out[rows.index.get_indexer(g.index)] = sleep_epoch_features(
+            np.asarray(x[ep, channels.index(slot)], dtype=np.float64), float(recs.loc[rec, "fs_hz"]))
+    return out
+
+
+def feature_stager_probs(cfg, work: Path, real_rows, seed: int) -> np.ndarray:
+    """Probabilities of :class:`sigvision.baselines.sleep.SleepFeatureStager` fitted on the
+    EEG features of every synthetic training epoch (no real recording) for the real rows."""
+    from sigvision.baselines.sleep import SleepFeatureStager
+    from sigvision.io.runs import load_prepared
+
+    synth_rows, _ = load_prepared(work / "prepared_synth")
+    synth_rows = synth_rows[synth_rows["label"].between(0, 4)].reset_index(drop=True)
+    stager = SleepFeatureStager(seed=seed).fit(prepared_eeg_features(work / "prepared_synth", synth_rows),
+                                               synth_rows["label"].to_numpy(dtype=np.int64))
+    return stager.predict_proba(prepared_eeg_features(work / "prepared_real", real_rows.reset_index(drop=True)))
+
+
+def yasa_rows(rows, pairs, found, epoch_s: float) -> np.ndarray:
+    """YASA's probabilities for every row (record, onset), aligned with ``rows``; an epoch
+    beyond YASA's (a scored epoch past the end of its 30-s windows) gets 0.2 each."""
+    rows = rows.reset_index(drop=True)
+    out = np.full((len(rows), 5), 0.2)
+    for rec, g in rows.groupby("record", sort=False):
+        psg = next(p for p, _ in pairs if p.name.startswith(str(rec)))
+        yp, _ = yasa_probs(psg, found[psg.name])
+        ep = np.rint(g["onset_s"].to_numpy() / epoch_s).astype(int)
+        ok = ep < yp.shape[0]
+        if not ok.all():
+            print(f"  {rec}: {int((~ok).sum())} scored epoch(s) beyond YASA's epochs are counted as wrong")
+        idx = rows.index.get_indexer(g.index)
+        out[idx[ok]] = yp[ep[ok]]
+    return out
+
+
+#: How each stager's figures are named in the JSON: ours unprefixed (``kappa_pooled``), the
+#: others with their name (``features_kappa_pooled``, ``yasa_kappa_pooled``).
+def _prefix(who: str) -> str:
+    return "" if who == "ours" else f"{who}_"
+
+
+_SHORT = {"features": "feat"}
+
+
+def report(rows, stagers: dict[str, np.ndarray], real: Path, slots, nights: int) -> tuple[dict, dict]:
+    """Print kappa and accuracy per recording and pooled for every stager, their confusion
+    matrices and each post-processing method's kappa; return (per_record, results)."""
+    from sklearn.metrics import confusion_matrix
+
+    rows = rows.reset_index(drop=True)
+    records = list(dict.fromkeys(rows["record"].astype(str)))
+    rec_of = rows["record"].astype(str).to_numpy()
+    truth_all = rows["label"].to_numpy(dtype=np.int64)
+    preds = {w: p.argmax(1) for w, p in stagers.items()}
+    per: dict[str, dict] = {}
+    pp_all = {w: {m: np.zeros(len(rows), np.int64) for m in METHODS} for w in stagers}
+    print()
+    print(f"{'record':<26}{'epochs':>7}  {'W/N1/N2/N3/R':<18}"
+          + "".join(f"{_SHORT.get(w, w) + '_k':>9}{_SHORT.get(w, w) + '_acc':>11}" for w in stagers))
+    for rec in records:
+        m = rec_of == rec
+        truth = truth_all[m]
+        entry = {"n_epochs": int(truth.size), "stages": [int(np.sum(truth == k)) for k in range(5)]}
+        line = f"{rec:<26}{truth.size:>7}  {'/'.join(map(str, entry['stages'])):<18}"
+        for w, p in stagers.items():
+            pre, pred = _prefix(w), preds[w][m]
+            entry[f"{pre}kappa"] = kappa_or_none(truth, pred)
+            entry[f"{pre}accuracy"] = float(np.mean(pred == truth))
+            pp = postprocess_all(p[m])
+            entry[f"{pre}postprocess_kappa"] = {k: kappa_or_none(truth, v) for k, v in pp.items()}
+            entry[f"{pre}postprocess_accuracy"] = {k: float(np.mean(v == truth)) for k, v in pp.items()}
+            for k, v in pp.items():
+                pp_all[w][k][m] = v
+            line += f"{_fmt(entry[pre + 'kappa']):>9}{entry[pre + 'accuracy']:11.3f}"
+        per[rec] = entry
+        print(line)
+    res = {"real_dir": str(real), "n_records": len(records), "n_epochs": int(truth_all.size),
+           "slots": slots, "synthetic_nights": nights}
+    line = f"{'pooled':<26}{truth_all.size:>7}  {'':<18}"
+    for w in stagers:
+        pre = _prefix(w)
+        res[f"{pre}kappa_pooled"] = kappa_or_none(truth_all, preds[w])
+        res[f"{pre}accuracy_pooled"] = float(np.mean(preds[w] == truth_all))
+        line += f"{_fmt(res[pre + 'kappa_pooled']):>9}{res[pre + 'accuracy_pooled']:11.3f}"
+    print(line)
+    for w in stagers:
+        cm = confusion_matrix(truth_all, preds[w], labels=range(5))
+        res[f"confusion_{w}"] = cm.tolist()
+        print(f"confusion, {w} (rows truth, columns predicted; W N1 N2 N3 R):")
+        for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
+            print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
+    if res["kappa_pooled"] is None:
+        print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
+              "wake); the accuracy is the only honest figure, and it says nothing about the other stages")
+    print("\npost-processing, kappa per record (accuracy where kappa is undefined):")
+    print(f"{'record':<26}{'stager':<9}" + "".join(f"{m:>11}" for m in METHODS))
+    for rec, e in per.items():
+        for w in stagers:
+            pre = _prefix(w)
+            vals = [e[f"{pre}postprocess_kappa"][m] for m in METHODS]
+            if all(v is None for v in vals):
+                accs = e[f"{pre}postprocess_accuracy"]
+                print(f"{rec:<26}{w:<9}" + "".join(f"{'acc ' + format(accs[m], '.3f'):>11}" for m in METHODS))
+            else:
+                print(f"{rec:<26}{w:<9}" + "".join(f"{_fmt(v):>11}" for v in vals))
+    res["postprocess_kappa_pooled"] = {w: {m: kappa_or_none(truth_all, pp_all[w][m]) for m in METHODS}
+                                       for w in stagers}
+    for w in stagers:
+        print(f"{'pooled':<26}{w:<9}" + "".join(f"{_fmt(res['postprocess_kappa_pooled'][w][m]):>11}"
+                                                 for m in METHODS))
+    return per, res
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
@@ -519,101 +655,17 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         cfg, _ = train_on_synthetic(cfg, work, args)
         rows, probs = predict_real(cfg, args.real, work, args.adapt_bn)
-
-    per: dict[str, dict] = {}
-    pooled = {"ours": ([], []), "yasa": ([], [])}
-    pooled_pp = {(who, m): [] for who in ("ours", "yasa") for m in METHODS}
-    print()
-    head = f"{'record':<26}{'epochs':>7}  {'W/N1/N2/N3/R':<18}{'kappa':>7}{'acc':>7}{'yasa_k':>8}{'yasa_acc':>9}"
-    print(head)
-    records = list(dict.fromkeys(rows["record"].astype(str)))
-    yasa_all = None if args.no_yasa else np.full(probs.shape, 0.2)  # kept with --keep, aligned with rows
-    for rec in records:
-        m = (rows["record"].astype(str) == rec).to_numpy()
-        r = rows[m]
-        truth = r["label"].to_numpy(dtype=np.int64)
-        p = probs[m]
-        pred = p.argmax(1)
-        entry = {"n_epochs": int(truth.size),
-                 "stages": [int(np.sum(truth == k)) for k in range(5)],
-                 "kappa": kappa_or_none(truth, pred), "accuracy": float(np.mean(pred == truth))}
-        pooled["ours"][0].append(truth)
-        pooled["ours"][1].append(pred)
-        pp = postprocess_all(p)
-        entry["postprocess_kappa"] = {k: kappa_or_none(truth, v) for k, v in pp.items()}
-        entry["postprocess_accuracy"] = {k: float(np.mean(v == truth)) for k, v in pp.items()}
-        for k, v in pp.items():
-            pooled_pp[("ours", k)].append(v)
-        if not args.no_yasa:
-            psg = next(pp_ for pp_, _ in pairs if pp_.name.startswith(rec))
-            yp, _ = yasa_probs(psg, found[psg.name])
-            ep = np.rint(r["onset_s"].to_numpy() / cfg.data.epoch_s).astype(int)
-            ok = ep < yp.shape[0]
-            if not ok.all():
-                print(f"  {rec}: {int((~ok).sum())} scored epoch(s) beyond YASA's epochs are counted as wrong")
-            ypr = np.full((truth.size, 5), 0.2)
-            ypr[ok] = yp[ep[ok]]
-            ypred = ypr.argmax(1)
-            yasa_all[m] = ypr
-            entry["yasa_kappa"] = kappa_or_none(truth, ypred)
-            entry["yasa_accuracy"] = float(np.mean(ypred == truth))
-            pooled["yasa"][0].append(truth)
-            pooled["yasa"][1].append(ypred)
-            ypp = postprocess_all(ypr)
-            entry["yasa_postprocess_kappa"] = {k: kappa_or_none(truth, v) for k, v in ypp.items()}
-            for k, v in ypp.items():
-                pooled_pp[("yasa", k)].append(v)
-        per[rec] = entry
-        print(f"{rec:<26}{truth.size:>7}  {'/'.join(map(str, entry['stages'])):<18}{_fmt(entry['kappa']):>7}"
-              f"{entry['accuracy']:7.3f}" + (f"{_fmt(entry.get('yasa_kappa')):>8}{entry['yasa_accuracy']:9.3f}"
-                                             if "yasa_accuracy" in entry else ""))
-    truth_all = np.concatenate(pooled["ours"][0])
-    res = {"real_dir": str(args.real), "n_records": len(records), "n_epochs": int(truth_all.size),
-           "slots": slots, "synthetic_nights": args.nights}
-    res["kappa_pooled"] = kappa_or_none(truth_all, np.concatenate(pooled["ours"][1]))
-    res["accuracy_pooled"] = float(np.mean(np.concatenate(pooled["ours"][1]) == truth_all))
+        t0 = time.perf_counter()
+        stagers = {"ours": probs, "features": feature_stager_probs(cfg, work, rows, args.seed)}
+        print(f"feature stager (sigvision.baselines.sleep) trained on the same synthetic epochs "
+              f"in {time.perf_counter() - t0:.0f} s")
     if not args.no_yasa:
-        res["yasa_kappa_pooled"] = kappa_or_none(truth_all, np.concatenate(pooled["yasa"][1]))
-        res["yasa_accuracy_pooled"] = float(np.mean(np.concatenate(pooled["yasa"][1]) == truth_all))
-    print(f"{'pooled':<26}{truth_all.size:>7}  {'':<18}{_fmt(res['kappa_pooled']):>7}{res['accuracy_pooled']:7.3f}"
-          + (f"{_fmt(res.get('yasa_kappa_pooled')):>8}{res['yasa_accuracy_pooled']:9.3f}" if not args.no_yasa else ""))
-    from sklearn.metrics import confusion_matrix
-
-    for who in ("ours", "yasa"):
-        if pooled[who][0]:
-            cm = confusion_matrix(np.concatenate(pooled[who][0]), np.concatenate(pooled[who][1]), labels=range(5))
-            res[f"confusion_{who}"] = cm.tolist()
-            print(f"confusion, {who} (rows truth, columns predicted; W N1 N2 N3 R):")
-            for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
-                print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
+        stagers["yasa"] = yasa_rows(rows, pairs, found, cfg.data.epoch_s)
+    per, res = report(rows, stagers, args.real, slots, args.nights)
     if args.keep:
-        extra = {} if yasa_all is None else {"yasa_probs": yasa_all}
+        extra = {f"{w}_probs": p for w, p in stagers.items() if w != "ours"}
         np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
                  record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str), **extra)
-    if res["kappa_pooled"] is None:
-        print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
-              "wake); the accuracy is the only honest figure, and it says nothing about the other stages")
-    print("\npost-processing, kappa per record (accuracy where kappa is undefined):")
-    print(f"{'record':<26}{'stager':<7}" + "".join(f"{m:>11}" for m in METHODS))
-    for rec, e in per.items():
-        for who, key in (("ours", "postprocess_kappa"), ("yasa", "yasa_postprocess_kappa")):
-            if key not in e:
-                continue
-            vals = [e[key][m] for m in METHODS]
-            if all(v is None for v in vals):
-                acc_key = "postprocess_accuracy" if who == "ours" else None
-                if acc_key:
-                    print(f"{rec:<26}{who:<7}" + "".join(f"{'acc ' + format(e[acc_key][m], '.3f'):>11}" for m in METHODS))
-                continue
-            print(f"{rec:<26}{who:<7}" + "".join(f"{_fmt(v):>11}" for v in vals))
-    res["postprocess_kappa_pooled"] = {}
-    for who in ("ours", "yasa"):
-        if who == "yasa" and args.no_yasa:
-            continue
-        res["postprocess_kappa_pooled"][who] = {m: kappa_or_none(truth_all, np.concatenate(pooled_pp[(who, m)]))
-                                                for m in METHODS}
-        print(f"{'pooled':<26}{who:<7}" + "".join(f"{_fmt(res['postprocess_kappa_pooled'][who][m]):>11}"
-                                                   for m in METHODS))
     res["per_record"] = per
     res["seconds"] = round(time.perf_counter() - t_all, 1)
     print(f"total time {res['seconds']:.0f} s")

@@ -30,7 +30,7 @@ def _run(tmp_path, with_yasa=True):
     rec = np.array(["a"] * 60 + ["b"] * 60)
     run = tmp_path / "run0"
     run.mkdir()
-    extra = {"yasa_probs": _onehot(labels, 0.9)} if with_yasa else {}
+    extra = {"yasa_probs": _onehot(labels, 0.9), "features_probs": _onehot(labels, 0.8)} if with_yasa else {}
     np.savez(run / "real_probs.npz", probs=probs, labels=labels, record=rec, **extra)
     return run, probs, labels, rec
 
@@ -51,7 +51,8 @@ def test_evaluate_reports_the_loss_on_a_good_recording(tmp_path):
 def test_main_reads_both_stagers_and_names_a_missing_run(tmp_path, capsys):
     run, *_ = _run(tmp_path)
     st = load_stagers([run])
-    assert set(st) == {"ours:run0", "yasa:run0"}
+    assert set(st) == {"ours:run0", "features:run0", "yasa:run0"}
+    assert np.allclose(st["features:run0"][0], _onehot(st["features:run0"][1], 0.8))
     assert main([str(run)]) == 0
     out = capsys.readouterr().out
     assert "yasa:run0" in out and "hmm_w0.1" in out

@@ -105,7 +105,36 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     assert "kappa is undefined here" in out
     rec = res["per_record"]["SC4001E0"]
     assert set(rec["postprocess_accuracy"]) == set(s2r.METHODS)
-    assert (tmp_path / "w" / "real_probs.npz").is_file()
+    # the feature stager, fitted on the same synthetic epochs, is reported beside ours
+    assert 0.0 <= res["features_accuracy_pooled"] <= 1.0 and set(rec["features_postprocess_accuracy"]) == set(s2r.METHODS)
+    assert "feat_k" in out and "confusion, features" in out
+    d = np.load(tmp_path / "w" / "real_probs.npz")
+    assert d["features_probs"].shape == d["probs"].shape == (10, 5)
+    assert np.allclose(d["features_probs"].sum(1), 1.0)
+    assert res["features_accuracy_pooled"] == pytest.approx(np.mean(d["features_probs"].argmax(1) == d["labels"]))
+
+
+def test_feature_stager_reads_the_eeg_slot_of_each_prepared_record(tmp_path):
+    """prepared_eeg_features takes the EEG row by the record's channel list, in the rows' order."""
+    import pandas as pd
+
+    t = np.arange(3000) / 100.0
+    alpha, delta = 20 * np.sin(2 * np.pi * 10 * t), 20 * np.sin(2 * np.pi * 2 * t)
+    (tmp_path / "signals").mkdir()
+    np.save(tmp_path / "signals" / "a.npy", np.stack([np.stack([delta, alpha])] * 2).astype(np.float32))  # EOG, EEG
+    np.save(tmp_path / "signals" / "b.npy", np.stack([np.stack([delta, alpha])] * 3).astype(np.float32))  # EEG, EOG
+    pd.DataFrame({"record": ["a", "b"], "channels": ["EOG;EEG", "EEG;EOG"], "fs_hz": [100.0, 100.0]}).to_csv(
+        tmp_path / "records.csv", index=False)
+    rows = pd.DataFrame({"record": ["b", "a", "b"], "epoch": [2, 1, 0]})
+    from sigvision.baselines.sleep import SLEEP_FEATURE_NAMES
+
+    f = s2r.prepared_eeg_features(tmp_path, rows)
+    alpha_col = SLEEP_FEATURE_NAMES.index("rel_alpha")
+    assert f.shape == (3, len(SLEEP_FEATURE_NAMES))
+    assert f[:, alpha_col].round(1).tolist() == [0.0, 1.0, 0.0]  # b's EEG is the delta row, a's the alpha row
+    (tmp_path / "signals" / "a.npy").unlink()
+    with pytest.raises(SystemExit, match="a.npy: missing.*prepare.save_signals"):
+        s2r.prepared_eeg_features(tmp_path, rows)
 
 
 @pytest.mark.parametrize("name, region", [("C3-A1", "central"), ("CZ-A1", "central"), ("EEG C4-M1", "central"),
@@ -186,7 +215,7 @@ def test_keep_saves_the_reference_probabilities_aligned_with_the_epochs(tmp_path
     assert rc == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     d = np.load(tmp_path / "w" / "real_probs.npz")
-    assert d["yasa_probs"].shape == d["probs"].shape == (10, 5)
+    assert d["yasa_probs"].shape == d["probs"].shape == d["features_probs"].shape == (10, 5)
     # the excerpt's 10 scored epochs are all wake: the reference is right on every other one
     assert res["yasa_accuracy_pooled"] == pytest.approx(np.mean(d["yasa_probs"].argmax(1) == d["labels"]))
     assert 0.0 < res["yasa_accuracy_pooled"] < 1.0

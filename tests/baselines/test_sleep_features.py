@@ -1,0 +1,141 @@
+"""sigvision.baselines.sleep: each EEG feature against a signal whose value is known, gain
+invariance of the spectral features, flat and bad input, and the feature stager on
+synthetic nights (fit on one night, stage another)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from sigvision.baselines.sleep import (SLEEP_BANDS_HZ, SLEEP_FEATURE_NAMES, SleepFeatureStager, higuchi_fd,
+                                       permutation_entropy, sleep_epoch_features)
+from sigvision.synth.generator import synthesize_night
+
+FS = 100.0
+T = np.arange(3000) / FS  # one 30-s epoch
+COL = {n: i for i, n in enumerate(SLEEP_FEATURE_NAMES)}
+
+
+def _sine(f_hz: float, amp: float = 20.0, phase: float = 0.0) -> np.ndarray:
+    return amp * np.sin(2 * np.pi * f_hz * T + phase)
+
+
+def test_names_match_columns_and_bands_tile_the_broad_band():
+    x = np.random.default_rng(0).normal(0, 20, (4, 3000))
+    f = sleep_epoch_features(x, FS)
+    assert f.shape == (4, len(SLEEP_FEATURE_NAMES)) and np.isfinite(f).all()
+    rel = f[:, [COL[f"rel_{b}"] for b, _, _ in SLEEP_BANDS_HZ]]
+    assert np.allclose(rel.sum(1), 1.0)  # the bands partition 0.4-30 Hz
+    assert all(a[2] == b[1] for a, b in zip(SLEEP_BANDS_HZ, SLEEP_BANDS_HZ[1:]))
+
+
+@pytest.mark.parametrize("f_hz, band", [(0.7, "sdelta"), (2.0, "fdelta"), (6.0, "theta"), (10.0, "alpha"),
+                                        (13.5, "sigma"), (22.0, "beta")])
+def test_a_sine_puts_its_power_in_its_band(f_hz, band):
+    f = sleep_epoch_features(_sine(f_hz)[None], FS)[0]
+    assert f[COL[f"rel_{band}"]] > 0.9
+
+
+def test_hjorth_of_a_sine_is_its_frequency_and_complexity_one():
+    f = sleep_epoch_features(np.stack([_sine(5.0), _sine(11.0)]), FS)
+    assert f[:, COL["hjorth_mobility"]] == pytest.approx([5.0, 11.0], rel=0.03)
+    assert f[:, COL["hjorth_complexity"]] == pytest.approx([1.0, 1.0], abs=0.05)
+    # 2 zero crossings per cycle over 30 s
+    assert f[:, COL["zero_crossings"]] == pytest.approx([300, 660], abs=3)
+
+
+def test_amplitude_features_follow_the_gain_and_spectral_ones_do_not():
+    x = np.random.default_rng(1).normal(0, 10, (3, 3000)) + _sine(10.0, 15.0)
+    a, b = sleep_epoch_features(x, FS), sleep_epoch_features(10 * x, FS)
+    for name in ("log_std", "log_iqr"):
+        assert b[:, COL[name]] - a[:, COL[name]] == pytest.approx(1.0, abs=1e-6)
+    assert b[:, COL["log_abspow"]] - a[:, COL["log_abspow"]] == pytest.approx(2.0, abs=1e-6)
+    scale_free = [c for n, c in COL.items() if not n.startswith("log_")]
+    assert np.allclose(a[:, scale_free], b[:, scale_free], atol=1e-6)
+
+
+def test_median_welch_ignores_a_pop_in_one_window():
+    """An electrode pop (one 60-µV step of 0.2 s) in one 5-s window barely moves the band
+    powers: the periodogram takes the median over windows."""
+    clean = _sine(10.0) + np.random.default_rng(2).normal(0, 2, 3000)
+    popped = clean.copy()
+    popped[1000:1020] += 200.0
+    a, b = sleep_epoch_features(np.stack([clean, popped]), FS)
+    assert abs(a[COL["rel_alpha"]] - b[COL["rel_alpha"]]) < 0.05
+    assert b[COL["kurt"]] > a[COL["kurt"]] + 5  # while the time-domain shape does see it
+
+
+def test_permutation_entropy_and_higuchi_on_known_signals():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(size=(2, 3000))
+    ramp = np.tile(np.arange(3000.0), (1, 1))
+    assert permutation_entropy(noise) == pytest.approx([1.0, 1.0], abs=0.01)
+    assert permutation_entropy(ramp)[0] == pytest.approx(0.0, abs=1e-12)  # one ordinal pattern only
+    assert higuchi_fd(noise) == pytest.approx([2.0, 2.0], abs=0.1)
+    assert higuchi_fd(_sine(0.5)[None])[0] == pytest.approx(1.0, abs=0.05)  # smooth curve
+
+
+def test_flat_epoch_gives_finite_neutral_features():
+    f = sleep_epoch_features(np.zeros((2, 3000)), FS)
+    assert np.isfinite(f).all()
+    assert (f[:, [COL[f"rel_{b}"] for b, _, _ in SLEEP_BANDS_HZ]] == 0).all()
+    assert (f[:, COL["hjorth_mobility"]] == 0).all() and (f[:, COL["zero_crossings"]] == 0).all()
+    assert sleep_epoch_features(np.zeros((0, 3000)), FS).shape == (0, len(SLEEP_FEATURE_NAMES))
+
+
+@pytest.mark.parametrize("x, fs, match", [
+    (np.zeros(3000), FS, "2-D array"),
+    (np.zeros((1, 3000)), 50.0, ">= 64 Hz"),
+    (np.zeros((1, 300)), FS, ">= 5 s"),
+    (np.full((1, 3000), np.nan), FS, "NaN or infinite"),
+])
+def test_bad_input_is_refused_with_the_fix(x, fs, match):
+    with pytest.raises(ValueError, match=match):
+        sleep_epoch_features(x, fs)
+
+
+def _night_features(seed: int):
+    hyp = np.array(([0] * 6 + [1] * 4 + [2] * 10 + [3] * 8 + [2] * 4 + [4] * 8) * 2)
+    night = synthesize_night(hyp, seed=seed, montage="aasm")
+    eeg = night.channel_types.index("eeg")
+    ep = night.signals[eeg].reshape(hyp.size, -1)
+    return sleep_epoch_features(ep, night.fs_hz), hyp
+
+
+def test_stager_trained_on_one_synthetic_night_stages_another():
+    (xa, ya), (xb, yb) = _night_features(0), _night_features(1)
+    st = SleepFeatureStager(seed=0).fit(xa, ya)
+    p = st.predict_proba(xb)
+    assert p.shape == (yb.size, 5) and np.allclose(p.sum(1), 1.0)
+    kappa = cohen_kappa_score(yb, p.argmax(1))
+    assert kappa > 0.5, kappa
+    # seeded and deterministic
+    assert np.array_equal(SleepFeatureStager(seed=0).fit(xa, ya).predict_proba(xb), p)
+
+
+def test_stage_absent_from_training_gets_zero_probability():
+    x, y = _night_features(0)
+    keep = y != 1
+    p = SleepFeatureStager(max_iter=20).fit(x[keep], y[keep]).predict_proba(x)
+    assert (p[:, 1] == 0).all() and np.allclose(p.sum(1), 1.0)
+
+
+@pytest.mark.parametrize("labels, match", [
+    (np.array([0, 1, -1, 2]), "stages 0-4"),
+    (np.array([2, 2, 2, 2]), "single stage"),
+    (np.array([0.0, 1.0, 2.0, 3.0]), "stages 0-4"),
+])
+def test_stager_refuses_bad_labels(labels, match):
+    with pytest.raises(ValueError, match=match):
+        SleepFeatureStager().fit(np.zeros((4, len(SLEEP_FEATURE_NAMES))), labels)
+
+
+def test_stager_errors():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SleepFeatureStager().predict_proba(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="max_iter"):
+        SleepFeatureStager(max_iter=0)
+    x, y = _night_features(0)
+    st = SleepFeatureStager(max_iter=5).fit(x, y)
+    with pytest.raises(ValueError, match=r"features must be \(n, 16\)"):
+        st.predict_proba(x[:, :3])
