@@ -8,12 +8,14 @@ synthetic nights it staged the real DREAMS excerpts better than the image models
 than a spectrogram image does.
 
 :func:`sleep_epoch_features` computes the matrix; :class:`SleepFeatureStager` fits
-scikit-learn's ``HistGradientBoostingClassifier`` (balanced class weights) on it and returns
-probabilities in :data:`~sigvision.loaders.base.STAGES` order.
+scikit-learn's ``RandomForestClassifier`` (balanced class weights) on it, keeps the trees as
+plain arrays (:class:`Forest`) and returns probabilities in
+:data:`~sigvision.loaders.base.STAGES` order.
 """
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -158,33 +160,100 @@ def higuchi_fd(x: np.ndarray, kmax: int = HIGUCHI_KMAX) -> np.ndarray:
     return -(logl - logl.mean(axis=1, keepdims=True)) @ lk / (lk @ lk)
 
 
-class SleepFeatureStager:
-    """:func:`sleep_epoch_features` + gradient-boosted trees, five stages.
+#: Names of the arrays of :class:`Forest`, in the order of its fields.
+FOREST_FIELDS: tuple[str, ...] = ("feature", "threshold", "left", "right", "value", "roots")
 
-    ``HistGradientBoostingClassifier`` with balanced class weights (rare N1 and REM count as
-    much as N2), ``max_iter`` boosting rounds at ``learning_rate``; seeded, so a fit is
-    reproducible. A stage absent from the training labels gets probability 0.
+
+@dataclass
+class Forest:
+    """A fitted forest as plain arrays (no pickled estimator): every tree's nodes concatenated.
+
+    ``feature`` (int64, -1 at leaves) and ``threshold`` (float64) of each split (a sample goes
+    left when ``feature value <= threshold``, the value taken as float32 like scikit-learn's
+    trees), ``left``/``right`` the children's global node indices (-1 at leaves), ``value`` the
+    class probabilities of each node (n_nodes, n_classes), ``roots`` each tree's first node.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+
+    @classmethod
+    def from_sklearn(cls, forest, n_classes: int) -> "Forest":
+        """Export a fitted scikit-learn forest classifier through the public ``tree_`` arrays;
+        columns follow ``forest.classes_`` into a ``n_classes``-wide value (absent classes 0)."""
+        parts, offset, roots = [], 0, []
+        cols = np.asarray(forest.classes_, dtype=np.int64)
+        for est in forest.estimators_:
+            t = est.tree_
+            leaf = t.children_left < 0
+            val = np.zeros((t.node_count, n_classes))
+            v = t.value[:, 0, :].astype(np.float64)
+            val[:, cols] = v / np.maximum(v.sum(axis=1, keepdims=True), _EPS)
+            parts.append((np.where(leaf, -1, t.feature).astype(np.int64), t.threshold.astype(np.float64),
+                          np.where(leaf, -1, t.children_left + offset).astype(np.int64),
+                          np.where(leaf, -1, t.children_right + offset).astype(np.int64), val))
+            roots.append(offset)
+            offset += t.node_count
+        return cls(*(np.concatenate([p[i] for p in parts]) for i in range(5)), np.asarray(roots, dtype=np.int64))
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.roots.size)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Mean over trees of the class probabilities of the leaf each row reaches (n, n_classes)."""
+        X = np.asarray(X, dtype=np.float32)
+        n = X.shape[0]
+        node = np.broadcast_to(self.roots, (n, self.n_trees)).copy()
+        rows = np.arange(n)[:, None]
+        while True:
+            inner = self.left[node] >= 0
+            if not inner.any():
+                break
+            f = np.where(inner, self.feature[node], 0)
+            go_left = X[rows, f] <= self.threshold[node]
+            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        return self.value[node].mean(axis=1)
+
+
+class SleepFeatureStager:
+    """:func:`sleep_epoch_features` + a random forest, five stages.
+
+    ``RandomForestClassifier`` with balanced class weights (rare N1 and REM count as much as
+    N2), ``n_trees`` trees whose leaves hold at least ``min_samples_leaf`` epochs; seeded, so a
+    fit is reproducible. Predictions go through :class:`Forest` (the same arrays a checkpoint
+    of :class:`sigvision.models.sleep_features.SleepFeatureNet` holds). A stage absent from
+    the training labels gets probability 0.
+
+    Why a forest: fitted on synthetic nights and tested on the real DREAMS excerpts it
+    transferred better and more evenly across synthetic training sets than gradient-boosted
+    trees (README, *Sim-to-real*); large leaves and averaging fit the synthetic signals' details
+    less closely.
 
     Parameters
     ----------
-    max_iter : int, default 100
-    learning_rate : float, default 0.05
+    n_trees : int, default 100
+    min_samples_leaf : int, default 20
     seed : int, default 0
     """
 
     n_classes = 5
 
-    def __init__(self, max_iter: int = 100, learning_rate: float = 0.05, seed: int = 0):
-        if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-            raise ValueError(f"max_iter={max_iter!r} is not valid; accepted: an integer >= 1")
-        self.max_iter = int(max_iter)
-        self.learning_rate = check_positive(learning_rate, "learning_rate")
+    def __init__(self, n_trees: int = 100, min_samples_leaf: int = 20, seed: int = 0):
+        for name, v in (("n_trees", n_trees), ("min_samples_leaf", min_samples_leaf)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name}={v!r} is not valid; accepted: an integer >= 1")
+        self.n_trees, self.min_samples_leaf = int(n_trees), int(min_samples_leaf)
         self.seed = int(seed)
-        self._model = None
+        self.forest_: Forest | None = None
 
     def fit(self, features, labels) -> "SleepFeatureStager":
         """Fit on a feature matrix (n, n_features) and stages 0-4 (n,); other labels are refused."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.ensemble import RandomForestClassifier
 
         X = np.asarray(features, dtype=np.float64)
         y = np.asarray(labels)
@@ -192,28 +261,27 @@ class SleepFeatureStager:
             raise ValueError(f"features must be (n, n_features) and labels (n,); got {X.shape} and {y.shape}")
         if X.shape[0] == 0:
             raise ValueError("no training epochs: features and labels are empty")
+        if not np.isfinite(X).all():
+            raise ValueError("features contain NaN or infinite values; compute them with sleep_epoch_features")
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"labels must be integer stages 0-{self.n_classes - 1} (W, N1, N2, N3, REM); "
                              f"got values {np.unique(y)[:10].tolist()} (leave unscored epochs out)")
         if np.unique(y).size < 2:
             raise ValueError(f"labels hold a single stage ({int(y[0])}); a stager needs at least two")
-        self._model = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, class_weight="balanced",
-            early_stopping=False, random_state=self.seed).fit(X, y)
+        rf = RandomForestClassifier(n_estimators=self.n_trees, min_samples_leaf=self.min_samples_leaf,
+                                    class_weight="balanced", random_state=self.seed, n_jobs=1).fit(X, y)
+        self.forest_ = Forest.from_sklearn(rf, self.n_classes)
         self.n_features_ = X.shape[1]
         return self
 
     def predict_proba(self, features) -> np.ndarray:
         """Probabilities (n, 5) in W, N1, N2, N3, REM order; rows sum to 1."""
-        if self._model is None:
+        if self.forest_ is None:
             raise RuntimeError("SleepFeatureStager is not fitted; call fit() first")
         X = np.asarray(features, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(f"features must be (n, {self.n_features_}); got shape {X.shape}")
-        out = np.zeros((X.shape[0], self.n_classes), dtype=np.float64)
-        if X.shape[0]:
-            out[:, self._model.classes_] = self._model.predict_proba(X)
-        return out
+        return self.forest_.predict_proba(X)
 
     def predict(self, features) -> np.ndarray:
         """Most probable stage per row (n,)."""

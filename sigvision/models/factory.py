@@ -25,6 +25,7 @@ from torch import nn
 from ..errors import ConfigError, SigvisionError
 from ..registry import MODELS
 from . import resnet1d  # noqa: F401  (registers the 1-D signal models into MODELS)
+from . import sleep_features  # noqa: F401  (registers the classical sleep stager into MODELS)
 from .meta import META_SIZES, meta_vector  # noqa: F401  (part of the factory's API)
 
 # timm is imported where a model is built (heavy).

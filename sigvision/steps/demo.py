@@ -1,14 +1,16 @@
 """``make demo`` / ``sigvision demo``: the whole chain on the shipped sample data, on CPU.
 
 synthetic PSG nights (EDF+, driven by real Sleep-EDF hypnograms) -> prepare (EDF read,
-epochs, rendering, image cache) -> tiny ViT (Adam) and tiny EfficientNet (AdamP), 2 subject-
-wise folds each (``mainViT.py`` / ``mainEff.py``) -> out-of-fold probabilities
+epochs, rendering, image cache) -> tiny ViT (Adam), tiny EfficientNet (AdamP) and the
+classical feature stager (random forest on EEG/EOG/EMG features), 2 subject-wise folds each
+(``mainViT.py`` / ``mainEff.py``) -> out-of-fold probabilities
 (``inferblend.py``) -> square-root blend with fitted weights (``blend.py``) -> clinician-rule
 post-processing (``postprocess.py``) -> ``files_post.csv`` -> metrics, sleep statistics and
 plots (``sigvision evaluate``).
 
 Every step calls the same entry point a user would, with the demo configs
-(``configs/sleep_demo_vit.yaml``, ``configs/sleep_demo_eff.yaml``) and their outputs
+(``configs/sleep_demo_vit.yaml``, ``configs/sleep_demo_eff.yaml``,
+``configs/sleep_demo_features.yaml``) and their outputs
 redirected into the demo folder.
 """
 from __future__ import annotations
@@ -42,7 +44,9 @@ from .train import train
 
 __all__ = ["run_demo", "run_ecg_demo", "ECG_DEMO_CONFIGS"]
 
-DEMO_CONFIGS = ("sleep_demo_vit.yaml", "sleep_demo_eff.yaml")
+DEMO_CONFIGS = ("sleep_demo_vit.yaml", "sleep_demo_eff.yaml", "sleep_demo_features.yaml")
+#: Members fitted in closed form (no optimiser, no epochs).
+CLASSICAL_MODELS = ("sleep_features", "ecg_baseline")
 #: The ECG demo: the experiment's config (prepare, blend, postprocess, evaluate), then its models.
 ECG_DEMO_CONFIGS = ("ecg_cinc2021.yaml", ("ecg_demo_img.yaml", "ecg_demo_1d.yaml"))
 
@@ -81,8 +85,11 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     sheet_path = out / "contact_sheet.png"
     write_bytes(sheet_path, encode_png(contact_sheet_from_prepared(cfg.prepared_path)))
     for i, c in enumerate(cfgs):
-        print(f"[3/{steps}] train {c.model.name} ({c.train.optimizer}), {c.train.folds} folds x {c.train.epochs} "
-              f"epochs{' [' + str(i + 1) + '/' + str(len(cfgs)) + ']'}")
+        if c.model.name in CLASSICAL_MODELS:
+            how = f"classical, fitted once per fold), {c.train.folds} folds"
+        else:
+            how = f"{c.train.optimizer}), {c.train.folds} folds x {c.train.epochs} epochs"
+        print(f"[3/{steps}] train {c.model.name} ({how} [{i + 1}/{len(cfgs)}]")
         for r in train(c, progress=tqdm_progress(progress, unit="batch")):
             print(f"      fold {r['fold']}: best {r['monitor']} {r['best']:.3f} (epoch {r['best_epoch']})")
     print(f"[4/{steps}] inferblend: out-of-fold probabilities per model (.npy + sidecar JSON)")

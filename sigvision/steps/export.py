@@ -148,9 +148,9 @@ def export_onnx(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike,
         raise InputFileError(out, "ONNX output must end in .onnx", "name the output file <something>.onnx")
     model, meta = loaded if loaded is not None else load_checkpoint_model(ckpt, "cpu")
     if getattr(model, "classical", False):
-        raise SigvisionError(f"{ckpt}: {meta.get('model')} is the classical baseline (R-peak detection and "
-                             "logistic regression in NumPy), which ONNX cannot hold; fix: export the deep models "
-                             "only, and use 'sigvision predict' for the baseline")
+        raise SigvisionError(f"{ckpt}: {meta.get('model')} is a classical model (hand-crafted features and "
+                             "a NumPy classifier), which ONNX cannot hold; fix: export the deep models "
+                             "only, and use 'sigvision predict' for the classical one")
     model = model.float().eval()
     shape = onnx_input_shape(meta, signal_length=signal_length)
     n_meta = _n_meta(meta)

@@ -385,8 +385,13 @@ def _classical_features(model, ds, rows: np.ndarray, fs_hz: float) -> tuple[np.n
     ECG record (each a sample with its record's target), else the row's one item. Returns
     ``(features (n_samples, n_features), row of each sample)``."""
     feats, owner = [], []
+    if not getattr(ds, "windowed", False):  # one item per row: in chunks (sleep epochs are many)
+        for start in range(0, len(rows), 512):
+            chunk = rows[start:start + 512]
+            feats.append(model.features(ds.images(chunk), ds.meta[chunk], fs_hz=fs_hz))
+        return np.concatenate(feats), np.asarray(rows, dtype=np.int64)
     for i in rows.tolist():
-        x = ds.windows(i) if getattr(ds, "windowed", False) else ds.images([i])
+        x = ds.windows(i)
         feats.append(model.features(x, np.repeat(ds.meta[[i]], len(x), axis=0), fs_hz=fs_hz))
         owner += [i] * len(x)
     return np.concatenate(feats), np.asarray(owner, dtype=np.int64)
@@ -394,7 +399,7 @@ def _classical_features(model, ds, rows: np.ndarray, fs_hz: float) -> tuple[np.n
 
 def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskSpec, meta: dict, out: Path, *,
                         resume: bool, info, device, monitor: str) -> dict:
-    """One fold of a classical model (``ecg_baseline``): fitted once in closed form on the
+    """One fold of a classical model (``ecg_baseline``, ``sleep_features``): fitted once in closed form on the
     training records (every window of each), scored on the validation fold, and saved as
     ``epoch_0.pt``, ``best.pt`` and ``last.pt`` with a one-row ``metrics.csv``, the files a
     deep model's fold leaves, so that infer, blend and predict treat it alike."""

@@ -83,7 +83,7 @@ def test_baseline_refuses_onnx_export(tmp_path):
                          "std": [1.0] * 3, "img_size": 64, "in_chans": 12, "input": "signal",
                          "config": {"model": {"name": "ecg_baseline"}, "data": {"fs_hz": 100.0, "ecg_length_s": 10.0},
                                     "render": {"width": 64}}}}, ck)
-    with pytest.raises(SigvisionError, match="classical baseline.*ONNX"):
+    with pytest.raises(SigvisionError, match="classical model.*ONNX"):
         export_onnx(ck, tmp_path / "m.onnx")
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from sigvision.baselines.sleep import (SLEEP_BANDS_HZ, SLEEP_FEATURE_NAMES, SleepFeatureStager, higuchi_fd,
-                                       permutation_entropy, sleep_epoch_features)
+from sigvision.baselines.sleep import (SLEEP_BANDS_HZ, SLEEP_FEATURE_NAMES, Forest, SleepFeatureStager,
+                                       higuchi_fd, permutation_entropy, sleep_epoch_features)
 from sigvision.synth.generator import synthesize_night
 
 FS = 100.0
@@ -104,19 +104,23 @@ def _night_features(seed: int):
 
 def test_stager_trained_on_one_synthetic_night_stages_another():
     (xa, ya), (xb, yb) = _night_features(0), _night_features(1)
-    st = SleepFeatureStager(seed=0).fit(xa, ya)
+    # 76 training epochs, stages in blocks of 4-20: leaves of 5 (the default 20 is for nights)
+    st = SleepFeatureStager(min_samples_leaf=5, seed=0).fit(xa, ya)
     p = st.predict_proba(xb)
     assert p.shape == (yb.size, 5) and np.allclose(p.sum(1), 1.0)
     kappa = cohen_kappa_score(yb, p.argmax(1))
     assert kappa > 0.5, kappa
     # seeded and deterministic
-    assert np.array_equal(SleepFeatureStager(seed=0).fit(xa, ya).predict_proba(xb), p)
+    assert np.array_equal(SleepFeatureStager(min_samples_leaf=5, seed=0).fit(xa, ya).predict_proba(xb), p)
+    # the same stages shuffled over the epochs teach nothing
+    shuffled = SleepFeatureStager(min_samples_leaf=5, seed=0).fit(xa, np.random.default_rng(0).permutation(ya))
+    assert cohen_kappa_score(yb, shuffled.predict(xb)) < 0.3
 
 
 def test_stage_absent_from_training_gets_zero_probability():
     x, y = _night_features(0)
     keep = y != 1
-    p = SleepFeatureStager(max_iter=20).fit(x[keep], y[keep]).predict_proba(x)
+    p = SleepFeatureStager(n_trees=10).fit(x[keep], y[keep]).predict_proba(x)
     assert (p[:, 1] == 0).all() and np.allclose(p.sum(1), 1.0)
 
 
@@ -133,9 +137,38 @@ def test_stager_refuses_bad_labels(labels, match):
 def test_stager_errors():
     with pytest.raises(RuntimeError, match="not fitted"):
         SleepFeatureStager().predict_proba(np.zeros((1, 3)))
-    with pytest.raises(ValueError, match="max_iter"):
-        SleepFeatureStager(max_iter=0)
+    with pytest.raises(ValueError, match="n_trees"):
+        SleepFeatureStager(n_trees=0)
+    with pytest.raises(ValueError, match="min_samples_leaf"):
+        SleepFeatureStager(min_samples_leaf=True)
     x, y = _night_features(0)
-    st = SleepFeatureStager(max_iter=5).fit(x, y)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        SleepFeatureStager().fit(np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y)
+    st = SleepFeatureStager(n_trees=5).fit(x, y)
     with pytest.raises(ValueError, match=r"features must be \(n, 16\)"):
         st.predict_proba(x[:, :3])
+
+
+def test_forest_arrays_predict_exactly_like_scikit_learn():
+    """The exported arrays (what a checkpoint holds) give scikit-learn's probabilities, with
+    a class absent from training as a zero column in its place."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 6))
+    y = np.select([X[:, 0] > 0.8, X[:, 1] > 0.5, X[:, 2] < -0.5], [4, 2, 0], 3)  # no N1
+    rf = RandomForestClassifier(n_estimators=7, min_samples_leaf=3, random_state=0).fit(X, y)
+    forest = Forest.from_sklearn(rf, 5)
+    Xt = rng.normal(size=(300, 6))
+    want = np.zeros((300, 5))
+    want[:, rf.classes_] = rf.predict_proba(Xt)
+    assert forest.n_trees == 7 and forest.value.shape[1] == 5
+    assert np.allclose(forest.predict_proba(Xt), want, atol=1e-12)
+    assert (forest.predict_proba(Xt)[:, 1] == 0).all()
+    # a threshold compared in float32, like scikit-learn's trees: values on a split point
+    on_split = np.tile(Xt[:1], (3, 1))
+    inner = forest.left >= 0
+    on_split[:, forest.feature[inner][0]] = forest.threshold[inner][0]
+    ref = np.zeros((3, 5))
+    ref[:, rf.classes_] = rf.predict_proba(on_split)
+    assert np.allclose(forest.predict_proba(on_split), ref, atol=1e-12)

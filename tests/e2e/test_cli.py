@@ -44,6 +44,10 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     assert "synthetic" in text and "contact sheet" in text and "OOF kappa" in text
     assert (out / "weights" / "sleep_demo" / "preds" / "test_vit_oof_best.npy").is_file()
     assert (out / "weights" / "sleep_demo" / "preds" / "test_efficientnet_oof_best.json").is_file()
+    # the classical feature stager is the third member, fitted once per fold, and blended
+    assert (out / "weights" / "sleep_demo" / "preds" / "sleep_features_oof_best.npy").is_file()
+    assert "train sleep_features (classical, fitted once per fold)" in text
+    assert "sleep_features" in next(line for line in text.splitlines() if line.strip().startswith("weights "))
     import pandas as pd
 
     post = pd.read_csv(out / "weights" / "sleep_demo" / "files_post.csv")

@@ -1,0 +1,132 @@
+"""The classical sleep stager as a model of the run: ``model.name: sleep_features``.
+
+:class:`SleepFeatureNet` computes :func:`sigvision.baselines.sleep.sleep_epoch_features` for
+every input channel of a 30-s epoch and stages it with the random forest of
+:class:`sigvision.baselines.sleep.SleepFeatureStager`. Like ``ecg_baseline`` it is fitted
+once per fold in closed form (``sigvision train`` calls :meth:`SleepFeatureNet.fit`), and
+its checkpoint is plain tensors: the forest's node arrays, no pickled estimator. ``infer``,
+``blend``, ``postprocess`` and ``predict`` treat it like any member.
+
+Input ``(batch, n_channels, n_samples)`` float32: the prepared signals as
+:class:`sigvision.train.data.SignalRowsDataset` gives them (µV times ``input_scale``, 0.01
+for sleep); output ``(batch, 5)`` log-probabilities, whose softmax is the forest's
+probabilities.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..baselines.sleep import FOREST_FIELDS, SLEEP_FEATURE_NAMES, Forest, SleepFeatureStager, sleep_epoch_features
+from ..registry import MODELS
+
+__all__ = ["SleepFeatureNet", "INPUT_SCALE"]
+
+#: The factor the sleep signal dataset applies to µV (``SleepTask.signal_scale``); the
+#: features are computed on µV again, so that the amplitude features mean what they say.
+INPUT_SCALE = 0.01
+
+_FOREST_DTYPES = {"feature": torch.int64, "threshold": torch.float64, "left": torch.int64, "right": torch.int64,
+                  "value": torch.float64, "roots": torch.int64}
+
+
+class SleepFeatureNet(nn.Module):
+    """Per-channel EEG/EOG/EMG features + random forest, five sleep stages.
+
+    Parameters
+    ----------
+    num_classes : int
+        Must be 5 (W, N1, N2, N3, REM).
+    in_chans : int, default 1
+        Channels of the input; each gives ``len(SLEEP_FEATURE_NAMES)`` features.
+    drop_rate : float
+        Ignored (the factory passes it to every model).
+    n_trees, min_samples_leaf : int
+        The forest's size and leaf size (:class:`~sigvision.baselines.sleep.SleepFeatureStager`).
+    input_scale : float, default :data:`INPUT_SCALE`
+        What the input was multiplied by from µV.
+    """
+
+    classical = True
+
+    def __init__(self, num_classes: int = 5, in_chans: int = 1, drop_rate: float = 0.0, *, n_trees: int = 100,
+                 min_samples_leaf: int = 20, input_scale: float = INPUT_SCALE, seed: int = 0):
+        super().__init__()
+        if num_classes != SleepFeatureStager.n_classes:
+            raise ValueError(f"sleep_features stages W, N1, N2, N3, REM: num_classes must be 5; got {num_classes!r} "
+                             "(use it with data.task: sleep)")
+        if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
+            raise ValueError(f"in_chans={in_chans!r} is not valid; accepted: an integer >= 1")
+        self.num_classes, self.in_chans = num_classes, in_chans
+        self.num_features = in_chans * len(SLEEP_FEATURE_NAMES)
+        self.n_trees, self.min_samples_leaf, self.seed = n_trees, min_samples_leaf, seed
+        self.input_scale = float(input_scale)
+        self.register_buffer("fs_hz", torch.zeros((), dtype=torch.float64))
+        for name in FOREST_FIELDS:
+            shape = (0, num_classes) if name == "value" else (0,)
+            self.register_buffer(name, torch.zeros(shape, dtype=_FOREST_DTYPES[name]))
+
+    @property
+    def fitted(self) -> bool:
+        return float(self.fs_hz) > 0 and self.roots.numel() > 0
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the forest's arrays have the size of the fitted trees: take the saved shapes
+        for name in FOREST_FIELDS:
+            saved = state_dict.get(prefix + name)
+            if saved is not None:
+                setattr(self, name, torch.empty_like(saved, dtype=_FOREST_DTYPES[name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def features(self, x, meta=None, *, fs_hz: float | None = None) -> np.ndarray:
+        """Feature matrix ``(batch, in_chans * 16)`` of a batch of epochs (channel-major)."""
+        arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
+        if arr.ndim != 3 or arr.shape[1] != self.in_chans:
+            raise ValueError(f"input must have shape (batch, {self.in_chans}, n_samples); got {tuple(arr.shape)}")
+        fs = float(self.fs_hz) if fs_hz is None else float(fs_hz)
+        uv = arr / self.input_scale
+        return np.concatenate([sleep_epoch_features(uv[:, c], fs) for c in range(self.in_chans)], axis=1)
+
+    def fit(self, feats, targets, *, fs_hz: float, multilabel: bool) -> dict:
+        """Fit the forest on a feature matrix and stage indices (n,); returns the training
+        log-loss and the stages absent from the training epochs (probability 0)."""
+        if multilabel:
+            raise ValueError("sleep_features stages one label per epoch; it cannot fit multi-label targets")
+        y = np.asarray(targets).astype(np.int64)
+        stager = SleepFeatureStager(n_trees=self.n_trees, min_samples_leaf=self.min_samples_leaf,
+                                    seed=self.seed).fit(feats, y)
+        forest = stager.forest_
+        with torch.no_grad():
+            self.fs_hz.fill_(float(fs_hz))
+            for name in FOREST_FIELDS:
+                setattr(self, name, torch.from_numpy(np.ascontiguousarray(getattr(forest, name))).to(
+                    _FOREST_DTYPES[name]))
+        p = stager.predict_proba(feats)
+        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        absent = [k for k in range(self.num_classes) if k not in set(np.unique(y).tolist())]
+        return {"train_loss": loss, "constant_classes": absent}
+
+    def forest(self) -> Forest:
+        """The fitted forest's arrays (:class:`~sigvision.baselines.sleep.Forest`)."""
+        return Forest(*(getattr(self, name).cpu().numpy() for name in FOREST_FIELDS))
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.fitted:
+            raise RuntimeError("sleep_features is not fitted: train it with sigvision train (model.name: sleep_features)")
+        p = self.forest().predict_proba(self.features(x))
+        return torch.from_numpy(np.log(np.clip(p, 1e-7, 1.0))).to(torch.float32).to(x.device)
+
+
+def _builder(num_classes: int, in_chans: int = 1, drop_rate: float = 0.0, *, meta_features=(),
+             **kw) -> SleepFeatureNet:
+    """``sleep_features``: :class:`SleepFeatureNet` (no meta features)."""
+    if meta_features:
+        raise ValueError(f"sleep_features takes no meta features; got model.meta_features={list(meta_features)} "
+                         "(set model.meta_features: [])")
+    return SleepFeatureNet(num_classes, in_chans, drop_rate, **kw)
+
+
+_builder.takes_meta = True  # built as it is (no SigModel head): it takes no meta features
+_existing = MODELS.get("sleep_features", None)
+MODELS.register("sleep_features", replace=getattr(_existing, "__module__", None) == __name__)(_builder)
