@@ -18,7 +18,7 @@ What it does
    are synthetic).
 4. Stages every real recording with the trained models; with sigvision's classical feature
    stager (:mod:`sigvision.baselines.sleep`: EEG amplitude, Hjorth, entropy and relative
-   band-power features, gradient-boosted trees) fitted on the same synthetic epochs, also
+   band-power features, a random forest) fitted on the same synthetic epochs, also
    without any real recording; and, as the reference, with YASA's bundled classifier
    (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
 5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of each

@@ -1,11 +1,11 @@
-"""The classical sleep-staging baseline: per-epoch EEG features and gradient-boosted trees.
+"""The classical sleep-staging baseline: per-epoch EEG features and a random forest.
 
 Features of one 30-s EEG epoch (µV) in the spirit of YASA's (Vallat & Walker 2021, eLife
 10:e70092): amplitude statistics, Hjorth parameters and relative band powers, computed here
 from their definitions. On sim-to-real transfer this baseline matters: trained only on
 synthetic nights it staged the real DREAMS excerpts better than the image models (README,
-*Sim-to-real*), because summary features of the signal carry less of the generator's texture
-than a spectrogram image does.
+*Sim-to-real*); a likely reason is that a few summary numbers per epoch carry less of the
+generator's fine texture than a spectrogram image does.
 
 :func:`sleep_epoch_features` computes the matrix; :class:`SleepFeatureStager` fits
 scikit-learn's ``RandomForestClassifier`` (balanced class weights) on it, keeps the trees as
@@ -82,9 +82,11 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
     fs = check_positive(fs_hz, "fs_hz")
     x = np.asarray(epochs, dtype=np.float64)
     if x.ndim != 2:
-        raise ValueError(f"epochs must be a 2-D array (n_epochs, n_samples) of one EEG channel; got shape {x.shape}")
+        raise ValueError(f"epochs must be a 2-D array (n_epochs, n_samples) of one EEG channel; got shape {x.shape} "
+                         "(pass one channel's epochs, e.g. signals[:, 0])")
     if fs < 64.0:
-        raise ValueError(f"fs_hz={fs_hz!r} is too low for 0.4-30 Hz EEG features; accepted: >= 64 Hz (resample first)")
+        raise ValueError(f"fs_hz={fs_hz!r} is too low for 0.4-30 Hz EEG features; accepted: >= 64 Hz "
+                         "(resample first; in a run: data.fs_hz: 100)")
     nper = int(round(5.0 * fs))
     if x.shape[1] < nper:
         raise ValueError(f"epochs of {x.shape[1]} samples ({x.shape[1] / fs:.1f} s) are too short; accepted: >= 5 s")
@@ -204,9 +206,15 @@ class Forest:
     def n_trees(self) -> int:
         return int(self.roots.size)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Mean over trees of the class probabilities of the leaf each row reaches (n, n_classes)."""
+    def predict_proba(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """Mean over trees of the class probabilities of the leaf each row reaches (n, n_classes);
+        rows go through in chunks so that memory stays flat however many there are."""
         X = np.asarray(X, dtype=np.float32)
+        if X.shape[0] <= chunk:
+            return self._predict_chunk(X)
+        return np.concatenate([self._predict_chunk(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
+
+    def _predict_chunk(self, X: np.ndarray) -> np.ndarray:
         n = X.shape[0]
         node = np.broadcast_to(self.roots, (n, self.n_trees)).copy()
         rows = np.arange(n)[:, None]
@@ -280,7 +288,8 @@ class SleepFeatureStager:
             raise RuntimeError("SleepFeatureStager is not fitted; call fit() first")
         X = np.asarray(features, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise ValueError(f"features must be (n, {self.n_features_}); got shape {X.shape}")
+            raise ValueError(f"features must be (n, {self.n_features_}) like the training features; got shape {X.shape} "
+                             "(compute them with sleep_epoch_features on the same channels)")
         return self.forest_.predict_proba(X)
 
     def predict(self, features) -> np.ndarray:

@@ -44,6 +44,8 @@ class SleepFeatureNet(nn.Module):
         Ignored (the factory passes it to every model).
     n_trees, min_samples_leaf : int
         The forest's size and leaf size (:class:`~sigvision.baselines.sleep.SleepFeatureStager`).
+    seed : int
+        The forest's seed; ``sigvision train`` sets it to ``seed + fold`` of the run's config.
     input_scale : float, default :data:`INPUT_SCALE`
         What the input was multiplied by from µV.
     """
@@ -76,7 +78,7 @@ class SleepFeatureNet(nn.Module):
         for name in FOREST_FIELDS:
             saved = state_dict.get(prefix + name)
             if saved is not None:
-                setattr(self, name, torch.empty_like(saved, dtype=_FOREST_DTYPES[name]))
+                setattr(self, name, torch.empty(saved.shape, dtype=_FOREST_DTYPES[name], device=self.fs_hz.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def features(self, x, meta=None, *, fs_hz: float | None = None) -> np.ndarray:
@@ -92,16 +94,19 @@ class SleepFeatureNet(nn.Module):
         """Fit the forest on a feature matrix and stage indices (n,); returns the training
         log-loss and the stages absent from the training epochs (probability 0)."""
         if multilabel:
-            raise ValueError("sleep_features stages one label per epoch; it cannot fit multi-label targets")
+            raise ValueError("sleep_features stages one label per epoch; it cannot fit multi-label targets "
+                             "(use it with data.task: sleep)")
+        if np.ndim(feats) != 2 or np.shape(feats)[1] != self.num_features:
+            raise ValueError(f"features must have shape (n, {self.num_features}); got {np.shape(feats)}")
         y = np.asarray(targets).astype(np.int64)
         stager = SleepFeatureStager(n_trees=self.n_trees, min_samples_leaf=self.min_samples_leaf,
                                     seed=self.seed).fit(feats, y)
         forest = stager.forest_
         with torch.no_grad():
             self.fs_hz.fill_(float(fs_hz))
-            for name in FOREST_FIELDS:
+            for name in FOREST_FIELDS:  # on the model's device, like its other buffers
                 setattr(self, name, torch.from_numpy(np.ascontiguousarray(getattr(forest, name))).to(
-                    _FOREST_DTYPES[name]))
+                    device=self.fs_hz.device, dtype=_FOREST_DTYPES[name]))
         p = stager.predict_proba(feats)
         loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
         absent = [k for k in range(self.num_classes) if k not in set(np.unique(y).tolist())]

@@ -386,8 +386,9 @@ def _classical_features(model, ds, rows: np.ndarray, fs_hz: float) -> tuple[np.n
     ``(features (n_samples, n_features), row of each sample)``."""
     feats, owner = [], []
     if not getattr(ds, "windowed", False):  # one item per row: in chunks (sleep epochs are many)
-        for start in range(0, len(rows), 512):
-            chunk = rows[start:start + 512]
+        step = max(1, min(512, getattr(ds, "max_open_files", 512) // 2))  # a chunk maps its records' files
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
             feats.append(model.features(ds.images(chunk), ds.meta[chunk], fs_hz=fs_hz))
         return np.concatenate(feats), np.asarray(rows, dtype=np.int64)
     for i in rows.tolist():
@@ -412,6 +413,8 @@ def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskS
     if out.exists() and any(out.glob("*.pt")):
         raise InputFileError(out, "already holds checkpoints",
                              "pass --resume to continue, --overwrite to start again, or change the experiment name")
+    if hasattr(model, "seed"):  # a seeded fit (sleep_features' forest): reproducible, different per fold
+        model.seed = int(cfg.seed) + int(fold)
     t0 = time.perf_counter()
     X, owner = _classical_features(model, ds_tr, np.arange(len(ds_tr)), float(cfg.data.fs_hz))
     fit = model.fit(X, ds_tr.targets[owner], fs_hz=float(cfg.data.fs_hz), multilabel=spec.multilabel)
@@ -428,14 +431,14 @@ def _fit_classical_fold(cfg: Config, fold: int, model, ds_tr, ds_va, spec: TaskS
     row = {"epoch": 0, "train_loss": fit["train_loss"], "val_loss": va_loss, **mets, "lr": float("nan"),
            "train_img_s": len(X) / max(secs, 1e-9), "seconds": secs}
     if fit["constant_classes"]:
-        log.info("fold %d: %d class(es) have one label value in the training records and are predicted by their "
-                 "prevalence: %s", fold, len(fit["constant_classes"]),
+        log.info("fold %d: %d class(es) have one label value in the training rows and are predicted as there "
+                 "(their prevalence, or probability 0 for a stage never seen): %s", fold, len(fit["constant_classes"]),
                  ", ".join(str(spec.classes[k]) for k in fit["constant_classes"][:8]))
     if info.primary:
         state = {"model": model.state_dict(), "epoch": 0, "meta": meta}
         CheckpointSaver(out).save(0, state, {**state, "best": score, "best_epoch": 0, "bad_epochs": 0,
                                              "history": [row]}, keep_epoch=cfg.train.keep_every_epoch, is_best=True)
         write_csv(out / "metrics.csv", pd.DataFrame([row]))
-        log.info("fold %d: %s fitted on %d sample(s) of %d record(s) in %.1f s: val_loss %.4f %s", fold,
+        log.info("fold %d: %s fitted on %d sample(s) of %d training row(s) in %.1f s: val_loss %.4f %s", fold,
                  cfg.model.key, len(X), len(ds_tr), secs, va_loss, " ".join(f"{k} {v:.3f}" for k, v in mets.items()))
     return {"fold": fold, "best": score, "best_epoch": 0, "epochs_run": 1, "monitor": monitor}

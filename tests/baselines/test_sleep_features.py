@@ -165,6 +165,7 @@ def test_forest_arrays_predict_exactly_like_scikit_learn():
     assert forest.n_trees == 7 and forest.value.shape[1] == 5
     assert np.allclose(forest.predict_proba(Xt), want, atol=1e-12)
     assert (forest.predict_proba(Xt)[:, 1] == 0).all()
+    assert np.array_equal(forest.predict_proba(Xt, chunk=7), forest.predict_proba(Xt))  # chunking changes nothing
     # a threshold compared in float32, like scikit-learn's trees: values on a split point
     on_split = np.tile(Xt[:1], (3, 1))
     inner = forest.left >= 0

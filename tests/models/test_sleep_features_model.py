@@ -48,6 +48,8 @@ def test_factory_builds_it_and_refuses_what_it_cannot_do():
         build_model(ModelConfig(name="sleep_features", pretrained=False, meta_features=("age",)), 5, in_chans=1)
     with pytest.raises(ValueError, match="multi-label"):
         m.fit(np.zeros((4, m.num_features)), np.eye(5)[:4], fs_hz=100.0, multilabel=True)
+    with pytest.raises(ValueError, match=r"features must have shape \(n, 32\)"):
+        m.fit(np.zeros((4, 16)), np.arange(4), fs_hz=100.0, multilabel=False)
 
 
 def test_fit_predicts_like_the_stager_on_microvolts_and_round_trips(tmp_path):
