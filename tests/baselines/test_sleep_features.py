@@ -1,5 +1,6 @@
 """sigvision.baselines.sleep: each EEG feature against a signal whose value is known, gain
-invariance of the spectral features, flat and bad input, and the feature stager on
+invariance of the spectral features, real EEG (the stages ordered as physiology says), flat
+and bad input, and the feature stager on
 synthetic nights (fit on one night, stage another)."""
 from __future__ import annotations
 
@@ -173,3 +174,33 @@ def test_forest_arrays_predict_exactly_like_scikit_learn():
     ref = np.zeros((3, 5))
     ref[:, rf.classes_] = rf.predict_proba(on_split)
     assert np.allclose(forest.predict_proba(on_split), ref, atol=1e-12)
+
+
+def test_features_of_real_eeg_order_the_stages_as_physiology_does():
+    """Real recordings (tests/data/psg_real): 30 s of N3 and 15 s of N2 with spindles from
+    YASA's notebooks (central lead, µV, 100 and 200 Hz) and the 10 wake epochs of Sleep-EDF
+    SC4001E0 (Fpz-Cz, read by the loader). Spindles put sigma power in N2, wake has more beta,
+    more zero crossings and a more irregular signal (entropy, fractal dimension) than N3,
+    whatever the sampling rate."""
+    import warnings
+
+    from sigvision.loaders.psg import load_sleep_night
+    from tests.paths import DATA
+
+    real = DATA / "psg_real"
+    n3 = sleep_epoch_features(np.loadtxt(real / "data_N3_no-spindles_30sec_100Hz.txt")[None], 100.0)[0]
+    n2 = sleep_epoch_features(np.loadtxt(real / "data_N2_spindles_15sec_200Hz.txt")[None], 200.0)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        night = load_sleep_night(real / "SC4001E0-PSG.edf", real / "SC4001EC-Hypnogram.edf", channels=("EEG Fpz-Cz",),
+                                 trim_wake_edges_min=None, on_length_mismatch="ignore")
+    assert night.n_epochs == 10 and (night.labels == 0).all()
+    w = sleep_epoch_features(night.epochs[:, 0], night.fs_hz)
+    assert np.isfinite(w).all() and np.allclose(w[:, [COL[f"rel_{b}"] for b, _, _ in SLEEP_BANDS_HZ]].sum(1), 1.0)
+    wake = np.median(w, axis=0)
+    assert n2[COL["rel_sigma"]] > 3 * max(n3[COL["rel_sigma"]], wake[COL["rel_sigma"]])
+    for name in ("rel_beta", "zero_crossings", "perm_entropy", "higuchi_fd"):
+        assert wake[COL[name]] > n3[COL[name]], name
+    # amplitudes in µV as recorded: tens of µV (log10 SD between 1 and 2) in every stage
+    for f in (n3, n2, wake):
+        assert 1.0 < f[COL["log_std"]] < 2.0
