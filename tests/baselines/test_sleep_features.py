@@ -1,7 +1,6 @@
 """sigvision.baselines.sleep: each EEG feature against a signal whose value is known, gain
 invariance of the spectral features, real EEG (the stages ordered as physiology says), flat
-and bad input, and the feature stager on
-synthetic nights (fit on one night, stage another)."""
+and bad input, and the feature stager on synthetic nights (fit on one night, stage another)."""
 from __future__ import annotations
 
 import numpy as np
