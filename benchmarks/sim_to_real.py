@@ -29,7 +29,8 @@ What it does
    accuracy, and says so.
 
 The last line is one JSON object (``kappa_pooled``, ``features_kappa_pooled``,
-``yasa_kappa_pooled``, the same per record).
+``yasa_kappa_pooled``, the same per record, and ``flags``: the ``WARNING`` lines printed when a
+stager predicts one stage for every epoch or finds none of a stage's five or more true epochs).
 
 Usage::
 
@@ -484,6 +485,23 @@ def yasa_rows(rows, pairs, found, epoch_s: float) -> np.ndarray:
     return out
 
 
+def stage_flags(who: str, truth: np.ndarray, pred: np.ndarray, min_epochs: int = 5) -> list[str]:
+    """Loud lines for degenerate staging: one stage predicted for every epoch, or a stage with
+    at least ``min_epochs`` true epochs of which none is found."""
+    from sigvision.loaders.base import STAGES as STAGE_NAMES
+
+    flags = []
+    if truth.size and np.unique(pred).size == 1:
+        flags.append(f"{who} predicts {STAGE_NAMES[int(pred[0])]} for every one of the {truth.size} epochs")
+    for k, name in enumerate(STAGE_NAMES):
+        n = int(np.sum(truth == k))
+        if n >= min_epochs and not np.any(pred[truth == k] == k):
+            called = np.bincount(pred[truth == k], minlength=5)
+            flags.append(f"{who} finds none of the {n} true {name} epochs (called "
+                         + ", ".join(f"{STAGE_NAMES[j]} {c}" for j, c in enumerate(called) if c) + ")")
+    return flags
+
+
 #: How each stager's figures are named in the JSON: ours unprefixed (``kappa_pooled``), the
 #: others with their name (``features_kappa_pooled``, ``yasa_kappa_pooled``).
 def _prefix(who: str) -> str:
@@ -540,6 +558,9 @@ def report(rows, stagers: dict[str, np.ndarray], real: Path, slots, nights: int)
         print(f"confusion, {w} (rows truth, columns predicted; W N1 N2 N3 R):")
         for k, r in zip(("W", "N1", "N2", "N3", "R"), cm):
             print(f"  {k:<3}" + "".join(f"{v:>6}" for v in r))
+    res["flags"] = [f for w in stagers for f in stage_flags(w, truth_all, preds[w])]
+    for f in res["flags"]:
+        print(f"WARNING: {f}")
     if res["kappa_pooled"] is None:
         print("kappa is undefined here: every scored epoch has the same stage (the shipped excerpt is 300 s of "
               "wake); the accuracy is the only honest figure, and it says nothing about the other stages")

@@ -108,6 +108,7 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     # the feature stager, fitted on the same synthetic epochs, is reported beside ours
     assert 0.0 <= res["features_accuracy_pooled"] <= 1.0 and set(rec["features_postprocess_accuracy"]) == set(s2r.METHODS)
     assert "feat_k" in out and "confusion, features" in out
+    assert isinstance(res["flags"], list) and all(f"WARNING: {f}" in out for f in res["flags"])
     d = np.load(tmp_path / "w" / "real_probs.npz")
     assert d["features_probs"].shape == d["probs"].shape == (10, 5)
     assert np.allclose(d["features_probs"].sum(1), 1.0)
@@ -219,3 +220,14 @@ def test_keep_saves_the_reference_probabilities_aligned_with_the_epochs(tmp_path
     # the excerpt's 10 scored epochs are all wake: the reference is right on every other one
     assert res["yasa_accuracy_pooled"] == pytest.approx(np.mean(d["yasa_probs"].argmax(1) == d["labels"]))
     assert 0.0 < res["yasa_accuracy_pooled"] < 1.0
+
+
+def test_stage_flags_name_degenerate_staging():
+    truth = np.array([0] * 6 + [1] * 4 + [2] * 10)
+    assert s2r.stage_flags("ours", truth, truth) == []
+    one = s2r.stage_flags("ours", truth, np.full(20, 2))
+    assert one[0] == "ours predicts N2 for every one of the 20 epochs"
+    assert one[1] == "ours finds none of the 6 true W epochs (called N2 6)"
+    assert len(one) == 2  # N1 has 4 epochs, under the 5 that make a flag
+    missed = s2r.stage_flags("feat", truth, np.array([1] * 3 + [4] * 3 + [1] * 4 + [2] * 10))
+    assert missed == ["feat finds none of the 6 true W epochs (called N1 3, REM 3)"]
