@@ -7,6 +7,8 @@ store and drop raw entries, for tests that patch one), plus:
 
 * ``register(name, obj=None, *, replace=False)``: adds ``obj``, or returns a decorator when
   ``obj`` is omitted. A taken name is refused unless ``replace=True``.
+  ``register_in(__name__, name, obj=None)`` does the same for a module's own entries,
+  replacing only an entry of that same module (a re-import).
 * ``get(name)``: the object; an unknown name raises :class:`~sigvision.errors.ConfigError`
   naming the config key, the closest valid name and every available one.
 * ``available()``: the sorted names.
@@ -86,6 +88,13 @@ class Registry(MutableMapping, Generic[T]):
             return o
 
         return add if obj is None else add(obj)
+
+    def register_in(self, module: str, name: str, obj: Any = None):
+        """:meth:`register` for a module's own entries (call it with ``__name__``): a name
+        already taken by an object of the same module is replaced (the module imported again,
+        e.g. by ``importlib.reload``), one taken by another module's object is refused."""
+        existing = self._entries.get(name)
+        return self.register(name, obj, replace=getattr(existing, "__module__", None) == module)
 
     def check_name(self, name: str, *, replace: bool = False) -> None:
         """Refuse an invalid name (empty, whitespace) or, unless ``replace``, a taken one."""

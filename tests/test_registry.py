@@ -53,3 +53,30 @@ def test_register_get_replace_and_unregister():
     assert len(reg) == 0
     with pytest.raises(ConfigError, match=r"x.widget='a' is not a widget; available: $"):
         reg.get("a")
+
+
+def test_register_in_replaces_only_the_same_modules_entry():
+    """A module registering its own builders again (a re-import) replaces them; a name taken
+    by another module's builder is refused."""
+    import sigvision.models.resnet1d as r1d
+    import sigvision.models.sleep_features as sf
+
+    reg = Registry("thing")
+
+    def mine():
+        pass
+
+    mine.__module__ = "pkg.a"
+    reg.register_in("pkg.a", "x", mine)
+
+    def again():
+        pass
+
+    again.__module__ = "pkg.a"
+    assert reg.register_in("pkg.a", "x", again) is again and reg["x"] is again
+    with pytest.raises(ConfigError, match="already registered"):
+        reg.register_in("pkg.b", "x", lambda: None)
+    assert reg["x"] is again
+    # the models register themselves this way
+    assert MODELS["sleep_features"].__module__ == sf.__name__
+    assert MODELS["resnet1d18"].__module__ == r1d.__name__

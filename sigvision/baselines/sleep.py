@@ -36,9 +36,9 @@ SLEEP_FEATURE_NAMES: tuple[str, ...] = (
     "hjorth_complexity", "perm_entropy", "higuchi_fd", *(f"rel_{name}" for name, _, _ in SLEEP_BANDS_HZ),
 )
 
-#: Embedding order and delay of the permutation entropy, and the largest interval of
-#: Higuchi's fractal dimension.
-PERM_ORDER, PERM_DELAY, HIGUCHI_KMAX = 3, 1, 10
+#: The largest interval of Higuchi's fractal dimension (the permutation entropy's order 3 and
+#: delay 1 are fixed by :func:`permutation_entropy`'s pattern codes).
+HIGUCHI_KMAX = 10
 
 _EPS = 1e-12
 
@@ -92,10 +92,8 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
         raise ValueError(f"epochs of {x.shape[1]} samples ({x.shape[1] / fs:.1f} s) are too short; accepted: >= 5 s")
     if not np.isfinite(x).all():
         raise ValueError("epochs contain NaN or infinite samples; drop or repair those epochs first")
-    n = x.shape[0]
-    out = np.zeros((n, len(SLEEP_FEATURE_NAMES)), dtype=np.float64)
-    if n == 0:
-        return out
+    if x.shape[0] == 0:
+        return np.zeros((0, len(SLEEP_FEATURE_NAMES)), dtype=np.float64)
     x = x - x.mean(axis=1, keepdims=True)
     sos = butter(4, [0.4, 30.0], btype="bandpass", fs=fs, output="sos")
     xf = sosfiltfilt(sos, x, axis=1)
@@ -104,7 +102,6 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
     df = f[1] - f[0]
     lo, hi = SLEEP_BANDS_HZ[0][1], SLEEP_BANDS_HZ[-1][2]
     total = pxx[:, (f >= lo) & (f < hi)].sum(axis=1) * df
-    std = xf.std(axis=1)
     q75, q25 = np.percentile(xf, [75, 25], axis=1)
     d1 = np.diff(xf, axis=1) * fs
     d2 = np.diff(d1, axis=1) * fs
@@ -112,24 +109,25 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
     flat = v0 <= _EPS
     mob = np.where(flat, 0.0, np.sqrt(v1 / np.maximum(v0, _EPS)))
     mob1 = np.sqrt(v2 / np.maximum(v1, _EPS))
-    comp = np.where(flat | (v1 <= _EPS), 0.0, mob1 / np.maximum(mob, _EPS))
     signs = np.signbit(xf)
 
-    out[:, 0] = np.log10(np.maximum(total, _EPS))
-    out[:, 1] = np.log10(np.maximum(std, _EPS))
-    out[:, 2] = np.log10(np.maximum(q75 - q25, _EPS))
+    col = {
+        "log_abspow": np.log10(np.maximum(total, _EPS)),
+        "log_std": np.log10(np.maximum(np.sqrt(v0), _EPS)),  # np.std is sqrt(var)
+        "log_iqr": np.log10(np.maximum(q75 - q25, _EPS)),
+        "zero_crossings": np.where(flat, 0.0, (signs[:, 1:] != signs[:, :-1]).sum(axis=1)),
+        "hjorth_mobility": mob / (2 * np.pi),
+        "hjorth_complexity": np.where(flat | (v1 <= _EPS), 0.0, mob1 / np.maximum(mob, _EPS)),
+        "perm_entropy": np.where(flat, 0.0, permutation_entropy(xf)),
+        "higuchi_fd": np.where(flat, 0.0, higuchi_fd(xf)),
+    }
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, 3] = np.where(flat, 0.0, np.nan_to_num(skew(xf, axis=1)))
-        out[:, 4] = np.where(flat, 0.0, np.nan_to_num(kurtosis(xf, axis=1)))
-    out[:, 5] = np.where(flat, 0.0, (signs[:, 1:] != signs[:, :-1]).sum(axis=1))
-    out[:, 6] = mob / (2 * np.pi)
-    out[:, 7] = comp
-    out[:, 8] = np.where(flat, 0.0, permutation_entropy(xf))
-    out[:, 9] = np.where(flat, 0.0, higuchi_fd(xf))
-    for j, (_, a, b) in enumerate(SLEEP_BANDS_HZ):
+        col["skew"] = np.where(flat, 0.0, np.nan_to_num(skew(xf, axis=1)))
+        col["kurt"] = np.where(flat, 0.0, np.nan_to_num(kurtosis(xf, axis=1)))
+    for name, a, b in SLEEP_BANDS_HZ:
         band = pxx[:, (f >= a) & (f < b)].sum(axis=1) * df
-        out[:, 10 + j] = np.where(total > _EPS, band / np.maximum(total, _EPS), 0.0)
-    return out
+        col[f"rel_{name}"] = np.where(total > _EPS, band / np.maximum(total, _EPS), 0.0)
+    return np.column_stack([col[name] for name in SLEEP_FEATURE_NAMES]).astype(np.float64)
 
 
 def permutation_entropy(x: np.ndarray) -> np.ndarray:

@@ -261,33 +261,26 @@ class ResNet1d(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _register(name: str):
-    """Register a builder in :data:`~sigvision.registry.MODELS`, tolerating a re-import of this
-    module (which replaces its own builder, never another module's)."""
-    existing = MODELS.get(name, None)
-    return MODELS.register(name, replace=getattr(existing, "__module__", None) == __name__)
-
-
-@_register("resnet1d18")
+@MODELS.register_in(__name__, "resnet1d18")
 def resnet1d18(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """18-layer 1-D ResNet: BasicBlock x [2, 2, 2, 2], widths 64-512, kernel 7 (stem 15)."""
     return ResNet1d(BasicBlock1d, [2, 2, 2, 2], num_classes, in_chans, drop_rate, **kw)
 
 
-@_register("resnet1d50")
+@MODELS.register_in(__name__, "resnet1d50")
 def resnet1d50(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """50-layer 1-D ResNet: Bottleneck x [3, 4, 6, 3], 2048 features, middle kernel 7."""
     return ResNet1d(Bottleneck1d, [3, 4, 6, 3], num_classes, in_chans, drop_rate, **kw)
 
 
-@_register("resnet1d101")
+@MODELS.register_in(__name__, "resnet1d101")
 def resnet1d101(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """101-layer 1-D ResNet: Bottleneck x [3, 4, 23, 3] (the 2-D ResNet-101's stages), 2048
     features, middle kernel 7."""
     return ResNet1d(Bottleneck1d, [3, 4, 23, 3], num_classes, in_chans, drop_rate, **kw)
 
 
-@_register("resnext1d50")
+@MODELS.register_in(__name__, "resnext1d50")
 def resnext1d50(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """1-D ResNeXt-50 32x4d: grouped Bottleneck x [3, 4, 6, 3], 2048 features."""
     kw.setdefault("groups", 32)
@@ -295,7 +288,7 @@ def resnext1d50(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **
     return ResNet1d(Bottleneck1d, [3, 4, 6, 3], num_classes, in_chans, drop_rate, **kw)
 
 
-@_register("resnet1d_tiny")
+@MODELS.register_in(__name__, "resnet1d_tiny")
 def resnet1d_tiny(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """Tiny 1-D ResNet for CPU tests: BasicBlock x [1, 1], widths 16/32, stem 16 channels."""
     kw.setdefault("widths", (16, 32))
@@ -303,7 +296,7 @@ def resnet1d_tiny(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, 
     return ResNet1d(BasicBlock1d, [1, 1], num_classes, in_chans, drop_rate, **kw)
 
 
-@_register("resnet1d18_small")
+@MODELS.register_in(__name__, "resnet1d18_small")
 def resnet1d18_small(num_classes: int, in_chans: int = 12, drop_rate: float = 0.0, **kw) -> ResNet1d:
     """The 18-layer 1-D ResNet (BasicBlock x [2, 2, 2, 2], the CinC 2020 "bag of tricks"
     depth) at a quarter of its width, 16-128 channels (stem 16): about 0.26 M parameters
@@ -451,4 +444,4 @@ def _baseline_builder(num_classes: int, in_chans: int = 12, drop_rate: float = 0
 
 
 _baseline_builder.takes_meta = True
-_register("ecg_baseline")(_baseline_builder)
+MODELS.register_in(__name__, "ecg_baseline")(_baseline_builder)

@@ -132,6 +132,5 @@ def _builder(num_classes: int, in_chans: int = 1, drop_rate: float = 0.0, *, met
     return SleepFeatureNet(num_classes, in_chans, drop_rate, **kw)
 
 
-_builder.takes_meta = True  # built as it is (no SigModel head): it takes no meta features
-_existing = MODELS.get("sleep_features", None)
-MODELS.register("sleep_features", replace=getattr(_existing, "__module__", None) == __name__)(_builder)
+_builder.takes_meta = True  # receives model.meta_features itself (and refuses any): built as it is, no SigModel
+MODELS.register_in(__name__, "sleep_features", _builder)

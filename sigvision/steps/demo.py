@@ -85,11 +85,10 @@ def run_demo(out_dir: str | os.PathLike = "demo_out", *, nights: int = 6, max_ep
     sheet_path = out / "contact_sheet.png"
     write_bytes(sheet_path, encode_png(contact_sheet_from_prepared(cfg.prepared_path)))
     for i, c in enumerate(cfgs):
-        if c.model.name in CLASSICAL_MODELS:
-            how = f"classical, fitted once per fold), {c.train.folds} folds"
-        else:
-            how = f"{c.train.optimizer}), {c.train.folds} folds x {c.train.epochs} epochs"
-        print(f"[3/{steps}] train {c.model.name} ({how} [{i + 1}/{len(cfgs)}]")
+        classical = c.model.name in CLASSICAL_MODELS
+        how = "classical, fitted once per fold" if classical else c.train.optimizer
+        runs = f"{c.train.folds} folds" + ("" if classical else f" x {c.train.epochs} epochs")
+        print(f"[3/{steps}] train {c.model.name} ({how}), {runs} [{i + 1}/{len(cfgs)}]")
         for r in train(c, progress=tqdm_progress(progress, unit="batch")):
             print(f"      fold {r['fold']}: best {r['monitor']} {r['best']:.3f} (epoch {r['best_epoch']})")
     print(f"[4/{steps}] inferblend: out-of-fold probabilities per model (.npy + sidecar JSON)")
