@@ -8,6 +8,7 @@ from sigvision.blend import BLENDERS
 from sigvision.errors import ConfigError
 from sigvision.train.optim import OPTIMIZERS
 from sigvision.postprocess import POSTPROCESSORS
+import sigvision.models.factory  # noqa: F401  (registers the models into MODELS, as any run does)
 from sigvision.registry import MODELS, Registry
 from sigvision.render import RENDERERS
 from sigvision.tasks import TASKS
