@@ -2,7 +2,8 @@
 
 Features of one 30-s EEG epoch (µV) in the spirit of YASA's (Vallat & Walker 2021, eLife
 10:e70092): amplitude statistics, Hjorth parameters and relative band powers, computed here
-from their definitions. On sim-to-real transfer this baseline matters: trained only on
+from their definitions, and four that follow the AASM scoring rules' events (slow waves of
+75 µV, spindles). On sim-to-real transfer this baseline matters: trained only on
 synthetic nights it staged the real DREAMS excerpts better than the image models (README,
 *Sim-to-real*); a likely reason is that a few summary numbers per epoch carry less of the
 generator's fine texture than a spectrogram image does.
@@ -34,7 +35,17 @@ SLEEP_BANDS_HZ: tuple[tuple[str, float, float], ...] = (
 SLEEP_FEATURE_NAMES: tuple[str, ...] = (
     "log_abspow", "log_std", "log_iqr", "skew", "kurt", "zero_crossings", "hjorth_mobility",
     "hjorth_complexity", "perm_entropy", "higuchi_fd", *(f"rel_{name}" for name, _, _ in SLEEP_BANDS_HZ),
+    "sw_frac_75uv", "log_sw_p2p80", "sigma_burst_max", "sigma_burst_p95",
 )
+
+#: The scoring rules behind the four event features (AASM Manual v2.6): N3 is scored when
+#: at least 20 % of the epoch holds 0.5-2 Hz waves of at least 75 µV peak to peak (frontal);
+#: N2 by spindles, 11-16 Hz trains of at least 0.5 s.
+SLOW_WAVE_HZ = (0.5, 2.0)
+SLOW_WAVE_P2P_UV = 75.0
+SLOW_WAVE_WINDOW_S = 1.0
+SPINDLE_HZ = (11.0, 16.0)
+SPINDLE_WINDOW_S = 0.5
 
 #: The largest interval of Higuchi's fractal dimension (the permutation entropy's order 3 and
 #: delay 1 are fixed by :func:`permutation_entropy`'s pattern codes).
@@ -62,6 +73,18 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
     dimension (curve lengths L(k) for k = 1..10, minus the slope of log L(k) on log k);
     ``rel_<band>`` the fraction of the 0.4-30 Hz power
     in each band of :data:`SLEEP_BANDS_HZ`.
+
+    Four features follow the scoring rules' events rather than the epoch's average
+    (:data:`SLOW_WAVE_HZ`, :data:`SPINDLE_HZ`), each from its own band of the epoch (not of
+    the 0.4-30 Hz one, whose edge would shave the slowest waves): on the 0.5-2 Hz band (zero-phase Butterworth,
+    order 2) the peak-to-peak amplitude in a centred 1-s window at every sample gives
+    ``sw_frac_75uv``, the share of the epoch where it reaches 75 µV (AASM's N3 criterion is
+    >= 20 %), and ``log_sw_p2p80``, log10(1 + its 80th percentile in µV); on the 11-16 Hz band
+    (order 3) the RMS in a centred 0.5-s window gives ``sigma_burst_max`` and
+    ``sigma_burst_p95``, log10 of its maximum and of its 95th percentile over its median
+    (about 0 without spindles whatever the gain; a spindle standing out of the background
+    raises both). Fitted on synthetic nights and tested on the real DREAMS excerpts they
+    added about 0.02 kappa to the 16 others (README, *Sim-to-real*).
 
     Parameters
     ----------
@@ -127,7 +150,27 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
     for name, a, b in SLEEP_BANDS_HZ:
         band = pxx[:, (f >= a) & (f < b)].sum(axis=1) * df
         col[f"rel_{name}"] = np.where(total > _EPS, band / np.maximum(total, _EPS), 0.0)
+    col.update(_event_features(x, fs, flat))  # their own bands, from the unfiltered epoch
     return np.column_stack([col[name] for name in SLEEP_FEATURE_NAMES]).astype(np.float64)
+
+
+def _event_features(x: np.ndarray, fs: float, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """Slow-wave and spindle features of epochs (see :func:`sleep_epoch_features`)."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
+    from scipy.signal import butter, sosfiltfilt
+
+    sw = sosfiltfilt(butter(2, SLOW_WAVE_HZ, btype="bandpass", fs=fs, output="sos"), x, axis=1)
+    w = max(1, int(round(SLOW_WAVE_WINDOW_S * fs)))
+    p2p = maximum_filter1d(sw, w, axis=1) - minimum_filter1d(sw, w, axis=1)
+    sp = sosfiltfilt(butter(3, SPINDLE_HZ, btype="bandpass", fs=fs, output="sos"), x, axis=1)
+    rms = np.sqrt(np.maximum(uniform_filter1d(sp * sp, max(1, int(round(SPINDLE_WINDOW_S * fs))), axis=1), 0.0))
+    med = np.median(rms, axis=1) + 1e-3  # µV: a flat epoch gives 0, not a ratio of rounding errors
+    return {
+        "sw_frac_75uv": np.where(flat, 0.0, (p2p >= SLOW_WAVE_P2P_UV).mean(axis=1)),
+        "log_sw_p2p80": np.where(flat, 0.0, np.log10(1.0 + np.percentile(p2p, 80, axis=1))),
+        "sigma_burst_max": np.where(flat, 0.0, np.log10((rms.max(axis=1) + 1e-3) / med)),
+        "sigma_burst_p95": np.where(flat, 0.0, np.log10((np.percentile(rms, 95, axis=1) + 1e-3) / med)),
+    }
 
 
 def permutation_entropy(x: np.ndarray) -> np.ndarray:

@@ -65,6 +65,8 @@ class SleepFeatureNet(nn.Module):
         self.n_trees, self.min_samples_leaf, self.seed = n_trees, min_samples_leaf, seed
         self.input_scale = float(input_scale)
         self.register_buffer("fs_hz", torch.zeros((), dtype=torch.float64))
+        # saved with the forest: its split columns only mean something for the same feature set
+        self.register_buffer("feature_count", torch.tensor(self.num_features, dtype=torch.int64))
         for name in FOREST_FIELDS:
             shape = (0, num_classes) if name == "value" else (0,)
             self.register_buffer(name, torch.zeros(shape, dtype=_FOREST_DTYPES[name]))
@@ -74,6 +76,12 @@ class SleepFeatureNet(nn.Module):
         return float(self.fs_hz) > 0 and self.roots.numel() > 0
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved_count = state_dict.get(prefix + "feature_count")
+        if saved_count is None or int(saved_count) != self.num_features:
+            was = "an older feature set (16 per channel)" if saved_count is None else f"{int(saved_count)} features"
+            raise RuntimeError(
+                f"sleep_features was fitted on {was}; this sigvision computes {self.num_features} "
+                f"({len(SLEEP_FEATURE_NAMES)} per channel x {self.in_chans})")
         # the forest's arrays have the size of the fitted trees: take the saved shapes
         for name in FOREST_FIELDS:
             saved = state_dict.get(prefix + name)
@@ -82,7 +90,7 @@ class SleepFeatureNet(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def features(self, x, meta=None, *, fs_hz: float | None = None) -> np.ndarray:
-        """Feature matrix ``(batch, in_chans * 16)`` of a batch of epochs (channel-major)."""
+        """Feature matrix ``(batch, in_chans * len(SLEEP_FEATURE_NAMES))`` of a batch of epochs (channel-major)."""
         arr = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
         if arr.ndim != 3 or arr.shape[1] != self.in_chans:
             raise ValueError(f"input must have shape (batch, {self.in_chans}, n_samples); got {tuple(arr.shape)}")

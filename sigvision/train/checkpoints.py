@@ -122,7 +122,12 @@ def load_checkpoint_model(path: str | os.PathLike, device="cpu"):
     width = ((meta.get("config") or {}).get("render") or {}).get("width", meta["img_size"])
     model = build_model(mcfg, len(meta["classes"]), img_size=model_img_size(meta["img_size"], width),
                         in_chans=meta.get("in_chans", 3))
-    model.load_state_dict(ck["model"])
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as exc:  # weights of another model version (shapes, a changed feature set)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(path, f"its weights do not fit {meta['model']} as this sigvision builds it ({first})",
+                             "retrain this fold with this version (sigvision train)") from None
     return model.to(device).eval(), meta
 
 

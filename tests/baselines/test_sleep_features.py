@@ -50,8 +50,11 @@ def test_amplitude_features_follow_the_gain_and_spectral_ones_do_not():
     for name in ("log_std", "log_iqr"):
         assert b[:, COL[name]] - a[:, COL[name]] == pytest.approx(1.0, abs=1e-6)
     assert b[:, COL["log_abspow"]] - a[:, COL["log_abspow"]] == pytest.approx(2.0, abs=1e-6)
-    scale_free = [c for n, c in COL.items() if not n.startswith("log_")]
+    # the 75-µV rule is absolute; the sigma-burst ratios carry a 0.001-µV floor (flat epochs)
+    scale_free = [c for n, c in COL.items() if not n.startswith(("log_", "sw_", "sigma_burst"))]
     assert np.allclose(a[:, scale_free], b[:, scale_free], atol=1e-6)
+    burst = [COL["sigma_burst_max"], COL["sigma_burst_p95"]]
+    assert np.allclose(a[:, burst], b[:, burst], atol=1e-3)
 
 
 def test_median_welch_ignores_a_pop_in_one_window():
@@ -63,6 +66,40 @@ def test_median_welch_ignores_a_pop_in_one_window():
     a, b = sleep_epoch_features(np.stack([clean, popped]), FS)
     assert abs(a[COL["rel_alpha"]] - b[COL["rel_alpha"]]) < 0.05
     assert b[COL["kurt"]] > a[COL["kurt"]] + 5  # while the time-domain shape does see it
+
+
+def test_slow_wave_features_follow_the_aasm_n3_criterion():
+    """A 1-Hz wave of 100 µV peak to peak over 30 % of the epoch (the rest 20 µV): about 30 %
+    of the epoch reaches 75 µV; the same wave at 60 µV never does; a 10-Hz wave of 100 µV is
+    not a slow wave at all."""
+    rng = np.random.default_rng(5)
+    burst = np.where(T < 9.0, 50.0, 10.0)  # amplitude: 100 µV p-p for 9 s, then 20 µV p-p
+    x = np.stack([burst * np.sin(2 * np.pi * T), 0.6 * burst * np.sin(2 * np.pi * T), _sine(10.0, 50.0)])
+    f = sleep_epoch_features(x + rng.normal(0, 1, x.shape), FS)
+    assert f[0, COL["sw_frac_75uv"]] == pytest.approx(0.3, abs=0.04)
+    assert f[1, COL["sw_frac_75uv"]] == 0 and f[2, COL["sw_frac_75uv"]] == 0
+    # the 80th percentile of the 1-s peak-to-peak lies in the loud 30 %: log10(1 + 100), log10(1 + 60)
+    assert f[0, COL["log_sw_p2p80"]] == pytest.approx(np.log10(101.0), abs=0.03)
+    assert f[1, COL["log_sw_p2p80"]] == pytest.approx(np.log10(61.0), abs=0.03)
+    assert f[2, COL["log_sw_p2p80"]] < 0.5  # a 10-Hz wave leaves the 0.5-2 Hz band nearly empty
+
+
+def test_spindle_features_see_a_burst_whatever_the_gain():
+    """One 1-s, 13-Hz spindle in 1/f-ish noise raises the sigma-burst features; the noise alone
+    stays near 0; multiplying the epoch by 10 changes neither (ratios)."""
+    rng = np.random.default_rng(6)
+    noise = np.cumsum(rng.normal(0, 3, (2, 3000)), axis=1)
+    noise = noise - noise.mean(1, keepdims=True) + rng.normal(0, 3, (2, 3000))
+    env = np.where((T >= 12) & (T < 13), np.sin(np.pi * (T - 12)) ** 2, 0.0)
+    x = noise.copy()
+    x[1] += 25.0 * env * np.sin(2 * np.pi * 13.0 * T)
+    f = sleep_epoch_features(x, FS)
+    assert f[0, COL["sigma_burst_max"]] < 0.45 and f[0, COL["sigma_burst_p95"]] < 0.3
+    assert f[1, COL["sigma_burst_max"]] > f[0, COL["sigma_burst_max"]] + 0.4
+    assert f[1, COL["sigma_burst_p95"]] > f[0, COL["sigma_burst_p95"]]
+    g = sleep_epoch_features(10 * x, FS)
+    for name in ("sigma_burst_max", "sigma_burst_p95"):
+        assert np.allclose(g[:, COL[name]], f[:, COL[name]], atol=1e-3)
 
 
 def test_permutation_entropy_and_higuchi_on_known_signals():
@@ -145,7 +182,7 @@ def test_stager_errors():
     with pytest.raises(ValueError, match="NaN or infinite"):
         SleepFeatureStager().fit(np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y)
     st = SleepFeatureStager(n_trees=5).fit(x, y)
-    with pytest.raises(ValueError, match=r"features must be \(n, 16\)"):
+    with pytest.raises(ValueError, match=rf"features must be \(n, {len(SLEEP_FEATURE_NAMES)}\)"):
         st.predict_proba(x[:, :3])
 
 
@@ -200,6 +237,11 @@ def test_features_of_real_eeg_order_the_stages_as_physiology_does():
     assert n2[COL["rel_sigma"]] > 3 * max(n3[COL["rel_sigma"]], wake[COL["rel_sigma"]])
     for name in ("rel_beta", "zero_crossings", "perm_entropy", "higuchi_fd"):
         assert wake[COL[name]] > n3[COL[name]], name
+    # N2's spindles stand out of the sigma band (the slow-wave features are not compared across
+    # these leads: at Fpz-Cz wake eye movements reach 75 µV in the 0.5-2 Hz band, up to 24 % of
+    # an epoch here, more than this central N3 snippet's 2.5 %)
+    for name in ("sigma_burst_max", "sigma_burst_p95"):
+        assert n2[COL[name]] > 1.5 * max(n3[COL[name]], wake[COL[name]]), name
     # amplitudes in µV as recorded: tens of µV (log10 SD between 1 and 2) in every stage
     for f in (n3, n2, wake):
         assert 1.0 < f[COL["log_std"]] < 2.0

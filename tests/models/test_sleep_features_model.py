@@ -48,8 +48,9 @@ def test_factory_builds_it_and_refuses_what_it_cannot_do():
         build_model(ModelConfig(name="sleep_features", pretrained=False, meta_features=("age",)), 5, in_chans=1)
     with pytest.raises(ValueError, match="multi-label"):
         m.fit(np.zeros((4, m.num_features)), np.eye(5)[:4], fs_hz=100.0, multilabel=True)
-    with pytest.raises(ValueError, match=r"features must have shape \(n, 32\)"):
-        m.fit(np.zeros((4, 16)), np.arange(4), fs_hz=100.0, multilabel=False)
+    n = len(SLEEP_FEATURE_NAMES)
+    with pytest.raises(ValueError, match=rf"features must have shape \(n, {2 * n}\)"):
+        m.fit(np.zeros((4, n)), np.arange(4), fs_hz=100.0, multilabel=False)
 
 
 def test_fit_predicts_like_the_stager_on_microvolts_and_round_trips(tmp_path):
@@ -58,8 +59,9 @@ def test_fit_predicts_like_the_stager_on_microvolts_and_round_trips(tmp_path):
     feats = m.features(torch.from_numpy(x_tr), fs_hz=100.0)
     # the features are those of the µV signals, channel after channel
     uv = x_tr.astype(np.float64) / INPUT_SCALE
-    assert np.allclose(feats[:, :16], sleep_epoch_features(uv[:, 0], 100.0))
-    assert np.allclose(feats[:, 16:], sleep_epoch_features(uv[:, 1], 100.0))
+    n = len(SLEEP_FEATURE_NAMES)
+    assert np.allclose(feats[:, :n], sleep_epoch_features(uv[:, 0], 100.0))
+    assert np.allclose(feats[:, n:], sleep_epoch_features(uv[:, 1], 100.0))
     fit = m.fit(feats, HYP, fs_hz=100.0, multilabel=False)
     assert m.fitted and fit["constant_classes"] == [] and 0 < fit["train_loss"] < np.log(5)
     with torch.no_grad():
@@ -75,6 +77,13 @@ def test_fit_predicts_like_the_stager_on_microvolts_and_round_trips(tmp_path):
     fresh.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
     with torch.no_grad():
         assert torch.equal(fresh(torch.from_numpy(x_te)), logits)
+    # a forest fitted on another feature set is refused, not fed the wrong columns
+    saved = torch.load(tmp_path / "m.pt", weights_only=True)
+    with pytest.raises(RuntimeError, match=rf"fitted on {2 * n - 2} features; this sigvision computes {2 * n}"):
+        SleepFeatureNet(5, 2).load_state_dict({**saved, "feature_count": torch.tensor(2 * n - 2)})
+    older = {k: v for k, v in saved.items() if k != "feature_count"}  # checkpoints from before the count was saved
+    with pytest.raises(RuntimeError, match="older feature set"):
+        SleepFeatureNet(5, 2).load_state_dict(older)
 
 
 def test_the_pipeline_trains_infers_blends_and_predicts_with_it(tmp_path, capsys):
@@ -98,3 +107,13 @@ def test_the_pipeline_trains_infers_blends_and_predicts_with_it(tmp_path, capsys
     assert main(["--quiet", "predict", "--run", str(run), "--input", str(new), "--out", str(tmp_path / "p.csv")]) == 0
     pred = pd.read_csv(tmp_path / "p.csv")
     assert len(pred) == 40 and np.allclose(pred[["p_W", "p_N1", "p_N2", "p_N3", "p_REM"]].sum(1), 1.0, atol=1e-4)
+    # a fold whose forest was fitted on another feature set: one line naming the file and the fix
+    from sigvision.errors import InputFileError
+    from sigvision.train.checkpoints import load_checkpoint_model
+
+    best = run / "sleep_features" / "fold_0" / "best.pt"
+    ck = torch.load(best, weights_only=False)
+    ck["model"]["feature_count"] = ck["model"]["feature_count"] - 4
+    torch.save(ck, tmp_path / "old.pt")
+    with pytest.raises(InputFileError, match=r"old\.pt: its weights do not fit sleep_features.*fix: retrain"):
+        load_checkpoint_model(tmp_path / "old.pt")
