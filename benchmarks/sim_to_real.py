@@ -17,8 +17,8 @@ What it does
    recording is used for training, tuning or early stopping (the folds' validation nights
    are synthetic).
 4. Stages every real recording with the trained models; with sigvision's classical feature
-   stager (:mod:`sigvision.baselines.sleep`: EEG amplitude, Hjorth, entropy and relative
-   band-power features, a random forest) fitted on the same synthetic epochs, also
+   stager (:mod:`sigvision.baselines.sleep`: EEG amplitude, Hjorth, entropy, relative
+   band-power, slow-wave and spindle features, a random forest) fitted on the same synthetic epochs, also
    without any real recording; and, as the reference, with YASA's bundled classifier
    (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
 5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of each
