@@ -28,8 +28,9 @@ vertex waves, sawtooth waves, arousals), with a gain per generator and derivatio
 occipital; a bipolar derivation such as Fpz-Cz sees the difference of its two electrodes,
 so a vertex K-complex appears inverted and smaller on it). Derivations share the same
 generators with a derivation-specific phase mix, so they are correlated but not identical.
-Eye movements and blinks reach the frontal leads, ECG the mastoid-referenced ones, scalp
-muscle the frontal and temporal ones.
+Eye movements and blinks reach the frontal leads (vertical gaze shifts in eyes-open wake
+like blinks: large at Fpz, little on a horizontal EOG), ECG the mastoid-referenced ones,
+scalp muscle the frontal and temporal ones.
 
 Amplitudes are calibrated on a central-mastoid derivation (C3-A1/C4-M1/Cz-A1) to these
 references (0.5-30 Hz, medians per 30-s epoch; relative power = band / 0.5-30 Hz power):
@@ -62,8 +63,9 @@ Everything varies between nights (:func:`draw_night_params`): overall EEG amplit
 skull), alpha frequency and prominence (some people have almost none), the share of
 eyes-closed wake, spindle density, frequency and amplitude, slow-wave amplitude and its
 decay over the night, K-complex rate, 1/f slope, chin-EMG tone in NREM and REM, eye-movement
-density, heart rate, ECG pick-up, amplifier noise, recording filters (high-pass 0.1-0.5 Hz,
-low-pass 25-45 Hz when the sampling rate allows), mains interference (50 or 60 Hz, when the
+density, the size of vertical gaze shifts (:func:`draw_added_night_params`, drawn from its
+own stream), heart rate, ECG pick-up, amplifier noise, recording filters (high-pass
+0.1-0.5 Hz, low-pass 25-45 Hz when the sampling rate allows), mains interference (50 or 60 Hz, when the
 sampling rate can carry it), sweat artefacts, movement, electrode pops, arousal rate, and
 how ambiguous transitional epochs are: every epoch's physiology leaks towards its
 neighbours' stages (strongly at stage changes), N1 keeps some wake alpha or borrows N2
@@ -97,6 +99,7 @@ from .montages import (
     _check_label_noise,
     _check_seed,
     _resolve_montage,
+    draw_added_night_params,
     draw_night_params,
     scorer_labels,
 )
@@ -113,6 +116,27 @@ from .noise import (
     _slow_process,
     _smooth,
 )
+
+
+#: seed-stream tag of the parameters and events added after the original generator
+_ADDED_STREAM = 27644437
+
+
+def _gaze_trace(rng, times: np.ndarray, targets: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """Eye-position trace (µV) of saccades to ``targets`` at ``times`` (s): 40-80 ms raised-
+    cosine velocity pulses, integrated, then drifting back to the primary position (first-
+    order high-pass at 0.3 Hz)."""
+    steps = np.diff(np.concatenate([[0.0], targets]))
+    L = int(0.12 * fs) + 2
+    tt = np.arange(L, dtype=np.float64) / fs
+    dur = rng.uniform(0.04, 0.08, times.size)
+    x = tt[None, :] / dur[:, None]
+    vel = np.where(x < 1.0, 1.0 - np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
+    vel /= vel.sum(axis=1, keepdims=True)
+    velocity = np.zeros(n, dtype=np.float32)
+    _add_waveforms(velocity, np.rint(times * fs).astype(np.int64), steps[:, None] * vel)
+    b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")
+    return sps.lfilter(b, a, np.cumsum(velocity, dtype=np.float64)).astype(np.float32)
 
 
 def synthesize_night(
@@ -186,6 +210,8 @@ def synthesize_night(
 
     rng = np.random.default_rng(seed)
     p = draw_night_params(rng)
+    # parameters added later come from their own stream, so the draws above stay as they were
+    p.update(draw_added_night_params(np.random.default_rng([seed, _ADDED_STREAM])))
     if params:
         unknown = set(params) - set(p)
         if unknown:
@@ -417,6 +443,14 @@ def synthesize_night(
         amp = rng.lognormal(np.log(90.0), 0.3, bl_t.size)
         shape = np.where(tt < 0.12, np.sin(np.pi * tt / 0.24) ** 2, np.exp(-(tt - 0.12) / 0.09))
         _add_waveforms(blink, np.rint(bl_t * fs).astype(np.int64), amp[:, None] * shape[None, :])
+    # vertical gaze shifts (eyes-open wake): the same vertical dipole as a blink, so they
+    # reach the leads like blinks (large at Fpz and on E-M electrodes, little on hEOG); the
+    # shipped real Sleep-EDF wake at Fpz-Cz is dominated by such slow deflections
+    vrng = np.random.default_rng([seed, _ADDED_STREAM, 1])
+    vt = _events(vrng, wo * 1.0 + MT * 0.3)
+    events["vertical_eye_movements"] = vt
+    if vt.size:
+        blink = blink + _gaze_trace(vrng, vt, vrng.normal(0.0, p["vertical_eye_uv"], vt.size), n, fs)
     eeg += gains["eye"] * (blink + 0.25 * eye)
 
     # ---------------- chin EMG -------------------------------------------------------

@@ -167,6 +167,25 @@ def test_unscored_epochs_are_handled():
     assert emg[[2, 3]].mean() > emg[[4, 5, 6]].mean()  # movement-like, not sleep
 
 
+def test_vertical_gaze_shifts_reach_fpz_in_eyes_open_wake_only():
+    """Vertical eye movements (eyes-open wake) add slow deflections at Fpz-Cz like the real
+    Sleep-EDF wake's; sleep epochs away from wake are untouched, and the parameter added
+    after the others comes from its own stream (the night's other draws do not move)."""
+    off = synthesize_night(HYP, seed=3, params={"vertical_eye_uv": 0.0, "eyes_closed_frac": 0.15})
+    on = synthesize_night(HYP, seed=3, params={"vertical_eye_uv": 300.0, "eyes_closed_frac": 0.15})
+    assert on.events["vertical_eye_movements"].size > 0
+    assert np.array_equal(on.events["vertical_eye_movements"], off.events["vertical_eye_movements"])
+    assert {k: v for k, v in on.params.items() if k != "vertical_eye_uv"} == \
+        {k: v for k, v in off.params.items() if k != "vertical_eye_uv"}
+    assert _band_power(on, FPZ, 0.3, 2.0, 0) > 2.0 * _band_power(off, FPZ, 0.3, 2.0, 0)
+    sleep = np.concatenate([_interior(2), _interior(3)])
+    a, b = (n.signals[FPZ].reshape(-1, EP)[sleep] for n in (on, off))
+    assert np.allclose(a, b, atol=0.05)
+    # drawn by default: around 200 uV, different between nights
+    drawn = [synthesize_night(HYP[:4], seed=s).params["vertical_eye_uv"] for s in range(6)]
+    assert 60 < np.median(drawn) < 600 and len(set(drawn)) == 6
+
+
 def test_artifacts_switch_and_params_override():
     clean = synthesize_night(HYP[:10], seed=4, artifacts=False)
     assert clean.events["movements"].size == 0 and clean.events["blinks"].size == 0
