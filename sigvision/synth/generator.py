@@ -122,14 +122,13 @@ from .noise import (
 _ADDED_STREAM = 27644437
 
 
-def _gaze_trace(rng, times: np.ndarray, targets: np.ndarray, n: int, fs: float) -> np.ndarray:
-    """Eye-position trace (µV) of saccades to ``targets`` at ``times`` (s): 40-80 ms raised-
-    cosine velocity pulses, integrated, then drifting back to the primary position (first-
-    order high-pass at 0.3 Hz)."""
+def _gaze_trace(times: np.ndarray, targets: np.ndarray, dur: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """Eye-position trace (µV) of saccades to ``targets`` at ``times`` (s), each lasting
+    ``dur`` (s, at most 0.12): raised-cosine velocity pulses, integrated, then drifting back
+    to the primary position (first-order high-pass at 0.3 Hz)."""
     steps = np.diff(np.concatenate([[0.0], targets]))
     L = int(0.12 * fs) + 2
     tt = np.arange(L, dtype=np.float64) / fs
-    dur = rng.uniform(0.04, 0.08, times.size)
     x = tt[None, :] / dur[:, None]
     vel = np.where(x < 1.0, 1.0 - np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
     vel /= vel.sum(axis=1, keepdims=True)
@@ -418,18 +417,8 @@ def synthesize_night(
     if mv_t.size:
         # targets of gaze (horizontal EOG uV), mean-reverting around straight ahead
         target = rng.normal(0.0, 1.0, mv_t.size) * np.where(kind > 0, 75.0, 220.0)
-        steps = np.diff(np.concatenate([[0.0], target]))
-        L = int(0.12 * fs) + 2
-        tt = np.arange(L, dtype=np.float64) / fs
         dur = np.where(kind > 0, rng.uniform(0.05, 0.1, mv_t.size), rng.uniform(0.04, 0.08, mv_t.size))
-        x = tt[None, :] / dur[:, None]
-        vel = np.where(x < 1.0, 1.0 - np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
-        vel /= vel.sum(axis=1, keepdims=True)
-        velocity = np.zeros(n, dtype=np.float32)
-        _add_waveforms(velocity, np.rint(mv_t * fs).astype(np.int64), steps[:, None] * vel)
-        pos = np.cumsum(velocity, dtype=np.float64)
-        b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")  # return to primary position
-        eye += sps.lfilter(b, a, pos).astype(np.float32)
+        eye += _gaze_trace(mv_t, target, dur, n, fs)
     # slow eye movements (drowsy wake, N1; fading into N2)
     sem_env = up((22.0 * N1 + 10.0 * wc + 4.0 * N2) * _slow_process(rng, n_ticks, 15.0, 0.5))
     eye += sem_env * noise(_gauss(0.35, 0.15))
@@ -450,7 +439,8 @@ def synthesize_night(
     vt = _events(vrng, wo * 1.0 + MT * 0.3)
     events["vertical_eye_movements"] = vt
     if vt.size:
-        blink = blink + _gaze_trace(vrng, vt, vrng.normal(0.0, p["vertical_eye_uv"], vt.size), n, fs)
+        v_target = vrng.normal(0.0, p["vertical_eye_uv"], vt.size)
+        blink = blink + _gaze_trace(vt, v_target, vrng.uniform(0.04, 0.08, vt.size), n, fs)
     eeg += gains["eye"] * (blink + 0.25 * eye)
 
     # ---------------- chin EMG -------------------------------------------------------
