@@ -108,6 +108,7 @@ from .noise import (
     _band,
     _epoch_mixtures,
     _events,
+    _gaze_trace,
     _gauss,
     _log_gauss,
     _markov_binary,
@@ -120,22 +121,6 @@ from .noise import (
 
 #: seed-stream tag of the parameters and events added after the original generator
 _ADDED_STREAM = 27644437
-
-
-def _gaze_trace(times: np.ndarray, targets: np.ndarray, dur: np.ndarray, n: int, fs: float) -> np.ndarray:
-    """Eye-position trace (µV) of saccades to ``targets`` at ``times`` (s), each lasting
-    ``dur`` (s, at most 0.12): raised-cosine velocity pulses, integrated, then drifting back
-    to the primary position (first-order high-pass at 0.3 Hz)."""
-    steps = np.diff(np.concatenate([[0.0], targets]))
-    L = int(0.12 * fs) + 2
-    tt = np.arange(L, dtype=np.float64) / fs
-    x = tt[None, :] / dur[:, None]
-    vel = np.where(x < 1.0, 1.0 - np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
-    vel /= vel.sum(axis=1, keepdims=True)
-    velocity = np.zeros(n, dtype=np.float32)
-    _add_waveforms(velocity, np.rint(times * fs).astype(np.int64), steps[:, None] * vel)
-    b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")
-    return sps.lfilter(b, a, np.cumsum(velocity, dtype=np.float64)).astype(np.float32)
 
 
 def synthesize_night(

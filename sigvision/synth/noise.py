@@ -1,10 +1,11 @@
 """Building blocks of the synthetic signals: coloured noise sources, band and power-law
-spectral shapes, slow processes, event trains and waveforms, Markov on/off processes and
+spectral shapes, slow processes, event trains and waveforms, Markov on/off processes, eye-position traces and
 the blurring of epochs towards neighbouring stages."""
 from __future__ import annotations
 
 import numpy as np
 import scipy.fft as sfft
+from scipy import signal as sps
 from scipy.ndimage import uniform_filter1d
 
 from .montages import _MT, _N1, _N2, _N3, _N_CAT, _REM, _TICK_HZ, _W
@@ -137,3 +138,19 @@ def _epoch_mixtures(rng, cat: np.ndarray, ambiguity: float, n1_alpha: float) -> 
         mix[i, other] += share * mix[i, c]
         mix[i, c] -= share * mix[i, c]
     return mix
+
+
+def _gaze_trace(times: np.ndarray, targets: np.ndarray, dur: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """Eye-position trace (µV) of saccades to ``targets`` at ``times`` (s), each lasting
+    ``dur`` (s, at most 0.12): raised-cosine velocity pulses, integrated, then drifting back
+    to the primary position (first-order high-pass at 0.3 Hz)."""
+    steps = np.diff(np.concatenate([[0.0], targets]))
+    L = int(0.12 * fs) + 2
+    tt = np.arange(L, dtype=np.float64) / fs
+    x = tt[None, :] / dur[:, None]
+    vel = np.where(x < 1.0, 1.0 - np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
+    vel /= vel.sum(axis=1, keepdims=True)
+    velocity = np.zeros(n, dtype=np.float32)
+    _add_waveforms(velocity, np.rint(times * fs).astype(np.int64), steps[:, None] * vel)
+    b, a = sps.butter(1, 0.3 / (fs / 2), btype="high")
+    return sps.lfilter(b, a, np.cumsum(velocity, dtype=np.float64)).astype(np.float32)
