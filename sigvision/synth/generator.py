@@ -121,6 +121,8 @@ from .noise import (
 
 #: seed-stream tag of the parameters and events added after the original generator
 _ADDED_STREAM = 27644437
+#: duration range (s) of a saccade, horizontal or vertical, and of a rapid eye movement of REM
+_SACCADE_S, _REM_S = (0.04, 0.08), (0.05, 0.1)
 
 
 def synthesize_night(
@@ -402,7 +404,7 @@ def synthesize_night(
     if mv_t.size:
         # targets of gaze (horizontal EOG uV), mean-reverting around straight ahead
         target = rng.normal(0.0, 1.0, mv_t.size) * np.where(kind > 0, 75.0, 220.0)
-        dur = np.where(kind > 0, rng.uniform(0.05, 0.1, mv_t.size), rng.uniform(0.04, 0.08, mv_t.size))
+        dur = np.where(kind > 0, rng.uniform(*_REM_S, mv_t.size), rng.uniform(*_SACCADE_S, mv_t.size))
         eye += _gaze_trace(mv_t, target, dur, n, fs)
     # slow eye movements (drowsy wake, N1; fading into N2)
     sem_env = up((22.0 * N1 + 10.0 * wc + 4.0 * N2) * _slow_process(rng, n_ticks, 15.0, 0.5))
@@ -425,7 +427,7 @@ def synthesize_night(
     events["vertical_eye_movements"] = vt
     if vt.size:
         v_target = vrng.normal(0.0, p["vertical_eye_uv"], vt.size)
-        blink = blink + _gaze_trace(vt, v_target, vrng.uniform(0.04, 0.08, vt.size), n, fs)
+        blink = blink + _gaze_trace(vt, v_target, vrng.uniform(*_SACCADE_S, vt.size), n, fs)
     eeg += gains["eye"] * (blink + 0.25 * eye)
 
     # ---------------- chin EMG -------------------------------------------------------

@@ -1,6 +1,6 @@
 """Building blocks of the synthetic signals: coloured noise sources, band and power-law
-spectral shapes, slow processes, event trains and waveforms, Markov on/off processes, eye-position traces and
-the blurring of epochs towards neighbouring stages."""
+spectral shapes, slow processes, event trains and waveforms, Markov on/off processes,
+eye-position traces and the blurring of epochs towards neighbouring stages."""
 from __future__ import annotations
 
 import numpy as np
