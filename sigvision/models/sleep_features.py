@@ -42,8 +42,9 @@ class SleepFeatureNet(nn.Module):
         Channels of the input; each gives ``len(SLEEP_FEATURE_NAMES)`` features.
     drop_rate : float
         Ignored (the factory passes it to every model).
-    n_trees, min_samples_leaf : int
-        The forest's size and leaf size (:class:`~sigvision.baselines.sleep.SleepFeatureStager`).
+    n_trees, min_samples_leaf, max_features
+        The forest's size, leaf size and features drawn per split
+        (:class:`~sigvision.baselines.sleep.SleepFeatureStager`).
     seed : int
         The forest's seed; ``sigvision train`` sets it to ``seed + fold`` of the run's config.
     input_scale : float, default :data:`INPUT_SCALE`
@@ -53,7 +54,8 @@ class SleepFeatureNet(nn.Module):
     classical = True
 
     def __init__(self, num_classes: int = 5, in_chans: int = 1, drop_rate: float = 0.0, *, n_trees: int = 100,
-                 min_samples_leaf: int = 20, input_scale: float = INPUT_SCALE, seed: int = 0):
+                 min_samples_leaf: int = 20, max_features: int | str = 1, input_scale: float = INPUT_SCALE,
+                 seed: int = 0):
         super().__init__()
         if num_classes != SleepFeatureStager.n_classes:
             raise ValueError(f"sleep_features stages W, N1, N2, N3, REM: num_classes must be 5; got {num_classes!r} "
@@ -62,7 +64,7 @@ class SleepFeatureNet(nn.Module):
             raise ValueError(f"in_chans={in_chans!r} is not valid; accepted: an integer >= 1")
         self.num_classes, self.in_chans = num_classes, in_chans
         self.num_features = in_chans * len(SLEEP_FEATURE_NAMES)
-        self.n_trees, self.min_samples_leaf, self.seed = n_trees, min_samples_leaf, seed
+        self.n_trees, self.min_samples_leaf, self.max_features, self.seed = n_trees, min_samples_leaf, max_features, seed
         self.input_scale = float(input_scale)
         self.register_buffer("fs_hz", torch.zeros((), dtype=torch.float64))
         # saved with the forest: its split columns only mean something for the same feature set
@@ -108,7 +110,7 @@ class SleepFeatureNet(nn.Module):
             raise ValueError(f"features must have shape (n, {self.num_features}); got {np.shape(feats)}")
         y = np.asarray(targets).astype(np.int64)
         stager = SleepFeatureStager(n_trees=self.n_trees, min_samples_leaf=self.min_samples_leaf,
-                                    seed=self.seed).fit(feats, y)
+                                    max_features=self.max_features, seed=self.seed).fit(feats, y)
         forest = stager.forest_
         with torch.no_grad():
             self.fs_hz.fill_(float(fs_hz))

@@ -245,3 +245,27 @@ def test_features_of_real_eeg_order_the_stages_as_physiology_does():
     # amplitudes in µV as recorded: tens of µV (log10 SD between 1 and 2) in every stage
     for f in (n3, n2, wake):
         assert 1.0 < f[COL["log_std"]] < 2.0
+
+
+def test_stager_draws_one_feature_per_split_by_default():
+    """The default forest is scikit-learn's with one random feature per split (what transferred
+    best from synthetic to real EEG); ``max_features`` reaches the forest and is checked."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _night_features(0)
+    xb, _ = _night_features(1)
+    for max_features in (1, "sqrt", 3):
+        kw = {} if max_features == 1 else {"max_features": max_features}
+        ours = SleepFeatureStager(n_trees=9, min_samples_leaf=5, seed=2, **kw).fit(x, y).predict_proba(xb)
+        rf = RandomForestClassifier(n_estimators=9, min_samples_leaf=5, max_features=max_features,
+                                    class_weight="balanced", random_state=2).fit(x, y)
+        assert np.allclose(ours, rf.predict_proba(xb))
+    # one feature per split differs from the square root's forest
+    assert not np.allclose(SleepFeatureStager(n_trees=9, seed=2).fit(x, y).predict_proba(xb),
+                           SleepFeatureStager(n_trees=9, seed=2, max_features="sqrt").fit(x, y).predict_proba(xb))
+    # more features than there are columns: all of them (not an error)
+    few = SleepFeatureStager(n_trees=3, max_features=500).fit(x[:, :4], y)
+    assert few.predict_proba(xb[:, :4]).shape == (xb.shape[0], 5)
+    for bad in (0, True, 1.5, "log3"):
+        with pytest.raises(ValueError, match="max_features"):
+            SleepFeatureStager(max_features=bad)
