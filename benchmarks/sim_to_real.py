@@ -18,9 +18,11 @@ What it does
    are synthetic).
 4. Stages every real recording with the trained models; with sigvision's classical feature
    stager (:mod:`sigvision.baselines.sleep`: EEG amplitude, Hjorth, entropy, relative
-   band-power, slow-wave and spindle features, a random forest) fitted on the same synthetic epochs, also
-   without any real recording; and, as the reference, with YASA's bundled classifier
-   (``yasa.SleepStaging`` on the same EEG, plus EOG/EMG when present).
+   band-power, slow-wave and spindle features, a random forest) fitted on ``--feature-nights``
+   synthetic nights (default 200, drawn like the image model's; fitting it costs seconds, and
+   it transferred better with more nights), also without any real recording; and, as the
+   reference, with YASA's bundled classifier (``yasa.SleepStaging`` on the same EEG, plus
+   EOG/EMG when present).
 5. Prints per recording: scored epochs, stages present, Cohen's kappa and accuracy of each
    stager (``ours``, ``feat``, ``yasa``), and the kappa of each post-processing method
    (argmax, mode, rules, hmm, hmm_robust) applied to each stager's probabilities; then pooled
@@ -60,8 +62,9 @@ University of Mons; ``excerptN.txt`` one central EEG lead, 50-200 Hz, 30 min, an
 ship it; get it from its authors.
 
 Needs the benchmark extras for the YASA reference (``pip install -r
-requirements-bench.txt``); ``--no-yasa`` runs without. Takes about 5-10 minutes on 2 CPU
-cores with the defaults (synthesis, prepare, training).
+requirements-bench.txt``); ``--no-yasa`` runs without. Takes about 10 minutes on 2 CPU
+cores with the defaults (synthesis, prepare, training; the feature stager's 200 nights about
+4 of them; ``--feature-nights 40`` fits it on the image model's nights instead).
 """
 from __future__ import annotations
 
@@ -307,10 +310,11 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
                               params=params)
 
 
-def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
+def train_on_synthetic(cfg, work: Path, args):
+    """Synthesise ``--nights`` nights, prepare them and train the config's model on them;
+    returns the run's config (pointing at ``work``) and the montage option as resolved."""
     from sigvision.steps.prepare import prepare_dataset
     from sigvision.steps.train import train
-    from sigvision.train.checkpoints import checkpoint_path
 
     synth = work / "synthetic"
     t0 = time.perf_counter()
@@ -336,7 +340,7 @@ def train_on_synthetic(cfg, work: Path, args) -> list[Path]:
         print(f"  fold {r['fold']}: best {r['monitor']} {r['best']:.3f} on synthetic validation nights "
               f"(epoch {r['best_epoch']})")
     print(f"trained in {time.perf_counter() - t0:.0f} s")
-    return cfg, [checkpoint_path(cfg, k, "best") for k in range(cfg.train.folds)]
+    return cfg, montage
 
 
 def batchnorm_layers(model) -> list:
@@ -455,15 +459,39 @@ def prepared_eeg_features(prepared: Path, rows, slot: str = "EEG") -> np.ndarray
     return out
 
 
-def feature_stager_probs(cfg, work: Path, real_rows, seed: int) -> np.ndarray:
+def feature_training_set(cfg, work: Path, args, montage) -> Path:
+    """The prepared folder the feature stager fits on: the image model's own synthetic nights
+    when ``--feature-nights`` equals ``--nights``, else a set of its own, ``feature_nights``
+    nights synthesised and prepared exactly as the image model's (same seed, montage option,
+    label noise, randomisation and night length; ``work/synthetic_features``)."""
+    from sigvision.steps.prepare import prepare_dataset
+
+    if args.feature_nights == args.nights:
+        return work / "prepared_synth"
+    t0 = time.perf_counter()
+    lo, _, hi = str(args.epochs_per_night).partition("-")
+    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
+    synth = work / "synthetic_features"
+    synthesize_training_set(synth, args.feature_nights, max_ep, args.seed, montage, args.label_noise,
+                            args.randomize, min_epochs=min_ep)
+    prepared = work / "prepared_synth_features"
+    fcfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(prepared))
+    res = prepare_dataset(fcfg, fcfg.prepared_path)
+    print(f"synthesised and prepared {args.feature_nights} nights ({res.n_samples} epochs) for the feature "
+          f"stager in {time.perf_counter() - t0:.0f} s")
+    return prepared
+
+
+def feature_stager_probs(prepared_synth: Path, work: Path, real_rows, seed: int) -> np.ndarray:
     """Probabilities of :class:`sigvision.baselines.sleep.SleepFeatureStager` fitted on the
-    EEG features of every synthetic training epoch (no real recording) for the real rows."""
+    EEG features of every synthetic epoch of ``prepared_synth`` (no real recording) for the
+    real rows."""
     from sigvision.baselines.sleep import SleepFeatureStager
     from sigvision.io.runs import load_prepared
 
-    synth_rows, _ = load_prepared(work / "prepared_synth")
+    synth_rows, _ = load_prepared(prepared_synth)
     synth_rows = synth_rows[synth_rows["label"].between(0, 4)].reset_index(drop=True)
-    stager = SleepFeatureStager(seed=seed).fit(prepared_eeg_features(work / "prepared_synth", synth_rows),
+    stager = SleepFeatureStager(seed=seed).fit(prepared_eeg_features(prepared_synth, synth_rows),
                                                synth_rows["label"].to_numpy(dtype=np.int64))
     return stager.predict_proba(prepared_eeg_features(work / "prepared_real", real_rows.reset_index(drop=True)))
 
@@ -598,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels", default="auto",
                     help="slots the model reads: auto (those every real recording has) or e.g. EEG,EOG")
     ap.add_argument("--nights", type=int, default=40, help="synthetic training nights (default 40)")
+    ap.add_argument("--feature-nights", type=int, default=200,
+                    help="synthetic nights the feature stager fits on (default 200; equal to --nights: the "
+                         "image model's own nights, else a set of its own drawn the same way)")
     ap.add_argument("--epochs-per-night", default="300",
                     help="30-s epochs per synthetic night, a random stretch of the driving hypnogram (300), "
                          "or MIN-MAX: a random length per night, inside the sleep period")
@@ -621,6 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     lo, dash, hi = args.epochs_per_night.partition("-")
     if not (lo.isdigit() and (not dash or (hi.isdigit() and 0 < int(lo) <= int(hi))) and int(lo) > 0):
         ap.error(f"--epochs-per-night {args.epochs_per_night!r}: give N or MIN-MAX (positive, MIN <= MAX)")
+    for flag, n in (("--nights", args.nights), ("--feature-nights", args.feature_nights)):
+        if n < 1:
+            ap.error(f"{flag} {n}: give a number of synthetic nights >= 1")
     if args.convert_dreams:
         convert_dreams(*args.convert_dreams)
         return 0
@@ -674,11 +708,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sigvision_sim2real_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        cfg, _ = train_on_synthetic(cfg, work, args)
+        cfg, montage = train_on_synthetic(cfg, work, args)
         rows, probs = predict_real(cfg, args.real, work, args.adapt_bn)
+        prepared_features = feature_training_set(cfg, work, args, montage)
         t0 = time.perf_counter()
-        stagers = {"ours": probs, "features": feature_stager_probs(cfg, work, rows, args.seed)}
-        print(f"feature stager (sigvision.baselines.sleep) trained on the same synthetic epochs "
+        stagers = {"ours": probs, "features": feature_stager_probs(prepared_features, work, rows, args.seed)}
+        print(f"feature stager (sigvision.baselines.sleep) trained on {args.feature_nights} synthetic nights "
               f"in {time.perf_counter() - t0:.0f} s")
     if not args.no_yasa:
         stagers["yasa"] = yasa_rows(rows, pairs, found, cfg.data.epoch_s)

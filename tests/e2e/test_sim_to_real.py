@@ -94,7 +94,8 @@ def test_dreams_conversion(tmp_path):
 def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     """Tiny run: synthetic training nights -> model -> the real excerpt; kappa is reported
     as undefined (one stage) with the accuracy instead, for every post-processing method."""
-    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--no-yasa", "--keep", str(tmp_path / "w"),
+    rc = s2r.main(["--nights", "3", "--feature-nights", "4", "--epochs-per-night", "20", "--no-yasa",
+                   "--keep", str(tmp_path / "w"),
                    "--set", "train.epochs=1", "--set", "render.width=32", "--set", "render.height=32",
                    "--set", "render.context_epochs=1"])
     assert rc == 0
@@ -113,6 +114,13 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     assert d["features_probs"].shape == d["probs"].shape == (10, 5)
     assert np.allclose(d["features_probs"].sum(1), 1.0)
     assert res["features_accuracy_pooled"] == pytest.approx(np.mean(d["features_probs"].argmax(1) == d["labels"]))
+    # --feature-nights 4: the feature stager fitted on a set of its own, 4 nights of 20 epochs
+    from sigvision.io.runs import load_prepared
+
+    own, _ = load_prepared(tmp_path / "w" / "prepared_synth_features")
+    assert own["record"].nunique() == 4 and len(own) == 80
+    assert "trained on 4 synthetic nights" in out
+    assert load_prepared(tmp_path / "w" / "prepared_synth")[0]["record"].nunique() == 3
 
 
 def test_feature_stager_reads_the_eeg_slot_of_each_prepared_record(tmp_path):
@@ -188,14 +196,18 @@ def test_training_nights_of_random_length_lie_in_the_sleep_period(tmp_path):
     assert all(20 <= n <= 40 for n in lengths) and len(set(lengths)) > 1
     with pytest.raises(SystemExit):
         s2r.main(["--epochs-per-night", "300-60"])
+    for flag in ("--nights", "--feature-nights"):
+        with pytest.raises(SystemExit):
+            s2r.main([flag, "0"])
 
 
 def test_adapt_bn_end_to_end_and_a_model_without_batchnorm(tmp_path, capsys):
     """--adapt-bn record: a BatchNorm model's statistics are re-estimated on each real
     recording before it is staged; a model without BatchNorm is refused before training."""
     with pytest.raises(SystemExit, match="test_vit has no BatchNorm.*fix: --set model.name=test_efficientnet"):
-        s2r.main(["--nights", "3", "--no-yasa", "--adapt-bn", "record"])
-    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--no-yasa", "--keep", str(tmp_path / "w"),
+        s2r.main(["--nights", "3", "--feature-nights", "3", "--no-yasa", "--adapt-bn", "record"])
+    rc = s2r.main(["--nights", "3", "--feature-nights", "3", "--epochs-per-night", "20", "--no-yasa",
+                   "--keep", str(tmp_path / "w"),
                    "--adapt-bn", "record", "--set", "model.name=test_efficientnet", "--set", "train.epochs=1",
                    "--set", "render.width=32", "--set", "render.height=32", "--set", "render.context_epochs=1"])
     assert rc == 0
@@ -210,7 +222,7 @@ def test_keep_saves_the_reference_probabilities_aligned_with_the_epochs(tmp_path
     replaced here by a fixed one: yasa is a benchmark-only dependency)."""
     ref = np.tile(np.eye(5)[[0, 2]], (6, 1))  # 12 epochs from the file start: W, N2, W, N2, ...
     monkeypatch.setattr(s2r, "yasa_probs", lambda psg, names: (ref, 100.0))
-    rc = s2r.main(["--nights", "3", "--epochs-per-night", "20", "--keep", str(tmp_path / "w"),
+    rc = s2r.main(["--nights", "3", "--feature-nights", "3", "--epochs-per-night", "20", "--keep", str(tmp_path / "w"),
                    "--set", "train.epochs=1", "--set", "render.width=32", "--set", "render.height=32",
                    "--set", "render.context_epochs=1"])
     assert rc == 0
