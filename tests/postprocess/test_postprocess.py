@@ -238,6 +238,22 @@ def test_isolated_epoch_between_identical_stages():
     assert pp.smooth(p3, "rules", support=0.15).tolist() == [W, N1, W]
 
 
+def test_isolated_epoch_leaves_n2_and_n3_alternating():
+    """N3 is scored epoch by epoch (>= 20 % slow waves, no continuation rule), and human
+    scorers alternate N2 and N3 where slow waves hover around the threshold (DREAMS
+    excerpt1: ...N2 N3 N2 N2 N3 N2...): an uncertain N2 between N3 epochs, or N3 between N2
+    epochs, stays; an uncertain N1 or REM between them is still relabelled."""
+    n2_in_n3 = onehotish([N3, N3, N2, N3, N3], uncertain={2: [0.0, 0.05, 0.5, 0.45, 0.0]})
+    assert pp.smooth(n2_in_n3, "rules").tolist() == [N3, N3, N2, N3, N3]
+    n3_in_n2 = onehotish([N2, N3, N2, N3, N2], uncertain={1: [0.0, 0.05, 0.4, 0.55, 0.0],
+                                                           3: [0.0, 0.05, 0.4, 0.55, 0.0]})
+    assert pp.smooth(n3_in_n2, "rules").tolist() == [N2, N3, N2, N3, N2]
+    n1_in_n3 = onehotish([N3, N3, N1, N3, N3], uncertain={2: [0.05, 0.5, 0.1, 0.35, 0.0]})
+    assert pp.smooth(n1_in_n3, "rules", rules=("isolated_epoch",)).tolist() == [N3] * 5
+    rem_in_n2 = onehotish([N2, N2, REM, N2, N2], uncertain={2: [0.05, 0.05, 0.35, 0.0, 0.55]})
+    assert pp.smooth(rem_in_n2, "rules", rules=("isolated_epoch",)).tolist() == [N2] * 5
+
+
 def test_n2_continuity_over_uncertain_n1():
     unc = [0.05, 0.5, 0.4, 0.0, 0.05]
     p = onehotish([N2, N2, N1, N2, N2], uncertain={2: unc})
