@@ -274,12 +274,13 @@ def matched_montages(real_eeg_names: list[str], eeg_aliases: list[str]) -> tuple
 
 
 def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str | tuple[str, ...],
-                            label_noise: float, randomize: str = "default", min_epochs: int | None = None) -> None:
+                            label_noise: float, randomize: str = "default", min_epochs: int | None = None) -> int:
     """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed);
     a random stretch of ``max_epochs`` epochs each, or, with ``min_epochs``, of a random length
     between the two inside the sleep period (recordings as short as an excerpt: what a
     per-night normalisation sees on them);     ``randomize="wide"`` overrides some per-night parameters with :func:`wide_params`
-    (drawn from their own stream: the nights' other draws stay as with ``default``)."""
+    (drawn from their own stream: the nights' other draws stay as with ``default``). Returns
+    the number of nights written (at most one per shipped hypnogram, 207)."""
     from sigvision.synth.nights import write_synthetic_night
     from sigvision.synth.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
 
@@ -308,6 +309,7 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
         params = wide_params(np.random.default_rng([seed, 17, i])) if randomize == "wide" else None
         write_synthetic_night(out, rid, hyp, seed=seed * 10007 + i, montage=night_montage, label_noise=noise,
                               params=params)
+    return len(pick)
 
 
 def train_on_synthetic(cfg, work: Path, args):
@@ -325,9 +327,9 @@ def train_on_synthetic(cfg, work: Path, args):
               f"{', '.join(montage)}")
     lo, _, hi = str(args.epochs_per_night).partition("-")
     min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
-    synthesize_training_set(synth, args.nights, max_ep, args.seed, montage, args.label_noise,
-                            args.randomize, min_epochs=min_ep)
-    print(f"synthesised {args.nights} nights ({args.montage} montage, label noise up to {args.label_noise}, "
+    n = synthesize_training_set(synth, args.nights, max_ep, args.seed, montage, args.label_noise,
+                                args.randomize, min_epochs=min_ep)
+    print(f"synthesised {n} nights ({args.montage} montage, label noise up to {args.label_noise}, "
           f"{args.randomize} randomisation) "
           f"in {time.perf_counter() - t0:.0f} s")
     cfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(work / "prepared_synth"),
@@ -459,27 +461,28 @@ def prepared_eeg_features(prepared: Path, rows, slot: str = "EEG") -> np.ndarray
     return out
 
 
-def feature_training_set(cfg, work: Path, args, montage) -> Path:
+def feature_training_set(cfg, work: Path, args, montage) -> tuple[Path, int]:
     """The prepared folder the feature stager fits on: the image model's own synthetic nights
     when ``--feature-nights`` equals ``--nights``, else a set of its own, ``feature_nights``
     nights synthesised and prepared exactly as the image model's (same seed, montage option,
-    label noise, randomisation and night length; ``work/synthetic_features``)."""
+    label noise, randomisation and night length; ``work/synthetic_features``), and its
+    number of nights."""
     from sigvision.steps.prepare import prepare_dataset
 
     if args.feature_nights == args.nights:
-        return work / "prepared_synth"
+        return work / "prepared_synth", args.nights
     t0 = time.perf_counter()
     lo, _, hi = str(args.epochs_per_night).partition("-")
     min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
     synth = work / "synthetic_features"
-    synthesize_training_set(synth, args.feature_nights, max_ep, args.seed, montage, args.label_noise,
-                            args.randomize, min_epochs=min_ep)
+    n = synthesize_training_set(synth, args.feature_nights, max_ep, args.seed, montage, args.label_noise,
+                                args.randomize, min_epochs=min_ep)
     prepared = work / "prepared_synth_features"
     fcfg = replace(cfg, data=replace(cfg.data, root=str(synth)), prepared_dir=str(prepared))
     res = prepare_dataset(fcfg, fcfg.prepared_path)
-    print(f"synthesised and prepared {args.feature_nights} nights ({res.n_samples} epochs) for the feature "
+    print(f"synthesised and prepared {n} nights ({res.n_samples} epochs) for the feature "
           f"stager in {time.perf_counter() - t0:.0f} s")
-    return prepared
+    return prepared, n
 
 
 def feature_stager_probs(prepared_synth: Path, work: Path, real_rows, seed: int) -> np.ndarray:
@@ -710,10 +713,10 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         cfg, montage = train_on_synthetic(cfg, work, args)
         rows, probs = predict_real(cfg, args.real, work, args.adapt_bn)
-        prepared_features = feature_training_set(cfg, work, args, montage)
+        prepared_features, feature_nights = feature_training_set(cfg, work, args, montage)
         t0 = time.perf_counter()
         stagers = {"ours": probs, "features": feature_stager_probs(prepared_features, work, rows, args.seed)}
-        print(f"feature stager (sigvision.baselines.sleep) trained on {args.feature_nights} synthetic nights "
+        print(f"feature stager (sigvision.baselines.sleep) trained on {feature_nights} synthetic nights "
               f"in {time.perf_counter() - t0:.0f} s")
     if not args.no_yasa:
         stagers["yasa"] = yasa_rows(rows, pairs, found, cfg.data.epoch_s)
@@ -722,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = {f"{w}_probs": p for w, p in stagers.items() if w != "ours"}
         np.savez(Path(args.keep) / "real_probs.npz", probs=probs, labels=rows["label"].to_numpy(),
                  record=np.asarray(rows["record"].astype(str).to_numpy(), dtype=str), **extra)
+    res["feature_nights"] = feature_nights
     res["per_record"] = per
     res["seconds"] = round(time.perf_counter() - t_all, 1)
     print(f"total time {res['seconds']:.0f} s")

@@ -119,7 +119,7 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
 
     own, _ = load_prepared(tmp_path / "w" / "prepared_synth_features")
     assert own["record"].nunique() == 4 and len(own) == 80
-    assert "trained on 4 synthetic nights" in out
+    assert "trained on 4 synthetic nights" in out and res["feature_nights"] == 4
     assert load_prepared(tmp_path / "w" / "prepared_synth")[0]["record"].nunique() == 3
 
 
@@ -168,7 +168,7 @@ def test_training_set_with_matched_montages_and_wide_randomisation(tmp_path):
     """Nights drawn from a montage set hold a central EEG lead; --randomize wide passes its own
     per-night parameters (all known to the generator) without changing the hypnograms drawn."""
     s2r.synthesize_training_set(tmp_path / "a", 3, 12, 0, ("central", "cz"), 0.0, randomize="wide")
-    s2r.synthesize_training_set(tmp_path / "b", 3, 12, 0, "random", 0.0)
+    assert s2r.synthesize_training_set(tmp_path / "b", 3, 12, 0, "random", 0.0) == 3  # nights written
     pa, pb = pair_sleep_edf_files(tmp_path / "a"), pair_sleep_edf_files(tmp_path / "b")
     assert [p.name for p, _ in pa] == [p.name for p, _ in pb]
     for psg, _ in pa:
