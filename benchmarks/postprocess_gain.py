@@ -78,7 +78,7 @@ from sigvision.synth.samples import list_sample_hypnograms, load_sample_hypnogra
 METHODS = {"argmax": "argmax", "mode": "mode", "rules": "rules", "hmm": "hmm", "hmm_robust": "hmm_robust",
            "hmm_textbook": "hmm"}
 #: Options of the ``hmm_textbook`` row (the hybrid-HMM decoder of the textbook).
-TEXTBOOK_HMM = {"divide_priors": True, "transition_weight": 1.0, "initial": "night"}
+TEXTBOOK_HMM = {"divide_priors": True, "transition_weight": 1.0, "initial": "night", "n3_per_epoch": False}
 
 #: Diagonal: YASA sensitivity per stage (W, N1, N2, N3, REM), Sleep Health 2023 (see doc).
 PUBLISHED_RECALL = np.array([0.9304, 0.4039, 0.8767, 0.8446, 0.8602])

@@ -567,7 +567,29 @@ def test_hmm_prior_division_options():
             pp.smooth(p, "hmm", divide_priors=bad)
     with pytest.raises(ValueError, match="initial must be 'any'"):
         pp.smooth(p, "hmm", initial="start")
-    assert pp.HMM_OPTIONS == {"divide_priors": False, "transition_weight": 0.4, "initial": "any", "sharpen_to": 0.8}
+    assert pp.HMM_OPTIONS == {"divide_priors": False, "transition_weight": 0.4, "initial": "any", "sharpen_to": 0.8,
+                              "n3_per_epoch": True}
+
+
+def test_hmm_decides_n2_or_n3_epoch_by_epoch():
+    """Slow waves hovering around the N3 threshold: the scorer alternates N2 and N3 and the
+    stager follows, unsure. The HMM keeps the deep-sleep stretch and each epoch's own N2/N3
+    call (its plain Viterbi path smooths the alternation away); N1 or wake inside it is
+    still smoothed, and whatever the stager calls elsewhere is the Viterbi path's."""
+    stages = [N2] * 10 + [N3, N2, N3, N3, N2, N3, N2, N2, N3, N2] + [N3] * 10 + [REM] * 10
+    unsure = {10 + i: ([0.02, 0.02, 0.4, 0.54, 0.02] if s == N3 else [0.02, 0.02, 0.54, 0.4, 0.02])
+              for i, s in enumerate(stages[10:20])}
+    unsure[25] = [0.05, 0.45, 0.2, 0.28, 0.02]  # an unsure N1 amid N3
+    p = onehotish(stages, conf=0.9, uncertain=unsure)
+    plain = pp.smooth(p, "hmm", n3_per_epoch=False)
+    assert plain[10:20].tolist() != stages[10:20]  # the transitions overrule the alternation
+    for method in ("hmm", "hmm_robust"):
+        out = pp.smooth(p, method)
+        assert out.tolist() == stages  # alternation kept, the N1 epoch smoothed into N3
+        deep = np.isin(plain, (N2, N3))
+        assert np.array_equal(np.isin(out, (N2, N3)), deep)  # same deep-sleep stretch as Viterbi's
+    with pytest.raises(ValueError, match="n3_per_epoch"):
+        pp.smooth(p, "hmm", n3_per_epoch="yes")
 
 
 def night_kappa(truth, pred) -> float:
