@@ -121,6 +121,10 @@ def test_end_to_end_on_the_shipped_excerpt(tmp_path, capsys):
     assert own["record"].nunique() == 4 and len(own) == 80
     assert "trained on 4 synthetic nights" in out and res["feature_nights"] == 4
     assert load_prepared(tmp_path / "w" / "prepared_synth")[0]["record"].nunique() == 3
+    # only its signals are kept: no image cache, no EDF copies
+    assert (tmp_path / "w" / "prepared_synth_features" / "signals").is_dir()
+    assert not (tmp_path / "w" / "prepared_synth_features" / "cache").exists()
+    assert not (tmp_path / "w" / "synthetic_features").exists()
 
 
 def test_feature_stager_reads_the_eeg_slot_of_each_prepared_record(tmp_path):
