@@ -376,7 +376,31 @@ def mode_filter(labels: np.ndarray, lengths: np.ndarray | None = None, k: int = 
     return out[0] if one else out
 
 
+def n3_by_epoch(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Where smoothed ``labels`` say N2 or N3, the epoch's own probabilities choose between
+    the two (N3 when ``probs[N3] > probs[N2]``); other stages are left as they are.
+
+    The manual scores N3 epoch by epoch (>= 20 % of the epoch slow waves; it has continuation
+    rules for N2 and R, none for N3), and human scorers alternate N2 and N3 where slow waves
+    hover around that threshold: a smoother may decide where deep NREM sleep lies, not
+    which of the two each of its epochs is. Returns a new array."""
+    out = np.array(labels, dtype=np.int64, copy=True)
+    p = np.asarray(probs)
+    deep = (out == N2) | (out == N3)
+    out[deep] = np.where(p[..., N3][deep] > p[..., N2][deep], N3, N2)
+    return out
+
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false; got {value!r}")
+    return bool(value)
+
+
 @register_postprocessor("mode", batched=True)
-def _mode_batch(probs: np.ndarray, lengths: np.ndarray, k: int = 3) -> np.ndarray:
-    """Plain ``k``-epoch mode filter of the argmax labels (see :func:`mode_filter`)."""
-    return mode_filter(probs.argmax(-1), lengths, k)
+def _mode_batch(probs: np.ndarray, lengths: np.ndarray, k: int = 3, n3_per_epoch: bool = True) -> np.ndarray:
+    """``k``-epoch mode filter of the argmax labels (see :func:`mode_filter`); with
+    ``n3_per_epoch`` (default) N2 or N3 comes from each epoch's own probabilities
+    (:func:`n3_by_epoch`), as in the rules and the HMM."""
+    out = mode_filter(probs.argmax(-1), lengths, k)
+    return n3_by_epoch(out, probs) if _check_flag("n3_per_epoch", n3_per_epoch) else out

@@ -17,12 +17,12 @@ from ..errors import InputFileError
 from ..io.artifacts import write_json
 from ..synth.samples import resource_path
 from .base import (
-    N2,
-    N3,
     N_STAGES,
     PROB_FLOOR,
     STAGE_NAMES,
+    _check_flag,
     _check_number,
+    n3_by_epoch,
     register_postprocessor,
 )
 
@@ -371,10 +371,9 @@ def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
         the transitions.
     n3_per_epoch : bool, default True
         The decoded path decides where deep NREM sleep (N2 or N3) lies; within it, each
-        epoch is N3 or N2 by its own probabilities (the larger of the two). The manual
-        scores N3 epoch by epoch (>= 20 % slow waves) and human scorers alternate N2 and N3
-        where slow waves hover around that threshold; the transitions would smooth that
-        alternation away. On real EEG (DREAMS, README *Sim-to-real*, sixth round) it
+        epoch is N3 or N2 by its own probabilities (:func:`~sigvision.postprocess.base.n3_by_epoch`):
+        the manual scores N3 epoch by epoch and human scorers alternate N2 and N3 where slow
+        waves hover around its threshold; the transitions would smooth that alternation away. On real EEG (DREAMS, README *Sim-to-real*, sixth round) it
         raised the HMM's mean gain on the feature stager's and YASA's outputs and cut its
         worst loss on a good excerpt from 0.15 to 0.05. ``False``: the plain Viterbi path.
 
@@ -412,18 +411,14 @@ def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
                          f"at lights-off); got {initial!r}")
     if sharpen_to is not None:
         sharpen_to = _check_number("sharpen_to", sharpen_to, low=0.2, high=0.999)
-    if not isinstance(n3_per_epoch, (bool, np.bool_)):
-        raise ValueError(f"n3_per_epoch must be true or false; got {n3_per_epoch!r}")
+    n3_per_epoch = _check_flag("n3_per_epoch", n3_per_epoch)
     log_a, log_pi, log_prior = _hmm_log_terms(hmm, w, divide_priors, initial)
     p = np.asarray(probs, dtype=np.float64)
     log_p = np.log(np.maximum(p, PROB_FLOOR))
     if sharpen_to is not None and p.size:
         log_p = _sharpen(log_p, lengths, sharpen_to)
     path = viterbi(log_p - log_prior, log_a, log_pi, lengths)
-    if n3_per_epoch:
-        deep = (path == N2) | (path == N3)
-        path[deep] = np.where(p[..., N3][deep] > p[..., N2][deep], N3, N2)
-    return path
+    return n3_by_epoch(path, p) if n3_per_epoch else path
 
 
 @register_postprocessor("hmm", batched=True)

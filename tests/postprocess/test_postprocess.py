@@ -177,7 +177,7 @@ def test_mode_filter_hand_made():
                                   [W, W, W, W, N2, N2, N2, N2, REM, N1])
     np.testing.assert_array_equal(pp.mode_filter(lab, k=1), lab)
     p = onehotish(lab, conf=0.6)
-    np.testing.assert_array_equal(pp.smooth(p, "mode"), pp.mode_filter(lab, k=3))
+    np.testing.assert_array_equal(pp.smooth(p, "mode", n3_per_epoch=False), pp.mode_filter(lab, k=3))
 
 
 # ------------------------------------------------------------------ rules: property
@@ -236,6 +236,23 @@ def test_isolated_epoch_between_identical_stages():
     # too little support for W in the middle epoch: stays
     p3 = onehotish([W, N1, W], uncertain={1: [0.05, 0.55, 0.30, 0.0, 0.10]})
     assert pp.smooth(p3, "rules", support=0.15).tolist() == [W, N1, W]
+
+
+def test_mode_filter_decides_n2_or_n3_epoch_by_epoch():
+    """The mode filter smooths where deep sleep lies, not which of N2/N3 each epoch is."""
+    stages = [N2, N3, N2, N3, N3, N2, N1, N2, N2, W]
+    p = onehotish(stages, conf=0.6)
+    plain = pp.smooth(p, "mode", n3_per_epoch=False)
+    assert plain.tolist() != stages  # the plain filter evens the alternation out
+    out = pp.smooth(p, "mode")
+    deep = np.isin(plain, (N2, N3))
+    assert np.array_equal(np.isin(out, (N2, N3)), deep)
+    own = deep & np.isin(stages, (N2, N3))
+    assert out[own].tolist() == np.asarray(stages)[own].tolist()  # each epoch's own N2/N3
+    assert out[6] == N2  # the lone N1 is still smoothed away
+    assert pp.n3_by_epoch(plain, p).tolist() == out.tolist()
+    with pytest.raises(ValueError, match="n3_per_epoch"):
+        pp.smooth(p, "mode", n3_per_epoch=1)
 
 
 def test_isolated_epoch_leaves_n2_and_n3_alternating():
