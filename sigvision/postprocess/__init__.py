@@ -14,7 +14,9 @@ Methods live in the registry :data:`POSTPROCESSORS` (add your own with
 ``"argmax"``
     The identity baseline: the most probable stage of every epoch.
 ``"mode"``
-    A centred ``k``-epoch majority (mode) filter over the argmax labels (default ``k=3``).
+    A centred ``k``-epoch majority (mode) filter over the argmax labels (default ``k=3``);
+    where it says N2 or N3, each epoch's own probabilities choose between the two
+    (:func:`n3_by_epoch`; ``n3_per_epoch=False`` for the plain filter). The HMM does the same.
 ``"rules"``
     The scorer's context rules (:data:`RULES`), each switchable, each grounded in the AASM
     Manual v2.6 or the sleep-medicine literature (see each ``rule_*`` function). Epochs the
@@ -27,7 +29,7 @@ Methods live in the registry :data:`POSTPROCESSORS` (add your own with
     that did not make a good stager worse on real outputs (YASA's probabilities on real
     EEG excerpts); the textbook decoder (priors divided out, full-weight transitions,
     night-start distribution) is ``divide_priors=True, transition_weight=1,
-    initial="night"``.
+    initial="night", n3_per_epoch=False``.
 ``"hmm_robust"``
     The name of the earlier safe variant, kept for configs that use it: the same decoder
     as ``"hmm"`` with the night-start initial distribution.
