@@ -313,6 +313,15 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
     return len(pick)
 
 
+def synthesize_as_asked(out: Path, n_nights: int, args, montage: str | tuple[str, ...]) -> int:
+    """:func:`synthesize_training_set` with the command line's seed, label noise,
+    randomisation and ``--epochs-per-night`` (N, or MIN-MAX); returns the nights written."""
+    lo, _, hi = str(args.epochs_per_night).partition("-")
+    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
+    return synthesize_training_set(out, n_nights, max_ep, args.seed, montage, args.label_noise, args.randomize,
+                                   min_epochs=min_ep)
+
+
 def train_on_synthetic(cfg, work: Path, args):
     """Synthesise ``--nights`` nights, prepare them and train the config's model on them;
     returns the run's config (pointing at ``work``) and the montage option as resolved."""
@@ -326,10 +335,7 @@ def train_on_synthetic(cfg, work: Path, args):
         montage = matched_montages(args.real_eeg_names, list(cfg.data.channel_aliases.get("EEG", ())))
         print(f"montages matching the real EEG leads ({', '.join(sorted(set(args.real_eeg_names)))}): "
               f"{', '.join(montage)}")
-    lo, _, hi = str(args.epochs_per_night).partition("-")
-    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
-    n = synthesize_training_set(synth, args.nights, max_ep, args.seed, montage, args.label_noise,
-                                args.randomize, min_epochs=min_ep)
+    n = synthesize_as_asked(synth, args.nights, args, montage)
     print(f"synthesised {n} nights ({args.montage} montage, label noise up to {args.label_noise}, "
           f"{args.randomize} randomisation) "
           f"in {time.perf_counter() - t0:.0f} s")
@@ -474,11 +480,8 @@ def feature_training_set(cfg, work: Path, args, montage) -> tuple[Path, int]:
     if args.feature_nights == args.nights:
         return work / "prepared_synth", args.nights
     t0 = time.perf_counter()
-    lo, _, hi = str(args.epochs_per_night).partition("-")
-    min_ep, max_ep = (int(lo), int(hi)) if hi else (None, int(lo))
     synth = work / "synthetic_features"
-    n = synthesize_training_set(synth, args.feature_nights, max_ep, args.seed, montage, args.label_noise,
-                                args.randomize, min_epochs=min_ep)
+    n = synthesize_as_asked(synth, args.feature_nights, args, montage)
     prepared = work / "prepared_synth_features"
     # the stager reads the prepared signals only: no image cache (1.6 GB for 200 nights), and
     # the EDF files go once prepared (1.4 GB); a temporary work folder holds about 0.7 GB more

@@ -76,8 +76,8 @@ def sleep_epoch_features(epochs, fs_hz: float) -> np.ndarray:
 
     Four features follow the scoring rules' events rather than the epoch's average
     (:data:`SLOW_WAVE_HZ`, :data:`SPINDLE_HZ`), each from its own band of the epoch (not of
-    the 0.4-30 Hz one, whose edge would shave the slowest waves): on the 0.5-2 Hz band (zero-phase Butterworth,
-    order 2) the peak-to-peak amplitude in a centred 1-s window at every sample gives
+    the 0.4-30 Hz one, whose edge would shave the slowest waves): on the 0.5-2 Hz band
+    (zero-phase Butterworth, order 2) the peak-to-peak amplitude in a centred 1-s window at every sample gives
     ``sw_frac_75uv``, the share of the epoch where it reaches 75 µV (AASM's N3 criterion is
     >= 20 %), and ``log_sw_p2p80``, log10(1 + its 80th percentile in µV); on the 11-16 Hz band
     (order 3) the RMS in a centred 0.5-s window gives ``sigma_burst_max`` and

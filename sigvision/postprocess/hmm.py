@@ -371,11 +371,13 @@ def hmm_decode(probs: np.ndarray, lengths: np.ndarray | None = None, *,
         the transitions.
     n3_per_epoch : bool, default True
         The decoded path decides where deep NREM sleep (N2 or N3) lies; within it, each
-        epoch is N3 or N2 by its own probabilities (:func:`~sigvision.postprocess.base.n3_by_epoch`):
-        the manual scores N3 epoch by epoch and human scorers alternate N2 and N3 where slow
-        waves hover around its threshold; the transitions would smooth that alternation away. On real EEG (DREAMS, README *Sim-to-real*, sixth round) it
-        raised the HMM's mean gain on the feature stager's and YASA's outputs and cut its
-        worst loss on a good excerpt from 0.15 to 0.05. ``False``: the plain Viterbi path.
+        epoch is N3 or N2 by its own probabilities
+        (:func:`~sigvision.postprocess.base.n3_by_epoch`): the manual scores N3 epoch by
+        epoch and human scorers alternate N2 and N3 where slow waves hover around its
+        threshold; the transitions would smooth that alternation away. On real EEG (DREAMS,
+        README *Sim-to-real*, sixth round) it raised the HMM's mean gain on the feature
+        stager's and YASA's outputs and cut its worst loss on a good excerpt from 0.15 to
+        0.05. ``False``: the plain Viterbi path.
 
     Notes
     -----
