@@ -16,7 +16,12 @@ first differences, 3-epoch rolling means and rolling standard deviations (72 in 
 
 1. Each night's feature rows are matched to its hypnogram (the kept rows must be the
    hypnogram's scored epochs, one for one, stage for stage, or the night is refused) and cut to
-   the sleep period +- 30 min (the recordings run about 22 h).
+   the sleep period +- 30 min (the recordings run about 22 h). The repository dropped the
+   unscored and movement epochs, so a night's rows can skip an epoch (7 nights, 1-12 times);
+   post-processing sees them as neighbours. SC4011E0's features stop about 2.4 h into its
+   sleep (its signal file there ends early): it is staged as far as it goes, and said so.
+   The recipe's 1e-10 inside the logs is in V^2/Hz, near the EEG's own power: the band-power
+   columns vary little (a forest does not mind; the standardisation below rescales them).
 2. Stagers trained on the real nights, leave one subject out: a random forest and a logistic
    regression on the 18 per-epoch columns (``rf``, ``logreg``) and on all 72 (``rf_context``,
    ``logreg_context``: they see the neighbouring epochs).
@@ -137,12 +142,18 @@ def find_nights(root: Path) -> list[tuple[str, Path, Path]]:
     if not root.is_dir():
         raise SystemExit(f"{root}: not a folder; fix: give --features the clone of "
                          "github.com/matteo-omizzolo/sleep-EDF (or a folder of SC4xxxE0.npz + SC4xxxEx-Hypnogram.edf)")
-    hyps = {p.name[:6]: p for p in root.rglob("SC4*-Hypnogram.edf")}
-    out = []
+    hyps = {p.name[:6]: p for p in sorted(root.rglob("SC4*-Hypnogram.edf"))}
+    out, seen = [], set()
     for npz in sorted(root.rglob("SC4*E0.npz")):
         rec = npz.stem
-        if _NIGHT.match(rec) and rec[:6] in hyps:
-            out.append((rec, npz, hyps[rec[:6]]))
+        if not _NIGHT.match(rec):
+            continue
+        if rec[:6] not in hyps or rec in seen:
+            why = "no SC4xxxEx-Hypnogram.edf of it" if rec not in seen else "a second copy of that night"
+            print(f"{npz}: skipped ({why} under {root})")
+            continue
+        seen.add(rec)
+        out.append((rec, npz, hyps[rec[:6]]))
     if not out:
         raise SystemExit(f"{root}: no SC4xxxE0.npz with a SC4xxxEx-Hypnogram.edf found; fix: give the clone of "
                          "github.com/matteo-omizzolo/sleep-EDF (data/processed/sleep_edf_subjects, data/raw/sleep-cassette)")
@@ -157,15 +168,22 @@ def load_night(rec: str, npz: Path, hyp: Path) -> dict:
     from sigvision.loaders.hypnogram import read_hypnogram_edf
 
     d = np.load(npz)
+    hypnogram = read_hypnogram_edf(hyp)
+    if hypnogram.onset_s:
+        raise SystemExit(f"{hyp}: its first stage starts {hypnogram.onset_s:g} s into the recording, the features at 0; "
+                         "fix: give the Sleep-EDF hypnogram of this recording as PhysioNet publishes it")
     if "X" not in d.files or "y" not in d.files or d["X"].ndim != 2 or d["X"].shape[1] != 4 * 2 * BASE_PER_CHANNEL:
         raise SystemExit(f"{npz}: expected arrays X (n_epochs, 72) and y; fix: give the sleep_edf_subjects npz files")
     x, y = d["X"].astype(np.float64), d["y"].astype(np.int64)
-    stages = read_hypnogram_edf(hyp).stages
+    stages = hypnogram.stages
     scored = np.flatnonzero(stages >= 0)
     # the feature rows stop where the signal stops; the hypnogram may run longer (SC4011)
     if y.size > scored.size or not np.array_equal(stages[scored[:y.size]], y) or y.size != x.shape[0]:
         raise SystemExit(f"{npz}: its {y.size} labels are not the scored epochs of {hyp.name}; "
                          "fix: pair each npz with the hypnogram of the same recording")
+    if ((stages[scored[y.size:]] >= 1) & (stages[scored[y.size:]] <= 4)).any():
+        print(f"{npz}: the features stop at epoch {scored[y.size - 1] + 1} of {stages.size}, before the "
+              f"hypnogram's sleep ends: a partial night (staged as far as it goes)")
     cut = sleep_period(y)
     return {"X": x[cut], "y": y[cut], "epoch": scored[:y.size][cut]}
 
@@ -230,7 +248,7 @@ def synthetic_features(n_nights: int, seed: int, exclude_subjects: set[str], lab
         eeg = night.signals[:2, :n_ep * per].astype(np.float64).reshape(2, n_ep, per) * 1e-6  # uV -> V
         scored = night.scored[:n_ep]
         keep = scored >= 0
-        xs.append(standardise_night(base_features(eeg, night.fs_hz))[keep])
+        xs.append(standardise_night(base_features(eeg, night.fs_hz)[keep]))  # as the real rows: scored epochs only
         ys.append(scored[keep])
         if (i + 1) % 20 == 0 or i + 1 == len(pick):
             log(f"  synthetic nights {i + 1}/{len(pick)} ({time.time() - t0:.0f} s)")
@@ -302,10 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, per in stagers.items():
             if name != "rf":
                 arrays[f"{name}_probs"] = np.concatenate([per[r] for r in records]).astype(np.float16)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(args.out)
+        from sigvision.io.artifacts import atomic_path
+
+        with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
+            np.savez_compressed(fh, **arrays)
         print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,

@@ -118,3 +118,55 @@ def test_main_with_synthetic_training_nights(tmp_path, capsys):
     assert res["synthetic_nights"] == 2
     with pytest.raises(SystemExit):
         main(["--features", str(root), "--synthetic-nights", "-1"])
+
+
+def test_leave_one_subject_out_never_trains_on_the_tested_subject(tmp_path, monkeypatch):
+    import benchmarks.sleepedf_nights as bench
+
+    root = _fake_nights(tmp_path / "repo")
+    nights = {r: load_night(r, n, h) for r, n, h in find_nights(root)}
+    for r, d in nights.items():
+        d["X"][:, 17] = int(r[3:5])  # mark each row with its subject (00 or 01)
+
+    class Spy:
+        def fit(self, x, y):
+            self.seen = set(x[:, 17].astype(int))
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict_proba(self, x):
+            assert not set(x[:, 17].astype(int)) & self.seen, "a tested subject was in the training rows"
+            return np.full((x.shape[0], self.classes_.size), 1.0 / self.classes_.size)
+
+    monkeypatch.setattr(bench, "_classifier", lambda kind, seed: Spy())
+    probs = bench.real_stagers(nights, seed=0)
+    assert all(set(per) == set(nights) for per in probs.values())
+
+
+def test_synthetic_pool_leaves_out_the_tested_subjects(monkeypatch):
+    import sigvision.synth.samples as samples
+    from benchmarks.sleepedf_nights import synthetic_features
+
+    used = []
+    monkeypatch.setattr(samples, "list_sample_hypnograms",
+                        lambda src: ["SC4001E0", "SC4002E0", "SC4101E0"] if src == "sleep_edf" else [])
+
+    def load(name, src):
+        used.append(name)
+        return np.array([0] * 4 + [1, 2, 2, 3, 3, 2, 4, 4] + [0] * 4)
+
+    monkeypatch.setattr(samples, "load_sample_hypnogram", load)
+    xs, ys = synthetic_features(3, 0, {"SC400"}, log=lambda *_: None)
+    assert used == ["SC4101E0"] and len(xs) == 1
+    assert xs[0].shape == (16, 18) and ys[0].size == 16
+
+
+def test_a_night_whose_features_stop_early_is_said_to_be_partial(tmp_path, capsys):
+    root = _fake_nights(tmp_path / "repo")
+    rec, npz, hyp = find_nights(root)[0]
+    d = np.load(npz)
+    keep = 40  # the fake night's sleep goes on past epoch 40
+    np.savez(npz, X=d["X"][:keep], y=d["y"][:keep])
+    night = load_night(rec, npz, hyp)
+    assert "a partial night" in capsys.readouterr().out
+    assert night["epoch"].max() < keep
