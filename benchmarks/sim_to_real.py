@@ -274,6 +274,17 @@ def matched_montages(real_eeg_names: list[str], eeg_aliases: list[str]) -> tuple
     return tuple(keep) or RANDOM_MONTAGES
 
 
+def hypnogram_pool(exclude_subjects: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, str]]:
+    """``(name, source)`` of every shipped hypnogram that drives synthetic training nights:
+    Sleep-EDF's (less those of ``exclude_subjects``, keys of
+    :func:`sigvision.loaders.pairing.subject_of`), then Dreem's DOD-H and DOD-O."""
+    from sigvision.loaders.pairing import subject_of
+    from sigvision.synth.samples import list_sample_hypnograms
+
+    pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf") if subject_of(n) not in exclude_subjects]
+    return pool + [(n, s) for s in ("dodh", "dodo") for n in list_sample_hypnograms(s)]
+
+
 def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int, montage: str | tuple[str, ...],
                             label_noise: float, randomize: str = "default", min_epochs: int | None = None) -> int:
     """``n_nights`` synthetic nights from the shipped hypnograms (Sleep-EDF and Dreem mixed);
@@ -283,10 +294,9 @@ def synthesize_training_set(out: Path, n_nights: int, max_epochs: int, seed: int
     (drawn from their own stream: the nights' other draws stay as with ``default``). Returns
     the number of nights written (at most one per shipped hypnogram, 207)."""
     from sigvision.synth.nights import write_synthetic_night
-    from sigvision.synth.samples import crop_hypnogram, list_sample_hypnograms, load_sample_hypnogram
+    from sigvision.synth.samples import crop_hypnogram, load_sample_hypnogram
 
-    pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf")]
-    pool += [(n, s) for s in ("dodh", "dodo") for n in list_sample_hypnograms(s)]
+    pool = hypnogram_pool()
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(pool), size=min(n_nights, len(pool)), replace=False)
     for i, j in enumerate(sorted(pick)):

@@ -62,7 +62,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.sim2real_postprocess_grid import SETTINGS, evaluate  # noqa: E402
-from benchmarks.sim_to_real import _fmt, kappa_or_none  # noqa: E402
+from benchmarks.sim_to_real import _fmt, hypnogram_pool, kappa_or_none  # noqa: E402
+from sigvision.loaders.pairing import subject_of  # noqa: E402
+from sigvision.loaders.psg import trim_wake_edges  # noqa: E402
 
 #: Welch bands of the feature recipe (Hz, both edges included).
 BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 50.0))
@@ -74,6 +76,8 @@ PAD_EPOCHS = 60
 REAL_STAGERS = {"rf": ("rf", "base"), "logreg": ("logreg", "base"),
                 "rf_context": ("rf", "all"), "logreg_context": ("logreg", "all")}
 _NIGHT = re.compile(r"^SC4\d\d\dE0$")
+#: The post-processing methods judged (names of ``SETTINGS``).
+METHODS = ("mode", "rules", "hmm", "hmm_robust")
 
 
 def base_features(epochs_v: np.ndarray, fs_hz: float = 100.0) -> np.ndarray:
@@ -129,11 +133,11 @@ def standardise_night(base: np.ndarray) -> np.ndarray:
 
 
 def sleep_period(stages: np.ndarray, pad: int = PAD_EPOCHS) -> slice:
-    """First to last sleep epoch (N1-R), ``pad`` epochs either side, within the night."""
-    sleep = np.flatnonzero((stages >= 1) & (stages <= 4))
-    if not sleep.size:
+    """First to last sleep epoch (N1-R), ``pad`` epochs either side, within the night
+    (:func:`sigvision.loaders.psg.trim_wake_edges`); a night without sleep keeps nothing."""
+    if not ((stages >= 1) & (stages <= 4)).any():
         return slice(0, 0)
-    return slice(max(0, int(sleep[0]) - pad), min(stages.size, int(sleep[-1]) + pad + 1))
+    return slice(*trim_wake_edges(stages, pad))
 
 
 def find_nights(root: Path) -> list[tuple[str, Path, Path]]:
@@ -209,17 +213,17 @@ def _full_proba(clf, x: np.ndarray) -> np.ndarray:
 
 def real_stagers(nights: dict[str, dict], seed: int) -> dict[str, dict[str, np.ndarray]]:
     """Out-of-fold probabilities, leave one subject (both its nights) out."""
-    subjects = sorted({r[:5] for r in nights})
+    subjects = sorted({subject_of(r) for r in nights})
     out: dict[str, dict[str, np.ndarray]] = {s: {} for s in REAL_STAGERS}
     for name, (kind, cols) in REAL_STAGERS.items():
         sel = slice(0, 2 * BASE_PER_CHANNEL) if cols == "base" else slice(None)
         for subj in subjects:
-            train = [r for r in nights if r[:5] != subj]
+            train = [r for r in nights if subject_of(r) != subj]
             clf = _classifier(kind, seed)
             clf.fit(np.concatenate([nights[r]["X"][:, sel] for r in train]),
                     np.concatenate([nights[r]["y"] for r in train]))
             for r in nights:
-                if r[:5] == subj:
+                if subject_of(r) == subj:
                     out[name][r] = _full_proba(clf, nights[r]["X"][:, sel])
     return out
 
@@ -229,10 +233,9 @@ def synthetic_features(n_nights: int, seed: int, exclude_subjects: set[str], lab
     """Standardised base features and scored stages of ``n_nights`` synthetic nights (montage
     ``sleep_edf``), driven by shipped hypnograms whose subject (``SC4ss``) is not tested."""
     from sigvision.synth.generator import synthesize_night
-    from sigvision.synth.samples import list_sample_hypnograms, load_sample_hypnogram
+    from sigvision.synth.samples import load_sample_hypnogram
 
-    pool = [(n, "sleep_edf") for n in list_sample_hypnograms("sleep_edf") if n[:5] not in exclude_subjects]
-    pool += [(n, s) for s in ("dodh", "dodo") for n in list_sample_hypnograms(s)]
+    pool = hypnogram_pool(exclude_subjects)
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(pool), size=min(n_nights, len(pool)), replace=False))
     xs, ys = [], []
@@ -259,16 +262,14 @@ def synthetic_stagers(nights: dict[str, dict], n_nights: int, seed: int, log=pri
     """Forests trained only on synthetic nights, applied to every real night."""
     from sklearn.ensemble import RandomForestClassifier
 
-    xs, ys = synthetic_features(n_nights, seed, {r[:5] for r in nights}, log=log)
+    xs, ys = synthetic_features(n_nights, seed, {subject_of(r) for r in nights}, log=log)
+    real = {r: standardise_night(d["X"][:, :2 * BASE_PER_CHANNEL]) for r, d in nights.items()}
     out = {}
     for name, ctx in (("synthetic_rf", False), ("synthetic_rf_context", True)):
         clf = RandomForestClassifier(300, min_samples_leaf=20, max_features=1, class_weight="balanced",
                                      n_jobs=-1, random_state=seed)
         clf.fit(np.concatenate([context_features(x) if ctx else x for x in xs]), np.concatenate(ys))
-        out[name] = {}
-        for r, d in nights.items():
-            z = standardise_night(d["X"][:, :2 * BASE_PER_CHANNEL])
-            out[name][r] = _full_proba(clf, context_features(z) if ctx else z)
+        out[name] = {r: _full_proba(clf, context_features(z) if ctx else z) for r, z in real.items()}
     return out
 
 
@@ -286,25 +287,25 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     nights = {rec: load_night(rec, npz, hyp) for rec, npz, hyp in find_nights(args.features)}
     records = sorted(nights)
-    counts = np.bincount(np.concatenate([nights[r]["y"] for r in records]), minlength=5)
+    labels = np.concatenate([nights[r]["y"] for r in records])
+    rec_col = np.concatenate([np.full(nights[r]["y"].size, r) for r in records])
+    counts = np.bincount(labels, minlength=5)
     print(f"{len(records)} real nights, {counts.sum()} scored epochs in the sleep periods "
           f"(W {counts[0]}, N1 {counts[1]}, N2 {counts[2]}, N3 {counts[3]}, R {counts[4]}); "
-          f"{len({r[:5] for r in records})} subjects")
+          f"{len({subject_of(r) for r in records})} subjects")
     stagers = real_stagers(nights, args.seed)
     if args.synthetic_nights:
         print(f"synthesising {args.synthetic_nights} training nights (subjects other than the tested ones)")
         stagers.update(synthetic_stagers(nights, args.synthetic_nights, args.seed))
-    labels = np.concatenate([nights[r]["y"] for r in records])
-    rec_col = np.concatenate([np.full(nights[r]["y"].size, r) for r in records])
+    pooled_probs = {name: np.concatenate([per[r] for r in records]) for name, per in stagers.items()}
     result = {}
     print(f"\n{'stager':<22}{'pooled':>8}  per-night kappa (min / median / max)   "
           f"post-processing: pooled gain, worst change on nights above {args.good:g} (target >= -0.03)")
     for name, per in stagers.items():
-        probs = np.concatenate([per[r] for r in records])
+        probs = pooled_probs[name]
         per_night = {r: kappa_or_none(nights[r]["y"], per[r].argmax(1)) for r in records}
         vals = np.array([v for v in per_night.values() if v is not None])
-        table = evaluate(probs, labels, rec_col, args.good,
-                         {k: v for k, v in SETTINGS.items() if k in ("mode", "rules", "hmm", "hmm_robust")})
+        table = evaluate(probs, labels, rec_col, args.good, {m: SETTINGS[m] for m in METHODS})
         pooled = kappa_or_none(labels, probs.argmax(1))
         pp = "  ".join(f"{m} {e['gain']:+.3f}/{e['worst']:+.3f}{'!' if e['worst'] < -0.03 else ''}"
                        for m, e in table.items())
@@ -314,12 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     print("('!' marks a method that loses more than 0.03 on a night above the threshold; the synthetic_* "
           "stagers never saw a real night; Sleep-EDF EEG Fpz-Cz + Pz-Oz, features, not signals)")
     if args.out:
-        arrays = {"probs": np.concatenate([stagers["rf"][r] for r in records]).astype(np.float16),
+        arrays = {"probs": pooled_probs["rf"].astype(np.float16),
                   "labels": labels.astype(np.int8), "record": rec_col,
                   "epoch": np.concatenate([nights[r]["epoch"] for r in records]).astype(np.int32)}
-        for name, per in stagers.items():
-            if name != "rf":
-                arrays[f"{name}_probs"] = np.concatenate([per[r] for r in records]).astype(np.float16)
+        arrays.update({f"{name}_probs": p.astype(np.float16) for name, p in pooled_probs.items() if name != "rf"})
         from sigvision.io.artifacts import atomic_path
 
         with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
