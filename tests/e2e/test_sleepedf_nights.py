@@ -170,3 +170,22 @@ def test_a_night_whose_features_stop_early_is_said_to_be_partial(tmp_path, capsy
     night = load_night(rec, npz, hyp)
     assert "a partial night" in capsys.readouterr().out
     assert night["epoch"].max() < keep
+
+
+def test_kappa_is_split_by_the_generator_calibration_subjects(tmp_path, capsys, monkeypatch):
+    import benchmarks.sleepedf_nights as bench
+    from benchmarks.sim_to_real import kappa_or_none
+
+    root = _fake_nights(tmp_path / "repo")
+    monkeypatch.setattr(bench, "CALIBRATION_SUBJECTS", ("SC400",))
+    out_npz = tmp_path / "oof.npz"
+    assert main(["--features", str(root), "--synthetic-nights", "0", "--out", str(out_npz)]) == 0
+    out = capsys.readouterr().out
+    assert "on the others" in out
+    res = json.loads(out.strip().splitlines()[-1])["stagers"]["logreg"]
+    d = np.load(out_npz)
+    held = np.array([r.startswith("SC401") for r in d["record"]])
+    probs = d["logreg_probs"].astype(np.float64)
+    # the figures are the pooled kappas of each group's rows (float16 storage: ties aside)
+    assert res["pooled_held_out_subjects"] == pytest.approx(kappa_or_none(d["labels"][held], probs[held].argmax(1)), abs=0.02)
+    assert res["pooled_fitted_subjects"] == pytest.approx(kappa_or_none(d["labels"][~held], probs[~held].argmax(1)), abs=0.02)
