@@ -70,8 +70,8 @@ from sigvision.loaders.psg import trim_wake_edges  # noqa: E402
 BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 50.0))
 #: Per-epoch columns of one channel.
 BASE_PER_CHANNEL = 9
-#: Subjects whose nights the generator's Fpz-Cz and Pz-Oz gains are fitted to
-#: (``sleepedf_calibrate.py``); the other subjects' nights are held out from that fit.
+#: Subjects whose nights ``sleepedf_calibrate.py`` fits the Sleep-EDF montage's gains to (the
+#: generator ships its Pz-Oz fit); the other subjects' nights are held out from that fit.
 CALIBRATION_SUBJECTS = ("SC400", "SC401", "SC402", "SC403", "SC404")
 #: Epochs kept around the sleep period (60 = 30 min).
 PAD_EPOCHS = 60
@@ -317,10 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         result[name] = {"pooled": pooled, "per_night": per_night, "postprocessing": table}
     print("('!' marks a method that loses more than 0.03 on a night above the threshold; the synthetic_* "
           "stagers never saw a real night; Sleep-EDF EEG Fpz-Cz + Pz-Oz, features, not signals)")
-    # the generator's Sleep-EDF derivation gains were fitted to some of these subjects' nights
+    # the generator's Pz-Oz gains were fitted to some of these subjects' nights
     fitted = np.array([subject_of(r) in CALIBRATION_SUBJECTS for r in rec_col])
     if fitted.any() and not fitted.all():
-        print(f"pooled kappa on the nights of the subjects the generator's Fpz-Cz/Pz-Oz gains were fitted to "
+        print(f"pooled kappa on the nights of the subjects the generator's Pz-Oz gains were fitted to "
               f"({CALIBRATION_SUBJECTS[0]}-{CALIBRATION_SUBJECTS[-1]}, sleepedf_calibrate.py) / on the others:")
         for name in stagers:
             split = [kappa_or_none(labels[m], pooled_probs[name][m].argmax(1)) for m in (fitted, ~fitted)]

@@ -115,5 +115,19 @@ def test_main_fits_and_reports_held_out_subjects(tmp_path, capsys, monkeypatch):
     assert fitted_cost(after) <= fitted_cost(before) + 1e-6
     assert {"level Pz-Oz", "contrast Fpz-Cz"} <= set(after)
     assert '"Pz-Oz": dict(zip(_KEYS' in out  # the row to paste into DERIVATIONS
+    # --start hand-set starts from (and pulls towards) the gains the shipped Pz-Oz row was fitted from
+    assert main(["--features", str(root), "--subjects", "SC400", "--nights", "1", "--start", "hand-set"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["gains_before"] == [list(cal.HAND_SET[n]) for n, _ in cal.CHANNELS]
     with pytest.raises(SystemExit):
         main(["--features", str(root), "--subjects", "SC499"])
+
+
+def test_hand_set_gains_are_the_generator_s_except_the_fitted_pz_oz_row():
+    from benchmarks.sleepedf_calibrate import GAIN_KEYS, HAND_SET
+    from sigvision.synth.montages import DERIVATIONS
+
+    assert HAND_SET["Fpz-Cz"] == tuple(DERIVATIONS["Fpz-Cz"][k] for k in GAIN_KEYS)
+    shipped = np.array([DERIVATIONS["Pz-Oz"][k] for k in GAIN_KEYS])
+    assert not np.allclose(shipped, HAND_SET["Pz-Oz"])
+    assert np.all(np.sign(shipped) == np.sign(HAND_SET["Pz-Oz"]))  # the fit keeps signs
