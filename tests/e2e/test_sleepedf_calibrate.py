@@ -113,6 +113,7 @@ def test_main_fits_and_reports_held_out_subjects(tmp_path, capsys, monkeypatch):
 
     before, after = res["calibration_before"]["rms_log10"], res["calibration_after"]["rms_log10"]
     assert fitted_cost(after) <= fitted_cost(before) + 1e-6
+    assert not np.allclose(res["gains_after"], res["gains_before"])  # the fit moved something
     assert {"level Pz-Oz", "contrast Fpz-Cz"} <= set(after)
     assert '"Pz-Oz": dict(zip(_KEYS' in out  # the row to paste into DERIVATIONS
     # --start hand-set starts from (and pulls towards) the gains the shipped Pz-Oz row was fitted from
@@ -131,3 +132,14 @@ def test_hand_set_gains_are_the_generator_s_except_the_fitted_pz_oz_row():
     shipped = np.array([DERIVATIONS["Pz-Oz"][k] for k in GAIN_KEYS])
     assert not np.allclose(shipped, HAND_SET["Pz-Oz"])
     assert np.all(np.sign(shipped) == np.sign(HAND_SET["Pz-Oz"]))  # the fit keeps signs
+
+
+def test_unscored_epochs_count_in_no_median():
+    from benchmarks.sleepedf_calibrate import night_tables
+
+    rng = np.random.default_rng(0)
+    stages = np.repeat(np.arange(5), 8)
+    stats = rng.normal(size=(stages.size, 2, 6))
+    with_unscored = np.concatenate([stats, np.full((6, 2, 6), 50.0)])
+    t = night_tables(with_unscored, np.concatenate([stages, np.full(6, -1)]))
+    assert np.allclose(t, night_tables(stats, stages))

@@ -410,7 +410,7 @@ def test_pz_oz_sees_real_slow_waves_in_n3():
     """Real Sleep-EDF N3 (20 nights' features) has about half the Fpz-Cz delta power at Pz-Oz
     (72 against 150 µV²/Hz); with the hand-set gains the synthetic Pz-Oz had a tenth (median
     ratio 0.10 over these four nights), with the gains fitted by
-    benchmarks/sleepedf_calibrate.py 0.31."""
+    benchmarks/sleepedf_calibrate.py 0.30."""
     hyp = np.array(([0] * 4 + [2] * 6 + [3] * 10 + [4] * 4) * 2)
     ratios = []
     for seed in range(4):
