@@ -67,18 +67,19 @@ if str(REPO) not in sys.path:
 
 from benchmarks.sim_to_real import hypnogram_pool  # noqa: E402
 from benchmarks.sleepedf_nights import (  # noqa: E402
-    BANDS, BASE_PER_CHANNEL, CALIBRATION_SUBJECTS, find_nights, load_night, sleep_period)
+    BANDS, BASE_PER_CHANNEL, CALIBRATION_SUBJECTS, LOG_EPS, LOG_VAR_COLUMN, find_nights, load_night,
+    sleep_period)
+from sigvision.loaders.base import STAGES  # noqa: E402
 from sigvision.loaders.pairing import subject_of  # noqa: E402
+from sigvision.synth.montages import DERIVATIONS  # noqa: E402
 
 #: The derivations fitted and their row in the real features (column offset of the channel).
 CHANNELS = (("Fpz-Cz", 0), ("Pz-Oz", BASE_PER_CHANNEL))
 #: Generators and events with a gain per derivation (every key of DERIVATIONS but ``phase``).
-GAIN_KEYS = ("bg", "delta", "theta", "alpha", "sigma", "beta", "spin_slow", "spin_fast", "kc", "saw",
-             "eye", "muscle", "ecg")
+GAIN_KEYS = tuple(k for k in DERIVATIONS["Pz-Oz"] if k != "phase")
 #: Statistics: the five band powers, then the variance; FIT_STATS are fitted.
 STAT_NAMES = ("delta", "theta", "alpha", "beta", "gamma", "var")
 FIT_STATS = (0, 1, 2, 3, 5)
-STAGES = "W N1 N2 N3 R".split()
 #: The gains set by hand before this fit (``--start hand-set``); the shipped Pz-Oz row is the fit
 #: from these.
 HAND_SET = {
@@ -86,16 +87,20 @@ HAND_SET = {
     "Pz-Oz": (0.65, 0.30, 0.50, 0.60, 0.30, 0.60, 0.15, 0.35, 0.25, 0.30, 0.01, 0.50, 0.20),
 }
 _NPERSEG, _STEP = 256, 128
-_FS = 100.0
+
+
+def current_gains() -> np.ndarray:
+    """(2, K) the generator's gains of :data:`CHANNELS` now."""
+    return np.array([[DERIVATIONS[n][k] for k in GAIN_KEYS] for n, _ in CHANNELS], dtype=np.float64)
 
 
 def real_stats(x: np.ndarray) -> np.ndarray:
     """(n_epochs, 2, 6) natural-log statistics in µV (band PSD in µV²/Hz, variance in µV²) from
-    the features' rows (which hold log(value in V + 1e-10))."""
+    the features' rows (which hold log(value in V + LOG_EPS))."""
     out = np.empty((x.shape[0], 2, len(STAT_NAMES)))
     for c, (_, off) in enumerate(CHANNELS):
-        cols = [off + i for i in range(5)] + [off + 7]
-        out[:, c] = np.log(np.maximum(np.exp(x[:, cols]) - 1e-10, 1e-22) * 1e12)
+        cols = [off + i for i in range(len(BANDS))] + [off + LOG_VAR_COLUMN]
+        out[:, c] = np.log(np.maximum(np.exp(x[:, cols]) - LOG_EPS, 1e-22) * 1e12)
     return out
 
 
@@ -112,8 +117,6 @@ def stage_medians(stats: np.ndarray, stages: np.ndarray, min_epochs: int = 5) ->
 @contextmanager
 def _gains(rows: dict[str, dict[str, float]]):
     """Temporarily replace rows of DERIVATIONS (the generator reads the same dict)."""
-    from sigvision.synth.montages import DERIVATIONS
-
     saved = {k: dict(DERIVATIONS[k]) for k in rows}
     try:
         for k, v in rows.items():
@@ -145,10 +148,10 @@ def _gram(parts: np.ndarray, fs: float) -> np.ndarray:
     scale = 1.0 / (fs * (win * win).sum())
     freqs = np.fft.rfftfreq(_NPERSEG, 1.0 / fs)
     wts = _welch_weights(freqs.size) * scale / n_seg
+    idx = np.arange(n_seg)[:, None] * _STEP + np.arange(_NPERSEG)[None, :]
     out = np.empty((n_ep, len(STAT_NAMES), n_parts, n_parts))
     for e0 in range(0, n_ep, 100):
         blk = parts[:, e0:e0 + 100].astype(np.float64)
-        idx = np.arange(n_seg)[:, None] * _STEP + np.arange(_NPERSEG)[None, :]
         seg = blk[:, :, idx]  # (parts, ep, seg, nperseg)
         seg = (seg - seg.mean(-1, keepdims=True)) * win
         spec = np.fft.rfft(seg, axis=-1)
@@ -189,10 +192,11 @@ def decompose_night(hypnogram: np.ndarray, seed: int, label_noise: float = 0.0) 
     return {"G": g, "scored": night.scored[:parts.shape[2]]}
 
 
-def synthetic_stats(dec: dict, gains: np.ndarray) -> np.ndarray:
-    """(n_epochs, 2, 6) log statistics of a decomposed night with ``gains`` (2, K) (signed)."""
+def synthetic_stats(dec: dict, gains: np.ndarray, channels: tuple[int, ...] = (0, 1)) -> np.ndarray:
+    """(n_epochs, len(channels), 6) log statistics of a decomposed night with ``gains`` (2, K)
+    (signed), for the given channels of :data:`CHANNELS`."""
     out = []
-    for c in range(2):
+    for c in channels:
         v = np.concatenate([[1.0], gains[c]])
         q = np.einsum("j,eskj,k->es", v, dec["G"][c], v)
         out.append(np.log(np.maximum(q, 1e-12)))
@@ -208,9 +212,9 @@ def night_tables(stats: np.ndarray, stages: np.ndarray) -> np.ndarray:
     return np.stack([med, med - np.median(stats[scored], axis=0)])
 
 
-def synthetic_table(decs: list[dict], gains: np.ndarray) -> np.ndarray:
-    """(2, 5, 2, 6): median over nights of :func:`night_tables` of the synthetic nights."""
-    per = [night_tables(synthetic_stats(d, gains), d["scored"]) for d in decs]
+def synthetic_table(decs: list[dict], gains: np.ndarray, channels: tuple[int, ...] = (0, 1)) -> np.ndarray:
+    """(2, 5, len(channels), 6): median over nights of :func:`night_tables` of the synthetic nights."""
+    per = [night_tables(synthetic_stats(d, gains, channels), d["scored"]) for d in decs]
     return np.nanmedian(np.stack(per), axis=0)
 
 
@@ -238,10 +242,10 @@ def fit_gains(decs: list[dict], target: np.ndarray, g0: np.ndarray, prior: float
         want = target[:, :, c][..., fit]
         ok = np.isfinite(want)
 
-        def resid(theta, c=c):
+        def resid(theta, c=c):  # only channel c's gains move: only its statistics are computed
             g = out.copy()
             g[c] = sign[c] * np.exp(theta)
-            tab = synthetic_table(decs, g)[:, :, c][..., fit]
+            tab = synthetic_table(decs, g, channels=(c,))[:, :, 0][..., fit]
             r = np.where(ok, np.nan_to_num(tab - want), 0.0) * weight
             return np.concatenate([r.ravel(), prior * (theta - np.log(mag0[c]))])
 
@@ -280,7 +284,6 @@ def _score(synth: np.ndarray, real: np.ndarray) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sigvision.synth.montages import DERIVATIONS
     from sigvision.synth.samples import load_sample_hypnogram
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.start == "hand-set":
         g0 = np.array([HAND_SET[n] for n, _ in CHANNELS], dtype=np.float64)
     else:
-        g0 = np.array([[DERIVATIONS[n][k] for k in GAIN_KEYS] for n, _ in CHANNELS], dtype=np.float64)
+        g0 = current_gains()
     target = real_table(cal)
     g1 = fit_gains(decs, target, g0, prior=args.prior, level_weight=args.level_weight)
     print("\ngains (before -> after)")

@@ -72,8 +72,12 @@ from sigvision.loaders.psg import trim_wake_edges  # noqa: E402
 
 #: Welch bands of the feature recipe (Hz, both edges included).
 BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 50.0))
-#: Per-epoch columns of one channel.
+#: Per-epoch columns of one channel: 5 log band powers, 2 ratios, log variance, Hjorth mobility.
 BASE_PER_CHANNEL = 9
+#: Column of the log variance within a channel's columns.
+LOG_VAR_COLUMN = 7
+#: Added inside every log of the recipe (values in V^2/Hz and V^2).
+LOG_EPS = 1e-10
 #: Subjects whose nights ``sleepedf_calibrate.py`` fits the Sleep-EDF montage's gains to (the
 #: generator ships its Pz-Oz fit); the other subjects' nights are held out from that fit.
 CALIBRATION_SUBJECTS = ("SC400", "SC401", "SC402", "SC403", "SC404")
@@ -105,13 +109,13 @@ def base_features(epochs_v: np.ndarray, fs_hz: float = 100.0) -> np.ndarray:
     from scipy.signal import welch
 
     freqs, psd = welch(epochs_v, fs_hz, nperseg=min(256, epochs_v.shape[-1]), axis=-1)
-    logp = [np.log(psd[..., (freqs >= lo) & (freqs <= hi)].mean(-1) + 1e-10) for lo, hi in BANDS]
+    logp = [np.log(psd[..., (freqs >= lo) & (freqs <= hi)].mean(-1) + LOG_EPS) for lo, hi in BANDS]
     var = epochs_v.var(axis=-1)
     cols = []
     for c in range(epochs_v.shape[0]):
         cols += [logp[0][c], logp[1][c], logp[2][c], logp[3][c], logp[4][c],
-                 logp[1][c] / (logp[2][c] + 1e-10), logp[2][c] / (logp[0][c] + 1e-10),
-                 np.log(var[c] + 1e-10), np.sqrt(np.diff(epochs_v[c], axis=-1).var(-1) / (var[c] + 1e-10))]
+                 logp[1][c] / (logp[2][c] + LOG_EPS), logp[2][c] / (logp[0][c] + LOG_EPS),
+                 np.log(var[c] + LOG_EPS), np.sqrt(np.diff(epochs_v[c], axis=-1).var(-1) / (var[c] + LOG_EPS))]
     return np.stack(cols, axis=1)
 
 

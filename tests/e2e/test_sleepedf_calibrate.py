@@ -13,10 +13,13 @@ sys.path.insert(0, str(REPO))
 from benchmarks.sleepedf_calibrate import (  # noqa: E402
     CHANNELS,
     GAIN_KEYS,
+    HAND_SET,
     _gains,
+    current_gains,
     decompose_night,
     fit_gains,
     main,
+    night_tables,
     real_stats,
     stage_medians,
     synthetic_stats,
@@ -28,10 +31,6 @@ from sigvision.synth.montages import DERIVATIONS  # noqa: E402
 
 #: 12 epochs of each stage, in runs, so that every stage has a median.
 HYP = np.array(([0] * 4 + [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4) * 3)
-
-
-def _current():
-    return np.array([[DERIVATIONS[n][k] for k in GAIN_KEYS] for n, _ in CHANNELS], dtype=np.float64)
 
 
 def _features(gains=None, seed=3):
@@ -48,7 +47,7 @@ def dec():
 
 
 def test_decomposition_reproduces_the_generator_for_any_gains(dec):
-    g0 = _current()
+    g0 = current_gains()
     assert np.abs(synthetic_stats(dec, g0) - _features()).max() < 1e-4
     g = g0.copy()
     g[1, GAIN_KEYS.index("delta")] *= 3.0  # Pz-Oz slow waves x3
@@ -70,7 +69,7 @@ def test_gains_are_restored_even_after_an_error():
 
 
 def test_fit_finds_gains_that_made_the_target(dec):
-    g0 = _current()
+    g0 = current_gains()
     true = g0.copy()
     true[1, GAIN_KEYS.index("delta")] *= 2.5
     true[1, GAIN_KEYS.index("bg")] *= 0.7
@@ -125,9 +124,6 @@ def test_main_fits_and_reports_held_out_subjects(tmp_path, capsys, monkeypatch):
 
 
 def test_hand_set_gains_are_the_generator_s_except_the_fitted_pz_oz_row():
-    from benchmarks.sleepedf_calibrate import GAIN_KEYS, HAND_SET
-    from sigvision.synth.montages import DERIVATIONS
-
     assert HAND_SET["Fpz-Cz"] == tuple(DERIVATIONS["Fpz-Cz"][k] for k in GAIN_KEYS)
     shipped = np.array([DERIVATIONS["Pz-Oz"][k] for k in GAIN_KEYS])
     assert not np.allclose(shipped, HAND_SET["Pz-Oz"])
@@ -135,8 +131,6 @@ def test_hand_set_gains_are_the_generator_s_except_the_fitted_pz_oz_row():
 
 
 def test_unscored_epochs_count_in_no_median():
-    from benchmarks.sleepedf_calibrate import night_tables
-
     rng = np.random.default_rng(0)
     stages = np.repeat(np.arange(5), 8)
     stats = rng.normal(size=(stages.size, 2, 6))
