@@ -36,8 +36,9 @@ were checked against the original hypnogram (all 841, in order).
     git clone https://github.com/swapnil5053/AttnSleep-EEG-5s snippets   # edf_true_5s_npz: 82 MB
     python benchmarks/sleepedf_snippets.py --real snippets/edf_true_5s_npz --seed 0
 
+It also prints every feature's median per stage over the real and over the synthetic epochs.
 Last line: one JSON object (per stager: pooled, per-night kappa, the post-processing table,
-``pooled_subjects_0_9`` and ``pooled_subjects_10_19``).
+``pooled_subjects_0_9``, ``pooled_subjects_10_19`` and the confusion matrix; ``stage_medians``).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ import json
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +104,40 @@ def find_snippet_nights(root: Path) -> dict[str, Path]:
     return out
 
 
+def parse_gains(items: list[str]) -> dict[tuple[str, str], float]:
+    """``["Fpz-Cz:spin_fast=-1.1", ...]`` -> ``{("Fpz-Cz", "spin_fast"): -1.1}``; a one-line error
+    names an unknown derivation or generator."""
+    from sigvision.synth.montages import DERIVATIONS
+
+    out = {}
+    for item in items:
+        m = re.fullmatch(r"([^:]+):([^=]+)=(.+)", item)
+        try:
+            value = float(m.group(3)) if m else None
+        except ValueError:
+            value = None
+        if m is None or value is None or m.group(1) not in DERIVATIONS or m.group(2) not in DERIVATIONS[m.group(1)]:
+            raise SystemExit(f"--gain {item!r}: expected DERIVATION:GENERATOR=VALUE with a derivation of "
+                             f"{sorted(DERIVATIONS)} and a generator of {list(DERIVATIONS['Fpz-Cz'])}")
+        out[(m.group(1), m.group(2))] = value
+    return out
+
+
+@contextmanager
+def overridden_gains(overrides: dict[tuple[str, str], float]):
+    """The generator's DERIVATIONS with ``overrides`` applied inside the block, restored after."""
+    from sigvision.synth.montages import DERIVATIONS
+
+    saved = {k: DERIVATIONS[k[0]][k[1]] for k in overrides}
+    try:
+        for (d, g), v in overrides.items():
+            DERIVATIONS[d][g] = v
+        yield
+    finally:
+        for (d, g), v in saved.items():
+            DERIVATIONS[d][g] = v
+
+
 def night_features(x: np.ndarray, fs: float) -> np.ndarray:
     from sigvision.baselines.sleep import sleep_epoch_features
 
@@ -138,6 +174,18 @@ def synthetic_snippets(n_nights: int, seed: int, exclude_subjects: set[str], n_s
     return xs, ys
 
 
+def stage_medians(real: dict[str, np.ndarray], real_y: dict[str, np.ndarray], xs: list[np.ndarray],
+                  ys: list[np.ndarray]) -> dict[str, list[list[float | None]]]:
+    """Median of every feature per stage (rows W, N1, N2, N3, R), over the real epochs and over
+    the synthetic ones; None for a stage with no epoch."""
+    out = {}
+    for side, f, y in (("real", np.concatenate(list(real.values())), np.concatenate(list(real_y.values()))),
+                       ("synthetic", np.concatenate(xs), np.concatenate(ys))):
+        out[side] = [np.median(f[y == k], axis=0).round(4).tolist() if (y == k).any() else [None] * f.shape[1]
+                     for k in range(5)]
+    return out
+
+
 def _fit_predict(xs: list[np.ndarray], ys: list[np.ndarray], test: dict[str, np.ndarray], seed: int):
     from sigvision.baselines.sleep import SleepFeatureStager
 
@@ -151,11 +199,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="the edf_true_5s_npz folder of github.com/swapnil5053/AttnSleep-EEG-5s")
     ap.add_argument("--synthetic-nights", type=int, default=100, help="synthetic training nights (default 100)")
     ap.add_argument("--no-real-loso", action="store_true", help="skip the stager fitted on the real nights")
+    ap.add_argument("--gain", action="append", default=[], metavar="DERIVATION:GENERATOR=VALUE",
+                    help="override one gain of the generator's DERIVATIONS for this run, e.g. "
+                         "Fpz-Cz:spin_fast=-1.1 (repeatable; an experiment, the shipped row is unchanged)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--good", type=float, default=0.6, help="argmax kappa above which no loss is allowed (0.6)")
     args = ap.parse_args(argv)
     if args.synthetic_nights < 1:
         ap.error("--synthetic-nights must be 1 or more")
+    overrides = parse_gains(args.gain)
     t0 = time.time()
     paths = find_snippet_nights(args.real)
     nights = {r: load_snippet_night(p) for r, p in paths.items()}
@@ -178,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     feats = {r: night_features(nights[r]["x"], fs) for r in records}
     print(f"real features ({time.time() - t0:.0f} s); synthesising {args.synthetic_nights} training nights "
           "(subjects other than the tested ones)")
-    xs, ys = synthetic_snippets(args.synthetic_nights, args.seed, set(subjects), n_samp)
+    with overridden_gains(overrides):
+        xs, ys = synthetic_snippets(args.synthetic_nights, args.seed, set(subjects), n_samp)
     xs_std = [standardise_night(x) for x in xs]
     real_std = {r: standardise_night(f) for r, f in feats.items()}
     stagers = {
@@ -224,8 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     print("confusion matrices (rows: human W N1 N2 N3 R; columns: staged):")
     for name in stagers:
         print(f"  {name}: {result[name]['confusion']}")
+    medians = stage_medians(feats, {r: nights[r]["y"] for r in records}, xs, ys)
+    print("per-stage feature medians, real / synthetic (W, N1, N2, N3, R; the features as they are):")
+    from sigvision.baselines.sleep import SLEEP_FEATURE_NAMES
+
+    for j, col in enumerate(SLEEP_FEATURE_NAMES):
+        print(f"  {col:<18}" + "".join(f"{medians['real'][k][j]:9.3f} /{medians['synthetic'][k][j]:<8.3f}" for k in range(5)))
     print(f"({time.time() - t0:.0f} s)")
-    print(json.dumps({"nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,
+    print(json.dumps({"stage_medians": medians, "gains": {f"{d}:{g}": v for (d, g), v in overrides.items()},
+                      "nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,
                       "snippet_s": n_samp / fs, "stagers": result}))
     return 0
 

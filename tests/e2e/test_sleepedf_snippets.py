@@ -15,6 +15,8 @@ from benchmarks.sleepedf_snippets import (  # noqa: E402
     load_snippet_night,
     main,
     night_features,
+    overridden_gains,
+    parse_gains,
     synthetic_snippets,
 )
 from sigvision.baselines.sleep import SLEEP_FEATURE_NAMES  # noqa: E402
@@ -84,3 +86,32 @@ def test_main_runs_on_the_real_slices(capsys):
         assert np.asarray(r["confusion"]).sum() == 240
         assert r["pooled_subjects_10_19"] is None  # both slices are of subjects 0 and 1
     assert "never saw a real night" in out
+    med = res["stage_medians"]
+    assert len(med["real"]) == len(med["synthetic"]) == 5 and len(med["real"][2]) == len(SLEEP_FEATURE_NAMES)
+    col = SLEEP_FEATURE_NAMES.index("log_sw_p2p80")
+    assert med["real"][3][col] > med["real"][4][col]  # the real slices' N3 over their REM
+
+
+def test_gain_overrides_apply_inside_the_block_only():
+    from sigvision.synth.montages import DERIVATIONS
+
+    before = dict(DERIVATIONS["Fpz-Cz"])
+    gains = parse_gains(["Fpz-Cz:spin_fast=-1.1", "Fpz-Cz:sigma=0.8"])
+    assert gains == {("Fpz-Cz", "spin_fast"): -1.1, ("Fpz-Cz", "sigma"): 0.8}
+    with pytest.raises(RuntimeError):
+        with overridden_gains(gains):
+            assert DERIVATIONS["Fpz-Cz"]["spin_fast"] == -1.1 and DERIVATIONS["Fpz-Cz"]["sigma"] == 0.8
+            raise RuntimeError("a failing run")
+    assert DERIVATIONS["Fpz-Cz"] == before  # restored, even after an error
+    for bad in ("Fpz-Cz:spindles=1", "Fz-Cz:sigma=1", "Fpz-Cz:sigma", "Fpz-Cz:sigma=x"):
+        with pytest.raises(SystemExit, match="expected DERIVATION:GENERATOR=VALUE"):
+            parse_gains([bad])
+
+
+def test_a_stronger_spindle_gain_raises_the_synthetic_sigma_bursts():
+    col = SLEEP_FEATURE_NAMES.index("sigma_burst_p95")
+    base, _ = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
+    with overridden_gains(parse_gains(["Fpz-Cz:spin_slow=1.2", "Fpz-Cz:spin_fast=-1.6"])):
+        strong, ys = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
+    n2 = ys[0] == 2
+    assert np.median(strong[0][n2, col]) > np.median(base[0][n2, col]) + 0.02  # 0.215 -> 0.251 here
