@@ -45,11 +45,27 @@ def test_real_n3_snippets_carry_slow_waves_and_real_rem_does_not():
     assert np.median(rel_sdelta[y == 3]) > np.median(rel_sdelta[y == 4])
 
 
-def test_synthetic_snippets_take_the_first_samples_of_scored_epochs():
+def test_synthetic_snippets_take_the_first_samples_of_scored_epochs(monkeypatch):
+    import benchmarks.sleepedf_snippets as bs
+    from benchmarks.sim_to_real import hypnogram_pool
+    from sigvision.synth.generator import synthesize_night
+
+    seen = []
+    real_features = bs.night_features
+    monkeypatch.setattr(bs, "night_features", lambda x, fs_hz: seen.append(x.copy()) or real_features(x, fs_hz))
+    calls = []
+    monkeypatch.setattr("sigvision.synth.generator.synthesize_night",
+                        lambda *a, **k: calls.append((a, k)) or synthesize_night(*a, **k))
     xs, ys = synthetic_snippets(1, seed=0, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
-    assert len(xs) == len(ys) == 1
-    assert xs[0].shape == (ys[0].size, len(SLEEP_FEATURE_NAMES)) and ys[0].min() >= 0 and ys[0].max() <= 4
-    assert {0, 2, 4} <= set(ys[0].tolist())
+    assert xs[0].shape == (ys[0].size, len(SLEEP_FEATURE_NAMES)) and {0, 2, 4} <= set(ys[0].tolist())
+    night = synthesize_night(*calls[0][0], **calls[0][1])  # the same night again (seeded)
+    row = night.channel_names.index("EEG Fpz-Cz")
+    per = int(night.fs_hz * night.epoch_s)
+    keep = np.flatnonzero(night.scored[:night.signals.shape[1] // per] >= 0)
+    want = np.stack([night.signals[row, k * per:k * per + 500] for k in keep])
+    assert np.allclose(seen[0], want)  # the first 5 s of every scored Fpz-Cz epoch, nothing else
+    assert np.array_equal(ys[0], night.scored[keep])
+    assert not any(n.startswith("SC400") for n, _ in hypnogram_pool({"SC400"}))
 
 
 def test_bad_files_get_one_line_errors(tmp_path):
@@ -65,7 +81,15 @@ def test_bad_files_get_one_line_errors(tmp_path):
     with pytest.raises(SystemExit, match="expected one Fpz-Cz channel"):
         load_snippet_night(p)
     np.savez(p, x=np.zeros((3, 500, 1)), y=np.array([0, 7, 1]), fs=100.0)
-    with pytest.raises(SystemExit, match="stages outside 0-4"):
+    with pytest.raises(SystemExit, match=r"SC4001E0.npz: stage 7 at row 1 .*fix: map the labels"):
+        load_snippet_night(p)
+    x = np.zeros((3, 500, 1))
+    x[2, 10, 0] = np.nan
+    np.savez(p, x=x, y=np.zeros(3, int), fs=100.0)
+    with pytest.raises(SystemExit, match=r"1 epochs with NaN or infinite samples \(first: row 2\)"):
+        load_snippet_night(p)
+    p.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(SystemExit, match=r"SC4001E0.npz: not a readable snippet file"):
         load_snippet_night(p)
     # the published files carry pickled EDF headers; they are never unpickled
     np.savez(p, x=np.ones((3, 500, 1)), y=np.zeros(3, int), fs=100.0, header_raw=np.array({"a": 1}, dtype=object))
@@ -115,3 +139,28 @@ def test_a_stronger_spindle_gain_raises_the_synthetic_sigma_bursts():
         strong, ys = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
     n2 = ys[0] == 2
     assert np.median(strong[0][n2, col]) > np.median(base[0][n2, col]) + 0.02  # 0.215 -> 0.251 here
+
+
+def test_real_stagers_leave_both_nights_of_a_subject_out(tmp_path, monkeypatch, capsys):
+    import benchmarks.sleepedf_snippets as bs
+
+    src = load_snippet_night(DATA / "SC4001E0.npz")
+    for i, name in enumerate(("SC4001E0", "SC4002E0", "SC4011E0")):  # subject SC400 twice, SC401 once
+        sl = slice(30 * i, 30 * i + 60)
+        np.savez(tmp_path / f"{name}.npz", x=src["x"][sl, :, None].astype(np.float32), y=src["y"][sl], fs=100.0,
+                 ch_label="EEG Fpz-Cz")
+    fits = []
+    real_fit = bs._fit_predict
+
+    def spy(xs, ys, test, seed):
+        fits.append((sum(len(y) for y in ys), sorted(test)))
+        return real_fit(xs, ys, test, seed)
+
+    monkeypatch.setattr(bs, "_fit_predict", spy)
+    assert main(["--real", str(tmp_path), "--synthetic-nights", "1"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    loso = fits[3:]  # after the three synthetic-only stagers
+    assert [t for _, t in loso] == [["SC4001E0", "SC4002E0"], ["SC4011E0"]] * 2
+    assert [n for n, _ in loso] == [60, 120, 60, 120]  # SC400 out: SC4011 only; SC401 out: both SC400 nights
+    assert isinstance(res["stagers"]["real_loso"]["pooled_subjects_0_9"], float)
+    assert res["unseen_hypnogram_nights"] == []  # these three nights' hypnograms are shipped
