@@ -46,7 +46,9 @@ It also prints every feature's median per stage over the real and over the synth
 makes them development data (choose on SC400-SC409, report SC410-SC419).
 Last line: one JSON object (per stager: pooled, per-night kappa, the post-processing table,
 ``pooled_subjects_0_9``, ``pooled_subjects_10_19``, the confusion matrix and
-``unseen_hypnograms``; ``stage_medians``, ``gains``).
+``unseen_hypnograms``; ``stage_medians``, ``gains``). ``--out FILE`` writes every stager's
+probabilities on the real epochs (``tests/data/sleepedf_snippets/probs.npz`` is one, which the
+tests judge post-processing on).
 """
 from __future__ import annotations
 
@@ -227,6 +229,20 @@ def _fit_predict(xs: list[np.ndarray], ys: list[np.ndarray], test: dict[str, np.
     return {r: stager.predict_proba(f) for r, f in test.items()}
 
 
+def write_probs(path: Path, stagers: dict[str, dict[str, np.ndarray]], records: list[str], nights: dict) -> None:
+    """Every stager's probabilities on the real epochs (float16, ``<stager>_probs``), the human
+    stages (``labels``) and the night of each row (``record``), in night order; written to a
+    temporary file and renamed."""
+    from sigvision.io.artifacts import atomic_path
+
+    arrays = {f"{name}_probs": np.concatenate([per[r] for r in records]).astype(np.float16)
+              for name, per in stagers.items()}
+    arrays["labels"] = np.concatenate([nights[r]["y"] for r in records]).astype(np.int8)
+    arrays["record"] = np.concatenate([np.full(nights[r]["y"].size, r) for r in records])
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
+        np.savez_compressed(fh, **arrays)
+
+
 def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import confusion_matrix
 
@@ -242,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                          "Fpz-Cz:spin_fast=-1.1 (repeatable; an experiment, the shipped row is unchanged)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--good", type=float, default=0.6, help="argmax kappa above which no loss is allowed (0.6)")
+    ap.add_argument("--out", type=Path, help="write every stager's probabilities on the real epochs here (.npz)")
     args = ap.parse_args(argv)
     if args.synthetic_nights < 1:
         ap.error("--synthetic-nights must be 1 or more")
@@ -335,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                                        for k in range(5)))
     if gains_note:
         print(gains_note)
+    if args.out:
+        write_probs(args.out, stagers, records, nights)
+        print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"stage_medians": medians, "gains": {f"{d}:{g}": v for (d, g), v in overrides.items()},
                       "nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,

@@ -96,8 +96,9 @@ def test_bad_files_get_one_line_errors(tmp_path):
     assert load_snippet_night(p)["x"].shape == (3, 500)
 
 
-def test_main_runs_on_the_real_slices(capsys):
-    assert main(["--real", str(DATA), "--synthetic-nights", "2", "--seed", "0"]) == 0
+def test_main_runs_on_the_real_slices(capsys, tmp_path):
+    out_file = tmp_path / "probs.npz"
+    assert main(["--real", str(DATA), "--synthetic-nights", "2", "--seed", "0", "--out", str(out_file)]) == 0
     out = capsys.readouterr().out
     res = json.loads(out.strip().splitlines()[-1])
     assert res["nights"] == 2 and res["synthetic_nights"] == 2 and res["snippet_s"] == 5.0
@@ -110,6 +111,11 @@ def test_main_runs_on_the_real_slices(capsys):
         assert np.asarray(r["confusion"]).sum() == 240
         assert r["pooled_subjects_10_19"] is None  # both slices are of subjects 0 and 1
     assert "never saw a real night" in out
+    saved = np.load(out_file)
+    assert saved["synthetic_night_std_context_probs"].shape == (240, 5) and saved["labels"].tolist() == \
+        np.concatenate([load_snippet_night(DATA / f"{n}.npz")["y"] for n in ("SC4001E0", "SC4012E0")]).tolist()
+    assert np.allclose(saved["real_loso_probs"].astype(float).sum(1), 1.0, atol=5e-3)
+    assert saved["record"].tolist() == ["SC4001E0"] * 120 + ["SC4012E0"] * 120
     med = res["stage_medians"]
     assert len(med["real"]) == len(med["synthetic"]) == 5 and len(med["real"][2]) == len(SLEEP_FEATURE_NAMES)
     col = SLEEP_FEATURE_NAMES.index("log_sw_p2p80")
