@@ -239,17 +239,18 @@ def real_stagers(nights: dict[str, dict], seed: int) -> dict[str, dict[str, np.n
     return out
 
 
-def synthetic_features(n_nights: int, seed: int, exclude_subjects: set[str], label_noise: float = 0.5,
-                       log=print) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Standardised base features and scored stages of ``n_nights`` synthetic nights (montage
-    ``sleep_edf``), driven by shipped hypnograms whose subject (``SC4ss``) is not tested."""
+def iter_synthetic_nights(n_nights: int, seed: int, exclude_subjects: set[str], label_noise: float = 0.5,
+                          log=print):
+    """Yield ``(night, samples_per_epoch, n_epochs)`` for ``n_nights`` synthetic nights (montage
+    ``sleep_edf``), driven by shipped hypnograms whose subject (``SC4ss``) is not tested, each cut
+    to its sleep period +- 30 min like the real nights; seeded, so every caller gets the same
+    nights for the same arguments."""
     from sigvision.synth.generator import synthesize_night
     from sigvision.synth.samples import load_sample_hypnogram
 
     pool = hypnogram_pool(exclude_subjects)
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(pool), size=min(n_nights, len(pool)), replace=False))
-    xs, ys = [], []
     t0 = time.time()
     for i, j in enumerate(pick):
         name, src = pool[j]
@@ -258,14 +259,21 @@ def synthetic_features(n_nights: int, seed: int, exclude_subjects: set[str], lab
         night = synthesize_night(hyp, seed=seed * 10007 + i, montage="sleep_edf",
                                  label_noise=float(rng.uniform(0.3, 1.0)) * label_noise)
         per = int(round(night.fs_hz * night.epoch_s))
-        n_ep = night.signals.shape[1] // per
+        yield night, per, night.signals.shape[1] // per
+        if (i + 1) % 20 == 0 or i + 1 == len(pick):
+            log(f"  synthetic nights {i + 1}/{len(pick)} ({time.time() - t0:.0f} s)")
+
+
+def synthetic_features(n_nights: int, seed: int, exclude_subjects: set[str], label_noise: float = 0.5,
+                       log=print) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Standardised base features and scored stages of the nights of :func:`iter_synthetic_nights`."""
+    xs, ys = [], []
+    for night, per, n_ep in iter_synthetic_nights(n_nights, seed, exclude_subjects, label_noise, log):
         eeg = night.signals[:2, :n_ep * per].astype(np.float64).reshape(2, n_ep, per) * 1e-6  # uV -> V
         scored = night.scored[:n_ep]
         keep = scored >= 0
         xs.append(standardise_night(base_features(eeg, night.fs_hz)[keep]))  # as the real rows: scored epochs only
         ys.append(scored[keep])
-        if (i + 1) % 20 == 0 or i + 1 == len(pick):
-            log(f"  synthetic nights {i + 1}/{len(pick)} ({time.time() - t0:.0f} s)")
     return xs, ys
 
 

@@ -68,8 +68,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.sim2real_postprocess_grid import SETTINGS, evaluate  # noqa: E402
-from benchmarks.sim_to_real import _fmt, hypnogram_pool, kappa_or_none  # noqa: E402
-from benchmarks.sleepedf_nights import METHODS, context_features, sleep_period, standardise_night  # noqa: E402
+from benchmarks.sim_to_real import _fmt, kappa_or_none  # noqa: E402
+from benchmarks.sleepedf_nights import (  # noqa: E402
+    METHODS,
+    context_features,
+    iter_synthetic_nights,
+    standardise_night,
+)
 from sigvision.loaders.pairing import subject_of  # noqa: E402
 
 _NIGHT = re.compile(r"^SC4\d\d\dE\d$")
@@ -182,31 +187,16 @@ def night_features(x: np.ndarray, fs_hz: float) -> np.ndarray:
 
 def synthetic_snippets(n_nights: int, seed: int, exclude_subjects: set[str], n_samples: int,
                        label_noise: float = 0.5, log=print) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Features of the first ``n_samples`` of every scored Fpz-Cz epoch of ``n_nights``
-    synthetic nights and their scored stages (one array per night)."""
-    from sigvision.synth.generator import synthesize_night
-    from sigvision.synth.samples import load_sample_hypnogram
-
-    pool = hypnogram_pool(exclude_subjects)
-    rng = np.random.default_rng(seed)
-    pick = sorted(rng.choice(len(pool), size=min(n_nights, len(pool)), replace=False))
+    """Features of the first ``n_samples`` of every scored Fpz-Cz epoch of the nights of
+    :func:`benchmarks.sleepedf_nights.iter_synthetic_nights` and their scored stages (one array
+    per night)."""
     xs, ys = [], []
-    t0 = time.time()
-    for i, j in enumerate(pick):
-        name, src = pool[j]
-        hyp = np.asarray(load_sample_hypnogram(name, src))
-        hyp = hyp[sleep_period(hyp)]
-        night = synthesize_night(hyp, seed=seed * 10007 + i, montage="sleep_edf",
-                                 label_noise=float(rng.uniform(0.3, 1.0)) * label_noise)
+    for night, per, n_ep in iter_synthetic_nights(n_nights, seed, exclude_subjects, label_noise, log):
         row = [k for k, c in enumerate(night.channel_names) if c.endswith(CHANNEL)][0]
-        per = int(round(night.fs_hz * night.epoch_s))
-        n_ep = night.signals.shape[1] // per
         eeg = night.signals[row, :n_ep * per].astype(np.float64).reshape(n_ep, per)[:, :n_samples]
         keep = night.scored[:n_ep] >= 0
         xs.append(night_features(eeg[keep], night.fs_hz))
         ys.append(night.scored[:n_ep][keep])
-        if (i + 1) % 20 == 0 or i + 1 == len(pick):
-            log(f"  synthetic nights {i + 1}/{len(pick)} ({time.time() - t0:.0f} s)")
     return xs, ys
 
 
