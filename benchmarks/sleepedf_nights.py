@@ -57,6 +57,7 @@ import json
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,40 @@ def real_stagers(nights: dict[str, dict], seed: int) -> dict[str, dict[str, np.n
     return out
 
 
+def parse_gains(items: list[str]) -> dict[tuple[str, str], float]:
+    """``["Fpz-Cz:spin_fast=-1.1", ...]`` -> ``{("Fpz-Cz", "spin_fast"): -1.1}``; a one-line error
+    names an unknown derivation or generator."""
+    from sigvision.synth.montages import DERIVATIONS
+
+    out = {}
+    for item in items:
+        m = re.fullmatch(r"([^:]+):([^=]+)=(.+)", item)
+        try:
+            value = float(m.group(3)) if m else None
+        except ValueError:
+            value = None
+        if m is None or value is None or m.group(1) not in DERIVATIONS or m.group(2) not in DERIVATIONS[m.group(1)]:
+            raise SystemExit(f"--gain {item!r}: expected DERIVATION:GENERATOR=VALUE with a derivation of "
+                             f"{sorted(DERIVATIONS)} and a generator of {list(DERIVATIONS['Fpz-Cz'])}")
+        out[(m.group(1), m.group(2))] = value
+    return out
+
+
+@contextmanager
+def overridden_gains(overrides: dict[tuple[str, str], float]):
+    """The generator's DERIVATIONS with ``overrides`` applied inside the block, restored after."""
+    from sigvision.synth.montages import DERIVATIONS
+
+    saved = {k: DERIVATIONS[k[0]][k[1]] for k in overrides}
+    try:
+        for (d, g), v in overrides.items():
+            DERIVATIONS[d][g] = v
+        yield
+    finally:
+        for (d, g), v in saved.items():
+            DERIVATIONS[d][g] = v
+
+
 def iter_synthetic_nights(n_nights: int, seed: int, exclude_subjects: set[str], label_noise: float = 0.5,
                           log=print):
     """Yield ``(night, samples_per_epoch, n_epochs)`` for ``n_nights`` synthetic nights (montage
@@ -300,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--good", type=float, default=0.6, help="argmax kappa above which no loss is allowed (0.6)")
     ap.add_argument("--out", type=Path, help="write the out-of-fold probabilities here (.npz)")
+    ap.add_argument("--gain", action="append", default=[], metavar="DERIVATION:GENERATOR=VALUE",
+                    help="override one gain of the generator's DERIVATIONS for the synthetic nights of this run, "
+                         "e.g. Fpz-Cz:spin_fast=-1.6 (repeatable; an experiment, the shipped row is unchanged)")
     args = ap.parse_args(argv)
+    overrides = parse_gains(args.gain)
     if args.synthetic_nights < 0:
         ap.error("--synthetic-nights must be 0 or more")
     t0 = time.time()
@@ -315,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     stagers = real_stagers(nights, args.seed)
     if args.synthetic_nights:
         print(f"synthesising {args.synthetic_nights} training nights (subjects other than the tested ones)")
-        stagers.update(synthetic_stagers(nights, args.synthetic_nights, args.seed))
+        if overrides:
+            print("generator gains overridden for this run: " + ", ".join(f"{d}:{g}={v:g}" for (d, g), v in overrides.items()))
+        with overridden_gains(overrides):
+            stagers.update(synthetic_stagers(nights, args.synthetic_nights, args.seed))
     pooled_probs = {name: np.concatenate([per[r] for r in records]) for name, per in stagers.items()}
     result = {}
     print(f"\n{'stager':<22}{'pooled':>8}  per-night kappa (min / median / max)   "
@@ -354,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,
+                      "gains": {f"{d}:{g}": v for (d, g), v in overrides.items()},
                       "stagers": result}))
     return 0
 

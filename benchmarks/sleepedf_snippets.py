@@ -58,7 +58,6 @@ import re
 import sys
 import time
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +72,8 @@ from benchmarks.sleepedf_nights import (  # noqa: E402
     METHODS,
     context_features,
     iter_synthetic_nights,
+    overridden_gains,
+    parse_gains,
     standardise_night,
 )
 from sigvision.loaders.pairing import subject_of  # noqa: E402
@@ -142,40 +143,6 @@ def unseen_hypnogram_nights(records: list[str]) -> list[str]:
 
     shipped = {n[:7] for n in list_sample_hypnograms("sleep_edf")}
     return [r for r in records if r[:7] not in shipped]
-
-
-def parse_gains(items: list[str]) -> dict[tuple[str, str], float]:
-    """``["Fpz-Cz:spin_fast=-1.1", ...]`` -> ``{("Fpz-Cz", "spin_fast"): -1.1}``; a one-line error
-    names an unknown derivation or generator."""
-    from sigvision.synth.montages import DERIVATIONS
-
-    out = {}
-    for item in items:
-        m = re.fullmatch(r"([^:]+):([^=]+)=(.+)", item)
-        try:
-            value = float(m.group(3)) if m else None
-        except ValueError:
-            value = None
-        if m is None or value is None or m.group(1) not in DERIVATIONS or m.group(2) not in DERIVATIONS[m.group(1)]:
-            raise SystemExit(f"--gain {item!r}: expected DERIVATION:GENERATOR=VALUE with a derivation of "
-                             f"{sorted(DERIVATIONS)} and a generator of {list(DERIVATIONS['Fpz-Cz'])}")
-        out[(m.group(1), m.group(2))] = value
-    return out
-
-
-@contextmanager
-def overridden_gains(overrides: dict[tuple[str, str], float]):
-    """The generator's DERIVATIONS with ``overrides`` applied inside the block, restored after."""
-    from sigvision.synth.montages import DERIVATIONS
-
-    saved = {k: DERIVATIONS[k[0]][k[1]] for k in overrides}
-    try:
-        for (d, g), v in overrides.items():
-            DERIVATIONS[d][g] = v
-        yield
-    finally:
-        for (d, g), v in saved.items():
-            DERIVATIONS[d][g] = v
 
 
 def night_features(x: np.ndarray, fs_hz: float) -> np.ndarray:

@@ -120,6 +120,23 @@ def test_main_with_synthetic_training_nights(tmp_path, capsys):
         main(["--features", str(root), "--synthetic-nights", "-1"])
 
 
+def test_main_gain_overrides_reach_the_synthetic_nights_only_for_the_run(tmp_path, capsys, monkeypatch):
+    import benchmarks.sleepedf_nights as sn
+    from sigvision.synth.montages import DERIVATIONS
+
+    root = _fake_nights(tmp_path / "repo")
+    before = dict(DERIVATIONS["Fpz-Cz"])
+    seen = []
+    real = sn.synthetic_stagers
+    monkeypatch.setattr(sn, "synthetic_stagers",
+                        lambda *a, **k: seen.append(DERIVATIONS["Fpz-Cz"]["spin_fast"]) or real(*a, **k))
+    assert main(["--features", str(root), "--synthetic-nights", "1", "--gain", "Fpz-Cz:spin_fast=-1.6"]) == 0
+    out = capsys.readouterr().out
+    assert seen == [-1.6] and DERIVATIONS["Fpz-Cz"] == before
+    assert "generator gains overridden for this run: Fpz-Cz:spin_fast=-1.6" in out
+    assert json.loads(out.strip().splitlines()[-1])["gains"] == {"Fpz-Cz:spin_fast": -1.6}
+
+
 def test_leave_one_subject_out_never_trains_on_the_tested_subject(tmp_path, monkeypatch):
     import benchmarks.sleepedf_nights as bench
 
