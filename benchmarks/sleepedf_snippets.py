@@ -75,6 +75,7 @@ from benchmarks.sleepedf_nights import (  # noqa: E402
     overridden_gains,
     parse_gains,
     standardise_night,
+    summarise_stager,
 )
 from sigvision.loaders.pairing import subject_of  # noqa: E402
 
@@ -272,20 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     seen = np.array([subject_of(r) in SEEN_SUBJECTS for r in rec_col])
     for name, per in stagers.items():
         probs = np.concatenate([per[r] for r in records])
-        per_night = {r: kappa_or_none(nights[r]["y"], per[r].argmax(1)) for r in records}
-        vals = np.array([v for v in per_night.values() if v is not None])
-        table = evaluate(probs, labels, rec_col, args.good, {m: SETTINGS[m] for m in METHODS})
-        pooled = kappa_or_none(labels, probs.argmax(1))
-        pp = "  ".join(f"{m} {'n/a' if e['gain'] is None else format(e['gain'], '+.3f')}/{e['worst']:+.3f}{'!' if e['worst'] < -0.03 else ''}"
-                       for m, e in table.items())
-        spread = f"{vals.min():.3f} / {np.median(vals):.3f} / {vals.max():.3f}" if vals.size else "n/a"
-        print(f"{name:<29}{_fmt(pooled):>8}  {spread}  ({table['rules']['n_good']} above)  {pp}")
+        summary, line = summarise_stager(per, nights, records, labels, rec_col, args.good)
+        print(f"{name:<29}{line}")
         cm = confusion_matrix(labels, probs.argmax(1), labels=range(5))
         split = [kappa_or_none(labels[m], probs[m].argmax(1)) if m.any() else None for m in (seen, ~seen)]
         out_of_sample = (evaluate(probs[in_unseen], labels[in_unseen], rec_col[in_unseen], args.good,
                                   {m: SETTINGS[m] for m in ("argmax",) + METHODS}) if unseen else {})
-        result[name] = {"pooled": pooled, "per_night": per_night, "postprocessing": table,
-                        "pooled_subjects_0_9": split[0], "pooled_subjects_10_19": split[1],
+        result[name] = {**summary, "pooled_subjects_0_9": split[0], "pooled_subjects_10_19": split[1],
                         "confusion": cm.tolist(), "unseen_hypnograms": out_of_sample}
     print("('!' marks a method that loses more than 0.03 on a night above the threshold; the synthetic* "
           f"stagers never saw a real night; real Sleep-EDF EEG {CHANNEL}, the first {n_samp / fs_hz:g} s of every epoch)")
