@@ -56,7 +56,6 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +67,7 @@ if str(REPO) not in sys.path:
 from benchmarks.sim_to_real import hypnogram_pool  # noqa: E402
 from benchmarks.sleepedf_nights import (  # noqa: E402
     BANDS, BASE_PER_CHANNEL, CALIBRATION_SUBJECTS, LOG_EPS, LOG_VAR_COLUMN, find_nights, load_night,
-    sleep_period)
+    overridden_gains, sleep_period)
 from sigvision.loaders.base import STAGES  # noqa: E402
 from sigvision.loaders.pairing import subject_of  # noqa: E402
 from sigvision.synth.montages import DERIVATIONS  # noqa: E402
@@ -114,18 +113,10 @@ def stage_medians(stats: np.ndarray, stages: np.ndarray, min_epochs: int = 5) ->
     return out
 
 
-@contextmanager
 def _gains(rows: dict[str, dict[str, float]]):
-    """Temporarily replace rows of DERIVATIONS (the generator reads the same dict)."""
-    saved = {k: dict(DERIVATIONS[k]) for k in rows}
-    try:
-        for k, v in rows.items():
-            DERIVATIONS[k].update(v)
-        yield
-    finally:
-        for k, v in saved.items():
-            DERIVATIONS[k].clear()
-            DERIVATIONS[k].update(v)
+    """Temporarily replace gains of DERIVATIONS rows (the generator reads the same dict):
+    :func:`benchmarks.sleepedf_nights.overridden_gains` with ``{row: {generator: gain}}``."""
+    return overridden_gains({(d, k): v for d, row in rows.items() for k, v in row.items()})
 
 
 def _welch_weights(n_bins: int) -> np.ndarray:

@@ -274,6 +274,13 @@ def overridden_gains(overrides: dict[tuple[str, str], float]):
             DERIVATIONS[d][g] = v
 
 
+def describe_gains(overrides: dict[tuple[str, str], float]) -> str:
+    """The line a run with ``--gain`` prints ("" without overrides)."""
+    if not overrides:
+        return ""
+    return "generator gains overridden for this run: " + ", ".join(f"{d}:{g}={v:g}" for (d, g), v in overrides.items())
+
+
 def iter_synthetic_nights(n_nights: int, seed: int, exclude_subjects: set[str], label_noise: float = 0.5,
                           log=print):
     """Yield ``(night, samples_per_epoch, n_epochs)`` for ``n_nights`` synthetic nights (montage
@@ -373,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic_nights:
         print(f"synthesising {args.synthetic_nights} training nights (subjects other than the tested ones)")
         if overrides:
-            print("generator gains overridden for this run: " + ", ".join(f"{d}:{g}={v:g}" for (d, g), v in overrides.items()))
+            print(describe_gains(overrides))
         with overridden_gains(overrides):
             stagers.update(synthetic_stagers(nights, args.synthetic_nights, args.seed))
     pooled_probs = {name: np.concatenate([per[r] for r in records]) for name, per in stagers.items()}

@@ -68,9 +68,11 @@ if str(REPO) not in sys.path:
 
 from benchmarks.sim2real_postprocess_grid import SETTINGS, evaluate  # noqa: E402
 from benchmarks.sim_to_real import _fmt, kappa_or_none  # noqa: E402
+from benchmarks.sleepedf_calibrate import stage_medians as per_stage_median  # noqa: E402
 from benchmarks.sleepedf_nights import (  # noqa: E402
     METHODS,
     context_features,
+    describe_gains,
     iter_synthetic_nights,
     overridden_gains,
     parse_gains,
@@ -175,8 +177,8 @@ def stage_medians(real: dict[str, np.ndarray], real_y: dict[str, np.ndarray], xs
     out = {}
     for side, f, y in (("real", np.concatenate(list(real.values())), np.concatenate(list(real_y.values()))),
                        ("synthetic", np.concatenate(xs), np.concatenate(ys))):
-        out[side] = [np.median(f[y == k], axis=0).round(4).tolist() if (y == k).any() else [None] * f.shape[1]
-                     for k in range(5)]
+        med = per_stage_median(f, y, min_epochs=1).round(4)
+        out[side] = [[None if np.isnan(v) else float(v) for v in row] for row in med]
     return out
 
 
@@ -187,16 +189,17 @@ def _fit_predict(xs: list[np.ndarray], ys: list[np.ndarray], test: dict[str, np.
     return {r: stager.predict_proba(f) for r, f in test.items()}
 
 
-def write_probs(path: Path, stagers: dict[str, dict[str, np.ndarray]], records: list[str], nights: dict) -> None:
+def write_probs(path: Path, stagers: dict[str, dict[str, np.ndarray]], records: list[str], labels: np.ndarray,
+                rec_col: np.ndarray) -> None:
     """Every stager's probabilities on the real epochs (float16, ``<stager>_probs``), the human
-    stages (``labels``) and the night of each row (``record``), in night order; written to a
-    temporary file and renamed."""
+    stages (``labels``) and the night of each row (``record``), in the order of ``records``;
+    written to a temporary file and renamed."""
     from sigvision.io.artifacts import atomic_path
 
     arrays = {f"{name}_probs": np.concatenate([per[r] for r in records]).astype(np.float16)
               for name, per in stagers.items()}
-    arrays["labels"] = np.concatenate([nights[r]["y"] for r in records]).astype(np.int8)
-    arrays["record"] = np.concatenate([np.full(nights[r]["y"].size, r) for r in records])
+    arrays["labels"] = labels.astype(np.int8)
+    arrays["record"] = rec_col
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
         np.savez_compressed(fh, **arrays)
 
@@ -221,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic_nights < 1:
         ap.error("--synthetic-nights must be 1 or more")
     overrides = parse_gains(args.gain)
-    gains_note = ("generator gains overridden for this run: " + ", ".join(f"{d}:{g}={v:g}" for (d, g), v in overrides.items())
-                  if overrides else "")
+    gains_note = describe_gains(overrides)
     t0 = time.time()
     paths = find_snippet_nights(args.real)
     nights = {r: load_snippet_night(p) for r, p in paths.items()}
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if gains_note:
         print(gains_note)
     if args.out:
-        write_probs(args.out, stagers, records, nights)
+        write_probs(args.out, stagers, records, labels, rec_col)
         print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"stage_medians": medians, "gains": {f"{d}:{g}": v for (d, g), v in overrides.items()},
