@@ -138,13 +138,15 @@ def test_gain_overrides_apply_inside_the_block_only():
             parse_gains([bad])
 
 
-def test_a_stronger_spindle_gain_raises_the_synthetic_sigma_bursts():
+def test_the_shipped_spindle_gains_give_stronger_sigma_bursts_than_the_old_ones():
+    # the shipped Fpz-Cz row (spin_slow 1.2, spin_fast -1.6) against the row before it (0.40, -0.70):
+    # the override must reach the generator, and the shipped one must give larger N2 sigma bursts
     col = SLEEP_FEATURE_NAMES.index("sigma_burst_p95")
-    base, _ = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
-    with overridden_gains(parse_gains(["Fpz-Cz:spin_slow=1.2", "Fpz-Cz:spin_fast=-1.6"])):
-        strong, ys = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
+    strong, ys = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
+    with overridden_gains(parse_gains(["Fpz-Cz:spin_slow=0.4", "Fpz-Cz:spin_fast=-0.7"])):
+        weak, _ = synthetic_snippets(1, seed=3, exclude_subjects=set(), n_samples=500, log=lambda *a: None)
     n2 = ys[0] == 2
-    assert np.median(strong[0][n2, col]) > np.median(base[0][n2, col]) + 0.02  # 0.215 -> 0.251 here
+    assert np.median(strong[0][n2, col]) > np.median(weak[0][n2, col]) + 0.02  # 0.215 -> 0.251 here
 
 
 def test_real_stagers_leave_both_nights_of_a_subject_out(tmp_path, monkeypatch, capsys):
