@@ -334,13 +334,13 @@ def synthetic_stagers(nights: dict[str, dict], n_nights: int, seed: int, log=pri
     return out
 
 
-def summarise_stager(per: dict[str, np.ndarray], nights: dict[str, dict], records: list[str], labels: np.ndarray,
-                     rec_col: np.ndarray, good: float) -> tuple[dict, str]:
+def summarise_stager(probs: np.ndarray, per: dict[str, np.ndarray], nights: dict[str, dict], records: list[str],
+                     labels: np.ndarray, rec_col: np.ndarray, good: float) -> tuple[dict, str]:
     """One stager's pooled and per-night kappa and post-processing table (``METHODS``), and the
     line the benchmarks print for it (without the name): pooled, per-night min / median / max,
     then per method the pooled gain and the worst change on a night above ``good`` ('!' past
-    the issue's -0.03)."""
-    probs = np.concatenate([per[r] for r in records])
+    the issue's -0.03). ``probs``: ``per``'s nights concatenated in the order of ``records``
+    (the rows of ``labels`` and ``rec_col``)."""
     per_night = {r: kappa_or_none(nights[r]["y"], per[r].argmax(1)) for r in records}
     vals = np.array([v for v in per_night.values() if v is not None])
     table = evaluate(probs, labels, rec_col, good, {m: SETTINGS[m] for m in METHODS})
@@ -350,6 +350,14 @@ def summarise_stager(per: dict[str, np.ndarray], nights: dict[str, dict], record
     spread = f"{vals.min():.3f} / {np.median(vals):.3f} / {vals.max():.3f}" if vals.size else "n/a"
     line = f"{_fmt(pooled):>8}  {spread}  ({table['rules']['n_good']} above)  {pp}"
     return {"pooled": pooled, "per_night": per_night, "postprocessing": table}, line
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` to a temporary file renamed to ``path`` (nothing half-written)."""
+    from sigvision.io.artifacts import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
+        np.savez_compressed(fh, **arrays)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'stager':<22}{'pooled':>8}  per-night kappa (min / median / max)   "
           f"post-processing: pooled gain, worst change on nights above {args.good:g} (target >= -0.03)")
     for name, per in stagers.items():
-        result[name], line = summarise_stager(per, nights, records, labels, rec_col, args.good)
+        result[name], line = summarise_stager(pooled_probs[name], per, nights, records, labels, rec_col, args.good)
         print(f"{name:<22}{line}")
     print("('!' marks a method that loses more than 0.03 on a night above the threshold; the synthetic_* "
           "stagers never saw a real night; Sleep-EDF EEG Fpz-Cz + Pz-Oz, features, not signals)")
@@ -406,10 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                   "labels": labels.astype(np.int8), "record": rec_col,
                   "epoch": np.concatenate([nights[r]["epoch"] for r in records]).astype(np.int32)}
         arrays.update({f"{name}_probs": p.astype(np.float16) for name, p in pooled_probs.items() if name != "rf"})
-        from sigvision.io.artifacts import atomic_path
-
-        with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
-            np.savez_compressed(fh, **arrays)
+        save_arrays(args.out, arrays)
         print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"nights": len(records), "synthetic_nights": args.synthetic_nights, "seed": args.seed,

@@ -40,7 +40,7 @@ were checked against the original hypnogram (all 841, in order).
     # a generator change measured on the real nights, not shipped (restored after the run);
     # the Fpz-Cz spindle gains shipped now were measured this way first:
     python benchmarks/sleepedf_snippets.py --real snippets/edf_true_5s_npz --no-real-loso \
-        --gain Fpz-Cz:eye=1.0 --gain Fpz-Cz:delta=1.3
+        --gain Fpz-Cz:eye=0.8
 
 It also prints every feature's median per stage over the real and over the synthetic epochs.
 ``--gain`` measures a generator change without shipping it; a change chosen on these nights
@@ -77,6 +77,7 @@ from benchmarks.sleepedf_nights import (  # noqa: E402
     iter_synthetic_nights,
     overridden_gains,
     parse_gains,
+    save_arrays,
     standardise_night,
     summarise_stager,
 )
@@ -190,19 +191,14 @@ def _fit_predict(xs: list[np.ndarray], ys: list[np.ndarray], test: dict[str, np.
     return {r: stager.predict_proba(f) for r, f in test.items()}
 
 
-def write_probs(path: Path, stagers: dict[str, dict[str, np.ndarray]], records: list[str], labels: np.ndarray,
-                rec_col: np.ndarray) -> None:
-    """Every stager's probabilities on the real epochs (float16, ``<stager>_probs``), the human
-    stages (``labels``) and the night of each row (``record``), in the order of ``records``;
-    written to a temporary file and renamed."""
-    from sigvision.io.artifacts import atomic_path
-
-    arrays = {f"{name}_probs": np.concatenate([per[r] for r in records]).astype(np.float16)
-              for name, per in stagers.items()}
+def write_probs(path: Path, pooled: dict[str, np.ndarray], labels: np.ndarray, rec_col: np.ndarray) -> None:
+    """Every stager's probabilities on the real epochs (``pooled``: stager -> rows of ``labels``;
+    saved float16 as ``<stager>_probs``), the human stages (``labels``) and the night of each row
+    (``record``), written to a temporary file and renamed."""
+    arrays = {f"{name}_probs": p.astype(np.float16) for name, p in pooled.items()}
     arrays["labels"] = labels.astype(np.int8)
     arrays["record"] = rec_col
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
-        np.savez_compressed(fh, **arrays)
+    save_arrays(path, arrays)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,9 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'stager':<29}{'pooled':>8}  per-night kappa (min / median / max)   "
           f"post-processing: pooled gain, worst change on nights above {args.good:g} (target >= -0.03)")
     seen = np.array([subject_of(r) in SEEN_SUBJECTS for r in rec_col])
+    pooled = {name: np.concatenate([per[r] for r in records]) for name, per in stagers.items()}
     for name, per in stagers.items():
-        probs = np.concatenate([per[r] for r in records])
-        summary, line = summarise_stager(per, nights, records, labels, rec_col, args.good)
+        probs = pooled[name]
+        summary, line = summarise_stager(probs, per, nights, records, labels, rec_col, args.good)
         print(f"{name:<29}{line}")
         cm = confusion_matrix(labels, probs.argmax(1), labels=range(5))
         split = [kappa_or_none(labels[m], probs[m].argmax(1)) if m.any() else None for m in (seen, ~seen)]
@@ -307,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if gains_note:
         print(gains_note)
     if args.out:
-        write_probs(args.out, stagers, records, labels, rec_col)
+        write_probs(args.out, pooled, labels, rec_col)
         print(f"wrote {args.out}")
     print(f"({time.time() - t0:.0f} s)")
     print(json.dumps({"stage_medians": medians, "gains": {f"{d}:{g}": v for (d, g), v in overrides.items()},
