@@ -33,8 +33,8 @@ like blinks: large at Fpz, little on a horizontal EOG), ECG the mastoid-referenc
 scalp muscle the frontal and temporal ones. The gains of the Sleep-EDF montage's Pz-Oz are
 fitted to the per-stage band powers of ten real Sleep-EDF nights (subjects 0-4;
 ``benchmarks/sleepedf_calibrate.py``), Fpz-Cz's spindle gains were raised to real Sleep-EDF
-N2 (``benchmarks/sleepedf_snippets.py``, subjects 0-9), the others are set by hand from the
-references below.
+N2 and then its eye gain to real Sleep-EDF wake (``benchmarks/sleepedf_snippets.py``, subjects
+0-9), the others are set by hand from the references below.
 
 Amplitudes are calibrated on a central-mastoid derivation (C3-A1/C4-M1/Cz-A1) to these
 references (0.5-30 Hz, medians per 30-s epoch; relative power = band / 0.5-30 Hz power):
