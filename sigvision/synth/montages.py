@@ -47,7 +47,8 @@ DERIVATIONS: dict[str, dict[str, float]] = {
     # spindle gains (sigma, spin_slow, spin_fast) raised to match real Sleep-EDF N2 at Fpz-Cz
     # (benchmarks/sleepedf_snippets.py --gain, chosen on subjects SC400-SC409; before: 0.55, 0.40, -0.70);
     # eye gain 0.60 -> 0.80 after them (real Fpz-Cz wake is louder than N2 and spikier: blinks and
-    # vertical gaze; chosen the same way among 0.8 / 1.0 / 1.4)
+    # vertical gaze; chosen the same way among 0.8 / 1.0 / 1.4; the transfer gain was later traced
+    # to the horizontal quarter of this gain, not to the blinks: README, "Which part of the eye signal")
     "Fpz-Cz": dict(zip(_KEYS, (1.00, 1.10, 0.85, 0.22, 1.10, 0.90, 1.20, -1.60, -0.60, -0.6, 0.80, 1.20, 0.25, 0.2))),
     # fitted to real Sleep-EDF nights (benchmarks/sleepedf_calibrate.py; hand-set before:
     # 0.65, 0.30, 0.50, 0.60, 0.30, 0.60, 0.15, 0.35, 0.25, 0.30, 0.01, 0.50, 0.20)
