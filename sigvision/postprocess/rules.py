@@ -204,8 +204,12 @@ def rule_isolated_epoch(labels: np.ndarray, probs: np.ndarray, eligible: np.ndar
     R, none for N3), and human scorers alternate N2 and N3 where the slow waves hover around
     that threshold. On real EEG (the DREAMS excerpts, README *Sim-to-real*, sixth round)
     filling those epochs cost the feature stager up to 0.10 kappa on an excerpt.
-    Updated in two interleaved passes (odd, then even epochs) so that alternating
-    patterns resolve the way a left-to-right scorer would.
+    Read left to right, as a scorer reads a night: each epoch is judged against its left
+    neighbour as already relabelled and its right neighbour as the model gave it, so an
+    alternating run (N2 W N2 W N2) takes the stage it starts in wherever it starts. (It was
+    two interleaved passes, even epochs first, which resolved the same run differently by the
+    parity of its first epoch: on a real DREAMS excerpt the feature stager's ``N2 W N2 W N2``
+    became ``N2 W W W N2`` where the human scored N2 throughout; README *Sim-to-real*.)
 
     Source: the manual scores stages in context of the neighbouring epochs through its
     continuation rules (AASM Manual v2.6, IV "Scoring Stage N2" and "Scoring Stage R":
@@ -228,20 +232,22 @@ def rule_isolated_epoch(labels: np.ndarray, probs: np.ndarray, eligible: np.ndar
     ndarray
         ``labels`` (modified in place).
     """
-    b, t_max = labels.shape
-    if t_max < 3:
-        return labels
-    for parity in (1, 2):
-        s = labels[:, :-2]
+    t_max = labels.shape[1]
+    # epochs that can change at all (the same test on the argmax labels first): the scan
+    # below visits only those, night by night in one step
+    cand = np.zeros(labels.shape, dtype=bool)
+    if t_max >= 3:
         mid = labels[:, 1:-1]
-        cond = (s == labels[:, 2:]) & (mid != s) & (s >= 0) & eligible[:, 1:-1]
-        cond &= ~(np.isin(s, (N2, N3)) & np.isin(mid, (N2, N3)))  # N3 is scored epoch by epoch
-        cond[:, (parity - 1)::2] = False  # parity 1: epochs 1, 3, 5...; parity 2: 2, 4, ...
-        bb, tt = np.nonzero(cond)
+        cand[:, 1:-1] = eligible[:, 1:-1] & ((mid != labels[:, :-2]) | (mid != labels[:, 2:]))
+    for t in np.flatnonzero(cand.any(axis=0)):
+        left, mid = labels[:, t - 1], labels[:, t]
+        cond = cand[:, t] & (left == labels[:, t + 1]) & (mid != left) & (left >= 0)
+        cond &= ~(np.isin(left, (N2, N3)) & np.isin(mid, (N2, N3)))  # N3 is scored epoch by epoch
+        bb = np.flatnonzero(cond)
         if bb.size:
-            target = s[bb, tt]
-            keep = probs[bb, tt + 1, target] >= support
-            labels[bb[keep], tt[keep] + 1] = target[keep]
+            target = left[bb]
+            keep = probs[bb, t, target] >= support
+            labels[bb[keep], t] = target[keep]
     return labels
 
 

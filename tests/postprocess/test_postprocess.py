@@ -238,6 +238,35 @@ def test_isolated_epoch_between_identical_stages():
     assert pp.smooth(p3, "rules", support=0.15).tolist() == [W, N1, W]
 
 
+UNC_W_N2 = [0.35, 0.10, 0.30, 0.05, 0.20]  # uncertain wake with N2 support (a real excerpt's kind)
+UNC_N2_W = [0.25, 0.10, 0.35, 0.10, 0.20]  # uncertain N2 with wake support
+
+
+def test_isolated_epoch_reads_left_to_right_wherever_the_run_starts():
+    """An alternating run takes the stage it starts in, as a scorer reading left to right
+    would, whatever the parity of its first epoch. The two-pass (even, then odd) version gave
+    N2 W W W N2 for a run starting at an odd epoch (the DREAMS excerpt8 loss of the feature
+    stager) and N2 N2 N2 N2 N2 for the same run one epoch later."""
+    for lead in range(1, 5):  # N2 epochs before the run: shifts its parity
+        stages = [N2] * lead + [W, N2, W] + [N2] * 3
+        unc = {lead: UNC_W_N2, lead + 1: UNC_N2_W, lead + 2: UNC_W_N2}
+        p = onehotish(stages, uncertain=unc)
+        out = pp.smooth(p, "rules", rules=("isolated_epoch",)).tolist()
+        assert out == [N2] * len(stages), (lead, out)
+        # the mirror run, starting in wake, stays wake to its end
+        mirror = [W] * lead + [N2, W, N2] + [W] * 3
+        pm = onehotish(mirror, uncertain={lead: UNC_N2_W, lead + 1: UNC_W_N2, lead + 2: UNC_N2_W})
+        assert pp.smooth(pm, "rules", rules=("isolated_epoch",)).tolist() == [W] * len(mirror), lead
+    # batched nights of different lengths give what each night gives alone
+    a = onehotish([N2, W, N2, W, N2, N2], uncertain={1: UNC_W_N2, 2: UNC_N2_W, 3: UNC_W_N2})
+    b = onehotish([N2, N2, W, N2, W, N2, N2, N2], uncertain={2: UNC_W_N2, 3: UNC_N2_W, 4: UNC_W_N2})
+    batch = np.zeros((2, 8, 5))
+    batch[0, :6], batch[1] = a, b
+    out = pp.apply_rules(batch, np.array([6, 8]), rules=("isolated_epoch",))
+    assert out[0].tolist() == [N2] * 6 + [-1, -1]
+    assert out[1].tolist() == [N2] * 8
+
+
 def test_mode_filter_decides_n2_or_n3_epoch_by_epoch():
     """The mode filter smooths where deep sleep lies, not which of N2/N3 each epoch is."""
     stages = [N2, N3, N2, N3, N3, N2, N1, N2, N2, W]
