@@ -233,8 +233,9 @@ def rule_isolated_epoch(labels: np.ndarray, probs: np.ndarray, eligible: np.ndar
         ``labels`` (modified in place).
     """
     t_max = labels.shape[1]
-    # epochs that can change at all (the same test on the argmax labels first): the scan
-    # below visits only those, night by night in one step
+    # epochs that can change at all (eligible, and a neighbour differs on the labels as this
+    # rule receives them; relabelling a left neighbour cannot make another epoch isolated):
+    # the scan visits only those epoch indices, every night at once
     cand = np.zeros(labels.shape, dtype=bool)
     if t_max >= 3:
         mid = labels[:, 1:-1]
