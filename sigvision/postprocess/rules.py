@@ -243,7 +243,7 @@ def rule_isolated_epoch(labels: np.ndarray, probs: np.ndarray, eligible: np.ndar
     for t in np.flatnonzero(cand.any(axis=0)):
         left, mid = labels[:, t - 1], labels[:, t]
         cond = cand[:, t] & (left == labels[:, t + 1]) & (mid != left) & (left >= 0)
-        cond &= ~(np.isin(left, (N2, N3)) & np.isin(mid, (N2, N3)))  # N3 is scored epoch by epoch
+        cond &= ~(((left == N2) | (left == N3)) & ((mid == N2) | (mid == N3)))  # N3 is scored epoch by epoch
         bb = np.flatnonzero(cond)
         if bb.size:
             target = left[bb]
